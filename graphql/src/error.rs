@@ -1,0 +1,87 @@
+//! The one error type at the gateway edge. Its variants are what a client can act on; each maps
+//! to one `extensions.code` (see [`ApiError::code`], the single table). Internal causes are
+//! logged with the request id and never returned.
+
+use async_graphql::ErrorExtensions;
+use sea_orm::DbErr;
+
+/// Errors a resolver returns. Messages of the client-facing variants are sentences that name
+/// the offending field (e.g. `input.title must not be empty`).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadUserInput(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    RateLimited(String),
+    /// Anything the client cannot fix. Display is generic; the cause is only logged.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// The `extensions.code` table (API.md): one code per variant.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadUserInput(_) => "BAD_USER_INPUT",
+            ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
+            ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::RateLimited(_) => "RATE_LIMITED",
+            ApiError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    pub fn bad_input(message: impl Into<String>) -> ApiError {
+        ApiError::BadUserInput(message.into())
+    }
+
+    pub fn not_found(what: &str, id: &str) -> ApiError {
+        ApiError::NotFound(format!("{what} {id} not found"))
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> ApiError {
+        ApiError::Internal(err.into())
+    }
+}
+
+impl From<DbErr> for ApiError {
+    fn from(err: DbErr) -> ApiError {
+        ApiError::Internal(anyhow::Error::new(err).context("database error"))
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(err: ApiError) -> async_graphql::Error {
+        if let ApiError::Internal(cause) = &err {
+            // The request id is on the enclosing span, so this line carries it.
+            tracing::error!(error = ?cause, "internal error while resolving a request");
+        }
+        let code = err.code();
+        async_graphql::Error::new(err.to_string()).extend_with(|_, e| e.set("code", code))
+    }
+}
+
+/// Result alias for service functions and resolvers.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The name of the unique or check constraint a database error violated, if any. Both SQLite
+/// and PostgreSQL report it differently; the mapping is by name, never by message text beyond
+/// extracting that name.
+pub fn violated_constraint(err: &DbErr) -> Option<String> {
+    use sea_orm::SqlErr;
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(msg)) | Some(SqlErr::ForeignKeyConstraintViolation(msg)) => {
+            Some(msg)
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,173 @@
+//! The HTTP transport: `POST /graphql` (one operation per request), GraphiQL, health and
+//! readiness, with the body-size limit, request ids and the execution timeout. It adapts the
+//! transport-free schema and knows nothing of tasks.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::Authenticator;
+use crate::schema::{RequestMeta, TaskstreamSchema, prepare_request};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub schema: TaskstreamSchema,
+    pub db: DatabaseConnection,
+    pub auth: Authenticator,
+    pub request_timeout: Duration,
+    /// The GraphiQL page, or `None` when disabled.
+    pub graphiql_html: Option<String>,
+}
+
+/// The gateway's routes and middleware.
+pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/graphql", post(graphql))
+        .route("/graphiql", get(graphiql))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/", get(index))
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Serves `router` on an already-bound listener until `shutdown` completes, then drains
+/// in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A GraphQL-shaped error response with one error and its code.
+fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({
+        "errors": [{ "message": message, "extensions": { "code": code } }]
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn graphql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}invalid"));
+    let user = match state.auth.authenticate(authorization).await {
+        Ok(user) => user,
+        Err(err) => {
+            return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &err.to_string());
+        }
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &format!("request body is not valid JSON: {e}"),
+            );
+        }
+    };
+    if value.is_array() {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "batched requests are not supported; send one operation per request",
+        );
+    }
+    let request: async_graphql::Request = match serde_json::from_value(value) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &format!("request body is not a GraphQL request: {e}"),
+            );
+        }
+    };
+    let request_id = headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let request = prepare_request(request, &state.db, RequestMeta { user, request_id });
+    match tokio::time::timeout(
+        state.request_timeout,
+        crate::schema::execute(&state.schema, request),
+    )
+    .await
+    {
+        Ok(response) => axum::Json(response).into_response(),
+        Err(_) => {
+            tracing::warn!(timeout = ?state.request_timeout, "request timed out and was cancelled");
+            error_response(
+                StatusCode::OK,
+                "INTERNAL",
+                &format!(
+                    "the request took longer than {} s and was cancelled; nothing was written",
+                    state.request_timeout.as_secs()
+                ),
+            )
+        }
+    }
+}
+
+async fn graphiql(State(state): State<Arc<AppState>>) -> Response {
+    match &state.graphiql_html {
+        Some(html) => Html(html.clone()).into_response(),
+        None => (StatusCode::NOT_FOUND, "GraphiQL is disabled").into_response(),
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match crate::db::ping(&state.db).await {
+        Ok(()) => axum::Json(json!({ "status": "ready", "database": "ok" })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({ "status": "unavailable", "database": "unreachable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn index() -> Html<&'static str> {
+    Html(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Taskstream</title></head>\
+         <body><h1>Taskstream</h1><p>The GraphQL API is at <code>POST /graphql</code>; \
+         explore it in <a href=\"/graphiql\">GraphiQL</a>.</p></body></html>",
+    )
+}

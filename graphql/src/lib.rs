@@ -1,0 +1,24 @@
+//! The Taskstream gateway (binary `taskstream`): the GraphQL API over HTTP.
+//!
+//! It deliberately knows nothing of the broker (the `stream` crate does) and does no domain
+//! arithmetic (the `entities` crate does); it validates input, runs service functions in
+//! transactions that also write the outbox, and maps errors to `extensions.code`.
+//!
+//! Module map:
+//! - [`config`]: flags with environment fallbacks;
+//! - [`startup`]: wiring from configuration to a running server, development mode;
+//! - [`http`]: routes, body limit, request ids, timeout, health;
+//! - [`auth`]: bearer JWT verification (HS256 secret, JWKS, development key);
+//! - [`schema`]: the transport-free GraphQL schema, one module per resource;
+//! - [`service`]: database work behind the resolvers;
+//! - [`error`]: the one error enum and its `extensions.code` table;
+//! - [`db`]: connection pool and migrations.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod schema;
+pub mod service;
+pub mod startup;

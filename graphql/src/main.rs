@@ -1,0 +1,30 @@
+//! `taskstream`: the gateway binary. Parses flags, initialises logging, runs.
+
+use clap::Parser;
+use graphql::config::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Schema) => {
+            print!("{}", graphql::schema::sdl());
+            Ok(())
+        }
+        Some(Command::Token { sub, hours }) => {
+            let secret = cli.server.jwt_secret.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("JWT_SECRET must be set to sign a token (taskstream token --help)")
+            })?;
+            let auth = graphql::auth::Authenticator::hs256(secret.as_bytes())?;
+            let token = auth
+                .issue_token(&sub, std::time::Duration::from_secs(hours * 3600))
+                .ok_or_else(|| anyhow::anyhow!("this authenticator cannot issue tokens"))?;
+            println!("{token}");
+            Ok(())
+        }
+        Some(Command::Serve) | None => {
+            graphql::startup::init_tracing(&cli.server.log_level, &cli.server.log_format);
+            graphql::startup::run(cli.server).await
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The GraphQL schema, transport-free: built from injected dependencies and executed with
+//! `schema.execute(request.data(user))` by the HTTP layer or by tests.
+//!
+//! One module per resource; their query and mutation roots are merged here.
+//! - [`task`]: `Task`, `Recurrence`, `Reminder`, task queries and mutations;
+//! - [`task_list`]: `tasks(...)` inputs (`TaskFilter`, `TaskSort`) and `TaskConnection`;
+//! - [`tag`]: `Tag` and tag mutations;
+//! - [`user`]: `me` and `updateSettings`;
+//! - [`loaders`]: per-request batch loaders (tags, reminders, counts), so a page of tasks costs
+//!   one query per relation, never one per row.
+
+pub mod loaders;
+pub mod tag;
+pub mod task;
+pub mod task_list;
+pub mod user;
+
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::service::task::TaskChangeContext;
+
+/// The executable schema.
+pub type TaskstreamSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(
+    task::TaskQuery,
+    task_list::TaskListQuery,
+    tag::TagQuery,
+    user::UserQuery,
+);
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(task::TaskMutation, tag::TagMutation, user::UserMutation);
+
+/// Where "now" comes from. Tests inject a fixed instant.
+#[derive(Clone, Debug, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Fixed(DateTime<Utc>),
+}
+
+impl Clock {
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Fixed(t) => *t,
+        }
+    }
+}
+
+/// Query cost limits. Depth counts nested selections; complexity counts fields, with a page
+/// of tasks costing its page size times its selection.
+#[derive(Clone, Debug)]
+pub struct SchemaLimits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub introspection: bool,
+}
+
+impl Default for SchemaLimits {
+    fn default() -> SchemaLimits {
+        SchemaLimits {
+            // Deep enough for task → nextOccurrence → tags → ... in real clients.
+            max_depth: 12,
+            // A full page of 100 tasks with ~30 fields each, plus headroom.
+            max_complexity: 5_000,
+            introspection: true,
+        }
+    }
+}
+
+/// Per-request data the HTTP layer (or a test) attaches to every request.
+#[derive(Clone, Debug)]
+pub struct RequestMeta {
+    pub user: AuthUser,
+    pub request_id: Option<String>,
+}
+
+/// Builds the schema over `db`.
+pub fn build_schema(db: DatabaseConnection, clock: Clock, limits: &SchemaLimits) -> TaskstreamSchema {
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+        .data(db)
+        .data(clock)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity);
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
+}
+
+/// The SDL of the schema (what `schema.graphql` holds).
+pub fn sdl() -> String {
+    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+        .finish()
+        .sdl()
+}
+
+/// Attaches the per-request data: the caller, the request id and the batch loaders.
+pub fn prepare_request(
+    request: async_graphql::Request,
+    db: &DatabaseConnection,
+    meta: RequestMeta,
+) -> async_graphql::Request {
+    loaders::attach(request.data(meta), db)
+}
+
+/// Executes `request` and gives every error an `extensions.code`: parse, validation, depth
+/// and complexity errors come from the engine without one, and are all the client's to fix.
+pub async fn execute(
+    schema: &TaskstreamSchema,
+    request: async_graphql::Request,
+) -> async_graphql::Response {
+    let mut response = schema.execute(request).await;
+    for err in &mut response.errors {
+        let has_code = err
+            .extensions
+            .as_ref()
+            .is_some_and(|e| e.get("code").is_some());
+        if !has_code {
+            err.extensions
+                .get_or_insert_with(Default::default)
+                .set("code", "BAD_USER_INPUT");
+        }
+    }
+    response
+}
+
+pub(crate) fn db<'a>(ctx: &Context<'a>) -> &'a DatabaseConnection {
+    ctx.data_unchecked::<DatabaseConnection>()
+}
+
+pub(crate) fn now(ctx: &Context<'_>) -> DateTime<Utc> {
+    ctx.data::<Clock>().map(Clock::now).unwrap_or_else(|_| Utc::now())
+}
+
+/// The authenticated caller; UNAUTHENTICATED when the request carries none.
+pub(crate) fn viewer<'a>(ctx: &Context<'a>) -> ApiResult<&'a AuthUser> {
+    ctx.data::<RequestMeta>()
+        .map(|m| &m.user)
+        .map_err(|_| ApiError::Unauthenticated("authentication required".into()))
+}
+
+pub(crate) fn change_context(ctx: &Context<'_>) -> ApiResult<TaskChangeContext> {
+    let meta = ctx
+        .data::<RequestMeta>()
+        .map_err(|_| ApiError::Unauthenticated("authentication required".into()))?;
+    Ok(TaskChangeContext {
+        owner_id: meta.user.id.clone(),
+        now: now(ctx),
+        correlation_id: meta.request_id.clone(),
+    })
+}
+
+/// Parses an `ID!` argument that must be a UUID. A malformed id cannot name any task, so it
+/// is reported as NOT_FOUND like any other unknown id.
+pub(crate) fn parse_id(what: &str, id: &async_graphql::ID) -> ApiResult<uuid::Uuid> {
+    uuid::Uuid::parse_str(id.as_str()).map_err(|_| ApiError::not_found(what, id.as_str()))
+}

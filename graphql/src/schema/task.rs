@@ -1,0 +1,438 @@
+//! `Task`, `Recurrence`, `Reminder`, the task query and the task mutations.
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result};
+use chrono::{DateTime, Utc};
+use entities::recurrence::{MAX_UPCOMING, RecurrenceRule};
+use entities::{reminder, task};
+
+use super::loaders::{TaskRemindersLoader, TaskTagsLoader, to_gql};
+use super::tag::Tag;
+use super::{change_context, db, parse_id, viewer};
+use crate::error::ApiError;
+use crate::service::task as service;
+
+/// How important a task is; ordered, URGENT highest.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum Priority {
+    #[default]
+    None,
+    Low,
+    Medium,
+    High,
+    Urgent,
+}
+
+impl From<Priority> for entities::priority::Priority {
+    fn from(p: Priority) -> Self {
+        use entities::priority::Priority as P;
+        match p {
+            Priority::None => P::None,
+            Priority::Low => P::Low,
+            Priority::Medium => P::Medium,
+            Priority::High => P::High,
+            Priority::Urgent => P::Urgent,
+        }
+    }
+}
+
+impl From<entities::priority::Priority> for Priority {
+    fn from(p: entities::priority::Priority) -> Self {
+        use entities::priority::Priority as P;
+        match p {
+            P::None => Priority::None,
+            P::Low => Priority::Low,
+            P::Medium => Priority::Medium,
+            P::High => Priority::High,
+            P::Urgent => Priority::Urgent,
+        }
+    }
+}
+
+/// Whether the next occurrence follows the schedule or restarts from the completion time.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum RecurrenceAnchor {
+    #[default]
+    Schedule,
+    Completion,
+}
+
+impl From<RecurrenceAnchor> for entities::recurrence::RecurrenceAnchor {
+    fn from(a: RecurrenceAnchor) -> Self {
+        match a {
+            RecurrenceAnchor::Schedule => entities::recurrence::RecurrenceAnchor::Schedule,
+            RecurrenceAnchor::Completion => entities::recurrence::RecurrenceAnchor::Completion,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ReminderStatus {
+    Pending,
+    Fired,
+    Cancelled,
+    Missed,
+}
+
+/// A task. Each occurrence of a recurring task is its own task.
+pub struct Task(pub task::Model);
+
+#[Object]
+impl Task {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+
+    async fn priority(&self) -> Priority {
+        entities::priority::Priority::from_rank(self.0.priority)
+            .unwrap_or_default()
+            .into()
+    }
+
+    async fn completed(&self) -> bool {
+        self.0.completed
+    }
+
+    async fn completed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.completed_at
+    }
+
+    async fn due_at(&self) -> Option<DateTime<Utc>> {
+        self.0.due_at
+    }
+
+    /// The task's tags, ordered by name.
+    async fn tags(&self, ctx: &Context<'_>) -> Result<Vec<Tag>> {
+        let loader = ctx.data_unchecked::<DataLoader<TaskTagsLoader>>();
+        Ok(loader
+            .load_one(self.0.id)
+            .await
+            .map_err(to_gql)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(Tag)
+            .collect())
+    }
+
+    /// Null for a one-off task.
+    async fn recurrence(&self) -> Option<Recurrence> {
+        match (
+            &self.0.recurrence_rule,
+            &self.0.recurrence_timezone,
+            &self.0.recurrence_anchor,
+        ) {
+            (Some(rule), Some(tz), Some(anchor)) => Some(Recurrence {
+                rule: rule.clone(),
+                timezone: tz.clone(),
+                anchor: anchor.clone(),
+                due_at: self.0.due_at,
+            }),
+            _ => None,
+        }
+    }
+
+    async fn reminders(&self, ctx: &Context<'_>) -> Result<Vec<Reminder>> {
+        let loader = ctx.data_unchecked::<DataLoader<TaskRemindersLoader>>();
+        Ok(loader
+            .load_one(self.0.id)
+            .await
+            .map_err(to_gql)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(Reminder)
+            .collect())
+    }
+
+    /// Shared by every occurrence of a recurring task.
+    async fn series_id(&self) -> Option<ID> {
+        self.0.series_id.map(|id| ID(id.to_string()))
+    }
+
+    /// The occurrence this one was generated from.
+    async fn previous_occurrence(&self, ctx: &Context<'_>) -> Result<Option<Task>> {
+        let Some(prev) = self.0.generated_from_task_id else {
+            return Ok(None);
+        };
+        Ok(service::find_task(db(ctx), &self.0.owner_id, prev).await?.map(Task))
+    }
+
+    /// The occurrence generated from this one, once the recurrence subscriber created it.
+    async fn next_occurrence(&self, ctx: &Context<'_>) -> Result<Option<Task>> {
+        if self.0.series_id.is_none() {
+            return Ok(None);
+        }
+        Ok(service::find_successor(db(ctx), &self.0.owner_id, self.0.id)
+            .await?
+            .map(Task))
+    }
+
+    /// Increments on every change; pass it as `expectedVersion` for optimistic concurrency.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// A task's recurrence rule.
+pub struct Recurrence {
+    rule: String,
+    timezone: String,
+    anchor: String,
+    due_at: Option<DateTime<Utc>>,
+}
+
+#[Object]
+impl Recurrence {
+    /// RFC 5545 RRULE, e.g. "FREQ=WEEKLY;BYDAY=MO,WE".
+    async fn rule(&self) -> &str {
+        &self.rule
+    }
+
+    /// IANA zone; rule dates are wall-clock times in this zone.
+    async fn timezone(&self) -> &str {
+        &self.timezone
+    }
+
+    async fn anchor(&self) -> RecurrenceAnchor {
+        match entities::recurrence::RecurrenceAnchor::parse(&self.anchor) {
+            Some(entities::recurrence::RecurrenceAnchor::Completion) => RecurrenceAnchor::Completion,
+            _ => RecurrenceAnchor::Schedule,
+        }
+    }
+
+    /// The next `count` rule dates strictly after the task's dueAt (1 to 50).
+    async fn upcoming(
+        &self,
+        #[graphql(default = 5)] count: Option<i32>,
+    ) -> Result<Vec<DateTime<Utc>>> {
+        let count = count.unwrap_or(5);
+        let max = i32::try_from(MAX_UPCOMING).unwrap_or(50);
+        if !(1..=max).contains(&count) {
+            return Err(ApiError::bad_input(format!("count must be between 1 and {max}")).into());
+        }
+        let Some(due_at) = self.due_at else {
+            return Ok(Vec::new());
+        };
+        let anchor = entities::recurrence::RecurrenceAnchor::parse(&self.anchor).unwrap_or_default();
+        let rule = RecurrenceRule::parse(&self.rule, &self.timezone, anchor)
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("stored rule no longer parses: {e}")))?;
+        let n = usize::try_from(count).unwrap_or(5);
+        rule.upcoming(due_at, n)
+            .map_err(|e| ApiError::bad_input(format!("recurrence.upcoming: {e}")).into())
+    }
+}
+
+/// A reminder of a task.
+pub struct Reminder(pub reminder::Model);
+
+#[Object]
+impl Reminder {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn minutes_before_due(&self) -> Option<i32> {
+        self.0.minutes_before_due
+    }
+
+    async fn at(&self) -> Option<DateTime<Utc>> {
+        self.0.at
+    }
+
+    /// When it fires; null for a relative reminder on a task without a due date.
+    async fn fire_at(&self) -> Option<DateTime<Utc>> {
+        self.0.fire_at
+    }
+
+    async fn status(&self) -> ReminderStatus {
+        use entities::reminder_offset::ReminderStatus as S;
+        match S::parse(&self.0.status) {
+            Some(S::Fired) => ReminderStatus::Fired,
+            Some(S::Cancelled) => ReminderStatus::Cancelled,
+            Some(S::Missed) => ReminderStatus::Missed,
+            _ => ReminderStatus::Pending,
+        }
+    }
+}
+
+#[derive(InputObject, Clone, Debug)]
+pub struct RecurrenceInput {
+    /// RFC 5545 RRULE without DTSTART; the task's dueAt starts the series.
+    pub rule: String,
+    /// IANA zone; defaults to the user's time zone.
+    pub timezone: Option<String>,
+    #[graphql(default_with = "Some(RecurrenceAnchor::Schedule)")]
+    pub anchor: Option<RecurrenceAnchor>,
+}
+
+impl From<RecurrenceInput> for service::RecurrenceInput {
+    fn from(r: RecurrenceInput) -> Self {
+        service::RecurrenceInput {
+            rule: r.rule,
+            timezone: r.timezone,
+            anchor: r.anchor.unwrap_or_default().into(),
+        }
+    }
+}
+
+/// Exactly one of the two fields.
+#[derive(InputObject, Clone, Copy, Debug)]
+pub struct ReminderInput {
+    pub minutes_before_due: Option<i32>,
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl From<ReminderInput> for service::ReminderInput {
+    fn from(r: ReminderInput) -> Self {
+        service::ReminderInput {
+            minutes_before_due: r.minutes_before_due,
+            at: r.at,
+        }
+    }
+}
+
+#[derive(InputObject, Clone, Debug)]
+pub struct CreateTaskInput {
+    pub title: String,
+    pub description: Option<String>,
+    #[graphql(default_with = "Some(Priority::None)")]
+    pub priority: Option<Priority>,
+    pub due_at: Option<DateTime<Utc>>,
+    /// Tag names; a missing tag is created.
+    pub tags: Option<Vec<String>>,
+    /// Requires dueAt.
+    pub recurrence: Option<RecurrenceInput>,
+    pub reminders: Option<Vec<ReminderInput>>,
+}
+
+/// Absent = unchanged, null = clear.
+#[derive(InputObject, Clone, Debug, Default)]
+pub struct UpdateTaskInput {
+    pub title: MaybeUndefined<String>,
+    pub description: MaybeUndefined<String>,
+    pub priority: MaybeUndefined<Priority>,
+    pub due_at: MaybeUndefined<DateTime<Utc>>,
+    /// Replaces the set.
+    pub tags: MaybeUndefined<Vec<String>>,
+    pub recurrence: MaybeUndefined<RecurrenceInput>,
+    pub reminders: MaybeUndefined<Vec<ReminderInput>>,
+    /// CONFLICT when it no longer matches the task's version.
+    pub expected_version: Option<i32>,
+}
+
+fn patch<T, U>(value: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Option<Option<U>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(f(v))),
+    }
+}
+
+impl From<UpdateTaskInput> for service::TaskPatch {
+    fn from(i: UpdateTaskInput) -> Self {
+        service::TaskPatch {
+            title: patch(i.title, |t| t),
+            description: patch(i.description, |d| d),
+            priority: patch(i.priority, Into::into),
+            due_at: patch(i.due_at, |d| d),
+            tags: patch(i.tags, |t| t),
+            recurrence: patch(i.recurrence, Into::into),
+            reminders: patch(i.reminders, |r| r.into_iter().map(Into::into).collect()),
+            expected_version: i.expected_version,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct TaskQuery;
+
+#[Object]
+impl TaskQuery {
+    /// One of the caller's tasks; null when it does not exist or is not the caller's.
+    async fn task(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Task>> {
+        let user = viewer(ctx)?;
+        let Ok(id) = uuid::Uuid::parse_str(id.as_str()) else {
+            return Ok(None);
+        };
+        Ok(service::find_task(db(ctx), &user.id, id).await?.map(Task))
+    }
+}
+
+#[derive(Default)]
+pub struct TaskMutation;
+
+#[Object]
+impl TaskMutation {
+    async fn create_task(&self, ctx: &Context<'_>, input: CreateTaskInput) -> Result<Task> {
+        let cx = change_context(ctx)?;
+        let new = service::NewTask {
+            title: input.title,
+            description: input.description,
+            priority: input.priority.unwrap_or_default().into(),
+            due_at: input.due_at,
+            tags: input.tags,
+            recurrence: input.recurrence.map(Into::into),
+            reminders: input
+                .reminders
+                .map(|r| r.into_iter().map(Into::into).collect()),
+        };
+        Ok(Task(service::create_task(db(ctx), &cx, new).await?))
+    }
+
+    async fn update_task(&self, ctx: &Context<'_>, id: ID, input: UpdateTaskInput) -> Result<Task> {
+        let cx = change_context(ctx)?;
+        let id = parse_id("task", &id)?;
+        Ok(Task(service::update_task(db(ctx), &cx, id, input.into()).await?))
+    }
+
+    /// Marks the task completed; completing a completed task changes nothing.
+    async fn complete_task(&self, ctx: &Context<'_>, id: ID) -> Result<Task> {
+        let cx = change_context(ctx)?;
+        let id = parse_id("task", &id)?;
+        Ok(Task(service::complete_task(db(ctx), &cx, id).await?))
+    }
+
+    /// Reopens a completed task; reopening an open task changes nothing.
+    async fn reopen_task(&self, ctx: &Context<'_>, id: ID) -> Result<Task> {
+        let cx = change_context(ctx)?;
+        let id = parse_id("task", &id)?;
+        Ok(Task(service::reopen_task(db(ctx), &cx, id).await?))
+    }
+
+    /// Deletes the task and returns its id.
+    async fn delete_task(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+        let cx = change_context(ctx)?;
+        let uuid = parse_id("task", &id)?;
+        service::delete_task(db(ctx), &cx, uuid).await?;
+        Ok(id)
+    }
+
+    /// Adds tags to a task, creating missing ones.
+    async fn tag_task(&self, ctx: &Context<'_>, task_id: ID, tags: Vec<String>) -> Result<Task> {
+        let cx = change_context(ctx)?;
+        let id = parse_id("task", &task_id)?;
+        Ok(Task(service::tag_task(db(ctx), &cx, id, &tags).await?))
+    }
+
+    /// Removes tags from a task; names it does not carry are ignored.
+    async fn untag_task(&self, ctx: &Context<'_>, task_id: ID, tags: Vec<String>) -> Result<Task> {
+        let cx = change_context(ctx)?;
+        let id = parse_id("task", &task_id)?;
+        Ok(Task(service::untag_task(db(ctx), &cx, id, &tags).await?))
+    }
+}

@@ -1,0 +1,29 @@
+//! Service functions: database work behind the resolvers. Each takes a connection and the
+//! caller's user id (or a [`task::TaskChangeContext`]); none knows about GraphQL or HTTP.
+//!
+//! - [`task`]: create, update, complete, reopen, delete, with their outbox events;
+//! - [`task_list`]: the filtered, searched, sorted, keyset-paged task list;
+//! - [`tag`]: tags and their counts;
+//! - [`user`]: users and settings.
+
+pub mod tag;
+pub mod task;
+pub mod task_list;
+// Internals of `task_list`: its public API is re-exported there.
+mod task_cursor;
+mod task_filter;
+pub mod user;
+
+use sea_orm::{DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait};
+
+/// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`, taking the write
+/// lock up front: a deferred transaction that reads and then writes fails with SQLITE_BUSY
+/// (not retried by the busy timeout) when another writer committed in between. PostgreSQL
+/// ignores the option and relies on row locks.
+pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}

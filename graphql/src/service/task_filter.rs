@@ -1,0 +1,421 @@
+//! Task list filters and search text: validation and translation into SQL conditions on
+//! `tasks`. Pure: the caller resolves tag names to ids (one query) and passes them in.
+//!
+//! Every condition is two-valued (never SQL NULL), so `not` is an exact complement: a
+//! comparison on the nullable `due_at` is guarded with `due_at IS NOT NULL`, which makes
+//! `not: {dueBefore: X}` include tasks without a due date and `overdue: false` include them too.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use entities::limits::{MAX_SEARCH_CHARS, MAX_TAG_MATCH_NAMES};
+use entities::{task, task_tag};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+
+/// Tag names to match, compared case-insensitively (by `tags.name_key`).
+#[derive(Clone, Debug, Default)]
+pub struct TagMatchSpec {
+    /// The task has at least one of these tags. Unknown names match nothing.
+    pub any: Option<Vec<String>>,
+    /// The task has every one of these tags. An unknown name means no task matches.
+    pub all: Option<Vec<String>>,
+    /// The task has none of these tags. An unknown name is an error: it is most likely a typo,
+    /// and ignoring it would silently return tasks the client meant to exclude.
+    pub none: Option<Vec<String>>,
+}
+
+/// The `TaskFilter` input: every set field must hold (AND).
+#[derive(Clone, Debug, Default)]
+pub struct TaskFilterSpec {
+    pub completed: Option<bool>,
+    /// Priority ranks (0..=4); the task has any of these.
+    pub priority: Option<Vec<i16>>,
+    /// The task's priority rank is at least this.
+    pub min_priority: Option<i16>,
+    pub tags: Option<TagMatchSpec>,
+    /// Inclusive lower bound on `due_at`; tasks without a due date never match.
+    pub due_after: Option<DateTime<Utc>>,
+    /// Exclusive upper bound on `due_at`; tasks without a due date never match.
+    pub due_before: Option<DateTime<Utc>>,
+    pub has_due_date: Option<bool>,
+    /// `true`: due before `now` and not completed. `false`: the negation (so tasks without a
+    /// due date are included).
+    pub overdue: Option<bool>,
+    /// Whether the task has a recurrence rule.
+    pub recurring: Option<bool>,
+    pub and: Option<Vec<TaskFilterSpec>>,
+    pub or: Option<Vec<TaskFilterSpec>>,
+    pub not: Option<Box<TaskFilterSpec>>,
+}
+
+/// Deepest filter nesting accepted (the top-level filter is level 1). Real filters are two or
+/// three levels deep; the limit bounds the recursion and the size of the generated SQL.
+pub const MAX_FILTER_DEPTH: usize = 8;
+
+/// Most filter objects (the top-level one and every `and`/`or`/`not` member) in one request,
+/// which bounds the number of SQL conditions one request can generate.
+pub const MAX_FILTER_NODES: usize = 100;
+
+/// Highest priority rank (`URGENT`).
+const MAX_PRIORITY_RANK: i16 = 4;
+
+/// Checks the filter's shape and limits and returns every tag name key it mentions, so that
+/// the caller can resolve them all in one query. Errors name the offending field path.
+pub(crate) fn validate_filter(filter: &TaskFilterSpec) -> ApiResult<BTreeSet<String>> {
+    let mut walk = Validation { nodes: 0, tag_keys: BTreeSet::new() };
+    walk.visit(filter, "filter", 1)?;
+    Ok(walk.tag_keys)
+}
+
+struct Validation {
+    nodes: usize,
+    tag_keys: BTreeSet<String>,
+}
+
+impl Validation {
+    fn visit(&mut self, filter: &TaskFilterSpec, path: &str, depth: usize) -> ApiResult<()> {
+        if depth > MAX_FILTER_DEPTH {
+            return Err(ApiError::bad_input(format!(
+                "{path}: filters are nested too deeply; the limit is {MAX_FILTER_DEPTH} levels"
+            )));
+        }
+        self.nodes += 1;
+        if self.nodes > MAX_FILTER_NODES {
+            return Err(ApiError::bad_input(format!(
+                "filter has more than {MAX_FILTER_NODES} nested filters (at {path}); \
+                 the limit is {MAX_FILTER_NODES}"
+            )));
+        }
+        if let Some(ranks) = &filter.priority {
+            if ranks.is_empty() {
+                return Err(empty_list(&format!("{path}.priority")));
+            }
+            for (i, rank) in ranks.iter().enumerate() {
+                check_rank(&format!("{path}.priority[{i}]"), *rank)?;
+            }
+        }
+        if let Some(rank) = filter.min_priority {
+            check_rank(&format!("{path}.minPriority"), rank)?;
+        }
+        if let Some(tags) = &filter.tags {
+            for (name, list) in tag_lists(tags) {
+                let Some(names) = list else { continue };
+                let list_path = format!("{path}.tags.{name}");
+                if names.is_empty() {
+                    return Err(empty_list(&list_path));
+                }
+                if names.len() > MAX_TAG_MATCH_NAMES {
+                    return Err(ApiError::bad_input(format!(
+                        "{list_path} has {} names; the limit is {MAX_TAG_MATCH_NAMES}",
+                        names.len()
+                    )));
+                }
+                self.tag_keys.extend(names.iter().map(|n| entities::tag::name_key(n)));
+            }
+        }
+        if let Some(members) = &filter.and {
+            for (i, member) in members.iter().enumerate() {
+                self.visit(member, &format!("{path}.and[{i}]"), depth + 1)?;
+            }
+        }
+        if let Some(members) = &filter.or {
+            if members.is_empty() {
+                return Err(ApiError::bad_input(format!(
+                    "{path}.or must not be an empty list: no task could match it"
+                )));
+            }
+            for (i, member) in members.iter().enumerate() {
+                self.visit(member, &format!("{path}.or[{i}]"), depth + 1)?;
+            }
+        }
+        if let Some(inner) = &filter.not {
+            self.visit(inner, &format!("{path}.not"), depth + 1)?;
+        }
+        Ok(())
+    }
+}
+
+fn empty_list(path: &str) -> ApiError {
+    ApiError::bad_input(format!("{path} must not be an empty list"))
+}
+
+fn check_rank(path: &str, rank: i16) -> ApiResult<()> {
+    if (0..=MAX_PRIORITY_RANK).contains(&rank) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_input(format!(
+            "{path} must be a priority rank between 0 and {MAX_PRIORITY_RANK}, not {rank}"
+        )))
+    }
+}
+
+fn tag_lists(tags: &TagMatchSpec) -> [(&'static str, &Option<Vec<String>>); 3] {
+    [("any", &tags.any), ("all", &tags.all), ("none", &tags.none)]
+}
+
+/// Translates a validated filter into a condition on `tasks`. `tag_ids` maps the owner's tag
+/// name keys to ids (names the owner does not have are absent); `now` decides `overdue`.
+pub(crate) fn filter_condition(
+    filter: &TaskFilterSpec,
+    tag_ids: &HashMap<String, Uuid>,
+    now: DateTime<Utc>,
+) -> ApiResult<Condition> {
+    Translation { tag_ids, now }.condition(filter, "filter")
+}
+
+struct Translation<'a> {
+    tag_ids: &'a HashMap<String, Uuid>,
+    now: DateTime<Utc>,
+}
+
+fn col(column: task::Column) -> Expr {
+    Expr::col((task::Entity, column))
+}
+
+impl Translation<'_> {
+    fn condition(&self, filter: &TaskFilterSpec, path: &str) -> ApiResult<Condition> {
+        let due = || col(task::Column::DueAt);
+        let mut all = Condition::all();
+        if let Some(completed) = filter.completed {
+            all = all.add(col(task::Column::Completed).eq(completed));
+        }
+        if let Some(ranks) = &filter.priority {
+            let ranks: BTreeSet<i16> = ranks.iter().copied().collect();
+            all = all.add(col(task::Column::Priority).is_in(ranks));
+        }
+        if let Some(rank) = filter.min_priority {
+            all = all.add(col(task::Column::Priority).gte(rank));
+        }
+        if let Some(tags) = &filter.tags {
+            all = all.add(self.tags(tags, &format!("{path}.tags"))?);
+        }
+        if let Some(after) = filter.due_after {
+            all = all.add(due().is_not_null().and(due().gte(entities::to_db_precision(after))));
+        }
+        if let Some(before) = filter.due_before {
+            all = all.add(due().is_not_null().and(due().lt(entities::to_db_precision(before))));
+        }
+        if let Some(has_due) = filter.has_due_date {
+            all = all.add(if has_due { due().is_not_null() } else { due().is_null() });
+        }
+        if let Some(overdue) = filter.overdue {
+            let is_overdue = Condition::all()
+                .add(due().is_not_null())
+                .add(due().lt(entities::to_db_precision(self.now)))
+                .add(col(task::Column::Completed).eq(false));
+            all = all.add(if overdue { is_overdue } else { is_overdue.not() });
+        }
+        if let Some(recurring) = filter.recurring {
+            let rule = col(task::Column::RecurrenceRule);
+            all = all.add(if recurring { rule.is_not_null() } else { rule.is_null() });
+        }
+        if let Some(members) = &filter.and {
+            for (i, member) in members.iter().enumerate() {
+                all = all.add(self.condition(member, &format!("{path}.and[{i}]"))?);
+            }
+        }
+        if let Some(members) = &filter.or {
+            let mut any = Condition::any();
+            for (i, member) in members.iter().enumerate() {
+                any = any.add(self.condition(member, &format!("{path}.or[{i}]"))?);
+            }
+            all = all.add(any);
+        }
+        if let Some(inner) = &filter.not {
+            all = all.add(self.condition(inner, &format!("{path}.not"))?.not());
+        }
+        Ok(all)
+    }
+
+    fn tags(&self, tags: &TagMatchSpec, path: &str) -> ApiResult<Condition> {
+        let mut all = Condition::all();
+        if let Some(names) = &tags.any {
+            let ids: BTreeSet<Uuid> = names.iter().filter_map(|n| self.tag_id(n)).collect();
+            // No known name: an empty `any` condition renders as FALSE.
+            all = all.add(if ids.is_empty() { Condition::any() } else { has_tag_in(ids).into() });
+        }
+        if let Some(names) = &tags.all {
+            let keys: BTreeSet<String> = names.iter().map(|n| entities::tag::name_key(n)).collect();
+            for key in keys {
+                all = all.add(match self.tag_ids.get(&key) {
+                    Some(id) => has_tag_in([*id]).into(),
+                    None => Condition::any(),
+                });
+            }
+        }
+        if let Some(names) = &tags.none {
+            let mut ids = BTreeSet::new();
+            for name in names {
+                let id = self.tag_id(name).ok_or_else(|| {
+                    ApiError::bad_input(format!("{path}.none: unknown tag \"{}\"", name.trim()))
+                })?;
+                ids.insert(id);
+            }
+            all = all.add(has_tag_in(ids).not());
+        }
+        Ok(all)
+    }
+
+    fn tag_id(&self, name: &str) -> Option<Uuid> {
+        self.tag_ids.get(&entities::tag::name_key(name)).copied()
+    }
+}
+
+/// `EXISTS (SELECT 1 FROM task_tags WHERE task_id = tasks.id AND tag_id IN (...))`, answered
+/// from the `(task_id, tag_id)` primary key.
+fn has_tag_in(ids: impl IntoIterator<Item = Uuid>) -> Expr {
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(task_tag::Entity)
+            .and_where(
+                Expr::col((task_tag::Entity, task_tag::Column::TaskId))
+                    .equals((task::Entity, task::Column::Id)),
+            )
+            .and_where(Expr::col((task_tag::Entity, task_tag::Column::TagId)).is_in(ids))
+            .take(),
+    )
+}
+
+/// A search request reduced to words: letters and digits only, lower-cased, so no full-text
+/// query syntax from the user ever reaches the database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SearchWords {
+    pub words: Vec<String>,
+}
+
+impl SearchWords {
+    /// The words joined by single spaces: the text PostgreSQL's `plainto_tsquery` gets, and the
+    /// identity of the search in a cursor's signature.
+    pub fn joined(&self) -> String {
+        self.words.join(" ")
+    }
+
+    /// An FTS5 query matching documents that contain every word (each a quoted string, so
+    /// FTS5 operators and column filters are never interpreted; the porter tokenizer still
+    /// stems the quoted words).
+    pub fn fts5_query(&self) -> String {
+        let quoted: Vec<String> = self.words.iter().map(|w| format!("\"{w}\"")).collect();
+        quoted.join(" ")
+    }
+}
+
+/// Normalises the `search` argument: `None` for absent or blank; an error naming `search` when
+/// it is too long. A search with no words (e.g. `"!!!"`) is `Some` with no words: it matches
+/// nothing.
+pub(crate) fn search_words(search: Option<&str>) -> ApiResult<Option<SearchWords>> {
+    let Some(text) = search.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let chars = text.chars().count();
+    if chars > MAX_SEARCH_CHARS {
+        return Err(ApiError::bad_input(format!(
+            "search is {chars} characters long; the limit is {MAX_SEARCH_CHARS}"
+        )));
+    }
+    let words = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    Ok(Some(SearchWords { words }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::sea_query::{PostgresQueryBuilder, SqliteQueryBuilder};
+
+    fn nest(depth: usize) -> TaskFilterSpec {
+        let mut filter = TaskFilterSpec { completed: Some(true), ..Default::default() };
+        for _ in 1..depth {
+            filter = TaskFilterSpec { not: Some(Box::new(filter)), ..Default::default() };
+        }
+        filter
+    }
+
+    fn message(result: ApiResult<impl std::fmt::Debug>) -> String {
+        result.expect_err("should be rejected").to_string()
+    }
+
+    #[test]
+    fn nesting_is_limited_and_the_error_names_the_path() {
+        assert!(validate_filter(&nest(MAX_FILTER_DEPTH)).is_ok());
+        let err = message(validate_filter(&nest(MAX_FILTER_DEPTH + 1)));
+        assert!(err.starts_with("filter.not.not.not.not.not.not.not.not:"), "{err}");
+    }
+
+    #[test]
+    fn the_number_of_filters_is_limited() {
+        let wide = TaskFilterSpec { and: Some(vec![TaskFilterSpec::default(); MAX_FILTER_NODES]), ..Default::default() };
+        assert!(message(validate_filter(&wide)).contains("filter has more than 100"));
+    }
+
+    #[test]
+    fn empty_lists_and_bad_ranks_are_rejected_by_path() {
+        let empty_or = TaskFilterSpec { or: Some(vec![]), ..Default::default() };
+        assert!(message(validate_filter(&empty_or)).starts_with("filter.or must not be an empty list"));
+        let empty_priority = TaskFilterSpec {
+            and: Some(vec![TaskFilterSpec { priority: Some(vec![]), ..Default::default() }]),
+            ..Default::default()
+        };
+        assert!(message(validate_filter(&empty_priority)).starts_with("filter.and[0].priority must"));
+        let bad_rank = TaskFilterSpec { min_priority: Some(5), ..Default::default() };
+        assert!(message(validate_filter(&bad_rank)).starts_with("filter.minPriority must"));
+        let empty_tags = TaskFilterSpec {
+            tags: Some(TagMatchSpec { all: Some(vec![]), ..Default::default() }),
+            ..Default::default()
+        };
+        assert!(message(validate_filter(&empty_tags)).starts_with("filter.tags.all must"));
+    }
+
+    #[test]
+    fn tag_names_are_collected_case_insensitively() {
+        let filter = TaskFilterSpec {
+            tags: Some(TagMatchSpec { any: Some(vec![" Work ".into()]), ..Default::default() }),
+            or: Some(vec![TaskFilterSpec {
+                tags: Some(TagMatchSpec { none: Some(vec!["WORK".into(), "Home".into()]), ..Default::default() }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        let keys: Vec<String> = validate_filter(&filter).expect("valid").into_iter().collect();
+        assert_eq!(keys, ["home", "work"]);
+        let err = message(filter_condition(&filter, &HashMap::from([("work".into(), Uuid::nil())]), Utc::now()));
+        assert_eq!(err, "filter.or[0].tags.none: unknown tag \"Home\"");
+    }
+
+    #[test]
+    fn negated_conditions_render_as_two_valued_sql() {
+        let filter = TaskFilterSpec {
+            not: Some(Box::new(TaskFilterSpec { due_before: Some(Utc::now()), ..Default::default() })),
+            overdue: Some(false),
+            ..Default::default()
+        };
+        let cond = filter_condition(&filter, &HashMap::new(), Utc::now()).expect("valid");
+        let sql = Query::select().expr(Expr::val(1)).cond_where(cond).to_string(PostgresQueryBuilder);
+        assert!(sql.contains(r#"NOT ("tasks"."due_at" IS NOT NULL AND "tasks"."due_at" <"#), "{sql}");
+        let any_unknown = TaskFilterSpec {
+            tags: Some(TagMatchSpec { any: Some(vec!["nope".into()]), ..Default::default() }),
+            ..Default::default()
+        };
+        let cond = filter_condition(&any_unknown, &HashMap::new(), Utc::now()).expect("valid");
+        let sql = Query::select().expr(Expr::val(1)).cond_where(cond).to_string(SqliteQueryBuilder);
+        assert!(sql.contains("FALSE"), "{sql}");
+    }
+
+    #[test]
+    fn search_text_is_reduced_to_words() {
+        assert_eq!(search_words(None).expect("ok"), None);
+        assert_eq!(search_words(Some("   ")).expect("ok"), None);
+        let words = search_words(Some(" Running, \"late\" OR title:x* ")).expect("ok").expect("some");
+        assert_eq!(words.words, ["running", "late", "or", "title", "x"]);
+        assert_eq!(words.fts5_query(), r#""running" "late" "or" "title" "x""#);
+        assert_eq!(search_words(Some("!!!")).expect("ok").expect("some").words.len(), 0);
+        let long = "a".repeat(MAX_SEARCH_CHARS + 1);
+        assert!(message(search_words(Some(&long))).starts_with("search is 501 characters"));
+    }
+}

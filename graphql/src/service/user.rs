@@ -1,0 +1,169 @@
+//! Users and their settings.
+
+use chrono::{DateTime, Utc};
+use entities::user;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
+
+use crate::error::{ApiError, ApiResult};
+
+/// The default time zone of a user who has not chosen one.
+pub const DEFAULT_TIMEZONE: &str = "UTC";
+
+/// Shortest webhook secret accepted: 16 characters, so an HMAC signature cannot be forged by
+/// guessing the secret.
+pub const MIN_WEBHOOK_SECRET_CHARS: usize = 16;
+/// Longest webhook secret accepted.
+pub const MAX_WEBHOOK_SECRET_CHARS: usize = 256;
+
+/// The user's row, or the defaults a user has before their first write.
+pub async fn find_or_default<C: ConnectionTrait>(
+    db: &C,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<user::Model> {
+    Ok(user::Entity::find_by_id(user_id.to_owned())
+        .one(db)
+        .await?
+        .unwrap_or_else(|| default_user(user_id, now)))
+}
+
+fn default_user(user_id: &str, now: DateTime<Utc>) -> user::Model {
+    user::Model {
+        id: user_id.to_owned(),
+        timezone: DEFAULT_TIMEZONE.to_owned(),
+        webhook_url: None,
+        webhook_secret: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Creates the user's row if it does not exist yet (every owned row references it).
+pub async fn ensure_exists<C: ConnectionTrait>(
+    db: &C,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    let now = entities::to_db_precision(now);
+    let row = user::ActiveModel {
+        id: Set(user_id.to_owned()),
+        timezone: Set(DEFAULT_TIMEZONE.to_owned()),
+        webhook_url: Set(None),
+        webhook_secret: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    user::Entity::insert(row)
+        .on_conflict_do_nothing_on([user::Column::Id])
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A validated settings change; `None` = unchanged, `Some(None)` = clear.
+#[derive(Clone, Debug, Default)]
+pub struct SettingsPatch {
+    pub timezone: Option<String>,
+    pub webhook_url: Option<Option<String>>,
+    pub webhook_secret: Option<Option<String>>,
+}
+
+/// Validates a time zone name; returns the canonical IANA name.
+pub fn validate_timezone(field: &str, name: &str) -> ApiResult<String> {
+    entities::recurrence::parse_timezone(name)
+        .map(|tz| tz.name().to_owned())
+        .map_err(|e| ApiError::bad_input(format!("{field}: {e}")))
+}
+
+/// Validates a webhook URL: absolute http(s) with a host, at most
+/// [`entities::limits::MAX_URL_CHARS`]. Whether the target may be private or loopback is
+/// decided at delivery time.
+pub fn validate_webhook_url(field: &str, raw: &str) -> ApiResult<String> {
+    let raw = raw.trim();
+    if raw.chars().count() > entities::limits::MAX_URL_CHARS {
+        return Err(ApiError::bad_input(format!(
+            "{field} is longer than {} characters",
+            entities::limits::MAX_URL_CHARS
+        )));
+    }
+    let url = reqwest::Url::parse(raw)
+        .map_err(|e| ApiError::bad_input(format!("{field} is not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ApiError::bad_input(format!(
+            "{field} must be an http or https URL"
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ApiError::bad_input(format!("{field} must name a host")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ApiError::bad_input(format!(
+            "{field} must not contain credentials; use webhookSecret"
+        )));
+    }
+    Ok(url.to_string())
+}
+
+/// Validates a webhook secret's length.
+pub fn validate_webhook_secret(field: &str, secret: &str) -> ApiResult<String> {
+    let n = secret.chars().count();
+    if !(MIN_WEBHOOK_SECRET_CHARS..=MAX_WEBHOOK_SECRET_CHARS).contains(&n) {
+        return Err(ApiError::bad_input(format!(
+            "{field} must be {MIN_WEBHOOK_SECRET_CHARS} to {MAX_WEBHOOK_SECRET_CHARS} characters long"
+        )));
+    }
+    Ok(secret.to_owned())
+}
+
+/// Applies a validated settings change and returns the user.
+pub async fn update_settings<C: ConnectionTrait>(
+    db: &C,
+    user_id: &str,
+    patch: SettingsPatch,
+    now: DateTime<Utc>,
+) -> ApiResult<user::Model> {
+    ensure_exists(db, user_id, now).await?;
+    let current = user::Entity::find_by_id(user_id.to_owned())
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("user row vanished")))?;
+    let mut row: user::ActiveModel = current.into();
+    if let Some(tz) = patch.timezone {
+        row.timezone = Set(tz);
+    }
+    if let Some(url) = patch.webhook_url {
+        row.webhook_url = Set(url);
+    }
+    if let Some(secret) = patch.webhook_secret {
+        row.webhook_secret = Set(secret);
+    }
+    row.updated_at = Set(entities::to_db_precision(now));
+    Ok(row.update(db).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_urls_must_be_http_with_a_host_and_no_credentials() {
+        assert!(validate_webhook_url("u", "https://example.com/hook").is_ok());
+        for bad in [
+            "ftp://example.com",
+            "not a url",
+            "https://user:pw@example.com/",
+            "file:///etc/passwd",
+            "",
+        ] {
+            let err = validate_webhook_url("input.webhookUrl", bad).unwrap_err();
+            assert!(err.to_string().starts_with("input.webhookUrl"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn short_webhook_secrets_are_rejected() {
+        assert!(validate_webhook_secret("s", "short").is_err());
+        assert!(validate_webhook_secret("s", &"x".repeat(16)).is_ok());
+        assert!(validate_webhook_secret("s", &"x".repeat(257)).is_err());
+    }
+}

@@ -1,0 +1,155 @@
+//! Wiring: from configuration to a running gateway (database, migrations, auth, schema,
+//! router). `main.rs` only parses flags and calls [`run`]; tests call [`build`] with a
+//! listener on port 0.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_graphql::http::GraphiQLSource;
+use tokio::net::TcpListener;
+
+use crate::auth::Authenticator;
+use crate::config::ServerConfig;
+use crate::http::{AppState, router};
+use crate::schema::{Clock, SchemaLimits, build_schema};
+
+/// The development user: the subject of the token printed in development mode.
+pub const DEV_USER: &str = "developer";
+
+/// How long the printed development token stays valid.
+pub const DEV_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A built gateway, ready to serve.
+pub struct Gateway {
+    pub router: axum::Router,
+    pub state: Arc<AppState>,
+    /// In development mode, a token for [`DEV_USER`].
+    pub dev_token: Option<String>,
+}
+
+/// Chooses the token verifier from the configuration.
+pub async fn authenticator(config: &ServerConfig) -> anyhow::Result<Authenticator> {
+    let auth = match (&config.jwt_secret, &config.jwt_jwks_url) {
+        (Some(secret), _) => Authenticator::hs256(secret.as_bytes())?,
+        (None, Some(url)) => Authenticator::jwks(url).await?,
+        (None, None) => Authenticator::development(),
+    };
+    Ok(auth
+        .with_audience(config.jwt_audience.clone())
+        .with_issuer(config.jwt_issuer.clone()))
+}
+
+/// Connects, migrates (unless disabled) and builds the router.
+pub async fn build(config: &ServerConfig) -> anyhow::Result<Gateway> {
+    let db = crate::db::connect(&config.database_url).await?;
+    if !config.no_migrate {
+        crate::db::migrate(&db).await?;
+    }
+    let auth = authenticator(config).await?;
+    let dev_token = if auth.is_development() {
+        auth.issue_token(DEV_USER, DEV_TOKEN_TTL)
+    } else {
+        None
+    };
+    let limits = SchemaLimits {
+        max_depth: config.max_query_depth,
+        max_complexity: config.max_query_complexity,
+        introspection: !config.disable_introspection,
+    };
+    let schema = build_schema(db.clone(), Clock::System, &limits);
+    let graphiql_html = (!config.disable_graphiql).then(|| {
+        let bearer = dev_token.as_ref().map(|t| format!("Bearer {t}"));
+        let mut source = GraphiQLSource::build().endpoint("/graphql").title("Taskstream");
+        if let Some(b) = &bearer {
+            source = source.header("Authorization", b);
+        }
+        source.finish()
+    });
+    let state = Arc::new(AppState {
+        schema,
+        db,
+        auth,
+        request_timeout: config.request_timeout(),
+        graphiql_html,
+    });
+    Ok(Gateway {
+        router: router(state.clone(), config.max_body_bytes),
+        state,
+        dev_token,
+    })
+}
+
+/// Runs the gateway until SIGINT or SIGTERM.
+pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
+    let gateway = build(&config).await?;
+    let listener = TcpListener::bind(config.listen_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = %crate::db::redact_url(&config.database_url), "Taskstream is listening");
+    if let Some(token) = &gateway.dev_token {
+        print_development_banner(&addr.to_string(), token);
+    }
+    println!("GraphiQL: http://{addr}/graphiql   API: POST http://{addr}/graphql");
+    crate::http::serve(listener, gateway.router, shutdown_signal()).await?;
+    gateway.state.db.clone().close().await.ok();
+    tracing::info!("Taskstream stopped");
+    Ok(())
+}
+
+fn print_development_banner(addr: &str, token: &str) {
+    let line = "=".repeat(78);
+    println!(
+        "{line}\n\
+         DEVELOPMENT MODE: neither JWT_SECRET nor JWT_JWKS_URL is set.\n\
+         A signing key was generated for this process only; tokens die with it.\n\
+         Do not expose this server: set JWT_SECRET or JWT_JWKS_URL for real use.\n\n\
+         Token for user \"{DEV_USER}\":\n{token}\n\n\
+         GraphiQL with this token already in its Authorization header:\n  http://{addr}/graphiql\n\
+         curl:\n  curl -s http://{addr}/graphql -H 'Content-Type: application/json' \\\n    \
+         -H \"Authorization: Bearer $TOKEN\" -d '{{\"query\":\"{{ me {{ id }} }}\"}}'\n\
+         {line}"
+    );
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (Kubernetes, Docker).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; draining in-flight requests");
+}
+
+/// Initialises `tracing` output: human-readable text or JSON lines.
+pub fn init_tracing(filter: &str, format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

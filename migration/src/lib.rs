@@ -1,0 +1,27 @@
+//! Taskstream's database migrations, run by the gateway at start-up (unless disabled), by the
+//! Helm hook Job, and by hand with `cargo run -p migration -- up|down|status`.
+//!
+//! Migrations are append-only and never import `entities`: each describes the schema as it
+//! was on its day. Every migration has a `down`. Constraints and indexes are named so that
+//! errors can be mapped by name (`uq_tags_owner_name`, `uq_tasks_generated_from`, ...).
+//!
+//! Module map: one module per migration, named `mYYYYMMDD_HHMMSS_verb_object`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_create_core_tables;
+mod m20261127_000002_create_task_search;
+
+/// The ordered list of Taskstream's migrations.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261127_000001_create_core_tables::Migration),
+            Box::new(m20261127_000002_create_task_search::Migration),
+        ]
+    }
+}

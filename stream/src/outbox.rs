@@ -1,0 +1,39 @@
+//! The transactional outbox writer: events are rows written by the same transaction as the
+//! change they describe, so a change and its events commit together or not at all.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+
+use crate::envelope::CloudEvent;
+
+/// Appends `event` for `topic` with record key `key` to the outbox, on `conn` (pass the open
+/// transaction of the change). `now` is the row's `created_at`.
+pub async fn append<C: ConnectionTrait>(
+    conn: &C,
+    topic: &str,
+    key: &str,
+    event: &CloudEvent,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let payload = serde_json::to_string(event)
+        .map_err(|e| DbErr::Custom(format!("BUG: event does not serialise: {e}")))?;
+    let headers = serde_json::to_string(&event.headers())
+        .map_err(|e| DbErr::Custom(format!("BUG: headers do not serialise: {e}")))?;
+    entities::outbox::ActiveModel {
+        event_id: Set(event.id),
+        topic: Set(topic.to_owned()),
+        key: Set(key.to_owned()),
+        payload: Set(payload),
+        headers: Set(headers),
+        created_at: Set(entities::to_db_precision(now)),
+        published_at: Set(None),
+        partition: Set(None),
+        offset: Set(None),
+        attempts: Set(0),
+        last_error: Set(None),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! Task event types and the task snapshot they carry.
+//!
+//! Every task change produces one event on [`crate::topics::TASK_EVENTS`] (the history) and one
+//! on [`crate::topics::TASK_UPDATES`] (latest state; a deletion carries `data: null` and the
+//! relay turns it into a tombstone). Both carry the full post-change snapshot so that consumers
+//! never need to read the database to know what happened.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::envelope::CloudEvent;
+
+/// What happened to a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TaskChangeKind {
+    Created,
+    Updated,
+    Completed,
+    Reopened,
+    Deleted,
+}
+
+impl TaskChangeKind {
+    /// The CloudEvents `type` on `task-events`.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            TaskChangeKind::Created => "taskstream.task.created",
+            TaskChangeKind::Updated => "taskstream.task.updated",
+            TaskChangeKind::Completed => "taskstream.task.completed",
+            TaskChangeKind::Reopened => "taskstream.task.reopened",
+            TaskChangeKind::Deleted => "taskstream.task.deleted",
+        }
+    }
+
+    /// Parses a `task-events` type back into a kind.
+    pub fn from_event_type(event_type: &str) -> Option<TaskChangeKind> {
+        [
+            TaskChangeKind::Created,
+            TaskChangeKind::Updated,
+            TaskChangeKind::Completed,
+            TaskChangeKind::Reopened,
+            TaskChangeKind::Deleted,
+        ]
+        .into_iter()
+        .find(|k| k.event_type() == event_type)
+    }
+}
+
+/// The CloudEvents `type` of every record on `task-updates`.
+pub const TASK_STATE_TYPE: &str = "taskstream.task.state";
+
+/// A task's recurrence in a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecurrenceSnapshot {
+    pub rule: String,
+    pub timezone: String,
+    pub anchor: String,
+}
+
+/// A reminder in a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReminderSnapshot {
+    pub id: Uuid,
+    pub minutes_before_due: Option<i32>,
+    pub at: Option<DateTime<Utc>>,
+    pub fire_at: Option<DateTime<Utc>>,
+    pub status: String,
+}
+
+/// The full state of a task after a change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSnapshot {
+    pub id: Uuid,
+    pub owner_id: String,
+    pub title: String,
+    pub description: String,
+    pub priority: String,
+    pub completed: bool,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub due_at: Option<DateTime<Utc>>,
+    /// Tag names, sorted case-insensitively.
+    pub tags: Vec<String>,
+    pub recurrence: Option<RecurrenceSnapshot>,
+    pub reminders: Vec<ReminderSnapshot>,
+    pub series_id: Option<Uuid>,
+    pub occurrence_index: Option<i32>,
+    pub generated_from_task_id: Option<Uuid>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TaskSnapshot {
+    /// Builds the snapshot from the stored rows.
+    pub fn from_models(
+        task: &entities::task::Model,
+        tags: &[entities::tag::Model],
+        reminders: &[entities::reminder::Model],
+    ) -> TaskSnapshot {
+        let mut tag_names: Vec<String> = tags.iter().map(|t| t.name.clone()).collect();
+        tag_names.sort_by_key(|n| n.to_lowercase());
+        let recurrence = match (
+            &task.recurrence_rule,
+            &task.recurrence_timezone,
+            &task.recurrence_anchor,
+        ) {
+            (Some(rule), Some(tz), Some(anchor)) => Some(RecurrenceSnapshot {
+                rule: rule.clone(),
+                timezone: tz.clone(),
+                anchor: anchor.clone(),
+            }),
+            _ => None,
+        };
+        TaskSnapshot {
+            id: task.id,
+            owner_id: task.owner_id.clone(),
+            title: task.title.clone(),
+            description: task.description.clone(),
+            priority: entities::priority::Priority::from_rank(task.priority)
+                .unwrap_or_default()
+                .as_str()
+                .to_owned(),
+            completed: task.completed,
+            completed_at: task.completed_at,
+            due_at: task.due_at,
+            tags: tag_names,
+            recurrence,
+            reminders: reminders
+                .iter()
+                .map(|r| ReminderSnapshot {
+                    id: r.id,
+                    minutes_before_due: r.minutes_before_due,
+                    at: r.at,
+                    fire_at: r.fire_at,
+                    status: r.status.clone(),
+                })
+                .collect(),
+            series_id: task.series_id,
+            occurrence_index: task.occurrence_index,
+            generated_from_task_id: task.generated_from_task_id,
+            version: task.version,
+            created_at: task.created_at,
+            updated_at: task.updated_at,
+        }
+    }
+}
+
+/// The data of a `task-events` record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskEventData {
+    pub kind: TaskChangeKind,
+    pub task_id: Uuid,
+    /// The state after the change; for `DELETED`, the state just before deletion.
+    pub task: TaskSnapshot,
+}
+
+/// The pair of events one task change produces: (task-events, task-updates).
+pub fn task_change_events(
+    kind: TaskChangeKind,
+    snapshot: &TaskSnapshot,
+    now: DateTime<Utc>,
+    correlation_id: Option<String>,
+) -> Result<(CloudEvent, CloudEvent), serde_json::Error> {
+    let subject = snapshot.id.to_string();
+    let version = i64::from(snapshot.version);
+    let history = CloudEvent::new(
+        kind.event_type(),
+        subject.clone(),
+        now,
+        serde_json::to_value(TaskEventData {
+            kind,
+            task_id: snapshot.id,
+            task: snapshot.clone(),
+        })?,
+    )
+    .with_version(version)
+    .with_correlation(correlation_id.clone());
+    let state_data = if kind == TaskChangeKind::Deleted {
+        serde_json::Value::Null
+    } else {
+        serde_json::to_value(snapshot)?
+    };
+    let mut state = CloudEvent::new(TASK_STATE_TYPE, subject, now, state_data)
+        .with_version(version)
+        .with_correlation(correlation_id);
+    state.causationid = Some(history.id.to_string());
+    Ok((history, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_types_round_trip() {
+        for k in [
+            TaskChangeKind::Created,
+            TaskChangeKind::Updated,
+            TaskChangeKind::Completed,
+            TaskChangeKind::Reopened,
+            TaskChangeKind::Deleted,
+        ] {
+            assert_eq!(TaskChangeKind::from_event_type(k.event_type()), Some(k));
+        }
+        assert_eq!(TaskChangeKind::from_event_type("taskstream.task.exploded"), None);
+    }
+}
