@@ -41,7 +41,11 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct ServerConfig {
     /// Database URL: `sqlite://FILE?mode=rwc` (embedded default) or `postgres://USER@HOST/DB`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://taskstream.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://taskstream.db?mode=rwc"
+    )]
     pub database_url: String,
 
     /// Address to listen on. Use 0.0.0.0:8080 in containers.

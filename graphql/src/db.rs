@@ -86,7 +86,13 @@ mod tests {
             redact_url("postgres://app:s3cret@db:5432/tasks"),
             "postgres://app:***@db:5432/tasks"
         );
-        assert_eq!(redact_url("postgres://app@db/tasks"), "postgres://app@db/tasks");
-        assert_eq!(redact_url("sqlite://tasks.db?mode=rwc"), "sqlite://tasks.db?mode=rwc");
+        assert_eq!(
+            redact_url("postgres://app@db/tasks"),
+            "postgres://app@db/tasks"
+        );
+        assert_eq!(
+            redact_url("sqlite://tasks.db?mode=rwc"),
+            "sqlite://tasks.db?mode=rwc"
+        );
     }
 }

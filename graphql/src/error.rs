@@ -79,9 +79,8 @@ pub type ApiResult<T> = Result<T, ApiError>;
 pub fn violated_constraint(err: &DbErr) -> Option<String> {
     use sea_orm::SqlErr;
     match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(msg)) | Some(SqlErr::ForeignKeyConstraintViolation(msg)) => {
-            Some(msg)
-        }
+        Some(SqlErr::UniqueConstraintViolation(msg))
+        | Some(SqlErr::ForeignKeyConstraintViolation(msg)) => Some(msg),
         _ => None,
     }
 }

@@ -83,7 +83,11 @@ async fn graphql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
     let user = match state.auth.authenticate(authorization).await {
         Ok(user) => user,
         Err(err) => {
-            return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &err.to_string());
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                &err.to_string(),
+            );
         }
     };
     let value: serde_json::Value = match serde_json::from_slice(&body) {

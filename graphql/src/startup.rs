@@ -60,7 +60,9 @@ pub async fn build(config: &ServerConfig) -> anyhow::Result<Gateway> {
     let schema = build_schema(db.clone(), Clock::System, &limits);
     let graphiql_html = (!config.disable_graphiql).then(|| {
         let bearer = dev_token.as_ref().map(|t| format!("Bearer {t}"));
-        let mut source = GraphiQLSource::build().endpoint("/graphql").title("Taskstream");
+        let mut source = GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("Taskstream");
         if let Some(b) = &bearer {
             source = source.header("Authorization", b);
         }
@@ -146,7 +148,9 @@ pub async fn shutdown_signal() {
 pub fn init_tracing(filter: &str, format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {

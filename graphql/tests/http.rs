@@ -19,7 +19,9 @@ struct TestServer {
 
 impl TestServer {
     async fn start() -> TestServer {
-        let db = support::TestDb::empty(support::Backend::Sqlite).await.unwrap();
+        let db = support::TestDb::empty(support::Backend::Sqlite)
+            .await
+            .unwrap();
         let config = ServerConfig {
             database_url: db.url.clone(),
             jwt_secret: Some(SECRET.to_owned()),
@@ -35,7 +37,12 @@ impl TestServer {
         tokio::spawn(graphql::http::serve(listener, gateway.router, async {
             rx.await.ok();
         }));
-        TestServer { base, client: reqwest::Client::new(), _db: db, shutdown: Some(tx) }
+        TestServer {
+            base,
+            client: reqwest::Client::new(),
+            _db: db,
+            shutdown: Some(tx),
+        }
     }
 
     fn token(&self, sub: &str) -> String {
@@ -57,11 +64,15 @@ impl TestServer {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn query(&self, token: Option<&str>, query: &str) -> (u16, Value) {
-        self.post(token, json!({ "query": query }).to_string()).await
+        self.post(token, json!({ "query": query }).to_string())
+            .await
     }
 }
 
@@ -74,7 +85,9 @@ impl Drop for TestServer {
 }
 
 fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_default()
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -104,7 +117,12 @@ async fn a_request_without_a_valid_token_gets_401_unauthenticated() {
     );
     parts[1] = &forged_payload;
     let tampered = parts.join(".");
-    for (name, token) in [("expired", expired), ("wrong key", other_key), ("tampered", tampered), ("garbage", "not.a.jwt".to_owned())] {
+    for (name, token) in [
+        ("expired", expired),
+        ("wrong key", other_key),
+        ("tampered", tampered),
+        ("garbage", "not.a.jwt".to_owned()),
+    ] {
         let (status, body) = server.query(Some(&token), "{ me { id } }").await;
         assert_eq!(status, 401, "{name}");
         assert_eq!(code(&body), "UNAUTHENTICATED", "{name}");
@@ -118,10 +136,23 @@ async fn a_request_without_a_valid_token_gets_401_unauthenticated() {
 async fn a_token_for_another_user_sees_none_of_the_first_users_tasks() {
     let server = TestServer::start().await;
     let alice = server.token("alice");
-    let (_, created) = server.query(Some(&alice), "mutation { createTask(input: { title: \"Secret\" }) { id } }").await;
-    let id = created["data"]["createTask"]["id"].as_str().unwrap().to_owned();
+    let (_, created) = server
+        .query(
+            Some(&alice),
+            "mutation { createTask(input: { title: \"Secret\" }) { id } }",
+        )
+        .await;
+    let id = created["data"]["createTask"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let bob = server.token("bob");
-    let (status, body) = server.query(Some(&bob), &format!("{{ task(id: \"{id}\") {{ title }} tasks {{ totalCount }} }}")).await;
+    let (status, body) = server
+        .query(
+            Some(&bob),
+            &format!("{{ task(id: \"{id}\") {{ title }} tasks {{ totalCount }} }}"),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["task"], Value::Null);
     assert_eq!(body["data"]["tasks"]["totalCount"], 0);
@@ -135,41 +166,72 @@ async fn batches_malformed_bodies_and_huge_bodies_are_rejected() {
     let (status, body) = server.post(Some(&token), batch).await;
     assert_eq!(status, 400);
     assert_eq!(code(&body), "BAD_USER_INPUT");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("batch"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("batch")
+    );
 
     let (status, body) = server.post(Some(&token), "{ not json").await;
     assert_eq!(status, 400);
     assert_eq!(code(&body), "BAD_USER_INPUT");
 
-    let huge = json!({ "query": "{ me { id } }", "variables": { "pad": "x".repeat(10 * 1024 * 1024) } }).to_string();
+    let huge =
+        json!({ "query": "{ me { id } }", "variables": { "pad": "x".repeat(10 * 1024 * 1024) } })
+            .to_string();
     let (status, _) = server.post(Some(&token), huge).await;
     assert_eq!(status, 413);
 
     let (status, body) = server.query(Some(&token), "{ me { id nope } }").await;
     assert_eq!(status, 200);
-    assert_eq!(code(&body), "BAD_USER_INPUT", "validation errors carry a code too");
+    assert_eq!(
+        code(&body),
+        "BAD_USER_INPUT",
+        "validation errors carry a code too"
+    );
 }
 
 #[tokio::test]
 async fn health_readiness_graphiql_and_request_ids_are_served() {
     let server = TestServer::start().await;
-    let health = server.client.get(format!("{}/healthz", server.base)).send().await.unwrap();
+    let health = server
+        .client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status().as_u16(), 200);
-    let ready = server.client.get(format!("{}/readyz", server.base)).send().await.unwrap();
+    let ready = server
+        .client
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status().as_u16(), 200);
     assert!(ready.headers().contains_key("x-request-id"));
     let ready: Value = ready.json().await.unwrap();
     assert_eq!(ready["database"], "ok");
-    let page = server.client.get(format!("{}/graphiql", server.base)).send().await.unwrap();
+    let page = server
+        .client
+        .get(format!("{}/graphiql", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status().as_u16(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("/graphql"));
-    assert!(!html.contains("Bearer "), "outside development mode GraphiQL carries no token");
+    assert!(
+        !html.contains("Bearer "),
+        "outside development mode GraphiQL carries no token"
+    );
 }
 
 #[tokio::test]
 async fn development_mode_prints_a_working_token_and_fills_graphiql() {
-    let db = support::TestDb::empty(support::Backend::Sqlite).await.unwrap();
+    let db = support::TestDb::empty(support::Backend::Sqlite)
+        .await
+        .unwrap();
     let config = ServerConfig {
         database_url: db.url.clone(),
         jwt_secret: None,
@@ -177,9 +239,20 @@ async fn development_mode_prints_a_working_token_and_fills_graphiql() {
         ..ServerConfig::default()
     };
     let gateway = graphql::startup::build(&config).await.unwrap();
-    let token = gateway.dev_token.clone().expect("development mode issues a token");
+    let token = gateway
+        .dev_token
+        .clone()
+        .expect("development mode issues a token");
     let html = gateway.state.graphiql_html.clone().unwrap();
-    assert!(html.contains(&token), "GraphiQL has the token in its Authorization header");
-    let user = gateway.state.auth.authenticate(Some(&format!("Bearer {token}"))).await.unwrap();
+    assert!(
+        html.contains(&token),
+        "GraphiQL has the token in its Authorization header"
+    );
+    let user = gateway
+        .state
+        .auth
+        .authenticate(Some(&format!("Bearer {token}")))
+        .await
+        .unwrap();
     assert_eq!(user.id, graphql::startup::DEV_USER);
 }

@@ -8,12 +8,18 @@ use sea_orm::ConnectionTrait;
 
 async fn table_exists(t: &support::TestDb, table: &str) -> bool {
     let sql = match t.backend {
-        support::Backend::Sqlite => format!("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = '{table}'"),
-        support::Backend::Postgres => format!("SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_name = '{table}'"),
+        support::Backend::Sqlite => {
+            format!("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = '{table}'")
+        }
+        support::Backend::Postgres => format!(
+            "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_name = '{table}'"
+        ),
     };
-    let row = t
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(t.db.get_database_backend(), sql))
+    let row =
+        t.db.query_one_raw(sea_orm::Statement::from_string(
+            t.db.get_database_backend(),
+            sql,
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -21,20 +27,41 @@ async fn table_exists(t: &support::TestDb, table: &str) -> bool {
 }
 
 async fn round_trip(backend: support::Backend) {
-    let Some(t) = support::TestDb::empty(backend).await else { return };
+    let Some(t) = support::TestDb::empty(backend).await else {
+        return;
+    };
     let all = Migrator::migrations().len();
     Migrator::up(&t.db, None).await.unwrap();
-    assert_eq!(Migrator::get_pending_migrations(&t.db).await.unwrap().len(), 0);
-    for table in ["users", "tasks", "tags", "task_tags", "reminders", "outbox", "consumer_offsets", "processed_events", "dead_letters"] {
+    assert_eq!(
+        Migrator::get_pending_migrations(&t.db).await.unwrap().len(),
+        0
+    );
+    for table in [
+        "users",
+        "tasks",
+        "tags",
+        "task_tags",
+        "reminders",
+        "outbox",
+        "consumer_offsets",
+        "processed_events",
+        "dead_letters",
+    ] {
         assert!(table_exists(&t, table).await, "{table} exists after up");
     }
     Migrator::down(&t.db, None).await.unwrap();
-    assert_eq!(Migrator::get_pending_migrations(&t.db).await.unwrap().len(), all);
+    assert_eq!(
+        Migrator::get_pending_migrations(&t.db).await.unwrap().len(),
+        all
+    );
     for table in ["tasks", "outbox", "task_search_ids"] {
         assert!(!table_exists(&t, table).await, "{table} is gone after down");
     }
     Migrator::up(&t.db, None).await.unwrap();
-    assert_eq!(Migrator::get_applied_migrations(&t.db).await.unwrap().len(), all);
+    assert_eq!(
+        Migrator::get_applied_migrations(&t.db).await.unwrap().len(),
+        all
+    );
     assert!(table_exists(&t, "tasks").await);
     t.cleanup().await;
 }

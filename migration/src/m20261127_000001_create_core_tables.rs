@@ -95,11 +95,23 @@ impl MigrationTrait for Migration {
         // Every list query filters by owner first; each sort key gets an index that leads with
         // the owner and ends with the id tie-breaker, so keyset pages are index range scans.
         for (name, cols) in [
-            ("ix_tasks_owner_created", &["owner_id", "created_at", "id"][..]),
-            ("ix_tasks_owner_updated", &["owner_id", "updated_at", "id"][..]),
+            (
+                "ix_tasks_owner_created",
+                &["owner_id", "created_at", "id"][..],
+            ),
+            (
+                "ix_tasks_owner_updated",
+                &["owner_id", "updated_at", "id"][..],
+            ),
             ("ix_tasks_owner_due", &["owner_id", "due_at", "id"][..]),
-            ("ix_tasks_owner_priority", &["owner_id", "priority", "id"][..]),
-            ("ix_tasks_owner_completed_due", &["owner_id", "completed", "due_at"][..]),
+            (
+                "ix_tasks_owner_priority",
+                &["owner_id", "priority", "id"][..],
+            ),
+            (
+                "ix_tasks_owner_completed_due",
+                &["owner_id", "completed", "due_at"][..],
+            ),
             ("ix_tasks_series", &["series_id"][..]),
         ] {
             manager.create_index(index(name, "tasks", cols)).await?;
@@ -159,7 +171,12 @@ impl MigrationTrait for Migration {
                     .table("task_tags")
                     .col(uuid("task_id"))
                     .col(uuid("tag_id"))
-                    .primary_key(Index::create().name("pk_task_tags").col("task_id").col("tag_id"))
+                    .primary_key(
+                        Index::create()
+                            .name("pk_task_tags")
+                            .col("task_id")
+                            .col("tag_id"),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_task_tags_task")
@@ -178,7 +195,11 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("ix_task_tags_tag", "task_tags", &["tag_id", "task_id"]))
+            .create_index(index(
+                "ix_task_tags_tag",
+                "task_tags",
+                &["tag_id", "task_id"],
+            ))
             .await?;
 
         manager
@@ -212,7 +233,11 @@ impl MigrationTrait for Migration {
             .create_index(index("ix_reminders_task", "reminders", &["task_id"]))
             .await?;
         manager
-            .create_index(index("ix_reminders_status_fire", "reminders", &["status", "fire_at"]))
+            .create_index(index(
+                "ix_reminders_status_fire",
+                "reminders",
+                &["status", "fire_at"],
+            ))
             .await?;
 
         manager
@@ -311,7 +336,11 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("ix_dead_letters_status", "dead_letters", &["status", "id"]))
+            .create_index(index(
+                "ix_dead_letters_status",
+                "dead_letters",
+                &["status", "id"],
+            ))
             .await?;
         Ok(())
     }

@@ -85,9 +85,15 @@ impl CloudEvent {
             "ce_time".to_owned(),
             self.time.to_rfc3339_opts(SecondsFormat::Micros, true),
         );
-        h.insert("content-type".to_owned(), "application/cloudevents+json".to_owned());
+        h.insert(
+            "content-type".to_owned(),
+            "application/cloudevents+json".to_owned(),
+        );
         let optional = [
-            ("ce_aggregateversion", self.aggregateversion.map(|v| v.to_string())),
+            (
+                "ce_aggregateversion",
+                self.aggregateversion.map(|v| v.to_string()),
+            ),
             ("ce_correlationid", self.correlationid.clone()),
             ("ce_causationid", self.causationid.clone()),
             ("ce_traceparent", self.traceparent.clone()),
@@ -109,8 +115,13 @@ mod tests {
     #[test]
     fn structured_json_uses_cloudevents_attribute_names() {
         let t = Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap();
-        let ev = CloudEvent::new("taskstream.task.created", "abc", t, serde_json::json!({"a": 1}))
-            .with_version(3);
+        let ev = CloudEvent::new(
+            "taskstream.task.created",
+            "abc",
+            t,
+            serde_json::json!({"a": 1}),
+        )
+        .with_version(3);
         let json = serde_json::to_value(&ev).unwrap();
         assert_eq!(json["specversion"], "1.0");
         assert_eq!(json["type"], "taskstream.task.created");

@@ -208,6 +208,9 @@ mod tests {
         ] {
             assert_eq!(TaskChangeKind::from_event_type(k.event_type()), Some(k));
         }
-        assert_eq!(TaskChangeKind::from_event_type("taskstream.task.exploded"), None);
+        assert_eq!(
+            TaskChangeKind::from_event_type("taskstream.task.exploded"),
+            None
+        );
     }
 }

@@ -24,7 +24,9 @@ impl Loader<Uuid> for TaskTagsLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        service::tag::tags_of_tasks(&self.0, keys).await.map_err(Arc::new)
+        service::tag::tags_of_tasks(&self.0, keys)
+            .await
+            .map_err(Arc::new)
     }
 }
 
@@ -33,7 +35,9 @@ impl Loader<Uuid> for TaskRemindersLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        service::task::reminders_of_tasks(&self.0, keys).await.map_err(Arc::new)
+        service::task::reminders_of_tasks(&self.0, keys)
+            .await
+            .map_err(Arc::new)
     }
 }
 
@@ -42,7 +46,9 @@ impl Loader<Uuid> for TagTaskCountLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        service::tag::task_counts(&self.0, keys).await.map_err(Arc::new)
+        service::tag::task_counts(&self.0, keys)
+            .await
+            .map_err(Arc::new)
     }
 }
 
@@ -50,8 +56,14 @@ impl Loader<Uuid> for TagTaskCountLoader {
 pub fn attach(request: async_graphql::Request, db: &DatabaseConnection) -> async_graphql::Request {
     request
         .data(DataLoader::new(TaskTagsLoader(db.clone()), tokio::spawn))
-        .data(DataLoader::new(TaskRemindersLoader(db.clone()), tokio::spawn))
-        .data(DataLoader::new(TagTaskCountLoader(db.clone()), tokio::spawn))
+        .data(DataLoader::new(
+            TaskRemindersLoader(db.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            TagTaskCountLoader(db.clone()),
+            tokio::spawn,
+        ))
 }
 
 /// Turns a shared loader error back into a GraphQL error.

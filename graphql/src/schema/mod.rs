@@ -85,12 +85,20 @@ pub struct RequestMeta {
 }
 
 /// Builds the schema over `db`.
-pub fn build_schema(db: DatabaseConnection, clock: Clock, limits: &SchemaLimits) -> TaskstreamSchema {
-    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
-        .data(db)
-        .data(clock)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity);
+pub fn build_schema(
+    db: DatabaseConnection,
+    clock: Clock,
+    limits: &SchemaLimits,
+) -> TaskstreamSchema {
+    let mut builder = Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .data(db)
+    .data(clock)
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity);
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
@@ -99,9 +107,13 @@ pub fn build_schema(db: DatabaseConnection, clock: Clock, limits: &SchemaLimits)
 
 /// The SDL of the schema (what `schema.graphql` holds).
 pub fn sdl() -> String {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
-        .finish()
-        .sdl()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .finish()
+    .sdl()
 }
 
 /// Attaches the per-request data: the caller, the request id and the batch loaders.
@@ -139,7 +151,9 @@ pub(crate) fn db<'a>(ctx: &Context<'a>) -> &'a DatabaseConnection {
 }
 
 pub(crate) fn now(ctx: &Context<'_>) -> DateTime<Utc> {
-    ctx.data::<Clock>().map(Clock::now).unwrap_or_else(|_| Utc::now())
+    ctx.data::<Clock>()
+        .map(Clock::now)
+        .unwrap_or_else(|_| Utc::now())
 }
 
 /// The authenticated caller; UNAUTHENTICATED when the request carries none.

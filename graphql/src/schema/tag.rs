@@ -29,7 +29,11 @@ impl Tag {
     /// How many of the owner's tasks carry this tag.
     async fn task_count(&self, ctx: &Context<'_>) -> Result<i32> {
         let loader = ctx.data_unchecked::<DataLoader<TagTaskCountLoader>>();
-        let n = loader.load_one(self.0.id).await.map_err(to_gql)?.unwrap_or(0);
+        let n = loader
+            .load_one(self.0.id)
+            .await
+            .map_err(to_gql)?
+            .unwrap_or(0);
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 }
@@ -56,11 +60,21 @@ pub struct TagMutation;
 #[Object]
 impl TagMutation {
     /// CONFLICT when a tag with that name (any case) exists.
-    async fn create_tag(&self, ctx: &Context<'_>, name: String, color: Option<String>) -> Result<Tag> {
+    async fn create_tag(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        color: Option<String>,
+    ) -> Result<Tag> {
         let user = viewer(ctx)?;
-        Ok(Tag(
-            service::create_tag(db(ctx), &user.id, &name, color.as_deref(), now(ctx)).await?,
-        ))
+        Ok(Tag(service::create_tag(
+            db(ctx),
+            &user.id,
+            &name,
+            color.as_deref(),
+            now(ctx),
+        )
+        .await?))
     }
 
     /// Renames and/or recolours (`color: null` clears it).
@@ -78,9 +92,14 @@ impl TagMutation {
             MaybeUndefined::Null => Some(None),
             MaybeUndefined::Value(c) => Some(Some(c.as_str())),
         };
-        Ok(Tag(
-            service::update_tag(db(ctx), &cx, id, name.as_deref(), color).await?,
-        ))
+        Ok(Tag(service::update_tag(
+            db(ctx),
+            &cx,
+            id,
+            name.as_deref(),
+            color,
+        )
+        .await?))
     }
 
     /// Deletes the tag and removes it from every task.

@@ -161,7 +161,9 @@ impl Task {
         let Some(prev) = self.0.generated_from_task_id else {
             return Ok(None);
         };
-        Ok(service::find_task(db(ctx), &self.0.owner_id, prev).await?.map(Task))
+        Ok(service::find_task(db(ctx), &self.0.owner_id, prev)
+            .await?
+            .map(Task))
     }
 
     /// The occurrence generated from this one, once the recurrence subscriber created it.
@@ -169,9 +171,11 @@ impl Task {
         if self.0.series_id.is_none() {
             return Ok(None);
         }
-        Ok(service::find_successor(db(ctx), &self.0.owner_id, self.0.id)
-            .await?
-            .map(Task))
+        Ok(
+            service::find_successor(db(ctx), &self.0.owner_id, self.0.id)
+                .await?
+                .map(Task),
+        )
     }
 
     /// Increments on every change; pass it as `expectedVersion` for optimistic concurrency.
@@ -210,7 +214,9 @@ impl Recurrence {
 
     async fn anchor(&self) -> RecurrenceAnchor {
         match entities::recurrence::RecurrenceAnchor::parse(&self.anchor) {
-            Some(entities::recurrence::RecurrenceAnchor::Completion) => RecurrenceAnchor::Completion,
+            Some(entities::recurrence::RecurrenceAnchor::Completion) => {
+                RecurrenceAnchor::Completion
+            }
             _ => RecurrenceAnchor::Schedule,
         }
     }
@@ -228,9 +234,11 @@ impl Recurrence {
         let Some(due_at) = self.due_at else {
             return Ok(Vec::new());
         };
-        let anchor = entities::recurrence::RecurrenceAnchor::parse(&self.anchor).unwrap_or_default();
-        let rule = RecurrenceRule::parse(&self.rule, &self.timezone, anchor)
-            .map_err(|e| ApiError::internal(anyhow::anyhow!("stored rule no longer parses: {e}")))?;
+        let anchor =
+            entities::recurrence::RecurrenceAnchor::parse(&self.anchor).unwrap_or_default();
+        let rule = RecurrenceRule::parse(&self.rule, &self.timezone, anchor).map_err(|e| {
+            ApiError::internal(anyhow::anyhow!("stored rule no longer parses: {e}"))
+        })?;
         let n = usize::try_from(count).unwrap_or(5);
         rule.upcoming(due_at, n)
             .map_err(|e| ApiError::bad_input(format!("recurrence.upcoming: {e}")).into())
@@ -397,7 +405,9 @@ impl TaskMutation {
     async fn update_task(&self, ctx: &Context<'_>, id: ID, input: UpdateTaskInput) -> Result<Task> {
         let cx = change_context(ctx)?;
         let id = parse_id("task", &id)?;
-        Ok(Task(service::update_task(db(ctx), &cx, id, input.into()).await?))
+        Ok(Task(
+            service::update_task(db(ctx), &cx, id, input.into()).await?,
+        ))
     }
 
     /// Marks the task completed; completing a completed task changes nothing.

@@ -181,7 +181,9 @@ impl TaskListQuery {
     /// relevance order, otherwise the default is CREATED_AT DESC. `first`/`last` default to
     /// 20, at most 100.
     #[allow(clippy::too_many_arguments)]
-    #[graphql(complexity = "first.or(last).map_or(20, |n| n.clamp(1, 100) as usize) * child_complexity")]
+    #[graphql(
+        complexity = "first.or(last).map_or(20, |n| n.clamp(1, 100) as usize) * child_complexity"
+    )]
     async fn tasks(
         &self,
         ctx: &Context<'_>,

@@ -44,7 +44,9 @@ impl UserQuery {
     /// The caller.
     async fn me(&self, ctx: &Context<'_>) -> Result<User> {
         let user = viewer(ctx)?;
-        Ok(User(service::find_or_default(db(ctx), &user.id, now(ctx)).await?))
+        Ok(User(
+            service::find_or_default(db(ctx), &user.id, now(ctx)).await?,
+        ))
     }
 }
 
@@ -64,7 +66,9 @@ impl UserMutation {
                     )
                     .into());
                 }
-                MaybeUndefined::Value(tz) => Some(service::validate_timezone("input.timezone", &tz)?),
+                MaybeUndefined::Value(tz) => {
+                    Some(service::validate_timezone("input.timezone", &tz)?)
+                }
             },
             webhook_url: match input.webhook_url {
                 MaybeUndefined::Undefined => None,

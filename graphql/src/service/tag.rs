@@ -145,7 +145,10 @@ pub async fn task_counts<C: ConnectionTrait>(
     let rows = task_tag::Entity::find()
         .select_only()
         .column(task_tag::Column::TagId)
-        .column_as(Expr::expr(Func::count(Expr::col(task_tag::Column::TaskId))), "n")
+        .column_as(
+            Expr::expr(Func::count(Expr::col(task_tag::Column::TaskId))),
+            "n",
+        )
         .filter(task_tag::Column::TagId.is_in(tag_ids.iter().copied()))
         .group_by(task_tag::Column::TagId)
         .into_model::<TagCount>()
@@ -190,7 +193,10 @@ pub async fn create_tag<C: ConnectionTrait + TransactionTrait>(
     let color = color.map(|c| validate_color("color", c)).transpose()?;
     let txn = super::begin_write(db).await?;
     super::user::ensure_exists(&txn, owner_id, now).await?;
-    if !find_by_keys(&txn, owner_id, &[tag::name_key(&name)]).await?.is_empty() {
+    if !find_by_keys(&txn, owner_id, &[tag::name_key(&name)])
+        .await?
+        .is_empty()
+    {
         return Err(conflict_name(&name));
     }
     let row = tag::ActiveModel {
@@ -302,7 +308,10 @@ mod tests {
     #[test]
     fn tag_names_are_trimmed_deduplicated_case_insensitively_and_bounded() {
         let names = vec!["Work".to_owned(), " work ".to_owned(), "Home".to_owned()];
-        assert_eq!(validate_tag_names("tags", &names).unwrap(), vec!["Work", "Home"]);
+        assert_eq!(
+            validate_tag_names("tags", &names).unwrap(),
+            vec!["Work", "Home"]
+        );
         let err = validate_tag_names("input.tags", &["ok".into(), " ".into()]).unwrap_err();
         assert!(err.to_string().starts_with("input.tags[1]"), "{err}");
         let many: Vec<String> = (0..51).map(|i| format!("t{i}")).collect();

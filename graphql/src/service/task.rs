@@ -132,7 +132,9 @@ fn validate_recurrence(
 }
 
 async fn user_timezone(db: &DatabaseConnection, ctx: &TaskChangeContext) -> ApiResult<String> {
-    Ok(user::find_or_default(db, &ctx.owner_id, ctx.now).await?.timezone)
+    Ok(user::find_or_default(db, &ctx.owner_id, ctx.now)
+        .await?
+        .timezone)
 }
 
 /// Creates a task with its tags and reminders, and its CREATED events.
@@ -147,7 +149,11 @@ pub async fn create_task(
     let reminders = validate_reminders(input.reminders.as_deref().unwrap_or(&[]))?;
     let due_at = input.due_at.map(entities::to_db_precision);
     let recurrence = match &input.recurrence {
-        Some(r) => Some(validate_recurrence(r, due_at, &user_timezone(db, ctx).await?)?),
+        Some(r) => Some(validate_recurrence(
+            r,
+            due_at,
+            &user_timezone(db, ctx).await?,
+        )?),
         None => None,
     };
 
@@ -244,7 +250,11 @@ pub async fn update_task(
 ) -> ApiResult<task::Model> {
     // Validate everything that does not need the current row before opening the transaction.
     let title = match &patch.title {
-        Some(None) => return Err(bad("input.title cannot be null; a task needs a title".into())),
+        Some(None) => {
+            return Err(bad(
+                "input.title cannot be null; a task needs a title".into()
+            ));
+        }
         Some(Some(t)) => Some(validate_title(t)?),
         None => None,
     };
@@ -253,7 +263,10 @@ pub async fn update_task(
         None => None,
     };
     let tag_names = match &patch.tags {
-        Some(t) => Some(tags::validate_tag_names("input.tags", t.as_deref().unwrap_or(&[]))?),
+        Some(t) => Some(tags::validate_tag_names(
+            "input.tags",
+            t.as_deref().unwrap_or(&[]),
+        )?),
         None => None,
     };
     let reminders = match &patch.reminders {
@@ -336,9 +349,7 @@ pub async fn update_task(
     }
     match reminders {
         Some(specs) => replace_reminders(&txn, &updated, &specs, now).await?,
-        None if updated.due_at != current.due_at => {
-            recompute_fire_times(&txn, &updated).await?
-        }
+        None if updated.due_at != current.due_at => recompute_fire_times(&txn, &updated).await?,
         None => {}
     }
     emit(&txn, ctx, TaskChangeKind::Updated, &updated).await?;
@@ -425,7 +436,10 @@ pub async fn tag_task(
     retag(db, ctx, id, |current| {
         let mut out = current.to_vec();
         for n in &names {
-            if !out.iter().any(|c| entities::tag::name_key(c) == entities::tag::name_key(n)) {
+            if !out
+                .iter()
+                .any(|c| entities::tag::name_key(c) == entities::tag::name_key(n))
+            {
                 out.push(n.clone());
             }
         }

@@ -1,5 +1,6 @@
-//! Keyset cursors for the task list: what a cursor carries, how it is encoded, and the seek
-//! predicate and `ORDER BY` built from it.
+//! Keyset paging for the task list: what a cursor carries and how it is encoded, the seek
+//! predicate built from it, and the `ORDER BY ... LIMIT` shape that lets an index serve each
+//! page (including the nulls-last `due_at` sort, see [`ordered_page`]).
 //!
 //! A cursor is base64url (no padding) of a small JSON object:
 //! `{"s": signature, "k": [sort-key values], "id": "uuid"}`. The signature names the sort keys
@@ -14,7 +15,11 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, NullOrdering, Order, SelectStatement, Value};
+use sea_orm::DbBackend;
+use sea_orm::sea_query::{
+    Asterisk, Condition, Expr, ExprTrait, NullOrdering, Order, Query, SelectStatement, UnionType,
+    Value,
+};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
@@ -53,7 +58,7 @@ pub(crate) struct Cursor {
 pub(crate) fn signature(sort: &[SortKey], search_words: Option<&str>) -> String {
     let keys: Vec<String> = sort
         .iter()
-        .map(|k| format!("{}:{}", field_name(k.field), direction_name(k.direction)))
+        .map(|k| format!("{}:{}", k.field.as_str(), direction_name(k.direction)))
         .collect();
     let search = match search_words {
         Some(words) => format!("{:016x}", fnv1a64(words.as_bytes())),
@@ -130,17 +135,6 @@ fn value_from_json(field: SortField, raw: &Json) -> Option<SortValue> {
     }
 }
 
-fn field_name(field: SortField) -> &'static str {
-    match field {
-        SortField::DueAt => "due_at",
-        SortField::Priority => "priority",
-        SortField::CreatedAt => "created_at",
-        SortField::UpdatedAt => "updated_at",
-        SortField::Title => "title",
-        SortField::Relevance => "relevance",
-    }
-}
-
 fn direction_name(direction: SortDirection) -> &'static str {
     match direction {
         SortDirection::Asc => "asc",
@@ -160,26 +154,167 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 #[derive(Clone, Debug)]
 pub(crate) struct OrderColumn {
     pub expr: Expr,
+    /// The column's name in the page's result set, for ordering a `UNION ALL` of branches.
+    pub name: &'static str,
     /// The direction of this page's scan (already reversed for backward paging).
     pub direction: SortDirection,
     /// Whether the column can be NULL (only `due_at`); `nulls_last` says where NULLs go.
     pub nullable: bool,
     pub nulls_last: bool,
+    /// Whether `expr` is an index key, so that a one-sided bound on it can start an index
+    /// range scan (relevance is computed per row, so a bound on it would only cost time).
+    pub indexed: bool,
 }
 
-/// Adds `ORDER BY` for `columns`, with explicit NULLS placement for nullable ones.
-pub(crate) fn order_by(select: &mut SelectStatement, columns: &[OrderColumn]) {
-    for column in columns {
-        let order = match column.direction {
-            SortDirection::Asc => Order::Asc,
-            SortDirection::Desc => Order::Desc,
-        };
-        if column.nullable {
-            let nulls = if column.nulls_last { NullOrdering::Last } else { NullOrdering::First };
-            select.order_by_expr_with_nulls(column.expr.clone(), order, nulls);
-        } else {
-            select.order_by_expr(column.expr.clone(), order);
+/// How `ORDER BY` places NULLs of a nullable column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NullsPlacement {
+    /// `NULLS FIRST`/`LAST` as the column asks.
+    Explicit,
+    /// No clause: the database default, which an index scan can deliver. Only correct when the
+    /// rows being ordered are all NULL or all non-NULL in that column.
+    Default,
+}
+
+/// Adds `ORDER BY` and `LIMIT limit` to `select` (which already carries the seek predicate),
+/// in the shape that lets an index serve the scan; see [`nulls_plan`]. `first_value` is the
+/// cursor's value for the first column, if paging from a cursor.
+pub(crate) fn ordered_page(
+    mut select: SelectStatement,
+    columns: &[OrderColumn],
+    first_value: Option<&SortValue>,
+    backend: DbBackend,
+    limit: u64,
+) -> SelectStatement {
+    match nulls_plan(backend, columns, first_value) {
+        NullsPlan::Order(nulls) => {
+            order_by(&mut select, columns, nulls);
+            select.limit(limit);
+            select
         }
+        NullsPlan::SplitByNull => split_by_null(select, columns, first_value, limit),
+    }
+}
+
+/// How a page orders a leading nullable key (`due_at`).
+enum NullsPlan {
+    /// One ordered scan, with NULLs placed as given.
+    Order(NullsPlacement),
+    /// One ordered scan each for the non-NULL and the NULL rows, then merged (see
+    /// [`split_by_null`]).
+    SplitByNull,
+}
+
+/// An index on `(owner_id, due_at, id)` yields NULLs where the database puts them by default
+/// (last in ascending order on PostgreSQL, first on SQLite), and cannot be range-scanned with
+/// "after `v` or NULL". So when rows of both kinds can follow the cursor, the page scans the
+/// non-NULL and the NULL rows separately and merges them; otherwise one scan serves (with the
+/// default placement when only one kind follows, which orders it just as well).
+fn nulls_plan(
+    backend: DbBackend,
+    columns: &[OrderColumn],
+    first_value: Option<&SortValue>,
+) -> NullsPlan {
+    let Some(first) = columns.first().filter(|c| c.nullable) else {
+        return NullsPlan::Order(NullsPlacement::Explicit);
+    };
+    let ascending = first.direction == SortDirection::Asc;
+    let default_nulls_last = if backend == DbBackend::Postgres {
+        ascending
+    } else {
+        !ascending
+    };
+    let both_kinds_follow = match first_value {
+        None => true,
+        // NULLs last: after a NULL only NULLs follow. NULLs first: after a value, only values.
+        Some(SortValue::Null) => !first.nulls_last,
+        Some(_) => first.nulls_last,
+    };
+    if !both_kinds_follow {
+        NullsPlan::Order(NullsPlacement::Default)
+    } else if first_value.is_none() && first.nulls_last == default_nulls_last {
+        // The first page in index order: one scan from the start of the index.
+        NullsPlan::Order(NullsPlacement::Explicit)
+    } else {
+        NullsPlan::SplitByNull
+    }
+}
+
+/// For a nullable first column: `SELECT * FROM (<non-NULL rows, ordered, limited>) UNION ALL
+/// SELECT * FROM (<NULL rows, ordered, limited>) ORDER BY <result columns> LIMIT n`. Each
+/// branch is an index range scan with the database's default NULL placement (irrelevant
+/// inside a branch; the non-NULL branch also gets the cursor's one-sided bound), and the
+/// outer `ORDER BY` puts at most `2 * limit` rows in the requested order.
+fn split_by_null(
+    base: SelectStatement,
+    columns: &[OrderColumn],
+    first_value: Option<&SortValue>,
+    limit: u64,
+) -> SelectStatement {
+    let branch = |is_null: bool| {
+        let mut branch = base.clone();
+        let first = &columns[0];
+        if is_null {
+            branch.cond_where(first.expr.clone().is_null());
+        } else {
+            branch.cond_where(first.expr.clone().is_not_null());
+            if let Some(value) = first_value.filter(|v| **v != SortValue::Null) {
+                branch.cond_where(non_null_bound(first, value));
+            }
+        }
+        order_by(&mut branch, columns, NullsPlacement::Default);
+        branch.limit(limit);
+        let mut wrapper = Query::select();
+        wrapper
+            .column(Asterisk)
+            .from_subquery(branch, if is_null { "undated" } else { "dated" });
+        wrapper
+    };
+    let mut page = branch(false);
+    page.union(UnionType::All, branch(true));
+    order_by_result_columns(&mut page, columns);
+    page.limit(limit);
+    page
+}
+
+/// Adds `ORDER BY` over the column expressions.
+fn order_by(select: &mut SelectStatement, columns: &[OrderColumn], nulls: NullsPlacement) {
+    for column in columns {
+        add_order(select, column.expr.clone(), column, nulls);
+    }
+}
+
+/// Adds `ORDER BY` over the result column names (for a compound `SELECT`).
+fn order_by_result_columns(select: &mut SelectStatement, columns: &[OrderColumn]) {
+    for column in columns {
+        add_order(
+            select,
+            Expr::col(column.name),
+            column,
+            NullsPlacement::Explicit,
+        );
+    }
+}
+
+fn add_order(
+    select: &mut SelectStatement,
+    expr: Expr,
+    column: &OrderColumn,
+    nulls: NullsPlacement,
+) {
+    let order = match column.direction {
+        SortDirection::Asc => Order::Asc,
+        SortDirection::Desc => Order::Desc,
+    };
+    if column.nullable && nulls == NullsPlacement::Explicit {
+        let placement = if column.nulls_last {
+            NullOrdering::Last
+        } else {
+            NullOrdering::First
+        };
+        select.order_by_expr_with_nulls(expr, order, placement);
+    } else {
+        select.order_by_expr(expr, order);
     }
 }
 
@@ -227,7 +362,11 @@ fn bind(value: &SortValue) -> Value {
 fn strictly_after(column: &OrderColumn, value: &SortValue) -> Option<Expr> {
     let expr = column.expr.clone();
     if *value == SortValue::Null {
-        return if column.nulls_last { None } else { Some(expr.is_not_null()) };
+        return if column.nulls_last {
+            None
+        } else {
+            Some(expr.is_not_null())
+        };
     }
     let v = bind(value);
     let beyond = match column.direction {
@@ -251,15 +390,24 @@ fn equal_to(column: &OrderColumn, value: &SortValue) -> Expr {
 
 /// `k1 >= v1` (or `<=`) when every row at or after the cursor satisfies it.
 fn leading_bound(column: &OrderColumn, value: &SortValue) -> Option<Expr> {
+    if !column.indexed {
+        return None;
+    }
     match value {
         // NULLs last: only NULLs remain. NULLs first: anything may follow.
         SortValue::Null => column.nulls_last.then(|| column.expr.clone().is_null()),
         // NULLs after a non-null value can follow it, so there is no one-sided bound.
         _ if column.nullable && column.nulls_last => None,
-        v => Some(match column.direction {
-            SortDirection::Asc => column.expr.clone().gte(bind(v)),
-            SortDirection::Desc => column.expr.clone().lte(bind(v)),
-        }),
+        v => Some(non_null_bound(column, v)),
+    }
+}
+
+/// `k >= v` (ascending) or `k <= v` (descending): the range of the non-NULL rows at or after
+/// a non-NULL cursor value.
+fn non_null_bound(column: &OrderColumn, value: &SortValue) -> Expr {
+    match column.direction {
+        SortDirection::Asc => column.expr.clone().gte(bind(value)),
+        SortDirection::Desc => column.expr.clone().lte(bind(value)),
     }
 }
 
@@ -281,7 +429,10 @@ mod tests {
             key(SortField::CreatedAt, SortDirection::Desc),
             key(SortField::Relevance, SortDirection::Desc),
         ];
-        let created = Utc.timestamp_opt(1_700_000_000, 123_456_000).single().expect("valid");
+        let created = Utc
+            .timestamp_opt(1_700_000_000, 123_456_000)
+            .single()
+            .expect("valid");
         let cursor = Cursor {
             values: vec![
                 SortValue::Null,
@@ -301,7 +452,10 @@ mod tests {
         let sig = signature(&sort, Some("run"));
         let text = encode(&sig, &cursor);
         assert!(!text.contains('=') && !text.contains('+') && !text.contains('/'));
-        assert_eq!(decode("after", &text, &sig, &sort).expect("decodes"), cursor);
+        assert_eq!(
+            decode("after", &text, &sig, &sort).expect("decodes"),
+            cursor
+        );
     }
 
     #[test]
@@ -321,7 +475,12 @@ mod tests {
     fn garbage_and_mistyped_cursors_are_rejected() {
         let sort = vec![key(SortField::CreatedAt, SortDirection::Desc)];
         let sig = signature(&sort, None);
-        for text in ["", "!!!", "bm90IGpzb24", &URL_SAFE_NO_PAD.encode("{\"s\":1}")] {
+        for text in [
+            "",
+            "!!!",
+            "bm90IGpzb24",
+            &URL_SAFE_NO_PAD.encode("{\"s\":1}"),
+        ] {
             assert!(decode("after", text, &sig, &sort).is_err(), "{text}");
         }
         let mistyped = json!({ "s": sig, "k": [42], "id": Uuid::nil().to_string() });
@@ -337,29 +496,109 @@ mod tests {
         let columns = vec![
             OrderColumn {
                 expr: Expr::col("due_at"),
+                name: "due_at",
                 direction: SortDirection::Asc,
                 nullable: true,
                 nulls_last: true,
+                indexed: true,
             },
             OrderColumn {
                 expr: Expr::col("id"),
+                name: "id",
                 direction: SortDirection::Asc,
                 nullable: false,
                 nulls_last: true,
+                indexed: true,
             },
         ];
         let due = Utc.timestamp_opt(1_700_000_000, 0).single().expect("valid");
         let id = Uuid::nil();
         let sql = Query::select()
             .expr(Expr::val(1))
-            .cond_where(seek_condition(&columns, &[SortValue::Timestamp(due), SortValue::Id(id)]))
+            .cond_where(seek_condition(
+                &columns,
+                &[SortValue::Timestamp(due), SortValue::Id(id)],
+            ))
             .to_string(PostgresQueryBuilder);
-        assert!(sql.contains(r#""due_at" > '2023-11-14 22:13:20.000000 +00:00' OR "due_at" IS NULL"#), "{sql}");
-        assert!(sql.contains(r#""due_at" = '2023-11-14 22:13:20.000000 +00:00' AND "id" >"#), "{sql}");
+        assert!(
+            sql.contains(r#""due_at" > '2023-11-14 22:13:20.000000 +00:00' OR "due_at" IS NULL"#),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(r#""due_at" = '2023-11-14 22:13:20.000000 +00:00' AND "id" >"#),
+            "{sql}"
+        );
         let sql = Query::select()
             .expr(Expr::val(1))
-            .cond_where(seek_condition(&columns, &[SortValue::Null, SortValue::Id(id)]))
+            .cond_where(seek_condition(
+                &columns,
+                &[SortValue::Null, SortValue::Id(id)],
+            ))
             .to_string(PostgresQueryBuilder);
-        assert!(sql.contains(r#""due_at" IS NULL"#) && !sql.contains(r#""due_at" >"#), "{sql}");
+        assert!(
+            sql.contains(r#""due_at" IS NULL"#) && !sql.contains(r#""due_at" >"#),
+            "{sql}"
+        );
+    }
+
+    fn due_then_id(direction: SortDirection, nulls_last: bool) -> Vec<OrderColumn> {
+        ["due_at", "id"]
+            .into_iter()
+            .map(|name| OrderColumn {
+                expr: Expr::col(name),
+                name,
+                direction,
+                nullable: name == "due_at",
+                nulls_last,
+                indexed: true,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_nulls_last_due_date_page_is_split_only_where_an_index_cannot_serve_it() {
+        use sea_orm::sea_query::SqliteQueryBuilder;
+        let page = |backend, direction, nulls_last, first_value: Option<&SortValue>| {
+            let select = Query::select().column(Asterisk).from("tasks").take();
+            let columns = due_then_id(direction, nulls_last);
+            let page = ordered_page(select, &columns, first_value, backend, 21);
+            match backend {
+                DbBackend::Postgres => page.to_string(PostgresQueryBuilder),
+                _ => page.to_string(SqliteQueryBuilder),
+            }
+        };
+        let (asc, desc) = (SortDirection::Asc, SortDirection::Desc);
+        let value =
+            SortValue::Timestamp(Utc.timestamp_opt(1_700_000_000, 0).single().expect("valid"));
+        // PostgreSQL's index order is ASC NULLS LAST: the first ascending page is one scan.
+        let sql = page(DbBackend::Postgres, asc, true, None);
+        assert!(
+            !sql.contains("UNION")
+                && sql.ends_with(r#"ORDER BY "due_at" ASC NULLS LAST, "id" ASC LIMIT 21"#),
+            "{sql}"
+        );
+        // After a value both kinds follow: two range scans, the dated one bounded.
+        let sql = page(DbBackend::Postgres, asc, true, Some(&value));
+        assert!(
+            sql.contains("UNION ALL") && sql.contains(r#""due_at" >= '2023-11-14"#),
+            "{sql}"
+        );
+        // DESC NULLS LAST is not an index order on PostgreSQL, even for the first page.
+        let sql = page(DbBackend::Postgres, desc, true, None);
+        assert!(
+            sql.contains("UNION ALL")
+                && sql.ends_with(r#""due_at" DESC NULLS LAST, "id" DESC LIMIT 21"#),
+            "{sql}"
+        );
+        // On a NULL cursor with NULLs last only NULLs follow: one scan in index order.
+        let sql = page(DbBackend::Postgres, desc, true, Some(&SortValue::Null));
+        assert!(
+            !sql.contains("UNION")
+                && sql.ends_with(r#"ORDER BY "due_at" DESC, "id" DESC LIMIT 21"#),
+            "{sql}"
+        );
+        // SQLite's index order is ASC NULLS FIRST, the mirror image.
+        assert!(page(DbBackend::Sqlite, asc, true, None).contains("UNION ALL"));
+        assert!(!page(DbBackend::Sqlite, desc, true, None).contains("UNION"));
     }
 }

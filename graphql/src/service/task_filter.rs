@@ -10,7 +10,8 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use entities::limits::{MAX_SEARCH_CHARS, MAX_TAG_MATCH_NAMES};
 use entities::{task, task_tag};
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
+use sea_orm::DbBackend;
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query, SelectStatement};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
@@ -65,7 +66,10 @@ const MAX_PRIORITY_RANK: i16 = 4;
 /// Checks the filter's shape and limits and returns every tag name key it mentions, so that
 /// the caller can resolve them all in one query. Errors name the offending field path.
 pub(crate) fn validate_filter(filter: &TaskFilterSpec) -> ApiResult<BTreeSet<String>> {
-    let mut walk = Validation { nodes: 0, tag_keys: BTreeSet::new() };
+    let mut walk = Validation {
+        nodes: 0,
+        tag_keys: BTreeSet::new(),
+    };
     walk.visit(filter, "filter", 1)?;
     Ok(walk.tag_keys)
 }
@@ -113,7 +117,8 @@ impl Validation {
                         names.len()
                     )));
                 }
-                self.tag_keys.extend(names.iter().map(|n| entities::tag::name_key(n)));
+                self.tag_keys
+                    .extend(names.iter().map(|n| entities::tag::name_key(n)));
             }
         }
         if let Some(members) = &filter.and {
@@ -193,24 +198,44 @@ impl Translation<'_> {
             all = all.add(self.tags(tags, &format!("{path}.tags"))?);
         }
         if let Some(after) = filter.due_after {
-            all = all.add(due().is_not_null().and(due().gte(entities::to_db_precision(after))));
+            all = all.add(
+                due()
+                    .is_not_null()
+                    .and(due().gte(entities::to_db_precision(after))),
+            );
         }
         if let Some(before) = filter.due_before {
-            all = all.add(due().is_not_null().and(due().lt(entities::to_db_precision(before))));
+            all = all.add(
+                due()
+                    .is_not_null()
+                    .and(due().lt(entities::to_db_precision(before))),
+            );
         }
         if let Some(has_due) = filter.has_due_date {
-            all = all.add(if has_due { due().is_not_null() } else { due().is_null() });
+            all = all.add(if has_due {
+                due().is_not_null()
+            } else {
+                due().is_null()
+            });
         }
         if let Some(overdue) = filter.overdue {
             let is_overdue = Condition::all()
                 .add(due().is_not_null())
                 .add(due().lt(entities::to_db_precision(self.now)))
                 .add(col(task::Column::Completed).eq(false));
-            all = all.add(if overdue { is_overdue } else { is_overdue.not() });
+            all = all.add(if overdue {
+                is_overdue
+            } else {
+                is_overdue.not()
+            });
         }
         if let Some(recurring) = filter.recurring {
             let rule = col(task::Column::RecurrenceRule);
-            all = all.add(if recurring { rule.is_not_null() } else { rule.is_null() });
+            all = all.add(if recurring {
+                rule.is_not_null()
+            } else {
+                rule.is_null()
+            });
         }
         if let Some(members) = &filter.and {
             for (i, member) in members.iter().enumerate() {
@@ -235,7 +260,11 @@ impl Translation<'_> {
         if let Some(names) = &tags.any {
             let ids: BTreeSet<Uuid> = names.iter().filter_map(|n| self.tag_id(n)).collect();
             // No known name: an empty `any` condition renders as FALSE.
-            all = all.add(if ids.is_empty() { Condition::any() } else { has_tag_in(ids).into() });
+            all = all.add(if ids.is_empty() {
+                Condition::any()
+            } else {
+                has_tag_in(ids).into()
+            });
         }
         if let Some(names) = &tags.all {
             let keys: BTreeSet<String> = names.iter().map(|n| entities::tag::name_key(n)).collect();
@@ -324,15 +353,63 @@ pub(crate) fn search_words(search: Option<&str>) -> ApiResult<Option<SearchWords
     Ok(Some(SearchWords { words }))
 }
 
+/// Restricts `select` (over `tasks`) to tasks matching every search word: PostgreSQL's
+/// `tasks.search` tsvector (GIN-indexed), or SQLite's FTS5 table `task_search`, joined through
+/// `task_search_ids`.
+pub(crate) fn add_search(select: &mut SelectStatement, backend: DbBackend, search: &SearchWords) {
+    if backend == DbBackend::Postgres {
+        select.cond_where(Expr::cust_with_values(
+            "tasks.search @@ plainto_tsquery('english', $1)",
+            [search.joined()],
+        ));
+    } else {
+        select
+            .inner_join(
+                "task_search_ids",
+                Expr::col(("task_search_ids", "task_id")).equals((task::Entity, task::Column::Id)),
+            )
+            .inner_join(
+                "task_search",
+                Expr::col(("task_search", "rowid")).equals(("task_search_ids", "rowid")),
+            )
+            .cond_where(Expr::cust_with_values(
+                "task_search MATCH ?",
+                [search.fts5_query()],
+            ));
+    }
+}
+
+/// How well a task matches the search, higher is better, as an exact `f64` (float8) on both
+/// databases. Only valid in a statement built with [`add_search`].
+pub(crate) fn relevance(backend: DbBackend, search: &SearchWords) -> Expr {
+    if backend == DbBackend::Postgres {
+        Expr::cust_with_values(
+            "ts_rank(tasks.search, plainto_tsquery('english', $1))::float8",
+            [search.joined()],
+        )
+    } else {
+        // bm25 is lower-is-better; negated so that higher is more relevant on both databases.
+        // Title matches weigh 2.5 times description matches, the ratio of PostgreSQL's default
+        // weights for the 'A' (title) and 'B' (description) labels.
+        Expr::cust("(-bm25(task_search, 2.5, 1.0))")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use sea_orm::sea_query::{PostgresQueryBuilder, SqliteQueryBuilder};
 
     fn nest(depth: usize) -> TaskFilterSpec {
-        let mut filter = TaskFilterSpec { completed: Some(true), ..Default::default() };
+        let mut filter = TaskFilterSpec {
+            completed: Some(true),
+            ..Default::default()
+        };
         for _ in 1..depth {
-            filter = TaskFilterSpec { not: Some(Box::new(filter)), ..Default::default() };
+            filter = TaskFilterSpec {
+                not: Some(Box::new(filter)),
+                ..Default::default()
+            };
         }
         filter
     }
@@ -345,28 +422,50 @@ mod tests {
     fn nesting_is_limited_and_the_error_names_the_path() {
         assert!(validate_filter(&nest(MAX_FILTER_DEPTH)).is_ok());
         let err = message(validate_filter(&nest(MAX_FILTER_DEPTH + 1)));
-        assert!(err.starts_with("filter.not.not.not.not.not.not.not.not:"), "{err}");
+        assert!(
+            err.starts_with("filter.not.not.not.not.not.not.not.not:"),
+            "{err}"
+        );
     }
 
     #[test]
     fn the_number_of_filters_is_limited() {
-        let wide = TaskFilterSpec { and: Some(vec![TaskFilterSpec::default(); MAX_FILTER_NODES]), ..Default::default() };
+        let wide = TaskFilterSpec {
+            and: Some(vec![TaskFilterSpec::default(); MAX_FILTER_NODES]),
+            ..Default::default()
+        };
         assert!(message(validate_filter(&wide)).contains("filter has more than 100"));
     }
 
     #[test]
     fn empty_lists_and_bad_ranks_are_rejected_by_path() {
-        let empty_or = TaskFilterSpec { or: Some(vec![]), ..Default::default() };
-        assert!(message(validate_filter(&empty_or)).starts_with("filter.or must not be an empty list"));
-        let empty_priority = TaskFilterSpec {
-            and: Some(vec![TaskFilterSpec { priority: Some(vec![]), ..Default::default() }]),
+        let empty_or = TaskFilterSpec {
+            or: Some(vec![]),
             ..Default::default()
         };
-        assert!(message(validate_filter(&empty_priority)).starts_with("filter.and[0].priority must"));
-        let bad_rank = TaskFilterSpec { min_priority: Some(5), ..Default::default() };
+        assert!(
+            message(validate_filter(&empty_or)).starts_with("filter.or must not be an empty list")
+        );
+        let empty_priority = TaskFilterSpec {
+            and: Some(vec![TaskFilterSpec {
+                priority: Some(vec![]),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        assert!(
+            message(validate_filter(&empty_priority)).starts_with("filter.and[0].priority must")
+        );
+        let bad_rank = TaskFilterSpec {
+            min_priority: Some(5),
+            ..Default::default()
+        };
         assert!(message(validate_filter(&bad_rank)).starts_with("filter.minPriority must"));
         let empty_tags = TaskFilterSpec {
-            tags: Some(TagMatchSpec { all: Some(vec![]), ..Default::default() }),
+            tags: Some(TagMatchSpec {
+                all: Some(vec![]),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         assert!(message(validate_filter(&empty_tags)).starts_with("filter.tags.all must"));
@@ -375,35 +474,63 @@ mod tests {
     #[test]
     fn tag_names_are_collected_case_insensitively() {
         let filter = TaskFilterSpec {
-            tags: Some(TagMatchSpec { any: Some(vec![" Work ".into()]), ..Default::default() }),
+            tags: Some(TagMatchSpec {
+                any: Some(vec![" Work ".into()]),
+                ..Default::default()
+            }),
             or: Some(vec![TaskFilterSpec {
-                tags: Some(TagMatchSpec { none: Some(vec!["WORK".into(), "Home".into()]), ..Default::default() }),
+                tags: Some(TagMatchSpec {
+                    none: Some(vec!["WORK".into(), "Home".into()]),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }]),
             ..Default::default()
         };
-        let keys: Vec<String> = validate_filter(&filter).expect("valid").into_iter().collect();
+        let keys: Vec<String> = validate_filter(&filter)
+            .expect("valid")
+            .into_iter()
+            .collect();
         assert_eq!(keys, ["home", "work"]);
-        let err = message(filter_condition(&filter, &HashMap::from([("work".into(), Uuid::nil())]), Utc::now()));
+        let err = message(filter_condition(
+            &filter,
+            &HashMap::from([("work".into(), Uuid::nil())]),
+            Utc::now(),
+        ));
         assert_eq!(err, "filter.or[0].tags.none: unknown tag \"Home\"");
     }
 
     #[test]
     fn negated_conditions_render_as_two_valued_sql() {
         let filter = TaskFilterSpec {
-            not: Some(Box::new(TaskFilterSpec { due_before: Some(Utc::now()), ..Default::default() })),
+            not: Some(Box::new(TaskFilterSpec {
+                due_before: Some(Utc::now()),
+                ..Default::default()
+            })),
             overdue: Some(false),
             ..Default::default()
         };
         let cond = filter_condition(&filter, &HashMap::new(), Utc::now()).expect("valid");
-        let sql = Query::select().expr(Expr::val(1)).cond_where(cond).to_string(PostgresQueryBuilder);
-        assert!(sql.contains(r#"NOT ("tasks"."due_at" IS NOT NULL AND "tasks"."due_at" <"#), "{sql}");
+        let sql = Query::select()
+            .expr(Expr::val(1))
+            .cond_where(cond)
+            .to_string(PostgresQueryBuilder);
+        assert!(
+            sql.contains(r#"NOT ("tasks"."due_at" IS NOT NULL AND "tasks"."due_at" <"#),
+            "{sql}"
+        );
         let any_unknown = TaskFilterSpec {
-            tags: Some(TagMatchSpec { any: Some(vec!["nope".into()]), ..Default::default() }),
+            tags: Some(TagMatchSpec {
+                any: Some(vec!["nope".into()]),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let cond = filter_condition(&any_unknown, &HashMap::new(), Utc::now()).expect("valid");
-        let sql = Query::select().expr(Expr::val(1)).cond_where(cond).to_string(SqliteQueryBuilder);
+        let sql = Query::select()
+            .expr(Expr::val(1))
+            .cond_where(cond)
+            .to_string(SqliteQueryBuilder);
         assert!(sql.contains("FALSE"), "{sql}");
     }
 
@@ -411,10 +538,19 @@ mod tests {
     fn search_text_is_reduced_to_words() {
         assert_eq!(search_words(None).expect("ok"), None);
         assert_eq!(search_words(Some("   ")).expect("ok"), None);
-        let words = search_words(Some(" Running, \"late\" OR title:x* ")).expect("ok").expect("some");
+        let words = search_words(Some(" Running, \"late\" OR title:x* "))
+            .expect("ok")
+            .expect("some");
         assert_eq!(words.words, ["running", "late", "or", "title", "x"]);
         assert_eq!(words.fts5_query(), r#""running" "late" "or" "title" "x""#);
-        assert_eq!(search_words(Some("!!!")).expect("ok").expect("some").words.len(), 0);
+        assert_eq!(
+            search_words(Some("!!!"))
+                .expect("ok")
+                .expect("some")
+                .words
+                .len(),
+            0
+        );
         let long = "a".repeat(MAX_SEARCH_CHARS + 1);
         assert!(message(search_words(Some(&long))).starts_with("search is 501 characters"));
     }

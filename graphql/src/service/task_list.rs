@@ -51,6 +51,20 @@ pub enum SortDirection {
     Desc,
 }
 
+impl SortField {
+    /// The GraphQL enum name (`DUE_AT` ... `RELEVANCE`), for messages and cursor signatures.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortField::DueAt => "DUE_AT",
+            SortField::Priority => "PRIORITY",
+            SortField::CreatedAt => "CREATED_AT",
+            SortField::UpdatedAt => "UPDATED_AT",
+            SortField::Title => "TITLE",
+            SortField::Relevance => "RELEVANCE",
+        }
+    }
+}
+
 impl SortDirection {
     fn reversed(self) -> SortDirection {
         match self {
@@ -70,8 +84,14 @@ pub struct SortKey {
 /// Validated paging arguments (see [`page_request`]).
 #[derive(Clone, Debug)]
 pub enum PageRequest {
-    Forward { first: Option<i32>, after: Option<String> },
-    Backward { last: Option<i32>, before: Option<String> },
+    Forward {
+        first: Option<i32>,
+        after: Option<String>,
+    },
+    Backward {
+        last: Option<i32>,
+        before: Option<String>,
+    },
 }
 
 /// Page size when neither `first` nor `last` is given.
@@ -101,13 +121,19 @@ pub fn page_request(
         page_size("last", Some(n))?;
     }
     if after.is_some() && last.is_some() {
-        return Err(ApiError::bad_input("after cannot be used with last: use before to page backward"));
+        return Err(ApiError::bad_input(
+            "after cannot be used with last: use before to page backward",
+        ));
     }
     if before.is_some() && first.is_some() {
-        return Err(ApiError::bad_input("before cannot be used with first: use after to page forward"));
+        return Err(ApiError::bad_input(
+            "before cannot be used with first: use after to page forward",
+        ));
     }
     if after.is_some() && before.is_some() {
-        return Err(ApiError::bad_input("after and before cannot be used together"));
+        return Err(ApiError::bad_input(
+            "after and before cannot be used together",
+        ));
     }
     Ok(if last.is_some() || before.is_some() {
         PageRequest::Backward { last, before }
@@ -123,7 +149,9 @@ fn page_size(argument: &str, requested: Option<i32>) -> ApiResult<u64> {
             .ok()
             .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
             .ok_or_else(|| {
-                ApiError::bad_input(format!("{argument} must be between 1 and {MAX_PAGE_SIZE}, not {n}"))
+                ApiError::bad_input(format!(
+                    "{argument} must be between 1 and {MAX_PAGE_SIZE}, not {n}"
+                ))
             }),
     }
 }
@@ -155,11 +183,18 @@ pub struct TaskPage {
 pub async fn list_tasks<C: ConnectionTrait>(db: &C, query: &TaskListQuery) -> ApiResult<TaskPage> {
     let plan = Plan::new(db, query).await?;
     let (size, cursor_text, backward) = match &query.page {
-        PageRequest::Forward { first, after } => (page_size("first", *first)?, after.as_deref(), false),
-        PageRequest::Backward { last, before } => (page_size("last", *last)?, before.as_deref(), true),
+        PageRequest::Forward { first, after } => {
+            (page_size("first", *first)?, after.as_deref(), false)
+        }
+        PageRequest::Backward { last, before } => {
+            (page_size("last", *last)?, before.as_deref(), true)
+        }
     };
     let argument = if backward { "before" } else { "after" };
-    let signature = task_cursor::signature(&plan.sort, plan.search.as_ref().map(SearchWords::joined).as_deref());
+    let signature = task_cursor::signature(
+        &plan.sort,
+        plan.search.as_ref().map(SearchWords::joined).as_deref(),
+    );
     let cursor = cursor_text
         .map(|text| task_cursor::decode(argument, text, &signature, &plan.sort))
         .transpose()?;
@@ -174,14 +209,15 @@ pub async fn list_tasks<C: ConnectionTrait>(db: &C, query: &TaskListQuery) -> Ap
         });
     };
 
-    let columns = plan.order_columns(db.get_database_backend(), backward);
+    let backend = db.get_database_backend();
+    let columns = plan.order_columns(backend, backward);
     if let Some(cursor) = &cursor {
         let mut values = cursor.values.clone();
         values.push(SortValue::Id(cursor.id));
         select.cond_where(task_cursor::seek_condition(&columns, &values));
     }
-    task_cursor::order_by(&mut select, &columns);
-    select.limit(size + 1);
+    let first_value = cursor.as_ref().and_then(|c| c.values.first());
+    let select = task_cursor::ordered_page(select, &columns, first_value, backend, size + 1);
 
     let rows = db.query_all(&select).await?;
     let has_more = rows.len() as u64 > size;
@@ -190,7 +226,13 @@ pub async fn list_tasks<C: ConnectionTrait>(db: &C, query: &TaskListQuery) -> Ap
     for row in rows.iter().take(size as usize) {
         let task = task::Model::from_query_result(row, "")?;
         let values = plan.sort_values(row, &task)?;
-        cursors.push(task_cursor::encode(&signature, &Cursor { values, id: task.id }));
+        cursors.push(task_cursor::encode(
+            &signature,
+            &Cursor {
+                values,
+                id: task.id,
+            },
+        ));
         tasks.push(task);
     }
     if backward {
@@ -211,7 +253,9 @@ pub async fn count_tasks<C: ConnectionTrait>(db: &C, query: &TaskListQuery) -> A
     let Some(mut select) = plan.select(db.get_database_backend()) else {
         return Ok(0);
     };
-    select.clear_selects().expr_as(Expr::cust("COUNT(*)"), "task_count");
+    select
+        .clear_selects()
+        .expr_as(Expr::cust("COUNT(*)"), "task_count");
     let row = db
         .query_one(&select)
         .await?
@@ -241,7 +285,12 @@ impl Plan {
                 Some(task_filter::filter_condition(spec, &tag_ids, query.now)?)
             }
         };
-        Ok(Plan { owner_id: query.owner_id.clone(), search, filter, sort })
+        Ok(Plan {
+            owner_id: query.owner_id.clone(),
+            search,
+            filter,
+            sort,
+        })
     }
 
     /// `SELECT <task columns, sort values> FROM tasks [search joins] WHERE <owner, filter,
@@ -251,7 +300,9 @@ impl Plan {
         select
             .columns(task::Column::iter().map(|c| (task::Entity, c)))
             .from(task::Entity)
-            .cond_where(Expr::col((task::Entity, task::Column::OwnerId)).eq(self.owner_id.as_str()));
+            .cond_where(
+                Expr::col((task::Entity, task::Column::OwnerId)).eq(self.owner_id.as_str()),
+            );
         if let Some(filter) = &self.filter {
             select.cond_where(filter.clone());
         }
@@ -259,23 +310,7 @@ impl Plan {
             if search.words.is_empty() {
                 return None;
             }
-            if backend == DbBackend::Postgres {
-                select.cond_where(Expr::cust_with_values(
-                    "tasks.search @@ plainto_tsquery('english', $1)",
-                    [search.joined()],
-                ));
-            } else {
-                select
-                    .inner_join(
-                        "task_search_ids",
-                        Expr::col(("task_search_ids", "task_id")).equals((task::Entity, task::Column::Id)),
-                    )
-                    .inner_join(
-                        "task_search",
-                        Expr::col(("task_search", "rowid")).equals(("task_search_ids", "rowid")),
-                    )
-                    .cond_where(Expr::cust_with_values("task_search MATCH ?", [search.fts5_query()]));
-            }
+            task_filter::add_search(&mut select, backend, search);
         }
         for key in &self.sort {
             match key.field {
@@ -301,20 +336,11 @@ impl Plan {
             SortField::UpdatedAt => col(task::Column::UpdatedAt),
             // Matches the expression index `(owner_id, LOWER(title), id)`.
             SortField::Title => Func::lower(col(task::Column::Title)).into(),
-            SortField::Relevance => {
-                let words = self.search.as_ref().map(SearchWords::joined).unwrap_or_default();
-                if backend == DbBackend::Postgres {
-                    Expr::cust_with_values(
-                        "ts_rank(tasks.search, plainto_tsquery('english', $1))::float8",
-                        [words],
-                    )
-                } else {
-                    // bm25 is lower-is-better; negated so that higher is more relevant on both
-                    // databases. Title matches weigh 2.5 times description matches, the ratio
-                    // of PostgreSQL's default weights for the 'A' and 'B' labels.
-                    Expr::cust("(-bm25(task_search, 2.5, 1.0))")
-                }
-            }
+            SortField::Relevance => match &self.search {
+                Some(search) => task_filter::relevance(backend, search),
+                // Unreachable: `effective_sort` rejects RELEVANCE without search.
+                None => Expr::val(0.0_f64),
+            },
         }
     }
 
@@ -326,17 +352,21 @@ impl Plan {
             .iter()
             .map(|key| OrderColumn {
                 expr: self.sort_expr(backend, key.field),
+                name: result_column(key.field),
                 direction: scan(key.direction),
                 nullable: key.field == SortField::DueAt,
                 nulls_last: !backward,
+                indexed: key.field != SortField::Relevance,
             })
             .collect();
         let id_direction = self.sort.last().map_or(SortDirection::Asc, |k| k.direction);
         columns.push(OrderColumn {
             expr: Expr::col((task::Entity, task::Column::Id)),
+            name: "id",
             direction: scan(id_direction),
             nullable: false,
             nulls_last: !backward,
+            indexed: true,
         });
         columns
     }
@@ -359,11 +389,30 @@ impl Plan {
     }
 }
 
+/// The result-set column that carries a sort field's value.
+fn result_column(field: SortField) -> &'static str {
+    match field {
+        SortField::DueAt => "due_at",
+        SortField::Priority => "priority",
+        SortField::CreatedAt => "created_at",
+        SortField::UpdatedAt => "updated_at",
+        SortField::Title => "sort_title",
+        SortField::Relevance => "relevance",
+    }
+}
+
 /// The sort actually used: the defaults for an empty list, and checks that name `sort`.
 fn effective_sort(sort: &[SortKey], searching: bool) -> ApiResult<Vec<SortKey>> {
     if sort.is_empty() {
-        let field = if searching { SortField::Relevance } else { SortField::CreatedAt };
-        return Ok(vec![SortKey { field, direction: SortDirection::Desc }]);
+        let field = if searching {
+            SortField::Relevance
+        } else {
+            SortField::CreatedAt
+        };
+        return Ok(vec![SortKey {
+            field,
+            direction: SortDirection::Desc,
+        }]);
     }
     for (i, key) in sort.iter().enumerate() {
         if key.field == SortField::Relevance && !searching {
@@ -373,8 +422,8 @@ fn effective_sort(sort: &[SortKey], searching: bool) -> ApiResult<Vec<SortKey>> 
         }
         if sort[..i].iter().any(|earlier| earlier.field == key.field) {
             return Err(ApiError::bad_input(format!(
-                "sort[{i}]: the field {:?} appears more than once",
-                key.field
+                "sort[{i}]: {} appears more than once; each field can be sorted by once",
+                key.field.as_str()
             )));
         }
     }
@@ -408,22 +457,49 @@ mod tests {
 
     #[test]
     fn paging_arguments_are_validated_and_name_the_argument() {
-        assert!(message(page_request(Some(0), None, None, None)).starts_with("first must be between 1 and 100"));
+        assert!(
+            message(page_request(Some(0), None, None, None))
+                .starts_with("first must be between 1 and 100")
+        );
         assert!(message(page_request(Some(101), None, None, None)).starts_with("first must"));
         assert!(message(page_request(None, None, Some(-1), None)).starts_with("last must"));
         assert!(message(page_request(Some(1), None, Some(1), None)).starts_with("first and last"));
-        assert!(message(page_request(None, Some("c".into()), Some(5), None)).starts_with("after cannot"));
-        assert!(message(page_request(Some(5), None, None, Some("c".into()))).starts_with("before cannot"));
-        assert!(matches!(page_request(None, None, None, None), Ok(PageRequest::Forward { first: None, after: None })));
-        assert!(matches!(page_request(None, None, None, Some("c".into())), Ok(PageRequest::Backward { .. })));
+        assert!(
+            message(page_request(None, Some("c".into()), Some(5), None))
+                .starts_with("after cannot")
+        );
+        assert!(
+            message(page_request(Some(5), None, None, Some("c".into())))
+                .starts_with("before cannot")
+        );
+        assert!(matches!(
+            page_request(None, None, None, None),
+            Ok(PageRequest::Forward {
+                first: None,
+                after: None
+            })
+        ));
+        assert!(matches!(
+            page_request(None, None, None, Some("c".into())),
+            Ok(PageRequest::Backward { .. })
+        ));
     }
 
     #[test]
     fn the_sort_defaults_depend_on_search_and_bad_sorts_name_sort() {
-        let created = SortKey { field: SortField::CreatedAt, direction: SortDirection::Desc };
+        let created = SortKey {
+            field: SortField::CreatedAt,
+            direction: SortDirection::Desc,
+        };
         assert_eq!(effective_sort(&[], false).expect("ok"), [created]);
-        assert_eq!(effective_sort(&[], true).expect("ok")[0].field, SortField::Relevance);
-        let relevance = SortKey { field: SortField::Relevance, direction: SortDirection::Desc };
+        assert_eq!(
+            effective_sort(&[], true).expect("ok")[0].field,
+            SortField::Relevance
+        );
+        let relevance = SortKey {
+            field: SortField::Relevance,
+            direction: SortDirection::Desc,
+        };
         assert!(message(effective_sort(&[relevance], false)).starts_with("sort[0]: RELEVANCE"));
         assert!(message(effective_sort(&[created, created], false)).starts_with("sort[1]:"));
     }

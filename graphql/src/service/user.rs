@@ -156,7 +156,10 @@ mod tests {
             "",
         ] {
             let err = validate_webhook_url("input.webhookUrl", bad).unwrap_err();
-            assert!(err.to_string().starts_with("input.webhookUrl"), "{bad}: {err}");
+            assert!(
+                err.to_string().starts_with("input.webhookUrl"),
+                "{bad}: {err}"
+            );
         }
     }
 

@@ -57,7 +57,14 @@ impl TestDb {
                 let dir = TempDir::new();
                 let url = format!("sqlite://{}?mode=rwc", dir.0.join("test.db").display());
                 let db = graphql::db::connect(&url).await.unwrap();
-                Some(TestDb { backend, url, db, admin_url: None, pg_name: None, _dir: Some(dir) })
+                Some(TestDb {
+                    backend,
+                    url,
+                    db,
+                    admin_url: None,
+                    pg_name: None,
+                    _dir: Some(dir),
+                })
             }
             Backend::Postgres => {
                 let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
@@ -100,7 +107,12 @@ impl TestDb {
 
     /// Closes the pool and drops the PostgreSQL database.
     pub async fn cleanup(self) {
-        let TestDb { db, admin_url, pg_name, .. } = self;
+        let TestDb {
+            db,
+            admin_url,
+            pg_name,
+            ..
+        } = self;
         db.close().await.unwrap();
         if let (Some(admin_url), Some(name)) = (admin_url, pg_name) {
             let admin = Database::connect(&admin_url).await.unwrap();
@@ -193,7 +205,9 @@ impl TestApp {
             request,
             &self.db,
             graphql::schema::RequestMeta {
-                user: graphql::auth::AuthUser { id: user.to_owned() },
+                user: graphql::auth::AuthUser {
+                    id: user.to_owned(),
+                },
                 request_id: Some("test-request".to_owned()),
             },
         );
@@ -201,23 +215,40 @@ impl TestApp {
     }
 
     /// Executes and asserts success; returns `data` as JSON.
-    pub async fn ok(&self, user: &str, query: &str, variables: serde_json::Value) -> serde_json::Value {
+    pub async fn ok(
+        &self,
+        user: &str,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> serde_json::Value {
         let resp = self.exec(user, query, variables).await;
-        assert!(resp.errors.is_empty(), "unexpected errors: {:?}", resp.errors);
+        assert!(
+            resp.errors.is_empty(),
+            "unexpected errors: {:?}",
+            resp.errors
+        );
         resp.data.into_json().unwrap()
     }
 
     /// Executes and asserts failure; returns the first error's code and message.
     pub async fn err(&self, user: &str, query: &str, variables: serde_json::Value) -> GqlError {
         let resp = self.exec(user, query, variables).await;
-        let err = resp.errors.first().unwrap_or_else(|| {
-            panic!("expected an error, got data {:?}", resp.data)
-        });
+        let err = resp
+            .errors
+            .first()
+            .unwrap_or_else(|| panic!("expected an error, got data {:?}", resp.data));
         let code = err
             .extensions
             .as_ref()
             .and_then(|e| e.get("code"))
-            .map(|v| v.clone().into_json().unwrap().as_str().unwrap_or_default().to_owned())
+            .map(|v| {
+                v.clone()
+                    .into_json()
+                    .unwrap()
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
             .unwrap_or_default();
         (code, err.message.clone())
     }
