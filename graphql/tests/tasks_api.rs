@@ -744,3 +744,17 @@ on_both_databases!(queries_over_the_limits_are_rejected, |t| {
     assert_eq!(code, "BAD_USER_INPUT");
     assert!(message.to_lowercase().contains("complex"), "{message}");
 });
+
+#[tokio::test]
+async fn a_database_failure_is_internal_and_reveals_nothing() {
+    let t = support::TestDb::migrated(support::Backend::Sqlite)
+        .await
+        .unwrap();
+    let app = TestApp::on(&t);
+    t.db.clone().close().await.unwrap();
+    let (code, message) = app
+        .err(ALICE, "{ tasks { nodes { id } } }", json!({}))
+        .await;
+    assert_eq!(code, "INTERNAL");
+    assert_eq!(message, "internal error");
+}
