@@ -26,6 +26,15 @@ pub enum Command {
     Serve,
     /// Print the GraphQL schema (SDL) and exit.
     Schema,
+    /// Run only the outbox relay: publish pending outbox rows to KAFKA_BROKERS (for a
+    /// deployment that runs the relay apart from the gateway; see --no-relay).
+    Relay,
+    /// Print events from the log as JSON lines (from Kafka with KAFKA_BROKERS, else from the
+    /// embedded outbox).
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Print an HS256 token for a user, signed with JWT_SECRET (for scripts and testing).
     Token {
         /// The user id (`sub` claim).
@@ -34,6 +43,22 @@ pub enum Command {
         /// Lifetime in hours.
         #[arg(long, default_value_t = 24)]
         hours: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Print the events of one topic, oldest first, then (with --follow) new ones as they come.
+    Tail {
+        /// Topic: task-events, task-updates, reminders, notifications, or a `.dlq` twin.
+        #[arg(long)]
+        topic: String,
+        /// Stop after this many events (default: all that are there now).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Keep waiting for new events (Ctrl-C to stop).
+        #[arg(long)]
+        follow: bool,
     },
 }
 
@@ -68,6 +93,46 @@ pub struct ServerConfig {
     /// Required `iss` claim, if set.
     #[arg(long, env = "JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
+
+    /// Kafka-protocol brokers (`host:port,host:port`, e.g. Redpanda). Unset: embedded mode, where
+    /// the outbox table itself is the event log.
+    #[arg(long, env = "KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+
+    /// Partitions of each topic Taskstream creates at start-up when missing.
+    #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 3)]
+    pub kafka_partitions: i32,
+
+    /// Replication factor of the topics Taskstream creates (3 on a production cluster).
+    #[arg(long, env = "KAFKA_REPLICATION_FACTOR", default_value_t = 1)]
+    pub kafka_replication_factor: i16,
+
+    /// Compression of produced batches: `gzip` or `none`.
+    #[arg(long, env = "KAFKA_COMPRESSION", default_value = "gzip", value_parser = ["gzip", "none"])]
+    pub kafka_compression: String,
+
+    /// SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with KAFKA_SASL_USERNAME and
+    /// KAFKA_SASL_PASSWORD).
+    #[arg(long, env = "KAFKA_SASL_MECHANISM", value_parser = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])]
+    pub kafka_sasl_mechanism: Option<String>,
+
+    #[arg(long, env = "KAFKA_SASL_USERNAME")]
+    pub kafka_sasl_username: Option<String>,
+
+    #[arg(long, env = "KAFKA_SASL_PASSWORD", hide_env_values = true)]
+    pub kafka_sasl_password: Option<String>,
+
+    /// Connect to the brokers over TLS.
+    #[arg(long, env = "KAFKA_TLS")]
+    pub kafka_tls: bool,
+
+    /// PEM file of the CA that signed the brokers' certificates (implies KAFKA_TLS).
+    #[arg(long, env = "KAFKA_TLS_CA_FILE")]
+    pub kafka_tls_ca_file: Option<std::path::PathBuf>,
+
+    /// Do not run the outbox relay inside this process (run `taskstream relay` instead).
+    #[arg(long, env = "TASKSTREAM_NO_RELAY")]
+    pub no_relay: bool,
 
     /// Do not run database migrations at start-up (Kubernetes runs them in a hook Job).
     #[arg(long, env = "TASKSTREAM_NO_MIGRATE")]

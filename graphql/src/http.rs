@@ -28,6 +28,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct AppState {
     pub schema: TaskstreamSchema,
     pub db: DatabaseConnection,
+    /// The brokers in distributed mode (readiness checks them).
+    pub kafka: Option<stream::kafka::KafkaConfig>,
     pub auth: Authenticator,
     pub request_timeout: Duration,
     /// The GraphiQL page, or `None` when disabled.
@@ -154,18 +156,33 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Ready when the database answers and, in distributed mode, the first broker accepts a
+/// connection. (Liveness, `/healthz`, never depends on either.)
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match crate::db::ping(&state.db).await {
-        Ok(()) => axum::Json(json!({ "status": "ready", "database": "ok" })).into_response(),
+    let database = match crate::db::ping(&state.db).await {
+        Ok(()) => "ok",
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({ "status": "unavailable", "database": "unreachable" })),
-            )
-                .into_response()
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            "unreachable"
         }
-    }
+    };
+    let broker = match &state.kafka {
+        None => "embedded",
+        Some(kafka) if crate::events::broker_reachable(kafka).await => "ok",
+        Some(_) => "unreachable",
+    };
+    let ready = database == "ok" && broker != "unreachable";
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "database": database,
+        "broker": broker,
+    });
+    (status, axum::Json(body)).into_response()
 }
 
 async fn index() -> Html<&'static str> {

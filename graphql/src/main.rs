@@ -1,7 +1,7 @@
 //! `taskstream`: the gateway binary. Parses flags, initialises logging, runs.
 
 use clap::Parser;
-use graphql::config::{Cli, Command};
+use graphql::config::{Cli, Command, EventsCommand};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -21,6 +21,23 @@ async fn main() -> anyhow::Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("this authenticator cannot issue tokens"))?;
             println!("{token}");
             Ok(())
+        }
+        Some(Command::Relay) => {
+            graphql::startup::init_tracing(&cli.server.log_level, &cli.server.log_format);
+            graphql::startup::run_relay_only(cli.server).await
+        }
+        Some(Command::Events {
+            command:
+                EventsCommand::Tail {
+                    topic,
+                    limit,
+                    follow,
+                },
+        }) => {
+            graphql::startup::init_tracing("warn", &cli.server.log_format);
+            let kafka = graphql::events::kafka_config(&cli.server)?;
+            let db = graphql::db::connect(&cli.server.database_url).await?;
+            graphql::events::tail(db, kafka, &topic, limit, follow).await
         }
         Some(Command::Serve) | None => {
             graphql::startup::init_tracing(&cli.server.log_level, &cli.server.log_format);

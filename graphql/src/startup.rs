@@ -68,9 +68,11 @@ pub async fn build(config: &ServerConfig) -> anyhow::Result<Gateway> {
         }
         source.finish()
     });
+    let kafka = crate::events::kafka_config(config)?;
     let state = Arc::new(AppState {
         schema,
         db,
+        kafka,
         auth,
         request_timeout: config.request_timeout(),
         graphiql_html,
@@ -82,9 +84,35 @@ pub async fn build(config: &ServerConfig) -> anyhow::Result<Gateway> {
     })
 }
 
-/// Runs the gateway until SIGINT or SIGTERM.
+/// A shutdown flag every long-lived task watches; it turns true on SIGINT or SIGTERM.
+pub fn shutdown_channel() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// Runs the gateway (and, in distributed mode, the outbox relay) until SIGINT or SIGTERM.
 pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let gateway = build(&config).await?;
+    let shutdown = shutdown_channel();
+    let relay = match (&gateway.state.kafka, config.no_relay) {
+        (Some(kafka), false) => Some(tokio::spawn(crate::events::run_relay(
+            gateway.state.db.clone(),
+            kafka.clone(),
+            shutdown.clone(),
+        ))),
+        (Some(_), true) => {
+            tracing::info!("distributed mode; the relay runs elsewhere (--no-relay)");
+            None
+        }
+        (None, _) => {
+            tracing::info!("embedded mode: no KAFKA_BROKERS, events stay in the outbox table");
+            None
+        }
+    };
     let listener = TcpListener::bind(config.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
@@ -94,7 +122,18 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         print_development_banner(&addr.to_string(), token);
     }
     println!("GraphiQL: http://{addr}/graphiql   API: POST http://{addr}/graphql");
-    crate::http::serve(listener, gateway.router, shutdown_signal()).await?;
+    let mut server_shutdown = shutdown.clone();
+    crate::http::serve(listener, gateway.router, async move {
+        let _ = server_shutdown.wait_for(|stop| *stop).await;
+    })
+    .await?;
+    if let Some(relay) = relay {
+        match relay.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "the outbox relay failed"),
+            Err(e) => tracing::error!(error = %e, "the outbox relay panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
     gateway.state.db.clone().close().await.ok();
     tracing::info!("Taskstream stopped");
     Ok(())
@@ -113,6 +152,19 @@ fn print_development_banner(addr: &str, token: &str) {
          -H \"Authorization: Bearer $TOKEN\" -d '{{\"query\":\"{{ me {{ id }} }}\"}}'\n\
          {line}"
     );
+}
+
+/// `taskstream relay`: only the outbox relay, until SIGINT or SIGTERM.
+pub async fn run_relay_only(config: ServerConfig) -> anyhow::Result<()> {
+    let kafka = crate::events::kafka_config(&config)?
+        .ok_or_else(|| anyhow::anyhow!("taskstream relay needs KAFKA_BROKERS"))?;
+    let db = crate::db::connect(&config.database_url).await?;
+    if !config.no_migrate {
+        crate::db::migrate(&db).await?;
+    }
+    crate::events::run_relay(db.clone(), kafka, shutdown_channel()).await?;
+    db.close().await.ok();
+    Ok(())
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (Kubernetes, Docker).

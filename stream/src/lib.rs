@@ -1,19 +1,37 @@
 //! Taskstream's event log: the wire contract (CloudEvents envelope, topic names, event types and
-//! payloads) and the transactional outbox writer.
+//! payloads), the transactional outbox writer, the transports (a Kafka-protocol broker through
+//! rskafka, or the outbox table itself in embedded mode), the outbox relay and the consumer
+//! runtime shared by every subscriber.
 //!
-//! This crate is the only place that knows how an event looks on the log. It deliberately does
-//! not decide *when* events happen (the gateway's services do) and, for now, does not talk to a
-//! broker: the relay to the Kafka-protocol log and the consumer runtime arrive here later, and
-//! only `stream/src/kafka*` will ever import `rskafka`.
+//! It deliberately knows nothing of GraphQL or HTTP, and nothing of what subscribers do with an
+//! event: handlers are plugged into the consumer runtime.
+//!
+//! Architecture invariant: only `stream/src/kafka*` imports `rskafka`.
 //!
 //! Module map:
 //! - [`envelope`]: the CloudEvents 1.0 structured-mode envelope and its `ce_*` record headers;
 //! - [`topics`]: topic names and their dead-letter twins;
 //! - [`task_events`]: task event types and the task snapshot carried in their data;
-//! - [`outbox`]: appends events to the `outbox` table inside the caller's transaction.
+//! - [`outbox`]: appends events to the `outbox` table inside the caller's transaction;
+//! - [`log`]: the transport-independent log interface (records, offsets, errors);
+//! - [`partitioner`]: murmur2 key partitioning, identical to Kafka's Java client;
+//! - [`kafka`]: the Kafka-protocol transport (rskafka);
+//! - [`embedded`]: the embedded transport: the `outbox` table read as the log;
+//! - [`consumer`]: the consumer runtime (offsets, dedupe, batching, retry, dead letters);
+//! - [`dead_letters`]: list, show, replay and discard parked records;
+//! - [`relay`]: publishes pending outbox rows to the log, one active relay per database;
+//! - [`broker_process`]: starts a local tansu broker for tests and benchmarks.
 
+pub mod broker_process;
+pub mod consumer;
+pub mod dead_letters;
+pub mod embedded;
 pub mod envelope;
+pub mod kafka;
+pub mod log;
 pub mod outbox;
+pub mod partitioner;
+pub mod relay;
 pub mod task_events;
 pub mod topics;
 

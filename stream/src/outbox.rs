@@ -37,3 +37,19 @@ pub async fn append<C: ConnectionTrait>(
     .await?;
     Ok(())
 }
+
+static COMMITTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Wakes every task waiting in [`wait_for_commit`]. Services call it right after committing a
+/// transaction that appended to the outbox, so the relay (or an embedded consumer) publishes
+/// at once instead of at its next poll. It is process-wide because the outbox is: whichever
+/// request wrote, every reader in the process cares. A wake-up that nobody waits for is lost,
+/// which is fine: readers also poll.
+pub fn notify_committed() {
+    COMMITTED.notify_waiters();
+}
+
+/// Waits until [`notify_committed`] is called or `timeout` passes (the slow poll).
+pub async fn wait_for_commit(timeout: std::time::Duration) {
+    let _ = tokio::time::timeout(timeout, COMMITTED.notified()).await;
+}

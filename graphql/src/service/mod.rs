@@ -27,3 +27,11 @@ pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, 
     })
     .await
 }
+
+/// Commits a transaction that may have appended to the outbox, then wakes the relay and the
+/// embedded consumers so the events go out at once rather than at the next poll.
+pub async fn commit_and_notify<T: sea_orm::TransactionSession>(txn: T) -> Result<(), DbErr> {
+    txn.commit().await?;
+    stream::outbox::notify_committed();
+    Ok(())
+}

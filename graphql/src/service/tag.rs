@@ -7,7 +7,7 @@ use entities::{limits, tag, task_tag};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionSession, TransactionTrait,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -210,7 +210,7 @@ pub async fn create_tag<C: ConnectionTrait + TransactionTrait>(
     .insert(&txn)
     .await
     .map_err(|e| unique_to_conflict(e, &name))?;
-    txn.commit().await?;
+    super::commit_and_notify(txn).await?;
     Ok(row)
 }
 
@@ -266,7 +266,7 @@ pub async fn update_tag<C: ConnectionTrait + TransactionTrait>(
         let task_ids = tasks_with_tag(&txn, id).await?;
         touch_tasks(&txn, ctx, &task_ids).await?;
     }
-    txn.commit().await?;
+    super::commit_and_notify(txn).await?;
     Ok(updated)
 }
 
@@ -297,7 +297,7 @@ pub async fn delete_tag<C: ConnectionTrait + TransactionTrait>(
         .await?;
     tag::Entity::delete_by_id(id).exec(&txn).await?;
     touch_tasks(&txn, ctx, &task_ids).await?;
-    txn.commit().await?;
+    super::commit_and_notify(txn).await?;
     Ok(id)
 }
 

@@ -185,7 +185,7 @@ pub async fn create_task(
     replace_tags(&txn, &ctx.owner_id, id, &tag_names, now).await?;
     replace_reminders(&txn, &model, &reminders, now).await?;
     emit(&txn, ctx, TaskChangeKind::Created, &model).await?;
-    txn.commit().await?;
+    super::commit_and_notify(txn).await?;
     Ok(model)
 }
 
@@ -283,7 +283,7 @@ pub async fn update_task(
     let current = load_for_update(&txn, &ctx.owner_id, id).await?;
     check_version(&current, patch.expected_version)?;
     if patch.is_empty() {
-        txn.commit().await?;
+        super::commit_and_notify(txn).await?;
         return Ok(current);
     }
 
@@ -353,7 +353,7 @@ pub async fn update_task(
         None => {}
     }
     emit(&txn, ctx, TaskChangeKind::Updated, &updated).await?;
-    txn.commit().await?;
+    super::commit_and_notify(txn).await?;
     Ok(updated)
 }
 
@@ -386,7 +386,7 @@ async fn set_completed(
     let txn = begin_write(db).await?;
     let current = load_for_update(&txn, &ctx.owner_id, id).await?;
     if current.completed == completed {
-        txn.commit().await?;
+        super::commit_and_notify(txn).await?;
         return Ok(current);
     }
     let mut row: task::ActiveModel = current.clone().into();
@@ -401,7 +401,7 @@ async fn set_completed(
         TaskChangeKind::Reopened
     };
     emit(&txn, ctx, kind, &updated).await?;
-    txn.commit().await?;
+    super::commit_and_notify(txn).await?;
     Ok(updated)
 }
 
@@ -421,7 +421,7 @@ pub async fn delete_task(
     let snapshot = snapshot(&txn, &last).await?;
     task::Entity::delete_by_id(id).exec(&txn).await?;
     append_events(&txn, ctx, TaskChangeKind::Deleted, &snapshot).await?;
-    txn.commit().await?;
+    super::commit_and_notify(txn).await?;
     Ok(id)
 }
 
@@ -492,13 +492,13 @@ async fn retag(
         )));
     }
     if after.len() == before.len() && after.iter().all(|a| before.contains(a)) {
-        txn.commit().await?;
+        super::commit_and_notify(txn).await?;
         return Ok(current);
     }
     replace_tags(&txn, &ctx.owner_id, id, &after, now).await?;
     let updated = bump(&txn, &current, now).await?;
     emit(&txn, ctx, TaskChangeKind::Updated, &updated).await?;
-    txn.commit().await?;
+    super::commit_and_notify(txn).await?;
     Ok(updated)
 }
 

@@ -1,0 +1,320 @@
+//! The outbox relay against a real Kafka-protocol broker (tansu, started per test), with the
+//! application database on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use stream::broker_process::TansuBroker;
+use stream::kafka::{KafkaConfig, KafkaLog};
+use stream::log::{LogReader, LogRecord};
+use stream::relay::{Relay, RelayConfig};
+use support::TestApp;
+
+const ALICE: &str = "alice";
+
+async fn connect(broker: &TansuBroker) -> KafkaLog {
+    let log = KafkaLog::connect(KafkaConfig::from_brokers(&broker.brokers()).unwrap())
+        .await
+        .unwrap();
+    log.ensure_taskstream_topics().await.unwrap();
+    log
+}
+
+/// Every record of `topic`, all partitions, in (partition, offset) order.
+async fn read_all(log: &KafkaLog, topic: &str) -> Vec<LogRecord> {
+    let partitions = log.partition_count(topic).await.unwrap();
+    let mut out = Vec::new();
+    for p in 0..partitions {
+        let mut offset = 0;
+        loop {
+            let fetched = log
+                .fetch(topic, p, offset, 500, Duration::from_millis(100))
+                .await
+                .unwrap();
+            if fetched.records.is_empty() {
+                break;
+            }
+            offset = fetched.records.last().unwrap().offset + 1;
+            out.extend(fetched.records);
+            if offset >= fetched.high_watermark {
+                break;
+            }
+        }
+    }
+    out
+}
+
+async fn pending(app: &TestApp) -> u64 {
+    stream::relay::pending_stats(&app.db).await.unwrap().0
+}
+
+/// Waits (with a deadline) until `cond` holds.
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut cond: impl FnMut() -> F,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn write_tasks(app: &TestApp, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let task = app
+            .create_task(
+                ALICE,
+                json!({ "title": format!("Task {i}"), "tags": ["t"] }),
+            )
+            .await;
+        let id = task["id"].as_str().unwrap().to_owned();
+        app.ok(
+            ALICE,
+            "mutation($id: ID!) { completeTask(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+        ids.push(id);
+    }
+    ids
+}
+
+/// Checks the log holds exactly the outbox's events: each event id once per topic, per-task
+/// order by version, and the outbox rows marked with the partition and offset they landed at.
+async fn assert_log_matches_outbox(app: &TestApp, log: &KafkaLog) {
+    let rows = app.outbox().await;
+    assert!(
+        rows.iter().all(|r| r.published_at.is_some()),
+        "every row published"
+    );
+    for topic in [stream::topics::TASK_EVENTS, stream::topics::TASK_UPDATES] {
+        let records = read_all(log, topic).await;
+        let expected: BTreeSet<String> = rows
+            .iter()
+            .filter(|r| r.topic == topic)
+            .map(|r| r.event_id.to_string())
+            .collect();
+        let seen: Vec<String> = records.iter().map(|r| r.headers["ce_id"].clone()).collect();
+        let unique: BTreeSet<String> = seen.iter().cloned().collect();
+        assert_eq!(
+            unique, expected,
+            "{topic}: every event exactly the outbox's"
+        );
+        assert_eq!(seen.len(), expected.len(), "{topic}: no duplicates");
+        let mut versions: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for r in &records {
+            versions
+                .entry(r.key.clone().unwrap())
+                .or_default()
+                .push(r.headers["ce_aggregateversion"].parse().unwrap());
+        }
+        for (key, v) in versions {
+            let mut sorted = v.clone();
+            sorted.sort_unstable();
+            assert_eq!(v, sorted, "{topic}: events of task {key} in version order");
+        }
+        for r in &records {
+            let row = rows
+                .iter()
+                .find(|row| row.event_id.to_string() == r.headers["ce_id"])
+                .unwrap();
+            assert_eq!(
+                (row.partition, row.offset),
+                (Some(r.partition), Some(r.offset))
+            );
+            assert_eq!(
+                r.partition,
+                stream::partitioner::partition_for_key(
+                    row.key.as_bytes(),
+                    log.partition_count(topic).await.unwrap()
+                )
+            );
+        }
+    }
+}
+
+on_both_databases!(
+    the_relay_publishes_every_outbox_row_once_in_per_task_order,
+    |t| {
+        let app = TestApp::on(t);
+        let broker = TansuBroker::start().await.unwrap();
+        let log = connect(&broker).await;
+        write_tasks(&app, 12).await;
+        let relay = Relay::new(
+            app.db.clone(),
+            connect(&broker).await,
+            RelayConfig {
+                batch_size: 7,
+                ..RelayConfig::default()
+            },
+        );
+        while relay.publish_round().await.unwrap().published > 0 {}
+        assert_eq!(pending(&app).await, 0);
+        assert_log_matches_outbox(&app, &log).await;
+    }
+);
+
+on_both_databases!(
+    a_deletion_is_a_tombstone_on_task_updates_with_its_headers,
+    |t| {
+        let app = TestApp::on(t);
+        let broker = TansuBroker::start().await.unwrap();
+        let log = connect(&broker).await;
+        let id = app
+            .create_task(ALICE, json!({ "title": "Short-lived" }))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.ok(
+            ALICE,
+            "mutation($id: ID!) { deleteTask(id: $id) }",
+            json!({ "id": id }),
+        )
+        .await;
+        let relay = Relay::new(
+            app.db.clone(),
+            connect(&broker).await,
+            RelayConfig::default(),
+        );
+        relay.publish_round().await.unwrap();
+        let updates = read_all(&log, stream::topics::TASK_UPDATES).await;
+        assert_eq!(updates.len(), 2);
+        assert!(updates[0].value.is_some());
+        assert_eq!(updates[1].value, None, "a deletion is a tombstone");
+        assert_eq!(updates[1].key.as_deref(), Some(id.as_str()));
+        assert_eq!(updates[1].headers["ce_aggregateversion"], "2");
+        let history = read_all(&log, stream::topics::TASK_EVENTS).await;
+        let deleted: Value = serde_json::from_slice(history[1].value.as_ref().unwrap()).unwrap();
+        assert_eq!(deleted["type"], "taskstream.task.deleted");
+    }
+);
+
+on_both_databases!(
+    rows_written_while_the_broker_is_down_are_published_when_it_returns,
+    |t| {
+        let app = TestApp::on(t);
+        let mut broker = TansuBroker::start().await.unwrap();
+        let log = connect(&broker).await;
+        let relay = Relay::new(
+            app.db.clone(),
+            connect(&broker).await,
+            RelayConfig {
+                backoff_initial: Duration::from_millis(50),
+                backoff_max: Duration::from_millis(500),
+                poll_interval: Duration::from_millis(100),
+                ..RelayConfig::default()
+            },
+        );
+        broker.kill();
+        write_tasks(&app, 5).await;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(async move {
+            relay
+                .run(async {
+                    stop_rx.await.ok();
+                })
+                .await
+                .unwrap();
+        });
+        let attempted = || async {
+            app.outbox()
+                .await
+                .iter()
+                .any(|r| r.attempts > 0 && r.last_error.is_some())
+        };
+        wait_until(
+            "the relay has tried and failed while the broker is down",
+            attempted,
+        )
+        .await;
+        assert_eq!(
+            pending(&app).await,
+            20,
+            "nothing is lost or marked while the broker is down"
+        );
+        broker.restart().await.unwrap();
+        wait_until(
+            "every row is published after the broker returns",
+            || async { pending(&app).await == 0 },
+        )
+        .await;
+        stop_tx.send(()).unwrap();
+        running.await.unwrap();
+        assert_log_matches_outbox(&app, &log).await;
+    }
+);
+
+on_both_databases!(
+    a_second_client_reads_the_cloudevents_and_agrees_on_partitions,
+    |t| {
+        let app = TestApp::on(t);
+        let broker = TansuBroker::start().await.unwrap();
+        write_tasks(&app, 4).await;
+        let relay = Relay::new(
+            app.db.clone(),
+            connect(&broker).await,
+            RelayConfig::default(),
+        );
+        relay.publish_round().await.unwrap();
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scripts/interop/read_topic.py"
+        );
+        let brokers = broker.brokers();
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("python3")
+                .args([
+                    script,
+                    "--brokers",
+                    &brokers,
+                    "--topic",
+                    "task-events",
+                    "--count",
+                    "8",
+                ])
+                .output()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(
+            output.status.success(),
+            "kafka-python failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let lines: Vec<Value> = String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 8);
+        for line in &lines {
+            assert_eq!(
+                line["partition"], line["expected_partition"],
+                "murmur2 partitioning agrees with kafka-python"
+            );
+            let event = &line["event"];
+            assert_eq!(event["specversion"], "1.0");
+            assert_eq!(event["subject"], line["key"]);
+            assert_eq!(line["headers"]["ce_id"], event["id"]);
+            assert_eq!(line["headers"]["ce_type"], event["type"]);
+            assert_eq!(line["headers"]["ce_source"], "urn:taskstream");
+            assert!(
+                event["data"]["task"]["title"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Task ")
+            );
+        }
+    }
+);

@@ -1,0 +1,349 @@
+//! The consumer runtime shared by every subscriber: per (consumer, topic, partition) it loads
+//! the stored offset, fetches records, and applies each through a [`Handler`] inside a
+//! database transaction that also records the event id and advances the offset. The result is
+//! exactly-once *effects* on top of at-least-once delivery.
+//!
+//! It deliberately does not know what an event means (handlers do), nor where records come
+//! from: any [`LogReader`] works, the Kafka transport in distributed mode and
+//! [`crate::embedded::EmbeddedLog`] in embedded mode.
+//!
+//! # One transaction per record, or per batch
+//!
+//! Applying a record is, in one write transaction (`BEGIN IMMEDIATE` on SQLite):
+//! 1. compare-and-set the stored offset: `UPDATE consumer_offsets SET next_offset = <after the
+//!    record> WHERE ... AND next_offset = <where we read it>`. Zero rows means another instance
+//!    moved it; the transaction is rolled back and the partition reloads its offset and fetches
+//!    again, so a zombie instance never applies anything twice. Doing it first also takes the
+//!    row lock on PostgreSQL, so a second instance waits there instead of running its handler;
+//! 2. dedupe on the CloudEvent id (`ce_id` header, else the payload's `id`; a record without a
+//!    UUID event id is poison) by inserting into `processed_events`; a duplicate skips the
+//!    handler;
+//! 3. run the handler, which writes its effects (and follow-up outbox rows) with the same
+//!    transaction;
+//! 4. commit.
+//!
+//! Batching decision: one transaction per record costs a commit per record, too slow for the
+//! target of 5,000 simple records/s. So the runtime applies up to
+//! [`ConsumerConfig::max_batch_records`] fetched records in one transaction: one offset
+//! compare-and-set for the batch, one multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING`
+//! for the dedupe, the handler for each new record, one commit. A batch is all or nothing, so
+//! a failure cannot leave some records' effects without their offset advance or vice versa. If
+//! any record of a batch fails (handler error, missing event id, database error), the whole
+//! batch is rolled back; the records before the failing one are applied again as a batch,
+//! and the failing one goes through the one-record path with its retries and dead-lettering.
+//! Effects outside the database (an HTTP call) are not rolled back with a batch and may be
+//! repeated; handlers with such effects set `max_batch_records = 1` and use idempotency keys.
+//!
+//! # Failures
+//!
+//! - A [`HandlerError::Transient`] retries the same record with exponential backoff; later
+//!   records wait, so order is kept. After [`ConsumerConfig::max_attempts`] failed attempts
+//!   the record is parked. An attempt counts only if the database still answers afterwards: a
+//!   database outage surfaces in handlers as transient errors, and must not send healthy
+//!   records to the dead-letter queue.
+//! - A [`HandlerError::Permanent`] (poison: an unparsable payload) and a record without an
+//!   event id are parked at once.
+//! - Parking is one transaction: insert the `dead_letters` row (status `PARKED`), insert an
+//!   outbox row for `<topic>.dlq`, and advance the offset (compare-and-set). DLQ publishing
+//!   decision: through the outbox, not a direct produce, so the dead letter, its copy on the
+//!   log and the offset advance commit together; the relay publishes it in distributed mode,
+//!   and in embedded mode the outbox is the log. The copy keeps the original key, payload and
+//!   headers and adds `dlq_original_topic`, `dlq_original_partition`, `dlq_original_offset`,
+//!   `dlq_consumer`, `dlq_error` (at most 1 KiB) and `dlq_attempts`. The event id is *not*
+//!   recorded as processed, so [`crate::dead_letters::replay`] can apply it later.
+//! - Errors of the runtime's own statements (database down, SQLite busy) and transient log
+//!   errors retry forever with backoff, logged with the attempt count; after a log error the
+//!   partition reloads its stored offset and fetches again (nothing fetched is kept).
+//! - A stored offset past the log's end ([`LogError::OffsetOutOfRange`], or beyond the high
+//!   watermark) halts the consumer with [`ConsumerError::OffsetOutOfRange`], logged at error:
+//!   records were lost or the offset is wrong, and skipping would hide it.
+//!
+//! # Shutdown
+//!
+//! [`Consumer::run`] takes any `Future<Output = ()>` as its shutdown signal (a
+//! `CancellationToken::cancelled_owned()`, a `ctrl_c` future, a oneshot receiver), like the
+//! HTTP server does, so `stream` needs no extra dependency. When it completes, each partition
+//! finishes the batch or record in flight, commits, and returns; a pending backoff or fetch is
+//! abandoned (nothing is lost: the stored offset has not moved).
+
+mod backoff;
+mod partition;
+pub(crate) mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::log::{LogError, LogReader, LogRecord};
+
+pub use backoff::backoff_delay;
+pub use store::{begin_write, event_id};
+
+/// Applies records of one consumer. It runs inside the runtime's transaction and must write
+/// every effect with `txn`, so the effects, the dedupe row and the offset commit together.
+pub trait Handler: Send + Sync {
+    /// The consumer's name: the key of its offsets, processed events and dead letters. It must
+    /// equal [`ConsumerConfig::consumer`], and [`crate::dead_letters::replay`] checks it
+    /// against the dead letter's consumer.
+    fn name(&self) -> &str;
+
+    /// Applies one record. Called at most once per event id per consumer, as far as the
+    /// database can see; a rolled-back attempt may be followed by another.
+    fn handle<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        record: &'a LogRecord,
+    ) -> impl Future<Output = Result<HandlerOutcome, HandlerError>> + Send + 'a;
+}
+
+/// What a handler did with a record; both advance the offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandlerOutcome {
+    /// The record had effects.
+    Applied,
+    /// The record was not of interest (another event type, a stale version).
+    Ignored,
+}
+
+/// Why a handler failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// May succeed later (database busy, a dependency down): retried with backoff, parked
+    /// after [`ConsumerConfig::max_attempts`].
+    #[error("{0:#}")]
+    Transient(anyhow::Error),
+    /// Will never succeed (poison: a payload that cannot be parsed, an unknown event version):
+    /// parked at once.
+    #[error("{0:#}")]
+    Permanent(anyhow::Error),
+}
+
+impl HandlerError {
+    pub fn transient(error: impl Into<anyhow::Error>) -> HandlerError {
+        HandlerError::Transient(error.into())
+    }
+
+    pub fn permanent(error: impl Into<anyhow::Error>) -> HandlerError {
+        HandlerError::Permanent(error.into())
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, HandlerError::Permanent(_))
+    }
+}
+
+/// Database errors are assumed transient (connection lost, serialisation failure, SQLite
+/// busy), so `?` works in handlers; map a constraint violation that means "this event can
+/// never apply" to [`HandlerError::Permanent`] yourself.
+impl From<sea_orm::DbErr> for HandlerError {
+    fn from(e: sea_orm::DbErr) -> HandlerError {
+        HandlerError::Transient(e.into())
+    }
+}
+
+/// What a consumer reads and how it retries. Start from [`ConsumerConfig::new`] and override
+/// fields with struct update syntax.
+#[derive(Clone, Debug)]
+pub struct ConsumerConfig {
+    /// The consumer's name (equal to its handler's [`Handler::name`]).
+    pub consumer: String,
+    pub topic: String,
+    /// The partitions this instance owns. There are no consumer groups: partitions are
+    /// assigned by configuration, and the offset compare-and-set makes an overlap harmless.
+    pub partitions: Vec<i32>,
+    /// Where a consumer without a stored offset starts: 0 reads the whole log.
+    pub initial_offset: i64,
+    /// Failed attempts of a transiently failing record before it is parked. Five, as
+    /// `MAX_ATTEMPTS` in notes/events.md §8.8: enough to ride out a blip of a second or two.
+    pub max_attempts: u32,
+    /// The first retry delay; doubled on every further failure of the same record.
+    pub backoff_initial: Duration,
+    /// The largest retry delay, so a long outage is polled at a steady rate.
+    pub backoff_max: Duration,
+    /// Most records one fetch returns.
+    pub fetch_max_records: usize,
+    /// How long a fetch waits for a first record; also the embedded log's fallback poll.
+    pub fetch_max_wait: Duration,
+    /// Most records applied in one transaction; 1 disables batching.
+    pub max_batch_records: usize,
+}
+
+impl ConsumerConfig {
+    /// Partition 0 from offset 0, 5 attempts, backoff 200 ms doubling up to 30 s, fetches of
+    /// up to 500 records waiting up to 1 s, batches of up to 500 records.
+    pub fn new(consumer: impl Into<String>, topic: impl Into<String>) -> ConsumerConfig {
+        ConsumerConfig {
+            consumer: consumer.into(),
+            topic: topic.into(),
+            partitions: vec![0],
+            initial_offset: 0,
+            max_attempts: 5,
+            backoff_initial: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(30),
+            fetch_max_records: 500,
+            fetch_max_wait: Duration::from_secs(1),
+            max_batch_records: 500,
+        }
+    }
+
+    fn validate(&self, handler_name: &str) -> Result<(), ConsumerError> {
+        let problem = if self.consumer.is_empty() {
+            Some("the consumer name is empty".to_owned())
+        } else if self.consumer != handler_name {
+            Some(format!(
+                "the consumer is named {:?} but its handler {:?}",
+                self.consumer, handler_name
+            ))
+        } else if self.partitions.is_empty() {
+            Some("no partitions are assigned".to_owned())
+        } else if self.max_attempts == 0 {
+            Some("max_attempts must be at least 1".to_owned())
+        } else if self.fetch_max_records == 0 || self.max_batch_records == 0 {
+            Some("fetch_max_records and max_batch_records must be at least 1".to_owned())
+        } else if self.initial_offset < 0 {
+            Some("initial_offset must not be negative".to_owned())
+        } else {
+            None
+        };
+        problem.map_or(Ok(()), |p| Err(ConsumerError::Config(p)))
+    }
+}
+
+/// Why a consumer stopped other than by shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error("invalid consumer configuration: {0}")]
+    Config(String),
+    /// The stored offset is not in the log. Records were lost (retention, a broker that lost
+    /// data) or the offset is wrong; an operator must decide, so the consumer halts.
+    #[error(
+        "consumer {consumer} halted: its offset {offset} is out of range for \
+         {topic}[{partition}] (the log ends at {high_watermark}); fix the log or the stored \
+         offset in consumer_offsets"
+    )]
+    OffsetOutOfRange {
+        consumer: String,
+        topic: String,
+        partition: i32,
+        offset: i64,
+        high_watermark: i64,
+    },
+    /// A log error that retrying cannot fix (unknown topic, protocol error).
+    #[error("consumer {consumer} halted on {topic}[{partition}]: {source}")]
+    Log {
+        consumer: String,
+        topic: String,
+        partition: i32,
+        #[source]
+        source: LogError,
+    },
+    #[error("consumer {consumer}: a partition task panicked: {message}")]
+    Panicked { consumer: String, message: String },
+}
+
+/// One consumer: a handler applied to its partitions of one topic.
+pub struct Consumer<L, H> {
+    db: DatabaseConnection,
+    log: L,
+    handler: H,
+    config: ConsumerConfig,
+}
+
+impl<L, H> Consumer<L, H>
+where
+    L: LogReader + 'static,
+    H: Handler + 'static,
+{
+    pub fn new(db: DatabaseConnection, log: L, handler: H, config: ConsumerConfig) -> Self {
+        Consumer {
+            db,
+            log,
+            handler,
+            config,
+        }
+    }
+
+    /// Runs one task per assigned partition until `shutdown` completes (then each finishes
+    /// its in-flight batch, commits and stops: `Ok`) or a partition halts (then the others are
+    /// stopped the same way and its error is returned).
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ConsumerError> {
+        self.config.validate(self.handler.name())?;
+        let consumer = self.config.consumer.clone();
+        let (stop, stopped) = watch::channel(false);
+        let shared = Arc::new(partition::Shared {
+            db: self.db,
+            log: self.log,
+            handler: self.handler,
+            config: self.config,
+        });
+        let mut tasks = JoinSet::new();
+        for &p in &shared.config.partitions {
+            let span = tracing::info_span!(
+                "consumer",
+                consumer = %shared.config.consumer,
+                topic = %shared.config.topic,
+                partition = p,
+            );
+            let runner = partition::Partition::new(shared.clone(), p, stopped.clone());
+            tasks.spawn(runner.run().instrument(span));
+        }
+        drop(stopped);
+
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut stopping = false;
+        let mut first_error = None;
+        loop {
+            tokio::select! {
+                () = &mut shutdown, if !stopping => {
+                    tracing::info!(consumer = %consumer, "shutdown requested; finishing in-flight records");
+                    stopping = true;
+                    stop.send_replace(true);
+                }
+                joined = tasks.join_next() => {
+                    let Some(joined) = joined else { break };
+                    let error = match joined {
+                        Ok(Ok(())) => continue,
+                        Ok(Err(e)) => e,
+                        Err(e) => ConsumerError::Panicked {
+                            consumer: consumer.clone(),
+                            message: e.to_string(),
+                        },
+                    };
+                    tracing::error!(error = %error, "consumer halted; stopping its other partitions");
+                    first_error.get_or_insert(error);
+                    stopping = true;
+                    stop.send_replace(true);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// The shutdown signal as each partition task sees it.
+#[derive(Clone, Debug)]
+struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    fn is_requested(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Completes when shutdown is requested (or the consumer is gone).
+    async fn requested(&mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+
+    /// Sleeps for `delay`; true if shutdown was requested meanwhile.
+    async fn sleep(&mut self, delay: Duration) -> bool {
+        tokio::select! {
+            () = self.requested() => true,
+            () = tokio::time::sleep(delay) => false,
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The runtime's database statements: offsets, processed events, dead letters.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::log::LogRecord;
+use entities::{consumer_offset, dead_letter, outbox, processed_event};
+
+/// The most bytes of an error message copied into the `dlq_error` header.
+const DLQ_ERROR_HEADER_MAX: usize = 1024;
+/// The most bytes of an error message stored in `dead_letters.error`.
+const DEAD_LETTER_ERROR_MAX: usize = 16 * 1024;
+/// Rows per multi-row insert into `processed_events`: 3 parameters each, far below SQLite's
+/// 32,766 and PostgreSQL's 65,535 bind parameters.
+const PROCESSED_CHUNK: usize = 1000;
+
+/// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`, taking the write
+/// lock up front: a deferred transaction that reads and then writes fails with SQLITE_BUSY
+/// (not retried by the busy timeout) when another writer committed in between. PostgreSQL
+/// ignores the option and relies on row locks. (The gateway has the same helper; `stream`
+/// cannot depend on it.)
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
+
+/// The CloudEvent id of a record: its `ce_id` header, else the `id` of its JSON payload.
+/// `Err` says why there is none; such a record is poison (it cannot be deduplicated).
+pub fn event_id(record: &LogRecord) -> Result<Uuid, String> {
+    if let Some(id) = record.headers.get("ce_id") {
+        return Uuid::parse_str(id).map_err(|_| format!("its ce_id header {id:?} is not a UUID"));
+    }
+    #[derive(Deserialize)]
+    struct IdOnly {
+        id: String,
+    }
+    let value = record
+        .value
+        .as_deref()
+        .ok_or("it has no ce_id header and no payload")?;
+    let parsed: IdOnly = serde_json::from_slice(value)
+        .map_err(|e| format!("it has no ce_id header and no `id` in its payload ({e})"))?;
+    Uuid::parse_str(&parsed.id).map_err(|_| format!("its payload id {:?} is not a UUID", parsed.id))
+}
+
+/// Identifies one stored offset.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OffsetKey<'a> {
+    pub consumer: &'a str,
+    pub topic: &'a str,
+    pub partition: i32,
+}
+
+impl OffsetKey<'_> {
+    fn filter(&self) -> sea_orm::Condition {
+        sea_orm::Condition::all()
+            .add(consumer_offset::Column::Consumer.eq(self.consumer))
+            .add(consumer_offset::Column::Topic.eq(self.topic))
+            .add(consumer_offset::Column::Partition.eq(self.partition))
+    }
+}
+
+/// The stored next offset, creating the row at `initial` if there is none.
+pub(crate) async fn load_or_init_offset(
+    db: &DatabaseConnection,
+    key: OffsetKey<'_>,
+    initial: i64,
+) -> Result<i64, DbErr> {
+    let txn = begin_write(db).await?;
+    let found = consumer_offset::Entity::find()
+        .filter(key.filter())
+        .one(&txn)
+        .await?;
+    let next = match found {
+        Some(row) => row.next_offset,
+        None => {
+            consumer_offset::ActiveModel {
+                consumer: Set(key.consumer.to_owned()),
+                topic: Set(key.topic.to_owned()),
+                partition: Set(key.partition),
+                next_offset: Set(initial),
+                updated_at: Set(entities::to_db_precision(Utc::now())),
+            }
+            .insert(&txn)
+            .await?;
+            initial
+        }
+    };
+    txn.commit().await?;
+    Ok(next)
+}
+
+/// Compare-and-set: moves the stored offset from `expected` to `next`. False if it no longer
+/// equals `expected` (another instance moved it, or the row is gone).
+pub(crate) async fn advance_offset(
+    txn: &DatabaseTransaction,
+    key: OffsetKey<'_>,
+    expected: i64,
+    next: i64,
+) -> Result<bool, DbErr> {
+    let result = consumer_offset::Entity::update_many()
+        .col_expr(consumer_offset::Column::NextOffset, Expr::val(next))
+        .col_expr(
+            consumer_offset::Column::UpdatedAt,
+            Expr::val(entities::to_db_precision(Utc::now())),
+        )
+        .filter(key.filter())
+        .filter(consumer_offset::Column::NextOffset.eq(expected))
+        .exec(txn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Records `ids` as processed by `consumer`; returns those that were not already.
+pub(crate) async fn mark_processed<C: ConnectionTrait>(
+    conn: &C,
+    consumer: &str,
+    ids: &[Uuid],
+) -> Result<HashSet<Uuid>, DbErr> {
+    let now = entities::to_db_precision(Utc::now());
+    let mut fresh = HashSet::with_capacity(ids.len());
+    for chunk in ids.chunks(PROCESSED_CHUNK) {
+        let mut insert = Query::insert();
+        insert.into_table(processed_event::Entity).columns([
+            processed_event::Column::Consumer,
+            processed_event::Column::EventId,
+            processed_event::Column::ProcessedAt,
+        ]);
+        for id in chunk {
+            insert.values_panic([Expr::val(consumer), Expr::val(*id), Expr::val(now)]);
+        }
+        insert
+            .on_conflict(
+                OnConflict::columns([
+                    processed_event::Column::Consumer,
+                    processed_event::Column::EventId,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .returning_col(processed_event::Column::EventId);
+        for row in conn.query_all(&insert).await? {
+            fresh.insert(row.try_get::<Uuid>("", "event_id")?);
+        }
+    }
+    Ok(fresh)
+}
+
+/// Why and how often a record failed, for its dead letter.
+#[derive(Debug)]
+pub(crate) struct Failure<'a> {
+    pub consumer: &'a str,
+    pub event_id: Option<Uuid>,
+    pub error: &'a str,
+    pub attempts: u32,
+}
+
+/// Parks `record`, inside `txn`: a `dead_letters` row and its copy on `<topic>.dlq` through
+/// the outbox. Returns the dead letter's id. The caller advances the offset in the same
+/// transaction.
+pub(crate) async fn park(
+    txn: &DatabaseTransaction,
+    record: &LogRecord,
+    failure: &Failure<'_>,
+) -> Result<i64, DbErr> {
+    let now = entities::to_db_precision(Utc::now());
+    let payload = record
+        .value
+        .as_deref()
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default();
+    let attempts = i32::try_from(failure.attempts).unwrap_or(i32::MAX);
+    let headers = to_json(&record.headers)?;
+    let dead_letter = dead_letter::ActiveModel {
+        consumer: Set(failure.consumer.to_owned()),
+        topic: Set(record.topic.clone()),
+        partition: Set(record.partition),
+        offset: Set(record.offset),
+        event_id: Set(failure.event_id),
+        key: Set(record.key.clone()),
+        payload: Set(payload.clone()),
+        headers: Set(headers),
+        error: Set(truncate(failure.error, DEAD_LETTER_ERROR_MAX).to_owned()),
+        attempts: Set(attempts),
+        status: Set(crate::dead_letters::DeadLetterStatus::Parked
+            .as_str()
+            .to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+
+    let mut dlq_headers: BTreeMap<String, String> = record.headers.clone();
+    for (name, value) in [
+        ("dlq_original_topic", record.topic.clone()),
+        ("dlq_original_partition", record.partition.to_string()),
+        ("dlq_original_offset", record.offset.to_string()),
+        ("dlq_consumer", failure.consumer.to_owned()),
+        (
+            "dlq_error",
+            truncate(failure.error, DLQ_ERROR_HEADER_MAX).to_owned(),
+        ),
+        ("dlq_attempts", failure.attempts.to_string()),
+    ] {
+        dlq_headers.insert(name.to_owned(), value);
+    }
+    outbox::ActiveModel {
+        // The column is unique and the original event may be in the same table (embedded
+        // mode): the copy gets its own row id; its ce_id header keeps the event's id.
+        event_id: Set(Uuid::now_v7()),
+        topic: Set(crate::topics::dlq(&record.topic)),
+        key: Set(record.key.clone().unwrap_or_default()),
+        payload: Set(payload),
+        headers: Set(to_json(&dlq_headers)?),
+        created_at: Set(now),
+        published_at: Set(None),
+        partition: Set(None),
+        offset: Set(None),
+        attempts: Set(0),
+        last_error: Set(None),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    Ok(dead_letter.id)
+}
+
+fn to_json(headers: &BTreeMap<String, String>) -> Result<String, DbErr> {
+    serde_json::to_string(headers)
+        .map_err(|e| DbErr::Custom(format!("BUG: headers do not serialise: {e}")))
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn record(headers: &[(&str, &str)], value: Option<&str>) -> LogRecord {
+        LogRecord {
+            topic: "t".into(),
+            partition: 0,
+            offset: 7,
+            key: Some("k".into()),
+            value: value.map(|v| v.as_bytes().to_vec()),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            timestamp: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn the_event_id_comes_from_the_ce_id_header_first() {
+        let id = Uuid::now_v7();
+        let other = Uuid::now_v7();
+        let r = record(
+            &[("ce_id", &id.to_string())],
+            Some(&format!(r#"{{"id":"{other}"}}"#)),
+        );
+        assert_eq!(event_id(&r), Ok(id));
+    }
+
+    #[test]
+    fn the_event_id_falls_back_to_the_payload_id() {
+        let id = Uuid::now_v7();
+        let r = record(&[], Some(&format!(r#"{{"id":"{id}","type":"x"}}"#)));
+        assert_eq!(event_id(&r), Ok(id));
+    }
+
+    #[test]
+    fn records_without_a_uuid_event_id_have_none() {
+        assert!(event_id(&record(&[], Some("not json"))).is_err());
+        assert!(event_id(&record(&[], Some(r#"{"id":"abc"}"#))).is_err());
+        assert!(event_id(&record(&[], None)).is_err());
+        assert!(event_id(&record(&[("ce_id", "nope")], Some("{}"))).is_err());
+    }
+
+    #[test]
+    fn truncation_respects_character_boundaries() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("héllo", 3), "hé");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+}

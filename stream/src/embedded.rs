@@ -1,0 +1,438 @@
+//! The embedded transport: in embedded mode the `outbox` table *is* the event log, read in id
+//! order by the consumers of the same process (no relay, no broker).
+//!
+//! Mapping onto [`crate::log`]:
+//! - a topic is `outbox.topic`; every topic has one partition, `0`;
+//! - a record's offset is its `outbox.id`. Ids are shared by all topics, so a topic's offsets
+//!   are increasing but sparse: a consumer's `next_offset` may point at an id of another topic,
+//!   and a fetch simply returns the topic's next rows at or after it;
+//! - the high watermark is per topic: one past the topic's newest committed row (0 for an
+//!   empty topic). A caught-up consumer's stored offset therefore equals it, and lag is zero
+//!   whatever the other topics do. Consequence for retention: a clean-up job must keep each
+//!   topic's newest row; deleting it moves the end backwards and the consumers past it halt
+//!   with [`LogError::OffsetOutOfRange`], which is the loud failure we want for lost data;
+//! - [`LogWriter::produce`] appends outbox rows (how a record reaches `<topic>.dlq`, or any
+//!   other topic, in embedded mode). Tombstones cannot be stored (`payload` is NOT NULL).
+//!
+//! Waking up: a fetch that finds nothing waits for the process-wide commit signal,
+//! [`crate::outbox::notify_committed`], with its `max_wait` as the fallback poll. Services call
+//! it right after committing a transaction that wrote the outbox (the gateway through
+//! `commit_and_notify`, the consumer runtime after each commit), so consumers react within a
+//! query's time instead of a poll interval. The fetch registers for the signal *before* it
+//! reads, so a commit landing during the read is not missed.
+//!
+//! # Reading by id is only sound when ids become visible in order
+//!
+//! A reader that advances past id `n` must never later see a row with an id below `n` appear.
+//! - **SQLite** serialises writers (one write lock; every write transaction here is
+//!   `BEGIN IMMEDIATE`), and the table is `AUTOINCREMENT`, so ids are never reused: a
+//!   transaction that allocated an id commits before any later id is allocated. Every visible
+//!   row is final; the reader needs nothing more.
+//! - **PostgreSQL** allocates identity ids at `INSERT` but makes the row visible at `COMMIT`,
+//!   so transactions can commit out of id order and a naive reader would skip the late one.
+//!   Decision: a *reader-side* horizon, so writers ([`crate::outbox::append`]) stay unchanged
+//!   and are never serialised. The reader delivers only rows at or below a *safe horizon*, the
+//!   largest id it has proved final, the way Kafka's `read_committed` consumers stop at the last
+//!   stable offset. The proof uses two facts: (a) an `INSERT` takes `ROW EXCLUSIVE` on `outbox`
+//!   *before* it evaluates the id default (`nextval`) and keeps it until its transaction ends;
+//!   (b) the id sequence has `CACHE 1` (the default), so its `last_value` is the largest id
+//!   allocated by anyone. The reader (1) reads `L = last_value`, then (2) lists the
+//!   transactions holding `ROW EXCLUSIVE` on `outbox` in `pg_locks` (fast-path locks included).
+//!   Every transaction that allocated an id `<= L` did so before (1), so it either appears in
+//!   (2) or had already ended, and a snapshot taken after (2) sees its row if it committed.
+//!   Once none of the transactions listed in (2) still holds the lock (checked at a later
+//!   fetch), every id `<= L` is final and the horizon moves to `L`. Pending `(L, holders)`
+//!   pairs are kept per [`EmbeddedLog`], so the horizon trails the commits by about one
+//!   transaction. The horizon never moves backwards: ids allocated later are all above `L`.
+//!   The cost: a transaction that keeps `ROW EXCLUSIVE` on `outbox` open (idle in
+//!   transaction, or a long batch) holds back delivery of later rows until it ends, never
+//!   their correctness. The rejected alternative, serialising every outbox writer with an
+//!   advisory lock, would make every PostgreSQL mutation wait on every other.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Duration;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::consumer::begin_write;
+use crate::log::{Fetched, LogError, LogReader, LogRecord, LogWriter, OutgoingRecord};
+use entities::outbox;
+
+/// How often a fetch re-checks the PostgreSQL safe horizon while the topic has committed rows
+/// beyond it (a writer's transaction is still open). Commits normally wake it earlier.
+const HORIZON_RECHECK: Duration = Duration::from_millis(25);
+
+/// How many unproven `(last id, lock holders)` observations are kept. Older ones are dropped
+/// first; a newer observation proves a larger id anyway, so dropping only delays.
+const MAX_PENDING_OBSERVATIONS: usize = 64;
+
+/// The outbox table read as an event log. Cheap to clone; clones share the horizon.
+#[derive(Clone, Debug)]
+pub struct EmbeddedLog {
+    db: DatabaseConnection,
+    horizon: Arc<Mutex<Horizon>>,
+}
+
+impl EmbeddedLog {
+    pub fn new(db: DatabaseConnection) -> EmbeddedLog {
+        EmbeddedLog {
+            db,
+            horizon: Arc::default(),
+        }
+    }
+
+    /// One read without waiting: the deliverable records, the topic's end, and whether
+    /// committed rows of the topic are held back by the PostgreSQL horizon.
+    async fn read(&self, topic: &str, offset: i64, max: usize) -> Result<Read, DbErr> {
+        let end = self.topic_end(topic).await?;
+        if offset >= end {
+            return Ok(Read {
+                records: Vec::new(),
+                end,
+                held_back: false,
+            });
+        }
+        let safe = self.safe_horizon(end - 1).await?;
+        if offset > safe {
+            return Ok(Read {
+                records: Vec::new(),
+                end,
+                held_back: true,
+            });
+        }
+        let rows = outbox::Entity::find()
+            .filter(outbox::Column::Topic.eq(topic))
+            .filter(outbox::Column::Id.gte(offset))
+            .filter(outbox::Column::Id.lte(safe))
+            .order_by_asc(outbox::Column::Id)
+            .limit(max as u64)
+            .all(&self.db)
+            .await?;
+        let records: Vec<LogRecord> = rows.into_iter().map(to_record).collect();
+        // A row committed after `topic_end` was read may be in `records` (SQLite): keep the end
+        // consistent with what was delivered.
+        let end = records.last().map_or(end, |r| end.max(r.offset + 1));
+        Ok(Read {
+            held_back: records.is_empty() && safe < end - 1,
+            records,
+            end,
+        })
+    }
+
+    /// One past the topic's newest committed row, or 0.
+    async fn topic_end(&self, topic: &str) -> Result<i64, DbErr> {
+        let max: Option<Option<i64>> = outbox::Entity::find()
+            .select_only()
+            .column_as(outbox::Column::Id.max(), "max_id")
+            .filter(outbox::Column::Topic.eq(topic))
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(max.flatten().map_or(0, |m| m + 1))
+    }
+
+    /// The largest id proved final (see the module doc), advanced if `wanted` is beyond it.
+    async fn safe_horizon(&self, wanted: i64) -> Result<i64, DbErr> {
+        if self.db.get_database_backend() != DbBackend::Postgres {
+            return Ok(i64::MAX);
+        }
+        let known = self.lock_horizon().safe;
+        if wanted <= known {
+            return Ok(known);
+        }
+        // (1) the largest id allocated so far, strictly before (2).
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT s.seq, pg_sequence_last_value(s.seq::regclass) AS last_id \
+                 FROM (SELECT pg_get_serial_sequence('outbox', 'id') AS seq) s",
+            ))
+            .await?
+            .ok_or_else(|| {
+                DbErr::Custom("reading the outbox id sequence returned no row".into())
+            })?;
+        let sequence: Option<String> = row.try_get("", "seq")?;
+        if sequence.is_none() {
+            return Err(DbErr::Custom(
+                "outbox.id has no sequence: the embedded log cannot order PostgreSQL commits"
+                    .into(),
+            ));
+        }
+        let last_allocated: i64 = row.try_get::<Option<i64>>("", "last_id")?.unwrap_or(0);
+        // (2) the transactions that may still be inserting rows at or below it.
+        let holders: Vec<String> = self
+            .db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT virtualtransaction AS vxid FROM pg_locks \
+                 WHERE locktype = 'relation' AND mode = 'RowExclusiveLock' AND granted \
+                   AND relation = 'outbox'::regclass \
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            ))
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String>("", "vxid"))
+            .collect::<Result<_, _>>()?;
+        Ok(self.lock_horizon().observe(last_allocated, holders))
+    }
+
+    fn lock_horizon(&self) -> std::sync::MutexGuard<'_, Horizon> {
+        // The guarded data is two plain values updated without awaiting: a panic elsewhere
+        // cannot leave it half-written, so a poisoned lock is safe to reuse.
+        self.horizon
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// What one read found.
+struct Read {
+    records: Vec<LogRecord>,
+    end: i64,
+    held_back: bool,
+}
+
+/// The PostgreSQL safe horizon and the observations that may still prove a larger one.
+#[derive(Debug, Default)]
+struct Horizon {
+    /// Every id at or below it is final.
+    safe: i64,
+    /// `(largest id allocated, transactions that held ROW EXCLUSIVE on outbox right after)`.
+    pending: VecDeque<(i64, Vec<String>)>,
+}
+
+impl Horizon {
+    /// Records a new observation and resolves every pending one whose lock holders have all
+    /// finished (none of them is in `holders_now`). Returns the new safe horizon.
+    fn observe(&mut self, last_allocated: i64, holders_now: Vec<String>) -> i64 {
+        self.pending
+            .push_back((last_allocated, holders_now.clone()));
+        let mut still_pending = VecDeque::with_capacity(self.pending.len());
+        for (last, holders) in self.pending.drain(..) {
+            if holders.iter().any(|h| holders_now.contains(h)) {
+                still_pending.push_back((last, holders));
+            } else {
+                self.safe = self.safe.max(last);
+            }
+        }
+        still_pending.retain(|(last, _)| *last > self.safe);
+        while still_pending.len() > MAX_PENDING_OBSERVATIONS {
+            still_pending.pop_front();
+        }
+        self.pending = still_pending;
+        self.safe
+    }
+}
+
+impl LogReader for EmbeddedLog {
+    async fn fetch(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_records: usize,
+        max_wait: Duration,
+    ) -> Result<Fetched, LogError> {
+        check_partition(topic, partition)?;
+        let deadline = Instant::now() + max_wait;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let mut woken = std::pin::pin!(crate::outbox::wait_for_commit(remaining));
+            // Poll once before reading: that registers the waiter, so a commit during the read
+            // still wakes us (a later registration would miss it and sleep a full `max_wait`).
+            let already_woken = std::future::poll_fn(|cx| Poll::Ready(woken.as_mut().poll(cx)))
+                .await
+                .is_ready();
+            let read = self
+                .read(topic, offset, max_records.max(1))
+                .await
+                .map_err(unavailable)?;
+            if offset > read.end {
+                return Err(LogError::OffsetOutOfRange {
+                    topic: topic.to_owned(),
+                    partition,
+                    offset,
+                    high_watermark: read.end,
+                });
+            }
+            let now = Instant::now();
+            if !read.records.is_empty() || now >= deadline {
+                return Ok(Fetched {
+                    records: read.records,
+                    high_watermark: read.end,
+                });
+            }
+            if already_woken {
+                continue;
+            }
+            if read.held_back {
+                tokio::select! {
+                    () = woken => {}
+                    () = tokio::time::sleep(HORIZON_RECHECK) => {}
+                }
+            } else {
+                woken.await;
+            }
+        }
+    }
+
+    async fn partition_count(&self, _topic: &str) -> Result<i32, LogError> {
+        Ok(1)
+    }
+}
+
+impl LogWriter for EmbeddedLog {
+    /// Appends one outbox row per record in one transaction. Each row gets a fresh
+    /// `event_id` (the column is unique, and a dead-lettered copy of an event must not collide
+    /// with the original row); consumers dedupe on the record's `ce_id` header, which is kept.
+    async fn produce(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: Vec<OutgoingRecord>,
+    ) -> Result<Vec<i64>, LogError> {
+        check_partition(topic, partition)?;
+        let mut rows = Vec::with_capacity(records.len());
+        for record in records {
+            let Some(value) = record.value else {
+                return Err(LogError::Fatal(format!(
+                    "the embedded log cannot store a tombstone (topic {topic}, key {})",
+                    record.key
+                )));
+            };
+            let payload = String::from_utf8(value).map_err(|_| {
+                LogError::Fatal(format!(
+                    "the embedded log stores UTF-8 payloads only (topic {topic}, key {})",
+                    record.key
+                ))
+            })?;
+            let headers = serde_json::to_string(&record.headers)
+                .map_err(|e| LogError::Fatal(format!("BUG: headers do not serialise: {e}")))?;
+            rows.push(outbox::ActiveModel {
+                event_id: Set(Uuid::now_v7()),
+                topic: Set(topic.to_owned()),
+                key: Set(record.key),
+                payload: Set(payload),
+                headers: Set(headers),
+                created_at: Set(entities::to_db_precision(record.timestamp)),
+                published_at: Set(None),
+                partition: Set(None),
+                offset: Set(None),
+                attempts: Set(0),
+                last_error: Set(None),
+                ..Default::default()
+            });
+        }
+        let txn = begin_write(&self.db).await.map_err(unavailable)?;
+        let mut offsets = Vec::with_capacity(rows.len());
+        for row in rows {
+            offsets.push(row.insert(&txn).await.map_err(unavailable)?.id);
+        }
+        txn.commit().await.map_err(unavailable)?;
+        crate::outbox::notify_committed();
+        Ok(offsets)
+    }
+
+    async fn partition_count(&self, _topic: &str) -> Result<i32, LogError> {
+        Ok(1)
+    }
+}
+
+fn check_partition(topic: &str, partition: i32) -> Result<(), LogError> {
+    if partition == 0 {
+        Ok(())
+    } else {
+        Err(LogError::Fatal(format!(
+            "the embedded log has one partition (0) per topic; asked for {topic}[{partition}]"
+        )))
+    }
+}
+
+/// Database errors while reading or appending are retried by the caller: the database is the
+/// log here, so its outage is the log's.
+fn unavailable(e: DbErr) -> LogError {
+    LogError::Unavailable(format!("outbox table: {e}"))
+}
+
+/// An outbox row as a log record. Headers that are not a JSON object of strings are kept as
+/// far as they go (non-string values are rendered as JSON); a row whose headers do not parse
+/// at all is delivered without headers, and the consumer falls back to the payload's `id`.
+fn to_record(row: outbox::Model) -> LogRecord {
+    let headers = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(
+        &row.headers,
+    ) {
+        Ok(map) => map
+            .into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => (k, s),
+                other => (k, other.to_string()),
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(outbox_id = row.id, error = %e, "outbox row headers are not a JSON object");
+            BTreeMap::new()
+        }
+    };
+    LogRecord {
+        topic: row.topic,
+        partition: 0,
+        offset: row.id,
+        key: Some(row.key),
+        value: Some(row.payload.into_bytes()),
+        headers,
+        timestamp: row.created_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Horizon;
+
+    fn vx(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn an_observation_without_lock_holders_is_final_at_once() {
+        let mut h = Horizon::default();
+        assert_eq!(h.observe(10, vx(&[])), 10);
+    }
+
+    #[test]
+    fn the_horizon_waits_for_every_holder_seen_with_the_observation() {
+        let mut h = Horizon::default();
+        assert_eq!(h.observe(10, vx(&["3/1", "4/7"])), 0);
+        // 3/1 finished, 4/7 still writing; a new writer 5/2 appeared.
+        assert_eq!(h.observe(12, vx(&["4/7", "5/2"])), 0);
+        // 4/7 finished: the first observation is proved, the second still waits on 5/2.
+        assert_eq!(h.observe(15, vx(&["5/2"])), 10);
+        assert_eq!(h.observe(15, vx(&[])), 15);
+        assert!(h.pending.is_empty());
+    }
+
+    #[test]
+    fn the_horizon_never_moves_backwards() {
+        let mut h = Horizon::default();
+        assert_eq!(h.observe(20, vx(&[])), 20);
+        assert_eq!(h.observe(5, vx(&[])), 20);
+    }
+
+    #[test]
+    fn pending_observations_are_bounded() {
+        let mut h = Horizon::default();
+        for i in 0..200 {
+            h.observe(i, vx(&["1/1"]));
+        }
+        assert!(h.pending.len() <= super::MAX_PENDING_OBSERVATIONS);
+        assert_eq!(h.observe(300, vx(&[])), 300);
+    }
+}

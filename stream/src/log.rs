@@ -1,0 +1,104 @@
+//! The event log seen by the relay and the consumers, independent of its transport: a set of
+//! topics, each split into partitions, each an append-only sequence of records addressed by
+//! offset. Two transports implement it: [`crate::kafka`] (a Kafka-protocol broker through
+//! rskafka) and [`crate::embedded`] (the `outbox` table itself, in embedded mode).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// One record read from a partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    /// `None` for a tombstone.
+    pub value: Option<Vec<u8>>,
+    pub headers: BTreeMap<String, String>,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// One record to append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutgoingRecord {
+    pub key: String,
+    /// `None` for a tombstone.
+    pub value: Option<Vec<u8>>,
+    pub headers: BTreeMap<String, String>,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// The result of one fetch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fetched {
+    /// Records at or after the requested offset, in offset order.
+    pub records: Vec<LogRecord>,
+    /// The offset the next produced record will get (the partition's end).
+    pub high_watermark: i64,
+}
+
+/// Why a log operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The log cannot be reached right now (broker down, timeout, connection reset). Retry
+    /// with backoff; nothing was lost.
+    #[error("event log unavailable: {0}")]
+    Unavailable(String),
+    /// The requested offset is not in the partition (past its end, or already deleted). The
+    /// consumer halts loudly rather than skipping.
+    #[error(
+        "offset {offset} is out of range for {topic}[{partition}] (log ends at {high_watermark})"
+    )]
+    OffsetOutOfRange {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        high_watermark: i64,
+    },
+    /// Anything else (unknown topic, protocol error, misconfiguration): not retried blindly.
+    #[error("event log error: {0}")]
+    Fatal(String),
+}
+
+impl LogError {
+    /// Whether retrying the same operation later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, LogError::Unavailable(_))
+    }
+}
+
+/// Reads records from a partition.
+pub trait LogReader: Send + Sync {
+    /// Fetches up to `max_records` records starting at `offset`, waiting up to `max_wait` for
+    /// at least one when the partition has none yet.
+    fn fetch(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_records: usize,
+        max_wait: Duration,
+    ) -> impl Future<Output = Result<Fetched, LogError>> + Send;
+
+    /// How many partitions `topic` has.
+    fn partition_count(&self, topic: &str) -> impl Future<Output = Result<i32, LogError>> + Send;
+}
+
+/// Appends records to a partition.
+pub trait LogWriter: Send + Sync {
+    /// Appends `records` to one partition, in order, as one batch acknowledged by all in-sync
+    /// replicas (acks=all). Returns the offset of each record.
+    fn produce(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: Vec<OutgoingRecord>,
+    ) -> impl Future<Output = Result<Vec<i64>, LogError>> + Send;
+
+    /// How many partitions `topic` has.
+    fn partition_count(&self, topic: &str) -> impl Future<Output = Result<i32, LogError>> + Send;
+}

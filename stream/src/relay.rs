@@ -1,0 +1,363 @@
+//! The outbox relay: publishes pending outbox rows to the Kafka-protocol log and marks them
+//! published.
+//!
+//! - One active relay per database: on PostgreSQL it holds a session advisory lock on a
+//!   dedicated connection (other replicas wait as standbys); SQLite is single-process.
+//! - Pending means `published_at IS NULL`, a per-row flag, never an id watermark (ids commit
+//!   out of order on PostgreSQL).
+//! - Rows are read in id order, grouped per (topic, partition) with Kafka's murmur2 key
+//!   partitioning, and each group is produced as one batch (acks=all), so one task's events
+//!   keep their order. A failed group blocks its partition for the round; other partitions
+//!   go on. Rows are marked with one UPDATE per group, recording partition and offset.
+//! - While the broker is down rows accumulate; the relay backs off and resumes without loss.
+//!   A crash between produce and mark re-publishes those rows: delivery is at-least-once, and
+//!   consumers dedupe on the event id.
+//! - It wakes on [`crate::outbox::notify_committed`] and polls slowly besides; published rows
+//!   older than the retention are pruned in small batches.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use chrono::Utc;
+use entities::outbox;
+use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use crate::log::{LogError, LogWriter, OutgoingRecord};
+use crate::partitioner::partition_for_key;
+
+/// Relay settings. Defaults suit both a laptop and a production database.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// Most rows read per round. Large enough to amortise round trips, small enough that one
+    /// round's produce requests stay well under the broker's message size limit.
+    pub batch_size: u64,
+    /// Slow poll when no commit wakes the relay (rows written by other processes).
+    pub poll_interval: Duration,
+    /// First and largest pause after a failed round.
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Published rows older than this are deleted (the log keeps the history).
+    pub retention: chrono::Duration,
+    /// How often to prune.
+    pub prune_interval: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> RelayConfig {
+        RelayConfig {
+            batch_size: 500,
+            poll_interval: Duration::from_secs(1),
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(30),
+            retention: chrono::Duration::days(7),
+            prune_interval: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The advisory lock key that elects the active relay on PostgreSQL ("tskrelay" in ASCII).
+pub const RELAY_LOCK_KEY: i64 = 0x74736b_72656c61;
+
+/// What one round did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoundReport {
+    pub published: usize,
+    pub failed: usize,
+}
+
+/// Publishes the outbox to a log.
+pub struct Relay<W: LogWriter> {
+    db: DatabaseConnection,
+    log: W,
+    config: RelayConfig,
+    partition_counts: tokio::sync::Mutex<HashMap<String, i32>>,
+}
+
+impl<W: LogWriter> Relay<W> {
+    pub fn new(db: DatabaseConnection, log: W, config: RelayConfig) -> Relay<W> {
+        Relay {
+            db,
+            log,
+            config,
+            partition_counts: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs until `shutdown` resolves: elects itself (PostgreSQL), then publishes rounds,
+    /// backing off after failures. The current round finishes before it returns.
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::pin!(shutdown);
+        let mut lock = None;
+        let mut backoff = self.config.backoff_initial;
+        let mut last_prune = tokio::time::Instant::now();
+        loop {
+            if self.db.get_database_backend() == DbBackend::Postgres {
+                let held = tokio::select! {
+                    () = &mut shutdown => return Ok(()),
+                    held = ensure_leader(&self.db, &mut lock) => held,
+                };
+                if !held {
+                    tokio::select! {
+                        () = &mut shutdown => return Ok(()),
+                        () = tokio::time::sleep(self.config.poll_interval) => continue,
+                    }
+                }
+            }
+            let pause = match self.publish_round().await {
+                Ok(report) if report.failed == 0 => {
+                    backoff = self.config.backoff_initial;
+                    if report.published as u64 >= self.config.batch_size {
+                        // More may be pending: go again at once.
+                        continue;
+                    }
+                    None
+                }
+                Ok(report) => {
+                    tracing::warn!(
+                        failed = report.failed,
+                        published = report.published,
+                        ?backoff,
+                        "relay round had failures; backing off"
+                    );
+                    Some(backoff)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, ?backoff, "relay round failed; backing off");
+                    Some(backoff)
+                }
+            };
+            if let Some(p) = pause {
+                backoff = (backoff * 2).min(self.config.backoff_max);
+                tokio::select! {
+                    () = &mut shutdown => return Ok(()),
+                    () = tokio::time::sleep(p) => {},
+                }
+                continue;
+            }
+            if last_prune.elapsed() >= self.config.prune_interval {
+                last_prune = tokio::time::Instant::now();
+                if let Err(e) = self.prune().await {
+                    tracing::warn!(error = %e, "pruning published outbox rows failed");
+                }
+            }
+            tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                () = crate::outbox::wait_for_commit(self.config.poll_interval) => {},
+            }
+        }
+    }
+
+    async fn partition_count(&self, topic: &str) -> Result<i32, LogError> {
+        let mut counts = self.partition_counts.lock().await;
+        if let Some(n) = counts.get(topic) {
+            return Ok(*n);
+        }
+        let n = self.log.partition_count(topic).await?;
+        counts.insert(topic.to_owned(), n);
+        Ok(n)
+    }
+
+    /// Publishes up to one batch of pending rows. Used by [`Relay::run`], tests and benchmarks.
+    pub async fn publish_round(&self) -> anyhow::Result<RoundReport> {
+        let rows = outbox::Entity::find()
+            .filter(outbox::Column::PublishedAt.is_null())
+            .order_by_asc(outbox::Column::Id)
+            .limit(self.config.batch_size)
+            .all(&self.db)
+            .await?;
+        if rows.is_empty() {
+            return Ok(RoundReport::default());
+        }
+        // Group per (topic, partition), keeping id order inside each group.
+        let mut groups: BTreeMap<(String, i32), Vec<outbox::Model>> = BTreeMap::new();
+        for row in rows {
+            let partitions = self.partition_count(&row.topic).await?;
+            let partition = partition_for_key(row.key.as_bytes(), partitions);
+            groups
+                .entry((row.topic.clone(), partition))
+                .or_default()
+                .push(row);
+        }
+        let results = futures_util::future::join_all(groups.into_iter().map(
+            |((topic, partition), rows)| async move {
+                let records = rows.iter().map(to_record).collect::<Vec<_>>();
+                let outcome = self.log.produce(&topic, partition, records).await;
+                (partition, rows, outcome)
+            },
+        ))
+        .await;
+        let mut report = RoundReport::default();
+        for (partition, rows, outcome) in results {
+            match outcome {
+                Ok(offsets) if offsets.len() == rows.len() => {
+                    mark_published(&self.db, &rows, partition, &offsets).await?;
+                    report.published += rows.len();
+                }
+                Ok(offsets) => {
+                    let msg = format!(
+                        "broker returned {} offsets for {} records",
+                        offsets.len(),
+                        rows.len()
+                    );
+                    record_failure(&self.db, &rows, &msg).await?;
+                    report.failed += rows.len();
+                }
+                Err(e) => {
+                    record_failure(&self.db, &rows, &e.to_string()).await?;
+                    report.failed += rows.len();
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Deletes published rows older than the retention, 1,000 at a time.
+    pub async fn prune(&self) -> Result<u64, DbErr> {
+        let cutoff = Utc::now() - self.config.retention;
+        let mut total = 0;
+        loop {
+            let ids: Vec<i64> = outbox::Entity::find()
+                .select_only()
+                .column(outbox::Column::Id)
+                .filter(outbox::Column::PublishedAt.lt(cutoff))
+                .order_by_asc(outbox::Column::Id)
+                .limit(1_000)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            if ids.is_empty() {
+                return Ok(total);
+            }
+            let res = outbox::Entity::delete_many()
+                .filter(outbox::Column::Id.is_in(ids))
+                .exec(&self.db)
+                .await?;
+            total += res.rows_affected;
+        }
+    }
+}
+
+/// Turns an outbox row into a log record. A `task-updates` deletion (CloudEvent data `null`)
+/// becomes a Kafka tombstone (no value), so compaction can drop the task; its `ce_*` headers
+/// still say what happened.
+pub fn to_record(row: &outbox::Model) -> OutgoingRecord {
+    let headers: BTreeMap<String, String> = serde_json::from_str(&row.headers).unwrap_or_default();
+    let tombstone = row.topic == crate::topics::TASK_UPDATES
+        && serde_json::from_str::<serde_json::Value>(&row.payload)
+            .map(|v| v.get("data").is_some_and(serde_json::Value::is_null))
+            .unwrap_or(false);
+    OutgoingRecord {
+        key: row.key.clone(),
+        value: (!tombstone).then(|| row.payload.clone().into_bytes()),
+        headers,
+        timestamp: row.created_at,
+    }
+}
+
+async fn mark_published(
+    db: &DatabaseConnection,
+    rows: &[outbox::Model],
+    partition: i32,
+    offsets: &[i64],
+) -> Result<(), DbErr> {
+    let mut case = CaseStatement::new();
+    for (row, offset) in rows.iter().zip(offsets) {
+        case = case.case(Expr::col(outbox::Column::Id).eq(row.id), Expr::val(*offset));
+    }
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::PublishedAt, Expr::val(Utc::now()))
+        .col_expr(outbox::Column::Partition, Expr::val(partition))
+        .col_expr(outbox::Column::Offset, case.into())
+        .filter(outbox::Column::Id.is_in(rows.iter().map(|r| r.id)))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+async fn record_failure(
+    db: &DatabaseConnection,
+    rows: &[outbox::Model],
+    error: &str,
+) -> Result<(), DbErr> {
+    let error: String = error.chars().take(1_000).collect();
+    outbox::Entity::update_many()
+        .col_expr(
+            outbox::Column::Attempts,
+            Expr::col(outbox::Column::Attempts).add(1),
+        )
+        .col_expr(outbox::Column::LastError, Expr::val(error))
+        .filter(outbox::Column::Id.is_in(rows.iter().map(|r| r.id)))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Makes sure this process holds the relay lock on a dedicated PostgreSQL connection; returns
+/// whether it does. A broken connection loses the lock (PostgreSQL releases it), so liveness
+/// is checked every round and the lock taken again.
+async fn ensure_leader(
+    db: &DatabaseConnection,
+    lock: &mut Option<sea_orm::sqlx::pool::PoolConnection<sea_orm::sqlx::Postgres>>,
+) -> bool {
+    use sea_orm::sqlx::Row;
+    if let Some(conn) = lock.as_mut() {
+        if sea_orm::sqlx::query("SELECT 1")
+            .execute(&mut **conn)
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        tracing::warn!("lost the relay lock connection; re-electing");
+        *lock = None;
+    }
+    let pool = db.get_postgres_connection_pool();
+    let mut conn = match pool.acquire().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot get a connection for the relay lock");
+            return false;
+        }
+    };
+    let got = sea_orm::sqlx::query("SELECT pg_try_advisory_lock($1) AS locked")
+        .bind(RELAY_LOCK_KEY)
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|row| row.try_get::<bool, _>("locked"));
+    match got {
+        Ok(true) => {
+            tracing::info!("this process is the active outbox relay");
+            // Keep this connection out of the pool for as long as we lead.
+            *lock = Some(conn);
+            true
+        }
+        Ok(false) => {
+            tracing::debug!("another process is the active relay; standing by");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot take the relay lock");
+            false
+        }
+    }
+}
+
+/// How many outbox rows are waiting to be published, and the age of the oldest.
+pub async fn pending_stats<C: ConnectionTrait>(
+    db: &C,
+) -> Result<(u64, Option<chrono::Duration>), DbErr> {
+    let pending = outbox::Entity::find()
+        .filter(outbox::Column::PublishedAt.is_null())
+        .count(db)
+        .await?;
+    let oldest = outbox::Entity::find()
+        .filter(outbox::Column::PublishedAt.is_null())
+        .order_by_asc(outbox::Column::Id)
+        .one(db)
+        .await?;
+    Ok((pending, oldest.map(|r| Utc::now() - r.created_at)))
+}
