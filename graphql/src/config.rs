@@ -35,6 +35,11 @@ pub enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Inspect and act on dead letters: records a consumer gave up on.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
     /// Print an HS256 token for a user, signed with JWT_SECRET (for scripts and testing).
     Token {
         /// The user id (`sub` claim).
@@ -60,6 +65,25 @@ pub enum EventsCommand {
         #[arg(long)]
         follow: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters, oldest first, as JSON lines.
+    List {
+        /// Only PARKED, REPLAYED or DISCARDED ones.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Show one dead letter with its payload and headers.
+    Show { id: i64 },
+    /// Run a parked record through its consumer's handler again (applied at most once).
+    Replay { id: i64 },
+    /// Mark a parked record as discarded (kept for the record, never replayed).
+    Discard { id: i64 },
 }
 
 /// Settings of the gateway process.

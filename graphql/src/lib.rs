@@ -9,6 +9,7 @@
 //! - [`startup`]: wiring from configuration to a running server, development mode;
 //! - [`http`]: routes, body limit, request ids, timeout, health;
 //! - [`events`]: embedded or distributed mode, the outbox relay task, `events tail`;
+//! - [`dlq`]: `taskstream dlq list|show|replay|discard`;
 //! - [`auth`]: bearer JWT verification (HS256 secret, JWKS, development key);
 //! - [`schema`]: the transport-free GraphQL schema, one module per resource;
 //! - [`service`]: database work behind the resolvers;
@@ -18,6 +19,7 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod dlq;
 pub mod error;
 pub mod events;
 pub mod http;

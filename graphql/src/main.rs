@@ -39,6 +39,11 @@ async fn main() -> anyhow::Result<()> {
             let db = graphql::db::connect(&cli.server.database_url).await?;
             graphql::events::tail(db, kafka, &topic, limit, follow).await
         }
+        Some(Command::Dlq { command }) => {
+            graphql::startup::init_tracing("warn", &cli.server.log_format);
+            let db = graphql::db::connect(&cli.server.database_url).await?;
+            graphql::dlq::run(&db, command).await
+        }
         Some(Command::Serve) | None => {
             graphql::startup::init_tracing(&cli.server.log_level, &cli.server.log_format);
             graphql::startup::run(cli.server).await

@@ -44,6 +44,15 @@ struct Script {
     broken: HashSet<Uuid>,
     /// How often the handler was called per event.
     calls: HashMap<Uuid, u32>,
+    /// An event whose handling announces itself and then waits for a permit.
+    gate: Option<Gate>,
+}
+
+#[derive(Clone, Debug)]
+struct Gate {
+    event: Uuid,
+    entered: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Clone)]
@@ -85,7 +94,7 @@ impl Handler for TestHandler {
     ) -> Result<HandlerOutcome, HandlerError> {
         let event: CloudEvent = serde_json::from_slice(record.value.as_deref().unwrap_or_default())
             .map_err(HandlerError::permanent)?;
-        {
+        let gate = {
             let mut script = self.script();
             *script.calls.entry(event.id).or_default() += 1;
             if script.broken.contains(&event.id) {
@@ -98,6 +107,11 @@ impl Handler for TestHandler {
                 *left -= 1;
                 return Err(HandlerError::transient(anyhow::anyhow!("flaky dependency")));
             }
+            script.gate.clone().filter(|g| g.event == event.id)
+        };
+        if let Some(gate) = gate {
+            gate.entered.notify_one();
+            let _permit = gate.release.acquire().await.unwrap();
         }
         let backend = txn.get_database_backend();
         let sql = match backend {
@@ -264,23 +278,42 @@ fn config() -> ConsumerConfig {
 
 /// A consumer running in the background until stopped.
 struct Running {
-    stop: oneshot::Sender<()>,
+    stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ConsumerError>>,
 }
 
 impl Running {
+    /// On the embedded log.
     fn start(db: &DatabaseConnection, handler: TestHandler, config: ConsumerConfig) -> Running {
-        let consumer = Consumer::new(db.clone(), EmbeddedLog::new(db.clone()), handler, config);
+        Running::on(db, EmbeddedLog::new(db.clone()), handler, config)
+    }
+
+    fn on<L: LogReader + 'static>(
+        db: &DatabaseConnection,
+        log: L,
+        handler: TestHandler,
+        config: ConsumerConfig,
+    ) -> Running {
+        let consumer = Consumer::new(db.clone(), log, handler, config);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(consumer.run(async {
             let _ = stopped.await;
         }));
-        Running { stop, task }
+        Running {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    fn request_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 
     /// Requests shutdown and returns how the consumer ended.
-    async fn stop(self) -> Result<(), ConsumerError> {
-        let _ = self.stop.send(());
+    async fn stop(mut self) -> Result<(), ConsumerError> {
+        self.request_stop();
         tokio::time::timeout(Duration::from_secs(30), self.task)
             .await
             .expect("the consumer did not stop within 30 s of shutdown")
@@ -673,12 +706,7 @@ on_both_databases!(
             fetched: fetched.clone(),
             release: release.clone(),
         };
-        let (stop_zombie, zombie_stopped) = oneshot::channel::<()>();
-        let zombie_task = tokio::spawn(
-            Consumer::new(t.db.clone(), log, zombie.clone(), config()).run(async {
-                let _ = zombie_stopped.await;
-            }),
-        );
+        let zombie_running = Running::on(&t.db, log, zombie.clone(), config());
         // The zombie holds all 30 records, read at offset 0, while a healthy instance applies them.
         tokio::time::timeout(Duration::from_secs(30), fetched.notified())
             .await
@@ -691,12 +719,7 @@ on_both_databases!(
         release.add_permits(1);
         let more = append(&t.db, TOPIC, 5).await;
         wait_caught_up(&t.db).await;
-        let _ = stop_zombie.send(());
-        tokio::time::timeout(Duration::from_secs(30), zombie_task)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        zombie_running.stop().await.unwrap();
 
         let all: Vec<Uuid> = ids.iter().chain(&more).copied().collect();
         assert_eq!(effects(&t.db).await, all);
@@ -796,3 +819,78 @@ async fn a_late_committing_lower_id_is_neither_skipped_nor_reordered_on_postgres
     assert_eq!(effects(&t.db).await, [first[0], late.id, high[0]]);
     t.cleanup().await;
 }
+
+on_both_databases!(shutdown_finishes_and_commits_the_batch_in_flight, |t| {
+    create_effects_table(&t.db).await;
+    let ids = append(&t.db, TOPIC, 10).await;
+    let handler = TestHandler::new();
+    let gate = Gate {
+        event: ids[4],
+        entered: Arc::default(),
+        release: Arc::new(tokio::sync::Semaphore::new(0)),
+    };
+    handler.script().gate = Some(gate.clone());
+    let mut running = Running::start(&t.db, handler.clone(), config());
+    tokio::time::timeout(Duration::from_secs(30), gate.entered.notified())
+        .await
+        .unwrap();
+
+    // Shutdown arrives while the handler is in the middle of the batch (the yields let the
+    // consumer's task see it before the handler is released).
+    running.request_stop();
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    gate.release.add_permits(1);
+    running.stop().await.unwrap();
+
+    assert_eq!(effects(&t.db).await, ids, "the whole batch committed");
+    assert_eq!(stored_offset(&t.db).await, Some(log_end(&t.db).await));
+});
+
+/// The embedded log, except that its first fetches fail as if the broker were down.
+struct FlakyLog {
+    inner: EmbeddedLog,
+    failures_left: std::sync::atomic::AtomicU32,
+}
+
+impl LogReader for FlakyLog {
+    async fn fetch(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_records: usize,
+        max_wait: Duration,
+    ) -> Result<stream::log::Fetched, stream::log::LogError> {
+        let left = self.failures_left.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.failures_left
+                .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            return Err(stream::log::LogError::Unavailable("broker down".into()));
+        }
+        self.inner
+            .fetch(topic, partition, offset, max_records, max_wait)
+            .await
+    }
+
+    async fn partition_count(&self, topic: &str) -> Result<i32, stream::log::LogError> {
+        self.inner.partition_count(topic).await
+    }
+}
+
+on_both_databases!(
+    an_unavailable_log_is_fetched_again_from_the_stored_offset,
+    |t| {
+        create_effects_table(&t.db).await;
+        let ids = append(&t.db, TOPIC, 20).await;
+        let log = FlakyLog {
+            inner: EmbeddedLog::new(t.db.clone()),
+            failures_left: 3.into(),
+        };
+        let running = Running::on(&t.db, log, TestHandler::new(), config());
+        wait_caught_up(&t.db).await;
+        running.stop().await.unwrap();
+        assert_eq!(effects(&t.db).await, ids);
+    }
+);

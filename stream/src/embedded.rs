@@ -11,8 +11,11 @@
 //!   whatever the other topics do. Consequence for retention: a clean-up job must keep each
 //!   topic's newest row; deleting it moves the end backwards and the consumers past it halt
 //!   with [`LogError::OffsetOutOfRange`], which is the loud failure we want for lost data;
-//! - [`LogWriter::produce`] appends outbox rows (how a record reaches `<topic>.dlq`, or any
-//!   other topic, in embedded mode). Tombstones cannot be stored (`payload` is NOT NULL).
+//! - records are built from rows by [`crate::relay::to_record`], as the relay publishes them,
+//!   so a `task-updates` deletion arrives as a tombstone in both modes;
+//! - [`LogWriter::produce`] appends outbox rows (for tools and tests; the consumer runtime
+//!   writes its dead-letter copies with its own transaction). Tombstones cannot be stored
+//!   (`payload` is NOT NULL).
 //!
 //! Waking up: a fetch that finds nothing waits for the process-wide commit signal,
 //! [`crate::outbox::notify_committed`], with its `max_wait` as the fallback poll. Services call
@@ -49,7 +52,7 @@
 //!   their correctness. The rejected alternative, serialising every outbox writer with an
 //!   advisory lock, would make every PostgreSQL mutation wait on every other.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -363,33 +366,18 @@ fn unavailable(e: DbErr) -> LogError {
     LogError::Unavailable(format!("outbox table: {e}"))
 }
 
-/// An outbox row as a log record. Headers that are not a JSON object of strings are kept as
-/// far as they go (non-string values are rendered as JSON); a row whose headers do not parse
-/// at all is delivered without headers, and the consumer falls back to the payload's `id`.
+/// An outbox row as a log record, exactly as the relay would publish it (a `task-updates`
+/// deletion becomes a tombstone), so consumers see the same records in both modes.
 fn to_record(row: outbox::Model) -> LogRecord {
-    let headers = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(
-        &row.headers,
-    ) {
-        Ok(map) => map
-            .into_iter()
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => (k, s),
-                other => (k, other.to_string()),
-            })
-            .collect(),
-        Err(e) => {
-            tracing::warn!(outbox_id = row.id, error = %e, "outbox row headers are not a JSON object");
-            BTreeMap::new()
-        }
-    };
+    let published = crate::relay::to_record(&row);
     LogRecord {
         topic: row.topic,
         partition: 0,
         offset: row.id,
-        key: Some(row.key),
-        value: Some(row.payload.into_bytes()),
-        headers,
-        timestamp: row.created_at,
+        key: Some(published.key),
+        value: published.value,
+        headers: published.headers,
+        timestamp: published.timestamp,
     }
 }
 

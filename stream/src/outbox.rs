@@ -49,6 +49,12 @@ pub fn notify_committed() {
     COMMITTED.notify_waiters();
 }
 
+/// A future that completes at the next [`notify_committed`]. Create it *before* reading, so a
+/// commit during the read is not missed.
+pub fn committed() -> tokio::sync::futures::Notified<'static> {
+    COMMITTED.notified()
+}
+
 /// Waits until [`notify_committed`] is called or `timeout` passes (the slow poll).
 pub async fn wait_for_commit(timeout: std::time::Duration) {
     let _ = tokio::time::timeout(timeout, COMMITTED.notified()).await;

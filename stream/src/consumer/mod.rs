@@ -66,6 +66,7 @@
 //! finishes the batch or record in flight, commits, and returns; a pending backoff or fetch is
 //! abandoned (nothing is lost: the stored offset has not moved).
 
+mod apply;
 mod backoff;
 mod partition;
 pub(crate) mod store;

@@ -1,0 +1,276 @@
+//! Applying fetched records: batches, the one-record fallback with retries, and parking.
+//! The guarantees are described in the parent module.
+
+use std::collections::HashSet;
+
+use sea_orm::{ConnectionTrait, DbErr};
+use tracing::{Instrument, debug, error, warn};
+use uuid::Uuid;
+
+use super::partition::Partition;
+use super::store::{self, Failure};
+use super::{Handler, HandlerError};
+use crate::log::{LogReader, LogRecord};
+use crate::outbox::notify_committed;
+
+/// Where a step of the loop left the partition.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Step {
+    /// The records were applied (or parked); the offset moved past them.
+    Advanced,
+    /// The stored offset no longer matches ours: reload it and fetch again.
+    Conflict,
+    /// Shutdown was requested during a backoff.
+    Shutdown,
+}
+
+/// How a batch attempt ended, when the database answered.
+#[derive(Debug)]
+enum BatchOutcome {
+    Committed,
+    Conflict,
+    /// Record `k` of the batch failed (no event id, or its handler failed); nothing committed.
+    FailedAt(usize),
+}
+
+/// How a one-record attempt ended, when the database answered.
+enum SingleOutcome {
+    Committed,
+    Conflict,
+    Failed(HandlerError),
+}
+
+impl<L: LogReader, H: Handler> Partition<L, H> {
+    /// Applies fetched records in order, in batches of at most `max_batch_records`.
+    pub(super) async fn apply(&mut self, records: &[LogRecord]) -> Step {
+        for chunk in records.chunks(self.config().max_batch_records) {
+            let step = self.apply_chunk(chunk).await;
+            if step != Step::Advanced {
+                return step;
+            }
+            if self.shutdown.is_requested() {
+                return Step::Shutdown;
+            }
+        }
+        Step::Advanced
+    }
+
+    /// Applies `chunk` as one batch, or, where a record fails, the records before it as a
+    /// batch and the failing one through [`Self::apply_one`].
+    async fn apply_chunk(&mut self, chunk: &[LogRecord]) -> Step {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let mut singles = 1;
+            if rest.len() > 1 {
+                match self.try_batch(rest).await {
+                    Ok(BatchOutcome::Committed) => return Step::Advanced,
+                    Ok(BatchOutcome::Conflict) => return Step::Conflict,
+                    Ok(BatchOutcome::FailedAt(k)) => {
+                        singles = k + 1;
+                        if k > 1 {
+                            match self.try_batch(&rest[..k]).await {
+                                Ok(BatchOutcome::Committed) => {
+                                    rest = &rest[k..];
+                                    singles = 1;
+                                }
+                                Ok(BatchOutcome::Conflict) => return Step::Conflict,
+                                Ok(BatchOutcome::FailedAt(_)) | Err(_) => {}
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        debug!(error = %e, "batch failed on a database error; applying its records one by one");
+                    }
+                }
+            }
+            for record in &rest[..singles] {
+                let step = self.apply_one(record).await;
+                if step != Step::Advanced {
+                    return step;
+                }
+            }
+            rest = &rest[singles..];
+        }
+        Step::Advanced
+    }
+
+    /// One transaction for the whole batch; any failure rolls all of it back.
+    async fn try_batch(&mut self, batch: &[LogRecord]) -> Result<BatchOutcome, DbErr> {
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+            return Ok(BatchOutcome::Committed);
+        };
+        let span = tracing::debug_span!(
+            "batch",
+            first_offset = first.offset,
+            last_offset = last.offset
+        );
+        async {
+            let mut ids = Vec::with_capacity(batch.len());
+            for (k, record) in batch.iter().enumerate() {
+                match store::event_id(record) {
+                    Ok(id) => ids.push(id),
+                    Err(_) => return Ok(BatchOutcome::FailedAt(k)),
+                }
+            }
+            let next = last.offset + 1;
+            let txn = store::begin_write(&self.shared.db).await?;
+            if !store::advance_offset(&txn, self.key(), self.position, next).await? {
+                txn.rollback().await?;
+                return Ok(BatchOutcome::Conflict);
+            }
+            let fresh = store::mark_processed(&txn, &self.shared.config.consumer, &ids).await?;
+            let mut seen: HashSet<Uuid> = HashSet::with_capacity(ids.len());
+            for (k, (record, id)) in batch.iter().zip(&ids).enumerate() {
+                if !seen.insert(*id) || !fresh.contains(id) {
+                    debug!(offset = record.offset, event_id = %id, "duplicate event; skipped");
+                    continue;
+                }
+                if let Err(e) = self.shared.handler.handle(&txn, record).await {
+                    debug!(offset = record.offset, error = %e, "handler failed inside a batch; rolling the batch back");
+                    txn.rollback().await?;
+                    return Ok(BatchOutcome::FailedAt(k));
+                }
+            }
+            txn.commit().await?;
+            self.position = next;
+            notify_committed();
+            Ok(BatchOutcome::Committed)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Applies one record in its own transaction, retrying until it is applied or parked.
+    async fn apply_one(&mut self, record: &LogRecord) -> Step {
+        let span = tracing::info_span!("record", offset = record.offset);
+        async {
+            let mut counted = 0;
+            let mut failures = 0;
+            loop {
+                let error = match self.try_one(record).await {
+                    Ok(SingleOutcome::Committed) => return Step::Advanced,
+                    Ok(SingleOutcome::Conflict) => return Step::Conflict,
+                    Ok(SingleOutcome::Failed(e)) if e.is_permanent() => {
+                        return self.park(record, &e.to_string(), counted + 1).await;
+                    }
+                    Ok(SingleOutcome::Failed(e)) => {
+                        if self.database_answers().await {
+                            counted += 1;
+                        }
+                        if counted >= self.config().max_attempts {
+                            return self.park(record, &e.to_string(), counted).await;
+                        }
+                        format!(
+                            "handler failed (attempt {counted} of {}): {e}",
+                            self.config().max_attempts
+                        )
+                    }
+                    Err(e) => format!("database error: {e}"),
+                };
+                failures += 1;
+                let delay = self.backoff(failures);
+                warn!(
+                    offset = record.offset,
+                    attempt = failures,
+                    "{error}; retrying the same record in {delay:?}"
+                );
+                if self.shutdown.sleep(delay).await {
+                    return Step::Shutdown;
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn try_one(&mut self, record: &LogRecord) -> Result<SingleOutcome, DbErr> {
+        let id = match store::event_id(record) {
+            Ok(id) => id,
+            Err(why) => {
+                return Ok(SingleOutcome::Failed(HandlerError::permanent(
+                    anyhow::anyhow!("the record has no event id: {why}"),
+                )));
+            }
+        };
+        let next = record.offset + 1;
+        let txn = store::begin_write(&self.shared.db).await?;
+        if !store::advance_offset(&txn, self.key(), self.position, next).await? {
+            txn.rollback().await?;
+            return Ok(SingleOutcome::Conflict);
+        }
+        if store::mark_processed(&txn, &self.shared.config.consumer, &[id])
+            .await?
+            .is_empty()
+        {
+            debug!(event_id = %id, "duplicate event; skipped");
+        } else if let Err(e) = self.shared.handler.handle(&txn, record).await {
+            txn.rollback().await?;
+            return Ok(SingleOutcome::Failed(e));
+        }
+        txn.commit().await?;
+        self.position = next;
+        notify_committed();
+        Ok(SingleOutcome::Committed)
+    }
+
+    /// Whether the database answers a trivial query (so a handler failure is the record's).
+    async fn database_answers(&self) -> bool {
+        self.shared.db.execute_unprepared("SELECT 1").await.is_ok()
+    }
+
+    /// Parks `record` and advances past it, retrying database errors.
+    async fn park(&mut self, record: &LogRecord, error: &str, attempts: u32) -> Step {
+        let shared = self.shared.clone();
+        let failure = Failure {
+            consumer: &shared.config.consumer,
+            event_id: store::event_id(record).ok(),
+            error,
+            attempts,
+        };
+        let mut failures = 0;
+        loop {
+            match self.try_park(record, &failure).await {
+                Ok(Some(dead_letter_id)) => {
+                    error!(
+                        offset = record.offset,
+                        event_id = ?failure.event_id,
+                        dead_letter_id,
+                        attempts,
+                        error,
+                        "record parked in dead_letters and {}; the partition moves on",
+                        crate::topics::dlq(&record.topic),
+                    );
+                    return Step::Advanced;
+                }
+                Ok(None) => return Step::Conflict,
+                Err(e) => {
+                    failures += 1;
+                    let delay = self.backoff(failures);
+                    warn!(offset = record.offset, attempt = failures, error = %e, "cannot park the record; retrying in {delay:?}");
+                    if self.shutdown.sleep(delay).await {
+                        return Step::Shutdown;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One transaction: dead letter, its `<topic>.dlq` outbox row, offset advance.
+    async fn try_park(
+        &mut self,
+        record: &LogRecord,
+        failure: &Failure<'_>,
+    ) -> Result<Option<i64>, DbErr> {
+        let next = record.offset + 1;
+        let txn = store::begin_write(&self.shared.db).await?;
+        if !store::advance_offset(&txn, self.key(), self.position, next).await? {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        let id = store::park(&txn, record, failure).await?;
+        txn.commit().await?;
+        self.position = next;
+        notify_committed();
+        Ok(Some(id))
+    }
+}
