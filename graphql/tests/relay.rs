@@ -318,3 +318,113 @@ on_both_databases!(
         }
     }
 );
+
+/// The PostgreSQL sessions holding the relay's advisory lock.
+async fn relay_lock_holders(db: &sea_orm::DatabaseConnection) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let key = stream::relay::RELAY_LOCK_KEY;
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND classid = {} AND objid = {} AND objsubid = 1",
+        (key >> 32) as u32,
+        (key & 0xffff_ffff) as u32
+    );
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+#[tokio::test]
+async fn on_postgres_one_relay_leads_and_a_standby_takes_over_when_it_stops() {
+    let Some(t) = support::TestDb::migrated(support::Backend::Postgres).await else {
+        return;
+    };
+    let app = TestApp::on(&t);
+    let broker = TansuBroker::start().await.unwrap();
+    let log = connect(&broker).await;
+    let fast = RelayConfig {
+        poll_interval: Duration::from_millis(50),
+        ..RelayConfig::default()
+    };
+    let start = |config: RelayConfig, log: KafkaLog| {
+        let relay = Relay::new(app.db.clone(), log, config);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            relay
+                .run(async {
+                    rx.await.ok();
+                })
+                .await
+                .unwrap();
+        });
+        (tx, task)
+    };
+    let (stop_a, a) = start(fast.clone(), connect(&broker).await);
+    wait_until("the first relay leads", || async {
+        relay_lock_holders(&app.db).await == 1
+    })
+    .await;
+    let (stop_b, b) = start(fast.clone(), connect(&broker).await);
+    write_tasks(&app, 4).await;
+    wait_until("everything is published", || async {
+        pending(&app).await == 0
+    })
+    .await;
+    assert_eq!(
+        relay_lock_holders(&app.db).await,
+        1,
+        "exactly one relay holds the lock"
+    );
+
+    // The leader stops; the standby takes the lock and publishes what comes next.
+    stop_a.send(()).unwrap();
+    a.await.unwrap();
+    write_tasks(&app, 3).await;
+    wait_until("the standby publishes after the leader stopped", || async {
+        pending(&app).await == 0
+    })
+    .await;
+    assert_eq!(relay_lock_holders(&app.db).await, 1);
+    assert_log_matches_outbox(&app, &log).await;
+
+    // A relay that is cancelled outright (no graceful stop) also releases the lock.
+    b.abort();
+    let _ = b.await;
+    drop(stop_b);
+    wait_until("a cancelled relay's lock is released", || async {
+        relay_lock_holders(&app.db).await == 0
+    })
+    .await;
+    t.cleanup().await;
+}
+
+on_both_databases!(
+    published_rows_past_the_retention_are_pruned_and_pending_rows_kept,
+    |t| {
+        let app = TestApp::on(t);
+        let broker = TansuBroker::start().await.unwrap();
+        write_tasks(&app, 3).await;
+        let relay = Relay::new(
+            app.db.clone(),
+            connect(&broker).await,
+            RelayConfig {
+                retention: chrono::Duration::zero(),
+                ..RelayConfig::default()
+            },
+        );
+        relay.publish_round().await.unwrap();
+        app.create_task(ALICE, json!({ "title": "Still pending" }))
+            .await;
+        let pruned = relay.prune().await.unwrap();
+        assert_eq!(pruned, 12, "every published row is past a zero retention");
+        let left = app.outbox().await;
+        assert_eq!(left.len(), 2, "the pending rows stay");
+        assert!(left.iter().all(|r| r.published_at.is_none()));
+    }
+);

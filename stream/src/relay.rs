@@ -91,7 +91,7 @@ impl<W: LogWriter> Relay<W> {
     /// backing off after failures. The current round finishes before it returns.
     pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
-        let mut lock = None;
+        let mut lock: Option<sea_orm::sqlx::PgConnection> = None;
         let mut backoff = self.config.backoff_initial;
         let mut last_prune = tokio::time::Instant::now();
         loop {
@@ -301,12 +301,12 @@ async fn record_failure(
 /// is checked every round and the lock taken again.
 async fn ensure_leader(
     db: &DatabaseConnection,
-    lock: &mut Option<sea_orm::sqlx::pool::PoolConnection<sea_orm::sqlx::Postgres>>,
+    lock: &mut Option<sea_orm::sqlx::PgConnection>,
 ) -> bool {
     use sea_orm::sqlx::Row;
     if let Some(conn) = lock.as_mut() {
         if sea_orm::sqlx::query("SELECT 1")
-            .execute(&mut **conn)
+            .execute(&mut *conn)
             .await
             .is_ok()
         {
@@ -331,8 +331,10 @@ async fn ensure_leader(
     match got {
         Ok(true) => {
             tracing::info!("this process is the active outbox relay");
-            // Keep this connection out of the pool for as long as we lead.
-            *lock = Some(conn);
+            // Take the connection out of the pool for good: when the relay stops, is
+            // cancelled or panics, dropping it closes the session and so releases the lock.
+            // Returned to the pool, it would keep the lock alive for whoever borrowed it next.
+            *lock = Some(conn.detach());
             true
         }
         Ok(false) => {
