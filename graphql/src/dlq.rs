@@ -44,14 +44,21 @@ pub async fn run(db: &DatabaseConnection, command: DlqCommand) -> anyhow::Result
 /// Replays through the handler of the consumer that parked the record. Handlers are registered
 /// here as the subscribers that own them are built into this binary.
 async fn replay_with_registered_handler(
-    _db: &DatabaseConnection,
+    db: &DatabaseConnection,
     id: i64,
     consumer: &str,
 ) -> anyhow::Result<ReplayOutcome> {
-    anyhow::bail!(
-        "dead letter {id} belongs to consumer {consumer:?}, which is not built into this binary; \
-         nothing was replayed"
-    )
+    match consumer {
+        subscribers::recurrence::CONSUMER => {
+            let handler =
+                subscribers::recurrence::RecurrenceHandler::new(subscribers::Clock::System);
+            Ok(dead_letters::replay(db, id, &handler).await?)
+        }
+        other => anyhow::bail!(
+            "dead letter {id} belongs to consumer {other:?}, which is not built into this binary; \
+             nothing was replayed"
+        ),
+    }
 }
 
 fn summary(row: &entities::dead_letter::Model) -> serde_json::Value {

@@ -112,6 +112,29 @@ pub async fn run_relay(
     Ok(())
 }
 
+/// Embedded mode: runs every subscriber in this process over the outbox table, until
+/// `shutdown` turns true. (In distributed mode each subscriber is its own binary.)
+pub async fn run_embedded_subscribers(
+    db: DatabaseConnection,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    use stream::consumer::{Consumer, ConsumerConfig};
+    use subscribers::recurrence::{CONSUMER, RecurrenceHandler};
+    let recurrence = Consumer::new(
+        db.clone(),
+        stream::embedded::EmbeddedLog::new(db),
+        RecurrenceHandler::new(subscribers::Clock::System),
+        ConsumerConfig::new(CONSUMER, stream::topics::TASK_EVENTS),
+    );
+    tracing::info!("recurrence subscriber running in-process");
+    recurrence
+        .run(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await?;
+    Ok(())
+}
+
 /// Whether the first broker accepts a TCP connection within a second (for `/readyz`).
 pub async fn broker_reachable(kafka: &KafkaConfig) -> bool {
     let Some(first) = kafka.brokers.first() else {

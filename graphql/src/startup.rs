@@ -109,9 +109,20 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
             None
         }
         (None, _) => {
-            tracing::info!("embedded mode: no KAFKA_BROKERS, events stay in the outbox table");
+            tracing::info!(
+                "embedded mode: no KAFKA_BROKERS; the outbox table is the event log and the \
+                 subscribers run in this process"
+            );
             None
         }
+    };
+    let subscribers = if gateway.state.kafka.is_none() {
+        Some(tokio::spawn(crate::events::run_embedded_subscribers(
+            gateway.state.db.clone(),
+            shutdown.clone(),
+        )))
+    } else {
+        None
     };
     let listener = TcpListener::bind(config.listen_addr)
         .await
@@ -127,6 +138,15 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         let _ = server_shutdown.wait_for(|stop| *stop).await;
     })
     .await?;
+    if let Some(subscribers) = subscribers {
+        match subscribers.await {
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "an embedded subscriber stopped with an error")
+            }
+            Err(e) => tracing::error!(error = %e, "an embedded subscriber panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
     if let Some(relay) = relay {
         match relay.await {
             Ok(Err(e)) => tracing::error!(error = %e, "the outbox relay failed"),

@@ -10,9 +10,9 @@ use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::json;
 use support::TestApp;
 
-async fn park(db: &sea_orm::DatabaseConnection) -> i64 {
+async fn park(db: &sea_orm::DatabaseConnection, consumer: &str) -> i64 {
     entities::dead_letter::ActiveModel {
-        consumer: Set("recurrence".into()),
+        consumer: Set(consumer.into()),
         topic: Set("task-events".into()),
         partition: Set(0),
         offset: Set(7),
@@ -34,7 +34,8 @@ async fn park(db: &sea_orm::DatabaseConnection) -> i64 {
 }
 
 on_both_databases!(dlq_commands_list_show_discard_and_refuse_bad_input, |t| {
-    let id = park(&t.db).await;
+    let id = park(&t.db, "recurrence").await;
+    let foreign = park(&t.db, "someone-else").await;
     graphql::dlq::run(
         &t.db,
         DlqCommand::List {
@@ -71,13 +72,24 @@ on_both_databases!(dlq_commands_list_show_discard_and_refuse_bad_input, |t| {
         .await
         .unwrap_err();
     assert!(err.to_string().contains(&(id + 1000).to_string()), "{err}");
-    let err = graphql::dlq::run(&t.db, DlqCommand::Replay { id })
+    let err = graphql::dlq::run(&t.db, DlqCommand::Replay { id: foreign })
         .await
         .unwrap_err();
     assert!(
         err.to_string().contains("not built into this binary"),
         "{err}"
     );
+    // The recurrence handler still refuses the broken payload: the record stays parked.
+    let err = graphql::dlq::run(&t.db, DlqCommand::Replay { id })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not a CloudEvent"), "{err}");
+    let row = entities::dead_letter::Entity::find_by_id(id)
+        .one(&t.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, "PARKED");
 
     graphql::dlq::run(&t.db, DlqCommand::Discard { id })
         .await

@@ -1,0 +1,59 @@
+//! Embedded mode end to end: the gateway's in-process subscribers pick completions up from the
+//! outbox table, so a completed recurring task gets its next occurrence with nothing else
+//! running.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::TestApp;
+
+on_both_databases!(
+    completing_a_recurring_task_in_embedded_mode_creates_its_next_occurrence,
+    |t| {
+        let app = TestApp::on(t);
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let subscribers = tokio::spawn(graphql::events::run_embedded_subscribers(
+            t.db.clone(),
+            shutdown,
+        ));
+        let due = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+        let task = app
+        .create_task("alice", json!({ "title": "Water the plants", "dueAt": due, "tags": ["home"],
+                                      "recurrence": { "rule": "FREQ=DAILY", "timezone": "Europe/Berlin" } }))
+        .await;
+        let id = task["id"].clone();
+        app.ok(
+            "alice",
+            "mutation($id: ID!) { completeTask(id: $id) { completed } }",
+            json!({ "id": id }),
+        )
+        .await;
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let next = loop {
+            let data = app
+            .ok("alice", "query($id: ID!) { task(id: $id) { nextOccurrence { title completed seriesId tags { name } previousOccurrence { id } } } }", json!({ "id": id }))
+            .await;
+            let next = data["task"]["nextOccurrence"].clone();
+            if next != Value::Null {
+                break next;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no next occurrence within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(next["title"], "Water the plants");
+        assert_eq!(next["completed"], false);
+        assert_eq!(next["seriesId"], task["seriesId"]);
+        assert_eq!(next["tags"], json!([{ "name": "home" }]));
+        assert_eq!(next["previousOccurrence"]["id"], id);
+
+        stop.send(true).unwrap();
+        subscribers.await.unwrap().unwrap();
+    }
+);

@@ -1,0 +1,503 @@
+//! The recurrence subscriber end to end, on SQLite and PostgreSQL: tasks are created and
+//! completed through GraphQL, the `RecurrenceHandler` runs in the shared consumer runtime over
+//! the embedded log (the outbox table) with a fixed clock, and the tests wait on conditions with
+//! deadlines.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    Set,
+};
+use serde_json::{Value, json};
+use stream::CloudEvent;
+use stream::consumer::{Consumer, ConsumerConfig, ConsumerError};
+use stream::embedded::EmbeddedLog;
+use stream::log::LogReader;
+use stream::topics::{TASK_EVENTS, TASK_UPDATES};
+use subscribers::Clock;
+use subscribers::recurrence::{CONSUMER, RecurrenceHandler, successor_id};
+use support::{TASK_FIELDS, TestApp};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+const USER: &str = "rita";
+
+// ---------------------------------------------------------------- helpers
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// The recurrence consumer running in the background until stopped.
+struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), ConsumerError>>,
+}
+
+impl Running {
+    fn start(db: &DatabaseConnection, now: DateTime<Utc>) -> Running {
+        let config = ConsumerConfig {
+            max_attempts: 3,
+            backoff_initial: Duration::from_millis(5),
+            backoff_max: Duration::from_millis(50),
+            fetch_max_wait: Duration::from_millis(200),
+            ..ConsumerConfig::new(CONSUMER, TASK_EVENTS)
+        };
+        let consumer = Consumer::new(
+            db.clone(),
+            EmbeddedLog::new(db.clone()),
+            RecurrenceHandler::new(Clock::Fixed(now)),
+            config,
+        );
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(consumer.run(async {
+            let _ = stopped.await;
+        }));
+        Running {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("the consumer did not stop within 30 s")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Waits (with a deadline) until `cond` holds.
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut cond: impl FnMut() -> F,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn stored_offset(db: &DatabaseConnection) -> Option<i64> {
+    entities::consumer_offset::Entity::find_by_id((CONSUMER.to_owned(), TASK_EVENTS.to_owned(), 0))
+        .one(db)
+        .await
+        .unwrap()
+        .map(|row| row.next_offset)
+}
+
+async fn log_end(db: &DatabaseConnection) -> i64 {
+    EmbeddedLog::new(db.clone())
+        .fetch(TASK_EVENTS, 0, 0, 1, Duration::ZERO)
+        .await
+        .unwrap()
+        .high_watermark
+}
+
+/// Waits until the consumer has handled every record on `task-events` (including the events it
+/// wrote itself).
+async fn wait_caught_up(db: &DatabaseConnection) {
+    wait_until(
+        "the recurrence consumer reaches the end of the log",
+        || async { stored_offset(db).await == Some(log_end(db).await) },
+    )
+    .await;
+}
+
+async fn successors_of(db: &DatabaseConnection, id: Uuid) -> Vec<entities::task::Model> {
+    entities::task::Entity::find()
+        .filter(entities::task::Column::GeneratedFromTaskId.eq(id))
+        .all(db)
+        .await
+        .unwrap()
+}
+
+/// Waits for the successor of `id` and returns it.
+async fn wait_successor(db: &DatabaseConnection, id: Uuid) -> entities::task::Model {
+    wait_until("the next occurrence exists", || async {
+        !successors_of(db, id).await.is_empty()
+    })
+    .await;
+    successors_of(db, id).await.remove(0)
+}
+
+async fn task_count(db: &DatabaseConnection) -> u64 {
+    entities::task::Entity::find().count(db).await.unwrap()
+}
+
+fn uuid_of(task: &Value) -> Uuid {
+    Uuid::parse_str(task["id"].as_str().unwrap()).unwrap()
+}
+
+async fn create(app: &TestApp, input: Value) -> Uuid {
+    uuid_of(&app.create_task(USER, input).await)
+}
+
+async fn complete(app: &TestApp, id: Uuid) -> Value {
+    app.ok(
+        USER,
+        &format!("mutation($id: ID!) {{ completeTask(id: $id) {{ {TASK_FIELDS} }} }}"),
+        json!({ "id": id }),
+    )
+    .await["completeTask"]
+        .clone()
+}
+
+async fn reopen(app: &TestApp, id: Uuid) {
+    app.ok(
+        USER,
+        "mutation($id: ID!) { reopenTask(id: $id) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
+}
+
+async fn get_task(app: &TestApp, id: Uuid) -> Value {
+    app.ok(
+        USER,
+        &format!(
+            "query($id: ID!) {{ task(id: $id) {{ {TASK_FIELDS} \
+             previousOccurrence {{ id dueAt }} nextOccurrence {{ id dueAt }} }} }}"
+        ),
+        json!({ "id": id }),
+    )
+    .await["task"]
+        .clone()
+}
+
+/// The events on `topic` about task `subject`, in log order.
+async fn events_about(app: &TestApp, topic: &str, subject: Uuid) -> Vec<CloudEvent> {
+    app.outbox()
+        .await
+        .into_iter()
+        .filter(|row| row.topic == topic && row.key == subject.to_string())
+        .map(|row| serde_json::from_str::<CloudEvent>(&row.payload).unwrap())
+        .collect()
+}
+
+/// The (last) COMPLETED event of `id` on `task-events`.
+async fn completion_event(app: &TestApp, id: Uuid) -> (CloudEvent, entities::outbox::Model) {
+    app.outbox()
+        .await
+        .into_iter()
+        .filter(|row| row.topic == TASK_EVENTS && row.key == id.to_string())
+        .map(|row| {
+            (
+                serde_json::from_str::<CloudEvent>(&row.payload).unwrap(),
+                row,
+            )
+        })
+        .rfind(|(ev, _)| ev.event_type == "taskstream.task.completed")
+        .unwrap()
+}
+
+/// Inserts a raw `task-events` row (a redelivered copy or a malformed record).
+async fn insert_raw(db: &DatabaseConnection, key: &str, headers: &str, payload: &str) {
+    entities::outbox::ActiveModel {
+        event_id: Set(Uuid::now_v7()),
+        topic: Set(TASK_EVENTS.to_owned()),
+        key: Set(key.to_owned()),
+        payload: Set(payload.to_owned()),
+        headers: Set(headers.to_owned()),
+        created_at: Set(entities::to_db_precision(Utc::now())),
+        published_at: Set(None),
+        partition: Set(None),
+        offset: Set(None),
+        attempts: Set(0),
+        last_error: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    stream::outbox::notify_committed();
+}
+
+fn weekly(anchor: &str, rule: &str, due: &str) -> Value {
+    json!({
+        "title": "Water the plants",
+        "description": "the ones on the balcony",
+        "priority": "HIGH",
+        "dueAt": due,
+        "tags": ["home", "Garden"],
+        "recurrence": { "rule": rule, "timezone": "Europe/London", "anchor": anchor },
+        "reminders": [
+            { "minutesBeforeDue": 30 },
+            { "at": "2030-01-06T18:00:00Z" }
+        ]
+    })
+}
+
+// ---------------------------------------------------------------- tests
+
+on_both_databases!(
+    completing_a_weekly_task_creates_exactly_one_successor,
+    |t| {
+        let app = TestApp::on(t);
+        let now = at("2030-01-07T10:00:00Z");
+        let running = Running::start(&t.db, now);
+        // Monday 7 January 2030, 09:00 in London (UTC in winter).
+        let first = create(
+            &app,
+            weekly("SCHEDULE", "FREQ=WEEKLY", "2030-01-07T09:00:00Z"),
+        )
+        .await;
+        complete(&app, first).await;
+        let next = wait_successor(&t.db, first).await;
+        wait_caught_up(&t.db).await;
+
+        assert_eq!(next.id, successor_id(first));
+        assert_eq!(next.due_at, Some(at("2030-01-14T09:00:00Z")));
+        assert_eq!(next.series_id, Some(first));
+        assert_eq!(next.occurrence_index, Some(2));
+        assert_eq!(next.version, 1);
+        assert_eq!(next.created_at, now);
+        assert_eq!(task_count(&t.db).await, 2);
+
+        let successor = get_task(&app, next.id).await;
+        assert_eq!(successor["title"], "Water the plants");
+        assert_eq!(successor["description"], "the ones on the balcony");
+        assert_eq!(successor["priority"], "HIGH");
+        assert_eq!(successor["completed"], false);
+        assert_eq!(successor["completedAt"], Value::Null);
+        assert_eq!(
+            successor["recurrence"],
+            json!({ "rule": "FREQ=WEEKLY", "timezone": "Europe/London", "anchor": "SCHEDULE" })
+        );
+        let tags: Vec<&str> = successor["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(tags, ["Garden", "home"]);
+        let reminders = successor["reminders"].as_array().unwrap();
+        assert_eq!(reminders.len(), 2);
+        let relative = reminders
+            .iter()
+            .find(|r| r["minutesBeforeDue"] == 30)
+            .unwrap();
+        assert_eq!(
+            at(relative["fireAt"].as_str().unwrap()),
+            at("2030-01-14T08:30:00Z")
+        );
+        assert_eq!(relative["status"], "PENDING");
+        let absolute = reminders
+            .iter()
+            .find(|r| r["minutesBeforeDue"].is_null())
+            .unwrap();
+        assert_eq!(
+            at(absolute["at"].as_str().unwrap()),
+            at("2030-01-13T18:00:00Z")
+        );
+        assert_eq!(
+            at(absolute["fireAt"].as_str().unwrap()),
+            at("2030-01-13T18:00:00Z")
+        );
+        assert_eq!(successor["seriesId"], json!(first.to_string()));
+        assert_eq!(
+            successor["previousOccurrence"]["id"],
+            json!(first.to_string())
+        );
+
+        let done = get_task(&app, first).await;
+        assert_eq!(done["completed"], true);
+        assert_eq!(done["nextOccurrence"]["id"], json!(next.id.to_string()));
+        assert_eq!(
+            at(done["nextOccurrence"]["dueAt"].as_str().unwrap()),
+            at("2030-01-14T09:00:00Z")
+        );
+
+        let (completed, _) = completion_event(&app, first).await;
+        let created = events_about(&app, TASK_EVENTS, next.id).await;
+        assert_eq!(created.len(), 1, "{created:?}");
+        assert_eq!(created[0].event_type, "taskstream.task.created");
+        assert_eq!(created[0].causationid, Some(completed.id.to_string()));
+        assert_eq!(created[0].correlationid, completed.correlationid);
+        assert_eq!(created[0].aggregateversion, Some(1));
+        assert_eq!(created[0].data["task"]["occurrenceIndex"], 2);
+        let state = events_about(&app, TASK_UPDATES, next.id).await;
+        assert_eq!(state.len(), 1);
+        assert_eq!(state[0].causationid, Some(created[0].id.to_string()));
+        assert_eq!(state[0].data["id"], json!(next.id.to_string()));
+        running.stop().await;
+    }
+);
+
+on_both_databases!(complete_reopen_complete_yields_one_successor, |t| {
+    let app = TestApp::on(t);
+    let running = Running::start(&t.db, at("2030-01-07T10:00:00Z"));
+    let first = create(
+        &app,
+        weekly("SCHEDULE", "FREQ=WEEKLY", "2030-01-07T09:00:00Z"),
+    )
+    .await;
+    complete(&app, first).await;
+    let next = wait_successor(&t.db, first).await;
+    reopen(&app, first).await;
+    complete(&app, first).await;
+    wait_caught_up(&t.db).await;
+
+    assert_eq!(
+        successors_of(&t.db, first).await,
+        std::slice::from_ref(&next)
+    );
+    assert_eq!(task_count(&t.db).await, 2);
+    assert_eq!(events_about(&app, TASK_EVENTS, next.id).await.len(), 1);
+    running.stop().await;
+});
+
+on_both_databases!(a_completion_delivered_twice_yields_one_successor, |t| {
+    let app = TestApp::on(t);
+    let running = Running::start(&t.db, at("2030-01-07T10:00:00Z"));
+    let first = create(
+        &app,
+        weekly("SCHEDULE", "FREQ=WEEKLY", "2030-01-07T09:00:00Z"),
+    )
+    .await;
+    complete(&app, first).await;
+    let next = wait_successor(&t.db, first).await;
+    wait_caught_up(&t.db).await;
+
+    // The same record again (same CloudEvent id: the runtime dedupes it)...
+    let (completed, row) = completion_event(&app, first).await;
+    insert_raw(&t.db, &row.key, &row.headers, &row.payload).await;
+    // ... and a distinct completion event for the same task version (the handler must cope).
+    let mut again = completed.clone();
+    again.id = Uuid::now_v7();
+    let txn = stream::consumer::begin_write(&t.db).await.unwrap();
+    stream::outbox::append(&txn, TASK_EVENTS, &row.key, &again, Utc::now())
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    stream::outbox::notify_committed();
+    wait_caught_up(&t.db).await;
+
+    assert_eq!(
+        successors_of(&t.db, first).await,
+        std::slice::from_ref(&next)
+    );
+    assert_eq!(task_count(&t.db).await, 2);
+    assert_eq!(events_about(&app, TASK_EVENTS, next.id).await.len(), 1);
+    assert_eq!(app.count("dead_letters").await, 0);
+    running.stop().await;
+});
+
+on_both_databases!(a_schedule_task_completed_late_skips_past_dates, |t| {
+    let app = TestApp::on(t);
+    // Completed on Friday 1 February, more than three weeks after it was due.
+    let running = Running::start(&t.db, at("2030-02-01T12:00:00Z"));
+    let first = create(
+        &app,
+        weekly("SCHEDULE", "FREQ=WEEKLY", "2030-01-07T09:00:00Z"),
+    )
+    .await;
+    complete(&app, first).await;
+    let next = wait_successor(&t.db, first).await;
+    assert_eq!(next.due_at, Some(at("2030-02-04T09:00:00Z")));
+    wait_caught_up(&t.db).await;
+    assert_eq!(task_count(&t.db).await, 2);
+    running.stop().await;
+});
+
+on_both_databases!(
+    a_completion_anchored_task_restarts_from_the_completion_time,
+    |t| {
+        let app = TestApp::on(t);
+        let running = Running::start(&t.db, Utc::now());
+        let first = create(
+        &app,
+        json!({
+            "title": "Change the filter",
+            "dueAt": "2020-01-06T09:00:00Z",
+            "recurrence": { "rule": "FREQ=DAILY;INTERVAL=3", "timezone": "UTC", "anchor": "COMPLETION" }
+        }),
+    )
+    .await;
+        let done = complete(&app, first).await;
+        let completed_at = at(done["completedAt"].as_str().unwrap());
+        let next = wait_successor(&t.db, first).await;
+        // The rule restarts on the completion day at the due time of day: three days later, 09:00.
+        let restart = completed_at
+            .date_naive()
+            .and_hms_opt(9, 0, 0)
+            .unwrap()
+            .and_utc();
+        assert_eq!(next.due_at, Some(restart + chrono::Duration::days(3)));
+        assert!(next.due_at.unwrap() > completed_at);
+        assert_eq!(
+            next.recurrence_anchor.as_deref(),
+            Some("COMPLETION"),
+            "the anchor is copied"
+        );
+        running.stop().await;
+    }
+);
+
+on_both_databases!(count_ends_the_series, |t| {
+    let app = TestApp::on(t);
+    let running = Running::start(&t.db, at("2030-01-07T10:00:00Z"));
+    let first = create(
+        &app,
+        json!({
+            "title": "Two sessions",
+            "dueAt": "2030-01-07T09:00:00Z",
+            "recurrence": { "rule": "FREQ=WEEKLY;COUNT=2", "timezone": "UTC" }
+        }),
+    )
+    .await;
+    complete(&app, first).await;
+    let second = wait_successor(&t.db, first).await;
+    assert_eq!(second.occurrence_index, Some(2));
+    complete(&app, second.id).await;
+    wait_caught_up(&t.db).await;
+    assert!(successors_of(&t.db, second.id).await.is_empty());
+    assert_eq!(task_count(&t.db).await, 2);
+    assert_eq!(
+        get_task(&app, second.id).await["nextOccurrence"],
+        Value::Null
+    );
+    running.stop().await;
+});
+
+on_both_databases!(non_recurring_tasks_and_poison_records, |t| {
+    let app = TestApp::on(t);
+    let running = Running::start(&t.db, at("2030-01-07T10:00:00Z"));
+    let once = create(
+        &app,
+        json!({ "title": "Once", "dueAt": "2030-01-07T09:00:00Z" }),
+    )
+    .await;
+    complete(&app, once).await;
+    wait_caught_up(&t.db).await;
+    assert_eq!(task_count(&t.db).await, 1);
+    assert_eq!(app.count("dead_letters").await, 0);
+
+    let headers = json!({ "ce_id": Uuid::now_v7().to_string() }).to_string();
+    insert_raw(&t.db, "poison", &headers, "this is not a CloudEvent").await;
+    wait_caught_up(&t.db).await;
+    let parked = entities::dead_letter::Entity::find()
+        .filter(entities::dead_letter::Column::Consumer.eq(CONSUMER))
+        .all(&t.db)
+        .await
+        .unwrap();
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert_eq!(parked[0].topic, TASK_EVENTS);
+    assert_eq!(parked[0].payload, "this is not a CloudEvent");
+    assert_eq!(task_count(&t.db).await, 1);
+    running.stop().await;
+});

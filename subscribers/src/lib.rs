@@ -1,0 +1,41 @@
+//! Taskstream's subscribers: the handlers that consume the event log and react to task changes,
+//! each run by the shared consumer runtime of [`stream::consumer`] (offsets, dedupe, retries and
+//! dead letters live there, not here).
+//!
+//! A handler is plain logic over one record and one database transaction, so the same code runs
+//! in-process in embedded mode (over the outbox table) and as its own small binary in distributed
+//! mode (over Kafka partitions). This crate knows nothing about GraphQL or HTTP and does not
+//! depend on the gateway; it writes the rows and outbox events it needs itself.
+//!
+//! Module map:
+//! - [`recurrence`]: on a completed recurring task, creates exactly one next occurrence (the
+//!   [`recurrence::RecurrenceHandler`], consumer `recurrence` on `task-events`);
+//! - [`next_occurrence`]: the pure rule arithmetic behind it: when the next occurrence is due,
+//!   or that the series is over.
+//!
+//! Binaries: `recurrence` (`src/bin/recurrence.rs`) runs the recurrence handler on Kafka.
+
+pub mod next_occurrence;
+pub mod recurrence;
+
+use chrono::{DateTime, Utc};
+
+/// Where a handler's "now" comes from: the system clock in production, a fixed instant in tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// [`Utc::now`].
+    #[default]
+    System,
+    /// Always this instant.
+    Fixed(DateTime<Utc>),
+}
+
+impl Clock {
+    /// The current time according to this clock.
+    pub fn now(self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Fixed(t) => t,
+        }
+    }
+}
