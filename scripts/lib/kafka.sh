@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 #
 # The Kafka-protocol broker for the Taskstream test suite: tansu 0.6.0 (a
-# Kafka-compatible broker written in Rust, installable from crates.io; Redpanda
+# Kafka-compatible broker written in Rust, installable from the Rust package registry; Redpanda
 # and Apache Kafka are not installable from the registries here). Sourced by
 # scripts/test; it can also be sourced on its own:
 #
@@ -73,7 +73,7 @@ _tskafka_use() {
 _tskafka_install() {
     _tskafka_say "kafka: tansu $TS_KAFKA_TANSU_VERSION is not installed; installing it once."
     _tskafka_note "Why: the pipeline tests need a real Kafka-protocol broker, and tansu is"
-    _tskafka_note "the one installable here (crates.io). This takes about 15-25 minutes the"
+    _tskafka_note "the one installable here (Rust package registry). This takes about 15-25 minutes the"
     _tskafka_note "first time; later runs find it in $(_tskafka_cargo_bin) and skip this."
     _tskafka_note "cargo install tansu --version $TS_KAFKA_TANSU_VERSION --locked --no-default-features --features libsql"
     env -u CARGO_TARGET_DIR \
