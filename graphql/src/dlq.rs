@@ -54,6 +54,10 @@ async fn replay_with_registered_handler(
                 subscribers::recurrence::RecurrenceHandler::new(subscribers::Clock::System);
             Ok(dead_letters::replay(db, id, &handler).await?)
         }
+        subscribers::reminder::CONSUMER => {
+            let handler = subscribers::reminder::ReminderHandler::new();
+            Ok(dead_letters::replay(db, id, &handler).await?)
+        }
         other => anyhow::bail!(
             "dead letter {id} belongs to consumer {other:?}, which is not built into this binary; \
              nothing was replayed"

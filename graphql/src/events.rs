@@ -63,7 +63,7 @@ pub fn kafka_config(config: &ServerConfig) -> anyhow::Result<Option<KafkaConfig>
 /// Connects to the brokers and creates missing topics, retrying with backoff while they are
 /// unreachable (the gateway keeps serving; rows wait in the outbox). Returns `None` on
 /// shutdown or on a configuration error that retrying cannot fix.
-async fn connect_with_retry(
+pub(crate) async fn connect_with_retry(
     config: &KafkaConfig,
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Option<KafkaLog> {
@@ -116,22 +116,57 @@ pub async fn run_relay(
 /// `shutdown` turns true. (In distributed mode each subscriber is its own binary.)
 pub async fn run_embedded_subscribers(
     db: DatabaseConnection,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     use stream::consumer::{Consumer, ConsumerConfig};
-    use subscribers::recurrence::{CONSUMER, RecurrenceHandler};
+    use stream::embedded::EmbeddedLog;
+    use subscribers::recurrence::RecurrenceHandler;
+    use subscribers::reminder::ReminderHandler;
+    use subscribers::reminder_scheduler::ReminderScheduler;
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
     let recurrence = Consumer::new(
         db.clone(),
-        stream::embedded::EmbeddedLog::new(db),
+        EmbeddedLog::new(db.clone()),
         RecurrenceHandler::new(subscribers::Clock::System),
-        ConsumerConfig::new(CONSUMER, stream::topics::TASK_EVENTS),
+        ConsumerConfig::new(
+            subscribers::recurrence::CONSUMER,
+            stream::topics::TASK_EVENTS,
+        ),
     );
-    tracing::info!("recurrence subscriber running in-process");
-    recurrence
-        .run(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await?;
+    let reminder = Consumer::new(
+        db.clone(),
+        EmbeddedLog::new(db.clone()),
+        ReminderHandler::new(),
+        ConsumerConfig::new(subscribers::reminder::CONSUMER, stream::topics::TASK_EVENTS),
+    );
+    let scheduler = ReminderScheduler::new(db, subscribers::Clock::System);
+    tracing::info!("recurrence and reminder subscribers running in-process");
+    // A subscriber that halts (e.g. its stored offset is outside the log) says so at once; the
+    // others keep running until shutdown.
+    let loud = |name: &'static str| {
+        move |e: &stream::consumer::ConsumerError| {
+            tracing::error!(subscriber = name, error = %e, "subscriber halted");
+        }
+    };
+    let (recurrence, reminder, ()) = tokio::join!(
+        async {
+            recurrence
+                .run(stopped(shutdown.clone()))
+                .await
+                .inspect_err(loud("recurrence"))
+        },
+        async {
+            reminder
+                .run(stopped(shutdown.clone()))
+                .await
+                .inspect_err(loud("reminder"))
+        },
+        scheduler.run(stopped(shutdown.clone())),
+    );
+    recurrence?;
+    reminder?;
     Ok(())
 }
 

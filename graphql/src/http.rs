@@ -1,17 +1,28 @@
-//! The HTTP transport: `POST /graphql` (one operation per request), GraphiQL, health and
-//! readiness, with the body-size limit, request ids and the execution timeout. It adapts the
-//! transport-free schema and knows nothing of tasks.
+//! The HTTP transport: `POST /graphql` (one operation per request), subscriptions over a
+//! WebSocket at `/graphql/ws` (`graphql-transport-ws`), GraphiQL, health and readiness, with
+//! the body-size limit, request ids and the execution timeout. It adapts the transport-free
+//! schema and knows nothing of tasks.
+//!
+//! WebSocket: the bearer token travels in the `connection_init` payload as
+//! `{"Authorization": "Bearer <jwt>"}`; a missing or bad token closes the socket with 4403
+//! Forbidden. A socket that sends no `connection_init` within [`AppState::ws_init_timeout`] is
+//! dropped, and one socket holds at most [`AppState::ws_max_subscriptions`] subscriptions.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use futures_util::{SinkExt, StreamExt};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -20,9 +31,25 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
-use crate::schema::{RequestMeta, TaskstreamSchema, prepare_request};
+use crate::live::LiveHub;
+use crate::schema::subscription::SocketSubscriptions;
+use crate::schema::{RequestMeta, TaskstreamSchema, connection_data, prepare_request};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// How long a new WebSocket may take to send `connection_init`: long enough for a slow mobile
+/// handshake, short enough that idle unauthenticated sockets do not pile up.
+pub const WS_INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Live subscriptions one WebSocket may hold. A client needs a handful (one per open view);
+/// the cap bounds what one connection can make the gateway filter per change.
+pub const WS_MAX_SUBSCRIPTIONS: usize = 20;
+
+/// The close code for a refused `connection_init` (graphql-transport-ws: 4403 Forbidden).
+const CLOSE_FORBIDDEN: u16 = 4403;
+
+/// The reason prefix that marks our own refusal among the engine's 1002 closes.
+const FORBIDDEN_REASON: &str = "Forbidden";
 
 /// Everything the handlers share.
 pub struct AppState {
@@ -34,12 +61,19 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// The GraphiQL page, or `None` when disabled.
     pub graphiql_html: Option<String>,
+    /// The live change fan-out the subscriptions read (also in the schema's data).
+    pub live: LiveHub,
+    /// See [`WS_INIT_TIMEOUT`].
+    pub ws_init_timeout: Duration,
+    /// See [`WS_MAX_SUBSCRIPTIONS`].
+    pub ws_max_subscriptions: usize,
 }
 
 /// The gateway's routes and middleware.
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/graphql", post(graphql))
+        .route("/graphql/ws", get(graphql_ws))
         .route("/graphiql", get(graphiql))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -142,6 +176,80 @@ async fn graphql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
                 ),
             )
         }
+    }
+}
+
+async fn graphql_ws(
+    State(state): State<Arc<AppState>>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| serve_socket(state, socket, protocol))
+}
+
+/// Runs one GraphQL WebSocket: authenticates `connection_init`, then serves its
+/// subscriptions until either side closes it or it misses the init deadline.
+async fn serve_socket(state: Arc<AppState>, socket: WebSocket, protocol: GraphQLProtocol) {
+    let (sink, stream) = socket.split();
+    let sink = sink.with(|message| {
+        futures_util::future::ready(Ok::<_, axum::Error>(forbidden_close(message)))
+    });
+    let initialised = Arc::new(AtomicBool::new(false));
+    let init_state = Arc::clone(&state);
+    let init_flag = Arc::clone(&initialised);
+    let socket = GraphQLWebSocket::new_with_pair(sink, stream, state.schema.clone(), protocol)
+        .on_connection_init(move |payload| async move {
+            init_flag.store(true, Ordering::Release);
+            let authorization = payload
+                .get("Authorization")
+                .or_else(|| payload.get("authorization"))
+                .map(|v| v.as_str().unwrap_or("\u{0}invalid"));
+            let user = match init_state.auth.authenticate(authorization).await {
+                Ok(user) => user,
+                Err(err) => {
+                    tracing::info!(error = %err, "WebSocket connection_init refused");
+                    return Err(async_graphql::Error::new(format!(
+                        "{FORBIDDEN_REASON}: a valid bearer token is required in the \
+                         connection_init payload"
+                    )));
+                }
+            };
+            let meta = RequestMeta {
+                user,
+                request_id: None,
+            };
+            let mut data = connection_data(&init_state.db, meta);
+            data.insert(SocketSubscriptions::new(init_state.ws_max_subscriptions));
+            Ok(data)
+        });
+    let init_deadline = async {
+        tokio::time::sleep(state.ws_init_timeout).await;
+        if initialised.load(Ordering::Acquire) {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = socket.serve() => {}
+        () = init_deadline => {
+            tracing::debug!(timeout = ?state.ws_init_timeout, "closing a WebSocket that sent no connection_init");
+        }
+    }
+}
+
+/// The engine closes a refused `connection_init` with 1002; graphql-transport-ws says 4403.
+fn forbidden_close(message: Message) -> Message {
+    match message {
+        Message::Close(Some(frame))
+            if frame.code == 1002 && frame.reason.as_str().starts_with(FORBIDDEN_REASON) =>
+        {
+            Message::Close(Some(CloseFrame {
+                code: CLOSE_FORBIDDEN,
+                reason: FORBIDDEN_REASON.into(),
+            }))
+        }
+        other => other,
     }
 }
 

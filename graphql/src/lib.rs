@@ -7,7 +7,8 @@
 //! Module map:
 //! - [`config`]: flags with environment fallbacks;
 //! - [`startup`]: wiring from configuration to a running server, development mode;
-//! - [`http`]: routes, body limit, request ids, timeout, health;
+//! - [`http`]: routes, body limit, request ids, timeout, health, the WebSocket transport;
+//! - [`live`]: the live fan-out: one `task-events` consumer feeding every subscription;
 //! - [`events`]: embedded or distributed mode, the outbox relay task, `events tail`;
 //! - [`dlq`]: `taskstream dlq list|show|replay|discard`;
 //! - [`auth`]: bearer JWT verification (HS256 secret, JWKS, development key);
@@ -23,6 +24,7 @@ pub mod dlq;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod live;
 pub mod schema;
 pub mod service;
 pub mod startup;

@@ -11,7 +11,8 @@ use tokio::net::TcpListener;
 
 use crate::auth::Authenticator;
 use crate::config::ServerConfig;
-use crate::http::{AppState, router};
+use crate::http::{AppState, WS_INIT_TIMEOUT, WS_MAX_SUBSCRIPTIONS, router};
+use crate::live::LiveHub;
 use crate::schema::{Clock, SchemaLimits, build_schema};
 
 /// The development user: the subject of the token printed in development mode.
@@ -57,14 +58,18 @@ pub async fn build(config: &ServerConfig) -> anyhow::Result<Gateway> {
         max_complexity: config.max_query_complexity,
         introspection: !config.disable_introspection,
     };
-    let schema = build_schema(db.clone(), Clock::System, &limits);
+    let live = LiveHub::new();
+    let schema = build_schema(db.clone(), Clock::System, &limits, live.clone());
     let graphiql_html = (!config.disable_graphiql).then(|| {
         let bearer = dev_token.as_ref().map(|t| format!("Bearer {t}"));
         let mut source = GraphiQLSource::build()
             .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
             .title("Taskstream");
         if let Some(b) = &bearer {
-            source = source.header("Authorization", b);
+            source = source
+                .header("Authorization", b)
+                .ws_connection_param("Authorization", b);
         }
         source.finish()
     });
@@ -76,12 +81,43 @@ pub async fn build(config: &ServerConfig) -> anyhow::Result<Gateway> {
         auth,
         request_timeout: config.request_timeout(),
         graphiql_html,
+        live,
+        ws_init_timeout: WS_INIT_TIMEOUT,
+        ws_max_subscriptions: WS_MAX_SUBSCRIPTIONS,
     });
     Ok(Gateway {
         router: router(state.clone(), config.max_body_bytes),
         state,
         dev_token,
     })
+}
+
+/// Starts the live updates consumer: it tails `task-events` (the outbox in embedded mode, the
+/// brokers in distributed mode) from its current end into the gateway's [`LiveHub`] until
+/// `shutdown` turns true.
+pub fn start_live_updates(
+    state: &AppState,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let hub = state.live.clone();
+    match &state.kafka {
+        None => tokio::spawn(crate::live::run_consumer(
+            Arc::new(stream::embedded::EmbeddedLog::new(state.db.clone())),
+            hub,
+            shutdown,
+        )),
+        Some(kafka) => {
+            let kafka = kafka.clone();
+            let mut shutdown = shutdown;
+            tokio::spawn(async move {
+                let Some(log) = crate::events::connect_with_retry(&kafka, &mut shutdown).await
+                else {
+                    return;
+                };
+                crate::live::run_consumer(Arc::new(log), hub, shutdown).await;
+            })
+        }
+    }
 }
 
 /// A shutdown flag every long-lived task watches; it turns true on SIGINT or SIGTERM.
@@ -124,6 +160,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     } else {
         None
     };
+    let live = start_live_updates(&gateway.state, shutdown.clone());
     let listener = TcpListener::bind(config.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
@@ -146,6 +183,9 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
             Err(e) => tracing::error!(error = %e, "an embedded subscriber panicked"),
             Ok(Ok(())) => {}
         }
+    }
+    if let Err(e) = live.await {
+        tracing::error!(error = %e, "the live updates consumer panicked");
     }
     if let Some(relay) = relay {
         match relay.await {

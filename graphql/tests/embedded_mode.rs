@@ -1,6 +1,6 @@
 //! Embedded mode end to end: the gateway's in-process subscribers pick completions up from the
-//! outbox table, so a completed recurring task gets its next occurrence with nothing else
-//! running.
+//! outbox table, so a completed recurring task gets its next occurrence (and its reminder is
+//! cancelled) with nothing else running.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -21,7 +21,7 @@ on_both_databases!(
         ));
         let due = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
         let task = app
-        .create_task("alice", json!({ "title": "Water the plants", "dueAt": due, "tags": ["home"],
+        .create_task("alice", json!({ "title": "Water the plants", "dueAt": due, "tags": ["home"], "reminders": [{ "minutesBeforeDue": 30 }],
                                       "recurrence": { "rule": "FREQ=DAILY", "timezone": "Europe/Berlin" } }))
         .await;
         let id = task["id"].clone();
@@ -52,6 +52,25 @@ on_both_databases!(
         assert_eq!(next["seriesId"], task["seriesId"]);
         assert_eq!(next["tags"], json!([{ "name": "home" }]));
         assert_eq!(next["previousOccurrence"]["id"], id);
+
+        // The reminder subscriber cancels the completed occurrence's reminder.
+        loop {
+            let data = app
+                .ok(
+                    "alice",
+                    "query($id: ID!) { task(id: $id) { reminders { status } } }",
+                    json!({ "id": id }),
+                )
+                .await;
+            if data["task"]["reminders"][0]["status"] == "CANCELLED" {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "reminder not cancelled within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
 
         stop.send(true).unwrap();
         subscribers.await.unwrap().unwrap();

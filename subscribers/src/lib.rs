@@ -11,12 +11,20 @@
 //! - [`recurrence`]: on a completed recurring task, creates exactly one next occurrence (the
 //!   [`recurrence::RecurrenceHandler`], consumer `recurrence` on `task-events`);
 //! - [`next_occurrence`]: the pure rule arithmetic behind it: when the next occurrence is due,
-//!   or that the series is over.
+//!   or that the series is over;
+//! - [`reminder`]: keeps a task's reminders in step with its events: cancelled on completion
+//!   or deletion, re-armed on reopen, fire times moved with the due date (the
+//!   [`reminder::ReminderHandler`], consumer `reminder` on `task-events`);
+//! - [`reminder_scheduler`]: fires due reminders into `reminders` (the
+//!   [`reminder_scheduler::ReminderScheduler`]: not a consumer, it polls the database).
 //!
-//! Binaries: `recurrence` (`src/bin/recurrence.rs`) runs the recurrence handler on Kafka.
+//! Binaries: `recurrence` (`src/bin/recurrence.rs`) runs the recurrence handler on Kafka;
+//! `reminder` (`src/bin/reminder.rs`) runs the reminder handler on Kafka and the scheduler.
 
 pub mod next_occurrence;
 pub mod recurrence;
+pub mod reminder;
+pub mod reminder_scheduler;
 
 use chrono::{DateTime, Utc};
 

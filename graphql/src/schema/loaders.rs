@@ -66,6 +66,20 @@ pub fn attach(request: async_graphql::Request, db: &DatabaseConnection) -> async
         ))
 }
 
+/// Adds fresh loaders to a WebSocket connection's data. They do not cache, so a long-lived
+/// connection still reads the current rows.
+pub fn insert(data: &mut async_graphql::Data, db: &DatabaseConnection) {
+    data.insert(DataLoader::new(TaskTagsLoader(db.clone()), tokio::spawn));
+    data.insert(DataLoader::new(
+        TaskRemindersLoader(db.clone()),
+        tokio::spawn,
+    ));
+    data.insert(DataLoader::new(
+        TagTaskCountLoader(db.clone()),
+        tokio::spawn,
+    ));
+}
+
 /// Turns a shared loader error back into a GraphQL error.
 pub fn to_gql(err: LoadError) -> async_graphql::Error {
     match Arc::try_unwrap(err) {

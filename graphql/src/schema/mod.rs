@@ -6,25 +6,28 @@
 //! - [`task_list`]: `tasks(...)` inputs (`TaskFilter`, `TaskSort`) and `TaskConnection`;
 //! - [`tag`]: `Tag` and tag mutations;
 //! - [`user`]: `me` and `updateSettings`;
+//! - [`subscription`]: `taskChanged`, live from the [`crate::live::LiveHub`];
 //! - [`loaders`]: per-request batch loaders (tags, reminders, counts), so a page of tasks costs
 //!   one query per relation, never one per row.
 
 pub mod loaders;
+pub mod subscription;
 pub mod tag;
 pub mod task;
 pub mod task_list;
 pub mod user;
 
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
+use crate::live::LiveHub;
 use crate::service::task::TaskChangeContext;
 
 /// The executable schema.
-pub type TaskstreamSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type TaskstreamSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
@@ -38,6 +41,10 @@ pub struct QueryRoot(
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(task::TaskMutation, tag::TagMutation, user::UserMutation);
+
+#[derive(MergedSubscription, Default)]
+#[graphql(name = "Subscription")]
+pub struct SubscriptionRoot(subscription::TaskSubscription);
 
 /// Where "now" comes from. Tests inject a fixed instant.
 #[derive(Clone, Debug, Default)]
@@ -84,18 +91,20 @@ pub struct RequestMeta {
     pub request_id: Option<String>,
 }
 
-/// Builds the schema over `db`.
+/// Builds the schema over `db`; subscriptions read their changes from `live`.
 pub fn build_schema(
     db: DatabaseConnection,
     clock: Clock,
     limits: &SchemaLimits,
+    live: LiveHub,
 ) -> TaskstreamSchema {
     let mut builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot::default(),
     )
     .data(db)
+    .data(live)
     .data(clock)
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity);
@@ -110,7 +119,7 @@ pub fn sdl() -> String {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot::default(),
     )
     .finish()
     .sdl()
@@ -123,6 +132,15 @@ pub fn prepare_request(
     meta: RequestMeta,
 ) -> async_graphql::Request {
     loaders::attach(request.data(meta), db)
+}
+
+/// The data of one WebSocket connection (the subscription counterpart of [`prepare_request`]):
+/// the caller and fresh batch loaders, shared by every subscription on the socket.
+pub fn connection_data(db: &DatabaseConnection, meta: RequestMeta) -> async_graphql::Data {
+    let mut data = async_graphql::Data::default();
+    data.insert(meta);
+    loaders::insert(&mut data, db);
+    data
 }
 
 /// Executes `request` and gives every error an `extensions.code`: parse, validation, depth

@@ -31,6 +31,7 @@ use super::task_cursor::{self, Cursor, OrderColumn, SortValue};
 use super::task_filter::{self, SearchWords};
 use crate::error::{ApiError, ApiResult};
 
+pub(crate) use super::task_filter::validate_filter;
 pub use super::task_filter::{MAX_FILTER_DEPTH, MAX_FILTER_NODES, TagMatchSpec, TaskFilterSpec};
 
 /// A `TaskSortField`.

@@ -187,6 +187,7 @@ impl TestApp {
                 t.db.clone(),
                 graphql::schema::Clock::System,
                 &graphql::schema::SchemaLimits::default(),
+                graphql::live::LiveHub::new(),
             ),
             db: t.db.clone(),
         }

@@ -1,0 +1,450 @@
+//! `taskChanged`: owner scoping, filters, deletions, lagging and the socket cap through
+//! `schema.execute_stream` with changes published straight into a `LiveHub`; then one
+//! end-to-end run over a real WebSocket with the live consumer tailing the embedded log.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::{SinkExt, StreamExt};
+use graphql::auth::AuthUser;
+use graphql::live::{LiveChange, LiveHub};
+use graphql::schema::subscription::SocketSubscriptions;
+use graphql::schema::{
+    Clock, RequestMeta, SchemaLimits, TaskstreamSchema, build_schema, prepare_request,
+};
+use serde_json::{Value, json};
+use stream::task_events::{TaskChangeKind, TaskSnapshot};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// How long any expected message may take.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+struct LiveApp {
+    schema: TaskstreamSchema,
+    hub: LiveHub,
+    db: support::TestDb,
+}
+
+impl LiveApp {
+    async fn start(hub: LiveHub) -> LiveApp {
+        let db = support::TestDb::migrated(support::Backend::Sqlite)
+            .await
+            .unwrap();
+        let schema = build_schema(
+            db.db.clone(),
+            Clock::System,
+            &SchemaLimits::default(),
+            hub.clone(),
+        );
+        LiveApp { schema, hub, db }
+    }
+
+    /// Opens `query` as `user` (with `extra` request data) and returns its responses once the
+    /// subscription is registered with the hub.
+    async fn subscribe_with(
+        &self,
+        user: &str,
+        query: &str,
+        extra: Option<SocketSubscriptions>,
+    ) -> mpsc::UnboundedReceiver<async_graphql::Response> {
+        let mut request = prepare_request(
+            async_graphql::Request::new(query),
+            &self.db.db,
+            RequestMeta {
+                user: AuthUser { id: user.into() },
+                request_id: None,
+            },
+        );
+        if let Some(sockets) = extra {
+            request = request.data(sockets);
+        }
+        let before = self.hub.subscriber_count();
+        let mut responses = self.schema.execute_stream(request);
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(response) = responses.next().await {
+                if tx.send(response).is_err() {
+                    break;
+                }
+            }
+        });
+        let hub = self.hub.clone();
+        wait_until("the subscription is registered", || {
+            hub.subscriber_count() > before
+        })
+        .await;
+        rx
+    }
+
+    async fn subscribe(
+        &self,
+        user: &str,
+        query: &str,
+    ) -> mpsc::UnboundedReceiver<async_graphql::Response> {
+        self.subscribe_with(user, query, None).await
+    }
+}
+
+/// Polls `condition` until it holds, failing after [`DEADLINE`].
+async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<async_graphql::Response>) -> Value {
+    let response = tokio::time::timeout(DEADLINE, rx.recv())
+        .await
+        .expect("no response before the deadline")
+        .expect("the subscription ended");
+    serde_json::to_value(&response).unwrap()
+}
+
+fn snapshot(owner: &str, title: &str, tags: &[&str]) -> TaskSnapshot {
+    let now = Utc::now();
+    TaskSnapshot {
+        id: uuid::Uuid::new_v4(),
+        owner_id: owner.into(),
+        title: title.into(),
+        description: String::new(),
+        priority: "NONE".into(),
+        completed: false,
+        completed_at: None,
+        due_at: None,
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        recurrence: None,
+        reminders: Vec::new(),
+        series_id: None,
+        occurrence_index: None,
+        generated_from_task_id: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn change(kind: TaskChangeKind, task: TaskSnapshot) -> LiveChange {
+    LiveChange {
+        kind,
+        task_id: task.id,
+        owner_id: task.owner_id.clone(),
+        version: task.version,
+        task: Arc::new(task),
+    }
+}
+
+const TASK_CHANGED: &str = "subscription { taskChanged { kind taskId task { title } } }";
+
+#[tokio::test]
+async fn a_user_only_receives_changes_to_their_own_tasks() {
+    // Arrange
+    let app = LiveApp::start(LiveHub::new()).await;
+    let mut bob = app.subscribe("bob", TASK_CHANGED).await;
+
+    // Act
+    app.hub.publish(change(
+        TaskChangeKind::Created,
+        snapshot("alice", "Alice's secret", &[]),
+    ));
+    let bobs = snapshot("bob", "Bob's task", &[]);
+    app.hub
+        .publish(change(TaskChangeKind::Created, bobs.clone()));
+
+    // Assert: the first change Bob sees is his own.
+    let first = next(&mut bob).await;
+    assert_eq!(
+        first["data"]["taskChanged"],
+        json!({ "kind": "CREATED", "taskId": bobs.id.to_string(), "task": { "title": "Bob's task" } })
+    );
+}
+
+#[tokio::test]
+async fn a_filter_only_delivers_changes_whose_task_matches() {
+    // Arrange
+    let app = LiveApp::start(LiveHub::new()).await;
+    let mut work = app
+        .subscribe(
+            "alice",
+            r#"subscription { taskChanged(filter: { tags: { any: ["work"] } }) { kind task { title } } }"#,
+        )
+        .await;
+
+    // Act
+    app.hub.publish(change(
+        TaskChangeKind::Created,
+        snapshot("alice", "Buy milk", &["home"]),
+    ));
+    app.hub.publish(change(
+        TaskChangeKind::Updated,
+        snapshot("alice", "Write report", &["Work"]),
+    ));
+
+    // Assert
+    let first = next(&mut work).await;
+    assert_eq!(
+        first["data"]["taskChanged"],
+        json!({ "kind": "UPDATED", "task": { "title": "Write report" } })
+    );
+}
+
+#[tokio::test]
+async fn a_deletion_is_delivered_with_a_null_task() {
+    // Arrange
+    let app = LiveApp::start(LiveHub::new()).await;
+    let mut rx = app.subscribe("alice", TASK_CHANGED).await;
+    let task = snapshot("alice", "Gone soon", &[]);
+
+    // Act
+    app.hub
+        .publish(change(TaskChangeKind::Deleted, task.clone()));
+
+    // Assert
+    let first = next(&mut rx).await;
+    assert_eq!(
+        first["data"]["taskChanged"],
+        json!({ "kind": "DELETED", "taskId": task.id.to_string(), "task": null })
+    );
+}
+
+#[tokio::test]
+async fn a_subscriber_that_falls_behind_gets_an_error_and_its_stream_ends() {
+    // Arrange: a hub that keeps two changes.
+    let app = LiveApp::start(LiveHub::with_capacity(2)).await;
+    let mut rx = app.subscribe("alice", TASK_CHANGED).await;
+
+    // Act: five changes before the subscriber reads any.
+    for i in 0..5 {
+        app.hub.publish(change(
+            TaskChangeKind::Created,
+            snapshot("alice", &format!("task {i}"), &[]),
+        ));
+    }
+
+    // Assert
+    let first = next(&mut rx).await;
+    assert_eq!(first["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    let end = tokio::time::timeout(DEADLINE, rx.recv()).await.unwrap();
+    assert!(end.is_none(), "the stream must end after the lag error");
+}
+
+#[tokio::test]
+async fn a_socket_cannot_hold_more_subscriptions_than_its_cap() {
+    // Arrange
+    let app = LiveApp::start(LiveHub::new()).await;
+    let socket = SocketSubscriptions::new(1);
+    let _first = app
+        .subscribe_with("alice", TASK_CHANGED, Some(socket.clone()))
+        .await;
+
+    // Act
+    let mut request = prepare_request(
+        async_graphql::Request::new(TASK_CHANGED),
+        &app.db.db,
+        RequestMeta {
+            user: AuthUser { id: "alice".into() },
+            request_id: None,
+        },
+    );
+    request = request.data(socket);
+    let mut second = app.schema.execute_stream(request);
+    let response = tokio::time::timeout(DEADLINE, second.next())
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Assert
+    let body = serde_json::to_value(&response).unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+}
+
+const SECRET: &str = "a-subscription-test-secret-long-enough";
+
+/// The real gateway on port 0 with the live consumer over the embedded log, as `run` does.
+struct TestServer {
+    addr: std::net::SocketAddr,
+    state: Arc<graphql::http::AppState>,
+    _db: support::TestDb,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl TestServer {
+    async fn start() -> TestServer {
+        let db = support::TestDb::empty(support::Backend::Sqlite)
+            .await
+            .unwrap();
+        let config = graphql::config::ServerConfig {
+            database_url: db.url.clone(),
+            jwt_secret: Some(SECRET.to_owned()),
+            jwt_jwks_url: None,
+            jwt_audience: None,
+            jwt_issuer: None,
+            ..graphql::config::ServerConfig::default()
+        };
+        let gateway = graphql::startup::build(&config).await.unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        graphql::startup::start_live_updates(&gateway.state, stopped.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut server_stop = stopped;
+        tokio::spawn(graphql::http::serve(listener, gateway.router, async move {
+            let _ = server_stop.wait_for(|s| *s).await;
+        }));
+        tokio::time::timeout(DEADLINE, gateway.state.live.wait_until_consuming())
+            .await
+            .expect("the live consumer did not start");
+        TestServer {
+            addr,
+            state: gateway.state,
+            _db: db,
+            stop,
+        }
+    }
+
+    fn token(&self, sub: &str) -> String {
+        graphql::auth::Authenticator::hs256(SECRET.as_bytes())
+            .unwrap()
+            .issue_token(sub, Duration::from_secs(600))
+            .unwrap()
+    }
+
+    async fn connect(
+        &self,
+    ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>
+    {
+        let mut request = format!("ws://{}/graphql/ws", self.addr)
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        tokio_tungstenite::connect_async(request).await.unwrap().0
+    }
+
+    async fn mutate(&self, token: &str, query: &str) -> Value {
+        reqwest::Client::new()
+            .post(format!("http://{}/graphql", self.addr))
+            .bearer_auth(token)
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn send_json<S>(socket: &mut S, value: Value)
+where
+    S: futures_util::Sink<Message> + Unpin,
+    S::Error: std::fmt::Debug,
+{
+    socket
+        .send(Message::Text(value.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next text message as JSON (pings and pongs skipped); `None` when the socket closed,
+/// with the close code.
+async fn receive<S>(socket: &mut S) -> Result<Value, Option<u16>>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let message = tokio::time::timeout(DEADLINE, socket.next())
+            .await
+            .expect("no WebSocket message before the deadline");
+        match message {
+            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).unwrap()),
+            Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return Err(None),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_websocket_subscriber_receives_a_task_created_over_http() {
+    // Arrange
+    let server = TestServer::start().await;
+    let token = server.token("alice");
+    let mut socket = server.connect().await;
+    send_json(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
+    )
+    .await;
+    assert_eq!(
+        receive(&mut socket).await.unwrap()["type"],
+        "connection_ack"
+    );
+    send_json(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": {
+            "query": "subscription { taskChanged { kind taskId task { title tags { name } } } }"
+        } }),
+    )
+    .await;
+    let hub = server.state.live.clone();
+    wait_until("the subscription is registered", || {
+        hub.subscriber_count() > 0
+    })
+    .await;
+
+    // Act
+    let created = server
+        .mutate(
+            &token,
+            r#"mutation { createTask(input: { title: "Live one", tags: ["work"] }) { id } }"#,
+        )
+        .await;
+    let id = created["data"]["createTask"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Assert
+    let message = receive(&mut socket).await.unwrap();
+    assert_eq!(message["type"], "next");
+    assert_eq!(message["id"], "1");
+    assert_eq!(
+        message["payload"]["data"]["taskChanged"],
+        json!({ "kind": "CREATED", "taskId": id, "task": { "title": "Live one", "tags": [{ "name": "work" }] } })
+    );
+}
+
+#[tokio::test]
+async fn a_websocket_with_a_bad_token_is_closed_with_4403() {
+    // Arrange
+    let server = TestServer::start().await;
+    let mut socket = server.connect().await;
+
+    // Act
+    send_json(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "Authorization": "Bearer not-a-jwt" } }),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(receive(&mut socket).await, Err(Some(4403)));
+}

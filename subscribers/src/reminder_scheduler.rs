@@ -1,0 +1,288 @@
+//! The reminder scheduler: fires `PENDING` reminders when their time comes, writing a
+//! `ReminderDue` event on `reminders` for each.
+//!
+//! One pass ([`ReminderScheduler::fire_due`]) is one write transaction that claims the pending
+//! rows with `fire_at <= now` (oldest first, at most [`ReminderScheduler::batch_size`]), marks
+//! each `FIRED` (or `MISSED` when it is later than [`ReminderScheduler::lateness`]) with
+//! `fired_at = now`, appends its event to the outbox, and commits. [`ReminderScheduler::run`]
+//! repeats passes, sleeping until the next fire time, at most [`ReminderScheduler::poll`], or
+//! until a commit in this process wakes it.
+//!
+//! Guarantees:
+//! - Never early: a row with `fire_at > now` is never claimed, whatever woke the scheduler.
+//! - At most one event per reminder, even with several replicas: PostgreSQL claims with
+//!   `FOR UPDATE SKIP LOCKED` (a replica skips the rows another is firing), SQLite serializes
+//!   the pass with `BEGIN IMMEDIATE`; each row's update is also guarded by `status = 'PENDING'`,
+//!   and the event id is derived from the reminder id ([`reminder_event_id`]), which the
+//!   outbox's unique `event_id` refuses twice.
+//! - Catch-up: after downtime every overdue row is handled on the next pass; a row later than
+//!   the lateness becomes `MISSED` and still produces a `taskstream.reminder.missed` event.
+//! - A reminder of a task that is already completed (the reminder handler has not caught up
+//!   yet) is cancelled instead of fired, as the handler would have done.
+//!
+//! It does not deliver anything: the notification subscriber consumes `reminders`.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use entities::reminder_offset::ReminderStatus;
+use entities::{reminder, task};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+use stream::CloudEvent;
+use stream::topics;
+use uuid::Uuid;
+
+use crate::Clock;
+
+/// The CloudEvents `type` of a reminder fired on time (within the lateness).
+pub const REMINDER_DUE_TYPE: &str = "taskstream.reminder.due";
+/// The CloudEvents `type` of a reminder found later than the lateness (after downtime).
+pub const REMINDER_MISSED_TYPE: &str = "taskstream.reminder.missed";
+
+/// The namespace of reminder event ids: an event's id is `Uuid::new_v5(REMINDER_EVENT_NAMESPACE,
+/// reminder_id.as_bytes())`. Fixed forever: it is what makes a second firing of one reminder
+/// collide in the outbox instead of notifying twice.
+pub const REMINDER_EVENT_NAMESPACE: Uuid =
+    Uuid::from_u128(0x2b9e_41c7_6a0d_4e3f_8c15_d7a4_90f2_6b38);
+
+/// The id of the event that fires reminder `reminder_id`.
+pub fn reminder_event_id(reminder_id: Uuid) -> Uuid {
+    Uuid::new_v5(&REMINDER_EVENT_NAMESPACE, reminder_id.as_bytes())
+}
+
+/// How late a reminder may fire before it counts as missed: an hour. A reminder an hour late
+/// still helps ("due in 30 minutes" becomes "was due"); a flood of day-old reminders after an
+/// outage does not, so those are reported as missed instead.
+pub const DEFAULT_LATENESS: Duration = Duration::from_secs(60 * 60);
+
+/// The longest sleep between passes: it bounds how late a reminder written by another process
+/// (which cannot wake this one) or re-armed by the handler fires.
+pub const DEFAULT_POLL: Duration = Duration::from_secs(10);
+
+/// Most rows one pass claims, so a catch-up after downtime commits in bounded transactions.
+pub const DEFAULT_BATCH_SIZE: u64 = 100;
+
+/// A fired reminder is flagged `late` when it fires more than this after its time (a
+/// catch-up), so a notifier can word it "was due" rather than "is due".
+pub const LATE_AFTER: chrono::Duration = chrono::Duration::minutes(1);
+
+/// The data of a `reminders` event (`taskstream.reminder.due` or `.missed`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReminderDueData {
+    pub reminder_id: Uuid,
+    pub task_id: Uuid,
+    pub owner_id: String,
+    pub task_title: String,
+    pub due_at: Option<DateTime<Utc>>,
+    pub fire_at: DateTime<Utc>,
+    pub fired_at: DateTime<Utc>,
+    /// Fired more than [`LATE_AFTER`] after `fire_at`; always true when missed.
+    pub late: bool,
+}
+
+/// What one pass did, by reminder id.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FireReport {
+    /// Marked `FIRED`, with a `taskstream.reminder.due` event.
+    pub fired: Vec<Uuid>,
+    /// Marked `MISSED`, with a `taskstream.reminder.missed` event.
+    pub missed: Vec<Uuid>,
+    /// Cancelled because their task was completed.
+    pub cancelled: Vec<Uuid>,
+}
+
+impl FireReport {
+    /// How many rows the pass claimed.
+    pub fn claimed(&self) -> usize {
+        self.fired.len() + self.missed.len() + self.cancelled.len()
+    }
+}
+
+/// Fires due reminders. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct ReminderScheduler {
+    pub db: DatabaseConnection,
+    pub clock: Clock,
+    /// Later than this, a reminder is `MISSED` rather than `FIRED`.
+    pub lateness: Duration,
+    /// The longest sleep of [`ReminderScheduler::run`].
+    pub poll: Duration,
+    /// Most rows one pass claims.
+    pub batch_size: u64,
+}
+
+impl ReminderScheduler {
+    /// A scheduler with [`DEFAULT_LATENESS`], [`DEFAULT_POLL`] and [`DEFAULT_BATCH_SIZE`];
+    /// override the public fields to change them.
+    pub fn new(db: DatabaseConnection, clock: Clock) -> ReminderScheduler {
+        ReminderScheduler {
+            db,
+            clock,
+            lateness: DEFAULT_LATENESS,
+            poll: DEFAULT_POLL,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
+
+    /// One pass: fires (or misses, or cancels) up to [`Self::batch_size`] due reminders in one
+    /// transaction, then wakes outbox readers.
+    pub async fn fire_due(&self) -> Result<FireReport, DbErr> {
+        let now = entities::to_db_precision(self.clock.now());
+        let lateness = chrono::Duration::from_std(self.lateness)
+            .map_err(|e| DbErr::Custom(format!("the lateness is out of range: {e}")))?;
+        let txn = stream::consumer::begin_write(&self.db).await?;
+        // SQLite ignores the lock clause; its `BEGIN IMMEDIATE` already serializes passes.
+        let due = reminder::Entity::find()
+            .filter(reminder::Column::Status.eq(ReminderStatus::Pending.as_str()))
+            .filter(reminder::Column::FireAt.lte(now))
+            .order_by_asc(reminder::Column::FireAt)
+            .order_by_asc(reminder::Column::Id)
+            .limit(self.batch_size)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .all(&txn)
+            .await?;
+        let mut report = FireReport::default();
+        if due.is_empty() {
+            txn.rollback().await?;
+            return Ok(report);
+        }
+        let tasks = task::Entity::find()
+            .filter(task::Column::Id.is_in(due.iter().map(|r| r.task_id)))
+            .all(&txn)
+            .await?;
+        for row in due {
+            let Some(fire_at) = row.fire_at else {
+                continue;
+            };
+            let task = tasks.iter().find(|t| t.id == row.task_id);
+            let Some(task) = task.filter(|t| !t.completed) else {
+                if claim(&txn, row.id, ReminderStatus::Cancelled, None).await? {
+                    report.cancelled.push(row.id);
+                }
+                continue;
+            };
+            let missed = now - fire_at > lateness;
+            let status = if missed {
+                ReminderStatus::Missed
+            } else {
+                ReminderStatus::Fired
+            };
+            if !claim(&txn, row.id, status, Some(now)).await? {
+                continue;
+            }
+            let data = ReminderDueData {
+                reminder_id: row.id,
+                task_id: task.id,
+                owner_id: task.owner_id.clone(),
+                task_title: task.title.clone(),
+                due_at: task.due_at,
+                fire_at,
+                fired_at: now,
+                late: missed || now - fire_at > LATE_AFTER,
+            };
+            let event_type = if missed {
+                REMINDER_MISSED_TYPE
+            } else {
+                REMINDER_DUE_TYPE
+            };
+            let data = serde_json::to_value(&data).map_err(|e| {
+                DbErr::Custom(format!("BUG: reminder data does not serialise: {e}"))
+            })?;
+            let mut event = CloudEvent::new(event_type, task.id.to_string(), now, data);
+            event.id = reminder_event_id(row.id);
+            let key = task.id.to_string();
+            stream::outbox::append(&txn, topics::REMINDERS, &key, &event, now).await?;
+            if missed {
+                tracing::warn!(reminder = %row.id, task = %task.id, %fire_at, "reminder missed");
+                report.missed.push(row.id);
+            } else {
+                tracing::info!(reminder = %row.id, task = %task.id, %fire_at, "reminder fired");
+                report.fired.push(row.id);
+            }
+        }
+        txn.commit().await?;
+        if !report.fired.is_empty() || !report.missed.is_empty() {
+            stream::outbox::notify_committed();
+        }
+        Ok(report)
+    }
+
+    /// The earliest fire time of a pending reminder, if any.
+    pub async fn next_fire_at(&self) -> Result<Option<DateTime<Utc>>, DbErr> {
+        let next = reminder::Entity::find()
+            .filter(reminder::Column::Status.eq(ReminderStatus::Pending.as_str()))
+            .filter(reminder::Column::FireAt.is_not_null())
+            .order_by_asc(reminder::Column::FireAt)
+            .one(&self.db)
+            .await?;
+        Ok(next.and_then(|r| r.fire_at))
+    }
+
+    /// Runs passes until `shutdown` completes: after each, sleeps until the next fire time,
+    /// at most [`Self::poll`], or until a commit in this process (a new reminder) wakes it.
+    /// Database errors are logged and retried after [`Self::poll`]. A pass in flight when
+    /// `shutdown` completes finishes first.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            // Created before the pass, so a commit during it is not missed.
+            let woken = stream::outbox::committed();
+            let wait = match self.pass().await {
+                Ok(wait) => wait,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reminder pass failed; retrying");
+                    self.poll
+                }
+            };
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                () = woken => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        tracing::info!("reminder scheduler stopped");
+    }
+
+    /// One pass, then how long to sleep.
+    async fn pass(&self) -> Result<Duration, DbErr> {
+        let report = self.fire_due().await?;
+        if report.claimed() as u64 >= self.batch_size {
+            return Ok(Duration::ZERO);
+        }
+        let Some(next) = self.next_fire_at().await? else {
+            return Ok(self.poll);
+        };
+        // A woken-too-soon pass claims nothing and sleeps the rest; the floor avoids spinning
+        // on sub-millisecond remainders.
+        let until = (next - self.clock.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .max(Duration::from_millis(10));
+        Ok(until.min(self.poll))
+    }
+}
+
+/// Moves reminder `id` from `PENDING` to `status` (with `fired_at`); false when it was no longer
+/// pending.
+async fn claim<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    id: Uuid,
+    status: ReminderStatus,
+    fired_at: Option<DateTime<Utc>>,
+) -> Result<bool, DbErr> {
+    let mut update = reminder::Entity::update_many()
+        .col_expr(reminder::Column::Status, Expr::value(status.as_str()))
+        .filter(reminder::Column::Id.eq(id))
+        .filter(reminder::Column::Status.eq(ReminderStatus::Pending.as_str()));
+    if let Some(t) = fired_at {
+        update = update.col_expr(reminder::Column::FiredAt, Expr::value(t));
+    }
+    Ok(update.exec(txn).await?.rows_affected == 1)
+}
