@@ -8,12 +8,13 @@
 //!
 //! Module map:
 //! - tables: [`user`], [`task`], [`tag`], [`task_tag`], [`reminder`], [`outbox`],
-//!   [`consumer_offset`], [`processed_event`], [`dead_letter`];
+//!   [`consumer_offset`], [`processed_event`], [`dead_letter`], [`notification`];
 //! - domain values: [`priority`], [`recurrence`], [`reminder_offset`], [`limits`].
 
 pub mod consumer_offset;
 pub mod dead_letter;
 pub mod limits;
+pub mod notification;
 pub mod outbox;
 pub mod priority;
 pub mod processed_event;

@@ -58,6 +58,10 @@ async fn replay_with_registered_handler(
             let handler = subscribers::reminder::ReminderHandler::new();
             Ok(dead_letters::replay(db, id, &handler).await?)
         }
+        subscribers::notification::CONSUMER => {
+            let handler = subscribers::notification::NotificationHandler::new();
+            Ok(dead_letters::replay(db, id, &handler).await?)
+        }
         other => anyhow::bail!(
             "dead letter {id} belongs to consumer {other:?}, which is not built into this binary; \
              nothing was replayed"

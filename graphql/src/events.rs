@@ -120,6 +120,7 @@ pub async fn run_embedded_subscribers(
 ) -> anyhow::Result<()> {
     use stream::consumer::{Consumer, ConsumerConfig};
     use stream::embedded::EmbeddedLog;
+    use subscribers::notification::NotificationHandler;
     use subscribers::recurrence::RecurrenceHandler;
     use subscribers::reminder::ReminderHandler;
     use subscribers::reminder_scheduler::ReminderScheduler;
@@ -141,8 +142,17 @@ pub async fn run_embedded_subscribers(
         ReminderHandler::new(),
         ConsumerConfig::new(subscribers::reminder::CONSUMER, stream::topics::TASK_EVENTS),
     );
+    let notification = Consumer::new(
+        db.clone(),
+        EmbeddedLog::new(db.clone()),
+        NotificationHandler::new(),
+        ConsumerConfig::new(
+            subscribers::notification::CONSUMER,
+            stream::topics::REMINDERS,
+        ),
+    );
     let scheduler = ReminderScheduler::new(db, subscribers::Clock::System);
-    tracing::info!("recurrence and reminder subscribers running in-process");
+    tracing::info!("recurrence, reminder and notification subscribers running in-process");
     // A subscriber that halts (e.g. its stored offset is outside the log) says so at once; the
     // others keep running until shutdown.
     let loud = |name: &'static str| {
@@ -150,7 +160,7 @@ pub async fn run_embedded_subscribers(
             tracing::error!(subscriber = name, error = %e, "subscriber halted");
         }
     };
-    let (recurrence, reminder, ()) = tokio::join!(
+    let (recurrence, reminder, notification, ()) = tokio::join!(
         async {
             recurrence
                 .run(stopped(shutdown.clone()))
@@ -163,10 +173,17 @@ pub async fn run_embedded_subscribers(
                 .await
                 .inspect_err(loud("reminder"))
         },
+        async {
+            notification
+                .run(stopped(shutdown.clone()))
+                .await
+                .inspect_err(loud("notification"))
+        },
         scheduler.run(stopped(shutdown.clone())),
     );
     recurrence?;
     reminder?;
+    notification?;
     Ok(())
 }
 

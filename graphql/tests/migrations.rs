@@ -46,6 +46,7 @@ async fn round_trip(backend: support::Backend) {
         "consumer_offsets",
         "processed_events",
         "dead_letters",
+        "notifications",
     ] {
         assert!(table_exists(&t, table).await, "{table} exists after up");
     }
@@ -54,7 +55,7 @@ async fn round_trip(backend: support::Backend) {
         Migrator::get_pending_migrations(&t.db).await.unwrap().len(),
         all
     );
-    for table in ["tasks", "outbox", "task_search_ids"] {
+    for table in ["tasks", "outbox", "task_search_ids", "notifications"] {
         assert!(!table_exists(&t, table).await, "{table} is gone after down");
     }
     Migrator::up(&t.db, None).await.unwrap();

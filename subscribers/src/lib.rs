@@ -16,12 +16,16 @@
 //!   or deletion, re-armed on reopen, fire times moved with the due date (the
 //!   [`reminder::ReminderHandler`], consumer `reminder` on `task-events`);
 //! - [`reminder_scheduler`]: fires due reminders into `reminders` (the
-//!   [`reminder_scheduler::ReminderScheduler`]: not a consumer, it polls the database).
+//!   [`reminder_scheduler::ReminderScheduler`]: not a consumer, it polls the database);
+//! - [`notification`]: turns fired reminders into in-app notifications, one per event (the
+//!   [`notification::NotificationHandler`], consumer `notification` on `reminders`).
 //!
 //! Binaries: `recurrence` (`src/bin/recurrence.rs`) runs the recurrence handler on Kafka;
-//! `reminder` (`src/bin/reminder.rs`) runs the reminder handler on Kafka and the scheduler.
+//! `reminder` (`src/bin/reminder.rs`) runs the reminder handler on Kafka and the scheduler;
+//! `notification` (`src/bin/notification.rs`) runs the notification handler on Kafka.
 
 pub mod next_occurrence;
+pub mod notification;
 pub mod recurrence;
 pub mod reminder;
 pub mod reminder_scheduler;

@@ -6,11 +6,13 @@
 //! - [`task_list`]: `tasks(...)` inputs (`TaskFilter`, `TaskSort`) and `TaskConnection`;
 //! - [`tag`]: `Tag` and tag mutations;
 //! - [`user`]: `me` and `updateSettings`;
+//! - [`notification`]: `Notification`, the `notifications` inbox and `markNotificationRead`;
 //! - [`subscription`]: `taskChanged`, live from the [`crate::live::LiveHub`];
 //! - [`loaders`]: per-request batch loaders (tags, reminders, counts), so a page of tasks costs
 //!   one query per relation, never one per row.
 
 pub mod loaders;
+pub mod notification;
 pub mod subscription;
 pub mod tag;
 pub mod task;
@@ -36,11 +38,17 @@ pub struct QueryRoot(
     task_list::TaskListQuery,
     tag::TagQuery,
     user::UserQuery,
+    notification::NotificationQuery,
 );
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(task::TaskMutation, tag::TagMutation, user::UserMutation);
+pub struct MutationRoot(
+    task::TaskMutation,
+    tag::TagMutation,
+    user::UserMutation,
+    notification::NotificationMutation,
+);
 
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]

@@ -4,8 +4,10 @@
 //! - [`task`]: create, update, complete, reopen, delete, with their outbox events;
 //! - [`task_list`]: the filtered, searched, sorted, keyset-paged task list;
 //! - [`tag`]: tags and their counts;
+//! - [`notification`]: the in-app inbox, paged, and marking read;
 //! - [`user`]: users and settings.
 
+pub mod notification;
 pub mod tag;
 pub mod task;
 pub mod task_list;

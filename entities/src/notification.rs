@@ -1,0 +1,27 @@
+//! `notifications`: one in-app notification of a user, created from one source event.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "notifications")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub owner_id: String,
+    /// The task it is about; no foreign key, so the task may be gone.
+    pub task_id: Option<Uuid>,
+    /// `REMINDER_DUE` or `REMINDER_MISSED`.
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    /// The source event; unique (`uq_notifications_event`): one notification per event.
+    #[sea_orm(unique)]
+    pub event_id: Uuid,
+    pub created_at: DateTimeUtc,
+    pub read_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

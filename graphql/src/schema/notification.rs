@@ -1,0 +1,123 @@
+//! `Notification`, the `notifications` inbox query and `markNotificationRead`.
+
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+use entities::notification;
+
+use super::task::Task;
+use super::task_list::PageInfo;
+use super::{db, now, parse_id, viewer};
+use crate::service::notification as service;
+
+/// An in-app notification of the caller (today: a reminder that fired or was missed).
+pub struct Notification(pub notification::Model);
+
+#[Object]
+impl Notification {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// `REMINDER_DUE` or `REMINDER_MISSED`.
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+
+    /// The task it is about; null when the task has been deleted since.
+    async fn task(&self, ctx: &Context<'_>) -> Result<Option<Task>> {
+        let Some(task_id) = self.0.task_id else {
+            return Ok(None);
+        };
+        Ok(
+            crate::service::task::find_task(db(ctx), &self.0.owner_id, task_id)
+                .await?
+                .map(Task),
+        )
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// Null while unread.
+    async fn read_at(&self) -> Option<DateTime<Utc>> {
+        self.0.read_at
+    }
+}
+
+/// A page of notifications, newest first. `totalCount` runs a COUNT only when selected.
+pub struct NotificationConnection {
+    query: service::NotificationListQuery,
+    page: service::NotificationPage,
+}
+
+#[Object]
+impl NotificationConnection {
+    async fn nodes(&self) -> Vec<Notification> {
+        self.page.rows.iter().cloned().map(Notification).collect()
+    }
+
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_next_page: self.page.has_next_page,
+            has_previous_page: self.page.has_previous_page,
+            start_cursor: self.page.cursors.first().cloned(),
+            end_cursor: self.page.cursors.last().cloned(),
+        }
+    }
+
+    /// All notifications of the list (unread only, if asked), ignoring paging.
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
+        let n = service::count_notifications(db(ctx), &self.query).await?;
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
+    }
+}
+
+#[derive(Default)]
+pub struct NotificationQuery;
+
+#[Object]
+impl NotificationQuery {
+    /// The caller's notifications, newest first. `first` is 20 by default, at most 100;
+    /// `after` is the `endCursor` of the previous page.
+    #[graphql(complexity = "first.map_or(20, |n| n.clamp(1, 100) as usize) * child_complexity")]
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        unread_only: Option<bool>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<NotificationConnection> {
+        let user = viewer(ctx)?;
+        let query = service::NotificationListQuery {
+            owner_id: user.id.clone(),
+            unread_only: unread_only.unwrap_or(false),
+        };
+        let page = service::list_notifications(db(ctx), &query, first, after.as_deref()).await?;
+        Ok(NotificationConnection { query, page })
+    }
+}
+
+#[derive(Default)]
+pub struct NotificationMutation;
+
+#[Object]
+impl NotificationMutation {
+    /// Marks one of the caller's notifications read; marking it again keeps the first
+    /// `readAt`. NOT_FOUND for an unknown id or another user's notification.
+    async fn mark_notification_read(&self, ctx: &Context<'_>, id: ID) -> Result<Notification> {
+        let user = viewer(ctx)?;
+        let id = parse_id("notification", &id)?;
+        Ok(Notification(
+            service::mark_read(db(ctx), &user.id, id, now(ctx)).await?,
+        ))
+    }
+}
