@@ -6,11 +6,13 @@
 //! WebSocket: the bearer token travels in the `connection_init` payload as
 //! `{"Authorization": "Bearer <jwt>"}`; a missing or bad token closes the socket with 4403
 //! Forbidden. A socket that sends no `connection_init` within [`AppState::ws_init_timeout`] is
-//! dropped, and one socket holds at most [`AppState::ws_max_subscriptions`] subscriptions.
+//! closed with 4408, and one socket holds at most [`AppState::ws_max_subscriptions`]
+//! subscriptions. The other graphql-transport-ws close codes (4400, 4401, 4409, 4429) come
+//! from [`crate::ws`].
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
@@ -18,7 +20,7 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,6 +28,7 @@ use futures_util::{SinkExt, StreamExt};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -34,6 +37,7 @@ use crate::auth::Authenticator;
 use crate::live::LiveHub;
 use crate::schema::subscription::SocketSubscriptions;
 use crate::schema::{RequestMeta, TaskstreamSchema, connection_data, prepare_request};
+use crate::ws::{self, FORBIDDEN_REASON};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -44,12 +48,6 @@ pub const WS_INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Live subscriptions one WebSocket may hold. A client needs a handful (one per open view);
 /// the cap bounds what one connection can make the gateway filter per change.
 pub const WS_MAX_SUBSCRIPTIONS: usize = 20;
-
-/// The close code for a refused `connection_init` (graphql-transport-ws: 4403 Forbidden).
-const CLOSE_FORBIDDEN: u16 = 4403;
-
-/// The reason prefix that marks our own refusal among the engine's 1002 closes.
-const FORBIDDEN_REASON: &str = "Forbidden";
 
 /// Everything the handlers share.
 pub struct AppState {
@@ -181,76 +179,133 @@ async fn graphql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
 
 async fn graphql_ws(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let guarded = ws::is_transport_ws(&headers);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| serve_socket(state, socket, protocol))
+        .on_upgrade(move |socket| serve_socket(state, socket, protocol, guarded))
 }
 
 /// Runs one GraphQL WebSocket: authenticates `connection_init`, then serves its
-/// subscriptions until either side closes it or it misses the init deadline.
-async fn serve_socket(state: Arc<AppState>, socket: WebSocket, protocol: GraphQLProtocol) {
-    let (sink, stream) = socket.split();
-    let sink = sink.with(|message| {
-        futures_util::future::ready(Ok::<_, axum::Error>(forbidden_close(message)))
-    });
-    let initialised = Arc::new(AtomicBool::new(false));
-    let init_state = Arc::clone(&state);
-    let init_flag = Arc::clone(&initialised);
-    let socket = GraphQLWebSocket::new_with_pair(sink, stream, state.schema.clone(), protocol)
-        .on_connection_init(move |payload| async move {
-            init_flag.store(true, Ordering::Release);
-            let authorization = payload
-                .get("Authorization")
-                .or_else(|| payload.get("authorization"))
-                .map(|v| v.as_str().unwrap_or("\u{0}invalid"));
-            let user = match init_state.auth.authenticate(authorization).await {
-                Ok(user) => user,
-                Err(err) => {
-                    tracing::info!(error = %err, "WebSocket connection_init refused");
-                    return Err(async_graphql::Error::new(format!(
-                        "{FORBIDDEN_REASON}: a valid bearer token is required in the \
-                         connection_init payload"
-                    )));
+/// subscriptions until either side closes it or it misses the init deadline. With `guarded`
+/// (graphql-transport-ws) every client message passes a [`ws::Guard`] first, which closes the
+/// socket with the protocol's own code on a violation.
+async fn serve_socket(
+    state: Arc<AppState>,
+    socket: WebSocket,
+    protocol: GraphQLProtocol,
+    guarded: bool,
+) {
+    let (mut ws_sink, ws_stream) = socket.split();
+    // Everything bound for the client goes through one queue, so the guard and the init
+    // timer can close the socket while the engine owns its half.
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Message>();
+    let guard = Arc::new(Mutex::new(ws::Guard::default()));
+
+    let engine_sink = {
+        let guard = Arc::clone(&guard);
+        futures_util::sink::unfold(out_tx.clone(), move |tx, message: Message| {
+            let message = ws::forbidden_close(message);
+            if guarded {
+                lock(&guard).outgoing(&message);
+            }
+            let sent = tx
+                .send(message)
+                .map(|()| tx)
+                .map_err(|_| axum::Error::new("the WebSocket writer has stopped"));
+            futures_util::future::ready(sent)
+        })
+    };
+    let engine_stream = {
+        let guard = Arc::clone(&guard);
+        let out_tx = out_tx.clone();
+        ws_stream.take_while(move |message| {
+            let verdict = match message {
+                Ok(Message::Text(text)) => lock(&guard).incoming(text.as_bytes()),
+                Ok(Message::Binary(bytes)) => lock(&guard).incoming(bytes),
+                _ => ws::Verdict::Pass,
+            };
+            let keep = match verdict {
+                ws::Verdict::Pass => true,
+                ws::Verdict::Close(code, reason) if guarded => {
+                    tracing::debug!(code, %reason, "closing a WebSocket that broke the protocol");
+                    let _ = out_tx.send(ws::close(code, &reason));
+                    false
                 }
+                // The legacy protocol keeps the engine's own handling.
+                ws::Verdict::Close(..) => true,
             };
-            let meta = RequestMeta {
-                user,
-                request_id: None,
-            };
-            let mut data = connection_data(&init_state.db, meta);
-            data.insert(SocketSubscriptions::new(init_state.ws_max_subscriptions));
-            Ok(data)
-        });
+            futures_util::future::ready(keep)
+        })
+    };
+
+    let init_state = Arc::clone(&state);
+    let engine =
+        GraphQLWebSocket::new_with_pair(engine_sink, engine_stream, state.schema.clone(), protocol)
+            .on_connection_init(move |payload| async move {
+                let authorization = payload
+                    .get("Authorization")
+                    .or_else(|| payload.get("authorization"))
+                    .map(|v| v.as_str().unwrap_or("\u{0}invalid"));
+                let user = match init_state.auth.authenticate(authorization).await {
+                    Ok(user) => user,
+                    Err(err) => {
+                        tracing::info!(error = %err, "WebSocket connection_init refused");
+                        return Err(async_graphql::Error::new(format!(
+                            "{FORBIDDEN_REASON}: a valid bearer token is required in the \
+                     connection_init payload"
+                        )));
+                    }
+                };
+                let meta = RequestMeta {
+                    user,
+                    request_id: None,
+                };
+                let mut data = connection_data(&init_state.db, meta);
+                data.insert(SocketSubscriptions::new(init_state.ws_max_subscriptions));
+                Ok(data)
+            });
+
     let init_deadline = async {
         tokio::time::sleep(state.ws_init_timeout).await;
-        if initialised.load(Ordering::Acquire) {
+        if lock(&guard).init_received() {
             std::future::pending::<()>().await;
         }
     };
-    tokio::select! {
-        () = socket.serve() => {}
-        () = init_deadline => {
-            tracing::debug!(timeout = ?state.ws_init_timeout, "closing a WebSocket that sent no connection_init");
+    let run = async {
+        tokio::select! {
+            () = engine.serve() => {}
+            () = init_deadline => {
+                tracing::debug!(timeout = ?state.ws_init_timeout, "closing a WebSocket that sent no connection_init");
+                let _ = out_tx.send(ws::close(
+                    ws::CLOSE_INIT_TIMEOUT,
+                    "Connection initialisation timeout",
+                ));
+            }
         }
-    }
+        // The writer ends once the last sender is gone.
+        drop(out_tx);
+    };
+    let writer = async {
+        while let Some(message) = out_rx.recv().await {
+            let closing = matches!(message, Message::Close(_));
+            if ws_sink.send(message).await.is_err() || closing {
+                break;
+            }
+        }
+        let _ = ws_sink.close().await;
+    };
+    tokio::join!(run, writer);
 }
 
-/// The engine closes a refused `connection_init` with 1002; graphql-transport-ws says 4403.
-fn forbidden_close(message: Message) -> Message {
-    match message {
-        Message::Close(Some(frame))
-            if frame.code == 1002 && frame.reason.as_str().starts_with(FORBIDDEN_REASON) =>
-        {
-            Message::Close(Some(CloseFrame {
-                code: CLOSE_FORBIDDEN,
-                reason: FORBIDDEN_REASON.into(),
-            }))
-        }
-        other => other,
-    }
+/// The guard's lock; a panic while holding it cannot leave it inconsistent enough to matter.
+fn lock(guard: &Mutex<ws::Guard>) -> std::sync::MutexGuard<'_, ws::Guard> {
+    guard
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 async fn graphiql(State(state): State<Arc<AppState>>) -> Response {

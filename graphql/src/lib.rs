@@ -8,6 +8,7 @@
 //! - [`config`]: flags with environment fallbacks;
 //! - [`startup`]: wiring from configuration to a running server, development mode;
 //! - [`http`]: routes, body limit, request ids, timeout, health, the WebSocket transport;
+//! - [`ws`]: the graphql-transport-ws close codes the WebSocket transport enforces;
 //! - [`live`]: the live fan-out: one `task-events` consumer feeding every subscription;
 //! - [`events`]: embedded or distributed mode, the outbox relay task, `events tail`;
 //! - [`dlq`]: `taskstream dlq list|show|replay|discard`;
@@ -28,3 +29,4 @@ pub mod live;
 pub mod schema;
 pub mod service;
 pub mod startup;
+pub mod ws;

@@ -280,6 +280,11 @@ struct TestServer {
 
 impl TestServer {
     async fn start() -> TestServer {
+        TestServer::start_with_init_timeout(graphql::http::WS_INIT_TIMEOUT).await
+    }
+
+    /// As [`TestServer::start`], with `init_timeout` for `connection_init`.
+    async fn start_with_init_timeout(init_timeout: Duration) -> TestServer {
         let db = support::TestDb::empty(support::Backend::Sqlite)
             .await
             .unwrap();
@@ -292,6 +297,23 @@ impl TestServer {
             ..graphql::config::ServerConfig::default()
         };
         let gateway = graphql::startup::build(&config).await.unwrap();
+        let built = &gateway.state;
+        let state = Arc::new(graphql::http::AppState {
+            schema: built.schema.clone(),
+            db: built.db.clone(),
+            kafka: built.kafka.clone(),
+            auth: built.auth.clone(),
+            request_timeout: built.request_timeout,
+            graphiql_html: built.graphiql_html.clone(),
+            live: built.live.clone(),
+            ws_init_timeout: init_timeout,
+            ws_max_subscriptions: built.ws_max_subscriptions,
+        });
+        let gateway = graphql::startup::Gateway {
+            router: graphql::http::router(Arc::clone(&state), config.max_body_bytes),
+            state,
+            dev_token: None,
+        };
         let (stop, stopped) = tokio::sync::watch::channel(false);
         graphql::startup::start_live_updates(&gateway.state, stopped.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -447,4 +469,189 @@ async fn a_websocket_with_a_bad_token_is_closed_with_4403() {
 
     // Assert
     assert_eq!(receive(&mut socket).await, Err(Some(4403)));
+}
+
+/// Sends `connection_init` with `sub`'s token and expects `connection_ack`.
+async fn handshake<S>(server: &TestServer, socket: &mut S, sub: &str)
+where
+    S: futures_util::Sink<Message>
+        + futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+        + Unpin,
+    <S as futures_util::Sink<Message>>::Error: std::fmt::Debug,
+{
+    let token = server.token(sub);
+    send_json(
+        socket,
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
+    )
+    .await;
+    assert_eq!(receive(socket).await.unwrap()["type"], "connection_ack");
+}
+
+/// The close frame the server ends with (other messages skipped), as code and reason.
+async fn close_frame<S>(socket: &mut S) -> (u16, String)
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let message = tokio::time::timeout(DEADLINE, socket.next())
+            .await
+            .expect("no close frame before the deadline");
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                return (u16::from(frame.code), frame.reason.as_str().to_owned());
+            }
+            Some(Ok(Message::Close(None))) => panic!("closed without a code"),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => panic!("the socket failed without a close frame: {e}"),
+            None => panic!("the socket ended without a close frame"),
+        }
+    }
+}
+
+fn subscribe_message(id: &str) -> Value {
+    json!({ "id": id, "type": "subscribe", "payload": { "query": TASK_CHANGED } })
+}
+
+#[tokio::test]
+async fn a_websocket_without_connection_init_is_closed_with_4408() {
+    // Arrange
+    let server = TestServer::start_with_init_timeout(Duration::from_millis(200)).await;
+    let started = tokio::time::Instant::now();
+
+    // Act
+    let mut socket = server.connect().await;
+
+    // Assert
+    assert_eq!(
+        close_frame(&mut socket).await,
+        (4408, "Connection initialisation timeout".to_owned())
+    );
+    assert!(started.elapsed() >= Duration::from_millis(200));
+}
+
+#[tokio::test]
+async fn a_websocket_that_sent_connection_init_outlives_the_init_timeout() {
+    // Arrange
+    let server = TestServer::start_with_init_timeout(Duration::from_millis(200)).await;
+    let mut socket = server.connect().await;
+    handshake(&server, &mut socket, "alice").await;
+
+    // Act
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    send_json(&mut socket, json!({ "type": "ping" })).await;
+
+    // Assert
+    assert_eq!(receive(&mut socket).await.unwrap()["type"], "pong");
+}
+
+#[tokio::test]
+async fn a_subscribe_before_connection_ack_is_closed_with_4401() {
+    // Arrange
+    let server = TestServer::start().await;
+    let mut socket = server.connect().await;
+
+    // Act
+    send_json(&mut socket, subscribe_message("1")).await;
+
+    // Assert
+    assert_eq!(
+        close_frame(&mut socket).await,
+        (4401, "Unauthorized".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_active_subscription_id_is_closed_with_4409() {
+    // Arrange
+    let server = TestServer::start().await;
+    let mut socket = server.connect().await;
+    handshake(&server, &mut socket, "alice").await;
+    send_json(&mut socket, subscribe_message("1")).await;
+    let hub = server.state.live.clone();
+    wait_until("the subscription is registered", || {
+        hub.subscriber_count() > 0
+    })
+    .await;
+
+    // Act
+    send_json(&mut socket, subscribe_message("1")).await;
+
+    // Assert
+    assert_eq!(
+        close_frame(&mut socket).await,
+        (4409, "Subscriber for 1 already exists".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_completed_subscription_id_can_be_reused() {
+    // Arrange
+    let server = TestServer::start().await;
+    let mut socket = server.connect().await;
+    handshake(&server, &mut socket, "alice").await;
+    send_json(&mut socket, subscribe_message("1")).await;
+    let hub = server.state.live.clone();
+    wait_until("the subscription is registered", || {
+        hub.subscriber_count() > 0
+    })
+    .await;
+    send_json(&mut socket, json!({ "id": "1", "type": "complete" })).await;
+    assert_eq!(receive(&mut socket).await.unwrap()["type"], "complete");
+
+    // Act
+    send_json(&mut socket, subscribe_message("1")).await;
+    send_json(&mut socket, json!({ "type": "ping" })).await;
+
+    // Assert: still open.
+    assert_eq!(receive(&mut socket).await.unwrap()["type"], "pong");
+}
+
+#[tokio::test]
+async fn a_message_that_is_not_json_is_closed_with_4400() {
+    // Arrange
+    let server = TestServer::start().await;
+    let mut socket = server.connect().await;
+
+    // Act
+    socket.send(Message::Text("not json".into())).await.unwrap();
+
+    // Assert
+    assert_eq!(close_frame(&mut socket).await.0, 4400);
+}
+
+#[tokio::test]
+async fn a_message_of_an_unknown_type_is_closed_with_4400() {
+    // Arrange
+    let server = TestServer::start().await;
+    let mut socket = server.connect().await;
+    handshake(&server, &mut socket, "alice").await;
+
+    // Act
+    send_json(&mut socket, json!({ "type": "shout", "id": "1" })).await;
+
+    // Assert
+    assert_eq!(close_frame(&mut socket).await.0, 4400);
+}
+
+#[tokio::test]
+async fn a_second_connection_init_is_closed_with_4429() {
+    // Arrange
+    let server = TestServer::start().await;
+    let mut socket = server.connect().await;
+    handshake(&server, &mut socket, "alice").await;
+
+    // Act
+    let token = server.token("alice");
+    send_json(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(
+        close_frame(&mut socket).await,
+        (4429, "Too many initialisation requests".to_owned())
+    );
 }
