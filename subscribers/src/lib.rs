@@ -19,6 +19,7 @@
 //!   [`reminder_scheduler::ReminderScheduler`]: not a consumer, it polls the database);
 //! - [`notification`]: turns fired reminders into in-app notifications, one per event (the
 //!   [`notification::NotificationHandler`], consumer `notification` on `reminders`).
+//! - [`process`]: what the binaries share (flags, database, Kafka, partitions, signals).
 //!
 //! Binaries: `recurrence` (`src/bin/recurrence.rs`) runs the recurrence handler on Kafka;
 //! `reminder` (`src/bin/reminder.rs`) runs the reminder handler on Kafka and the scheduler;
@@ -26,6 +27,7 @@
 
 pub mod next_occurrence;
 pub mod notification;
+pub mod process;
 pub mod recurrence;
 pub mod reminder;
 pub mod reminder_scheduler;

@@ -1,0 +1,159 @@
+//! What every subscriber binary shares: its common flags, logging, the database pool, the Kafka
+//! log, partition assignment and the shutdown signal. Each binary is then a few lines that pick
+//! a topic and a handler.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use stream::consumer::{Consumer, ConsumerConfig, Handler};
+use stream::kafka::{KafkaConfig, KafkaLog};
+
+/// Flags (with environment fallbacks) common to every subscriber binary.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// `postgres://...` or `sqlite://path?mode=rwc`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+    /// `host:port,host:port`.
+    #[arg(long, env = "KAFKA_BROKERS")]
+    pub kafka_brokers: String,
+    /// The partitions of the consumed topic this instance owns: `all` or a comma list (`0,2`).
+    /// Assignment is explicit: give each instance a disjoint list.
+    #[arg(long, env = "PARTITIONS", default_value = "all")]
+    pub partitions: String,
+    /// A tracing filter (`info`, `subscribers=debug,info`).
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+/// Logs to stderr with `filter`.
+pub fn init_tracing(filter: &str) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter)?)
+        .with_writer(std::io::stderr)
+        .init();
+    Ok(())
+}
+
+/// A small pool; SQLite in WAL mode with a busy timeout, as the gateway opens it.
+pub async fn connect_db(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(4)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+        });
+    }
+    Database::connect(opts)
+        .await
+        .context("cannot connect to the database")
+}
+
+/// Connects to the brokers and creates missing topics.
+pub async fn connect_log(brokers: &str) -> anyhow::Result<KafkaLog> {
+    let log = KafkaLog::connect(KafkaConfig::from_brokers(brokers)?).await?;
+    log.ensure_taskstream_topics().await?;
+    Ok(log)
+}
+
+/// The partitions of `topic` named by `spec`: `all`, or a comma list of partition numbers that
+/// exist in the topic.
+pub async fn partitions(log: &KafkaLog, topic: &str, spec: &str) -> anyhow::Result<Vec<i32>> {
+    let count = log.partition_count(topic).await?;
+    parse_partitions(spec, topic, count)
+}
+
+/// Parses a PARTITIONS value against a topic with `count` partitions (sorted, deduplicated).
+pub fn parse_partitions(spec: &str, topic: &str, count: i32) -> anyhow::Result<Vec<i32>> {
+    if spec.trim() == "all" {
+        return Ok((0..count).collect());
+    }
+    let mut list = spec
+        .split(',')
+        .map(|p| p.trim().parse::<i32>())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("PARTITIONS {spec:?} is not `all` or a comma list of numbers"))?;
+    if let Some(bad) = list.iter().find(|p| !(0..count).contains(*p)) {
+        anyhow::bail!(
+            "PARTITIONS names partition {bad}, but {topic} has {count} (0 to {})",
+            count - 1
+        );
+    }
+    list.sort_unstable();
+    list.dedup();
+    Ok(list)
+}
+
+/// Runs `handler` on `topic` over Kafka until SIGINT or SIGTERM (the recurrence and
+/// notification binaries).
+pub async fn run_consumer<H: Handler + 'static>(
+    args: CommonArgs,
+    topic: &str,
+    handler: H,
+) -> anyhow::Result<()> {
+    init_tracing(&args.log_level)?;
+    let db = connect_db(&args.database_url).await?;
+    let log = connect_log(&args.kafka_brokers).await?;
+    let partitions = partitions(&log, topic, &args.partitions).await?;
+    let name = handler.name().to_owned();
+    tracing::info!(subscriber = %name, topic, ?partitions, "subscriber starting");
+    let config = ConsumerConfig {
+        partitions,
+        ..ConsumerConfig::new(name.clone(), topic)
+    };
+    Consumer::new(db, log, handler, config)
+        .run(shutdown_signal())
+        .await?;
+    tracing::info!(subscriber = %name, "subscriber stopped");
+    Ok(())
+}
+
+/// Completes at SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_partitions;
+
+    #[test]
+    fn all_or_a_list_of_existing_partitions_is_accepted() {
+        assert_eq!(parse_partitions("all", "t", 3).unwrap(), vec![0, 1, 2]);
+        assert_eq!(parse_partitions(" 2, 0 ,2", "t", 3).unwrap(), vec![0, 2]);
+    }
+
+    #[test]
+    fn bad_partition_lists_are_rejected_naming_partitions() {
+        for bad in ["", "one", "0,,1", "-1", "3", "0;1"] {
+            let err = parse_partitions(bad, "task-events", 3)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("PARTITIONS"), "{bad:?}: {err}");
+        }
+    }
+}
