@@ -6,24 +6,22 @@
 
 mod support;
 
+use support::RunningConsumer;
+
 use std::collections::HashSet;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entities::notification;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 use stream::CloudEvent;
-use stream::consumer::{Consumer, ConsumerConfig, ConsumerError, Handler, HandlerOutcome};
-use stream::embedded::EmbeddedLog;
-use stream::log::{LogReader, LogRecord};
+use stream::consumer::{Handler, HandlerOutcome};
+use stream::log::LogRecord;
 use stream::topics::{NOTIFICATIONS, REMINDERS};
 use subscribers::Clock;
 use subscribers::notification::{CONSUMER, NOTIFICATION_CREATED_TYPE, NotificationHandler};
 use subscribers::reminder_scheduler::ReminderScheduler;
 use support::TestApp;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 const ALICE: &str = "alice";
@@ -38,74 +36,13 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 /// The notification consumer running in the background until stopped.
-struct Running {
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), ConsumerError>>,
+fn start(db: &DatabaseConnection) -> RunningConsumer {
+    RunningConsumer::start(db, NotificationHandler::new(), REMINDERS)
 }
 
-impl Running {
-    fn start(db: &DatabaseConnection) -> Running {
-        let config = ConsumerConfig {
-            max_attempts: 3,
-            backoff_initial: Duration::from_millis(5),
-            backoff_max: Duration::from_millis(50),
-            fetch_max_wait: Duration::from_millis(200),
-            ..ConsumerConfig::new(CONSUMER, REMINDERS)
-        };
-        let consumer = Consumer::new(
-            db.clone(),
-            EmbeddedLog::new(db.clone()),
-            NotificationHandler::new(),
-            config,
-        );
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(consumer.run(async {
-            let _ = stopped.await;
-        }));
-        Running {
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("the consumer did not stop within 30 s")
-            .unwrap()
-            .unwrap();
-    }
-}
-
-async fn stored_offset(db: &DatabaseConnection) -> Option<i64> {
-    entities::consumer_offset::Entity::find_by_id((CONSUMER.to_owned(), REMINDERS.to_owned(), 0))
-        .one(db)
-        .await
-        .unwrap()
-        .map(|row| row.next_offset)
-}
-
-async fn log_end(db: &DatabaseConnection) -> i64 {
-    EmbeddedLog::new(db.clone())
-        .fetch(REMINDERS, 0, 0, 1, Duration::ZERO)
-        .await
-        .unwrap()
-        .high_watermark
-}
-
-/// Waits (with a deadline) until the consumer has handled every record on `reminders`.
+/// Waits until the consumer has handled every record on `reminders`.
 async fn wait_caught_up(db: &DatabaseConnection) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while stored_offset(db).await != Some(log_end(db).await) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for the notification consumer to reach the end of the log"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::wait_caught_up(db, CONSUMER, REMINDERS).await;
 }
 
 async fn create(app: &TestApp, user: &str, input: Value) -> Uuid {
@@ -180,7 +117,7 @@ async fn fired_reminder(app: &TestApp, db: &DatabaseConnection, title: &str) -> 
 
 on_both_databases!(a_fired_reminder_becomes_exactly_one_notification, |t| {
     let app = TestApp::on(t);
-    let running = Running::start(&t.db);
+    let running = start(&t.db);
     let task_id = fired_reminder(&app, &t.db, "Call the plumber").await;
 
     let rows = notifications_of(&t.db, ALICE).await;
@@ -228,7 +165,7 @@ on_both_databases!(a_fired_reminder_becomes_exactly_one_notification, |t| {
 
 on_both_databases!(a_missed_reminder_is_worded_as_missed, |t| {
     let app = TestApp::on(t);
-    let running = Running::start(&t.db);
+    let running = start(&t.db);
     create(&app, ALICE, due_with_reminder("Renew the passport")).await;
     let report = ReminderScheduler::new(t.db.clone(), Clock::Fixed(at("2030-01-08T12:00:00Z")))
         .fire_due()
@@ -245,7 +182,7 @@ on_both_databases!(a_missed_reminder_is_worded_as_missed, |t| {
 
 on_both_databases!(an_unparseable_record_is_a_dead_letter, |t| {
     let app = TestApp::on(t);
-    let running = Running::start(&t.db);
+    let running = start(&t.db);
     entities::outbox::ActiveModel {
         event_id: Set(Uuid::now_v7()),
         topic: Set(REMINDERS.to_owned()),
@@ -282,7 +219,7 @@ on_both_databases!(an_unparseable_record_is_a_dead_letter, |t| {
 
 on_both_databases!(the_inbox_lists_marks_read_and_is_private, |t| {
     let app = TestApp::on(t);
-    let running = Running::start(&t.db);
+    let running = start(&t.db);
     let first_task = fired_reminder(&app, &t.db, "First").await;
     let second_task = create(
         &app,

@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::time::Duration;
+use support::{RunningConsumer, wait_until};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -15,15 +15,10 @@ use sea_orm::{
 };
 use serde_json::{Value, json};
 use stream::CloudEvent;
-use stream::consumer::{Consumer, ConsumerConfig, ConsumerError};
-use stream::embedded::EmbeddedLog;
-use stream::log::LogReader;
 use stream::topics::{TASK_EVENTS, TASK_UPDATES};
 use subscribers::Clock;
 use subscribers::recurrence::{CONSUMER, RecurrenceHandler, successor_id};
 use support::{TASK_FIELDS, TestApp};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 const USER: &str = "rita";
@@ -34,88 +29,15 @@ fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-/// The recurrence consumer running in the background until stopped.
-struct Running {
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), ConsumerError>>,
-}
-
-impl Running {
-    fn start(db: &DatabaseConnection, now: DateTime<Utc>) -> Running {
-        let config = ConsumerConfig {
-            max_attempts: 3,
-            backoff_initial: Duration::from_millis(5),
-            backoff_max: Duration::from_millis(50),
-            fetch_max_wait: Duration::from_millis(200),
-            ..ConsumerConfig::new(CONSUMER, TASK_EVENTS)
-        };
-        let consumer = Consumer::new(
-            db.clone(),
-            EmbeddedLog::new(db.clone()),
-            RecurrenceHandler::new(Clock::Fixed(now)),
-            config,
-        );
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(consumer.run(async {
-            let _ = stopped.await;
-        }));
-        Running {
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("the consumer did not stop within 30 s")
-            .unwrap()
-            .unwrap();
-    }
-}
-
-/// Waits (with a deadline) until `cond` holds.
-async fn wait_until<F: std::future::Future<Output = bool>>(
-    what: &str,
-    mut cond: impl FnMut() -> F,
-) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !cond().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn stored_offset(db: &DatabaseConnection) -> Option<i64> {
-    entities::consumer_offset::Entity::find_by_id((CONSUMER.to_owned(), TASK_EVENTS.to_owned(), 0))
-        .one(db)
-        .await
-        .unwrap()
-        .map(|row| row.next_offset)
-}
-
-async fn log_end(db: &DatabaseConnection) -> i64 {
-    EmbeddedLog::new(db.clone())
-        .fetch(TASK_EVENTS, 0, 0, 1, Duration::ZERO)
-        .await
-        .unwrap()
-        .high_watermark
+/// The recurrence consumer (with a fixed clock) running in the background until stopped.
+fn start(db: &DatabaseConnection, now: DateTime<Utc>) -> RunningConsumer {
+    RunningConsumer::start(db, RecurrenceHandler::new(Clock::Fixed(now)), TASK_EVENTS)
 }
 
 /// Waits until the consumer has handled every record on `task-events` (including the events it
 /// wrote itself).
 async fn wait_caught_up(db: &DatabaseConnection) {
-    wait_until(
-        "the recurrence consumer reaches the end of the log",
-        || async { stored_offset(db).await == Some(log_end(db).await) },
-    )
-    .await;
+    support::wait_caught_up(db, CONSUMER, TASK_EVENTS).await;
 }
 
 async fn successors_of(db: &DatabaseConnection, id: Uuid) -> Vec<entities::task::Model> {
@@ -249,7 +171,7 @@ on_both_databases!(
     |t| {
         let app = TestApp::on(t);
         let now = at("2030-01-07T10:00:00Z");
-        let running = Running::start(&t.db, now);
+        let running = start(&t.db, now);
         // Monday 7 January 2030, 09:00 in London (UTC in winter).
         let first = create(
             &app,
@@ -340,7 +262,7 @@ on_both_databases!(
 
 on_both_databases!(complete_reopen_complete_yields_one_successor, |t| {
     let app = TestApp::on(t);
-    let running = Running::start(&t.db, at("2030-01-07T10:00:00Z"));
+    let running = start(&t.db, at("2030-01-07T10:00:00Z"));
     let first = create(
         &app,
         weekly("SCHEDULE", "FREQ=WEEKLY", "2030-01-07T09:00:00Z"),
@@ -363,7 +285,7 @@ on_both_databases!(complete_reopen_complete_yields_one_successor, |t| {
 
 on_both_databases!(a_completion_delivered_twice_yields_one_successor, |t| {
     let app = TestApp::on(t);
-    let running = Running::start(&t.db, at("2030-01-07T10:00:00Z"));
+    let running = start(&t.db, at("2030-01-07T10:00:00Z"));
     let first = create(
         &app,
         weekly("SCHEDULE", "FREQ=WEEKLY", "2030-01-07T09:00:00Z"),
@@ -400,7 +322,7 @@ on_both_databases!(a_completion_delivered_twice_yields_one_successor, |t| {
 on_both_databases!(a_schedule_task_completed_late_skips_past_dates, |t| {
     let app = TestApp::on(t);
     // Completed on Friday 1 February, more than three weeks after it was due.
-    let running = Running::start(&t.db, at("2030-02-01T12:00:00Z"));
+    let running = start(&t.db, at("2030-02-01T12:00:00Z"));
     let first = create(
         &app,
         weekly("SCHEDULE", "FREQ=WEEKLY", "2030-01-07T09:00:00Z"),
@@ -418,7 +340,7 @@ on_both_databases!(
     a_completion_anchored_task_restarts_from_the_completion_time,
     |t| {
         let app = TestApp::on(t);
-        let running = Running::start(&t.db, Utc::now());
+        let running = start(&t.db, Utc::now());
         let first = create(
         &app,
         json!({
@@ -450,7 +372,7 @@ on_both_databases!(
 
 on_both_databases!(count_ends_the_series, |t| {
     let app = TestApp::on(t);
-    let running = Running::start(&t.db, at("2030-01-07T10:00:00Z"));
+    let running = start(&t.db, at("2030-01-07T10:00:00Z"));
     let first = create(
         &app,
         json!({
@@ -476,7 +398,7 @@ on_both_databases!(count_ends_the_series, |t| {
 
 on_both_databases!(non_recurring_tasks_and_poison_records, |t| {
     let app = TestApp::on(t);
-    let running = Running::start(&t.db, at("2030-01-07T10:00:00Z"));
+    let running = start(&t.db, at("2030-01-07T10:00:00Z"));
     let once = create(
         &app,
         json!({ "title": "Once", "dueAt": "2030-01-07T09:00:00Z" }),

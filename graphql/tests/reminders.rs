@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::{RunningConsumer, wait_until};
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -16,9 +18,6 @@ use sea_orm::{
 };
 use serde_json::{Value, json};
 use stream::CloudEvent;
-use stream::consumer::{Consumer, ConsumerConfig, ConsumerError};
-use stream::embedded::EmbeddedLog;
-use stream::log::LogReader;
 use stream::topics::{REMINDERS, TASK_EVENTS};
 use subscribers::Clock;
 use subscribers::reminder::{CONSUMER, ReminderHandler};
@@ -27,7 +26,6 @@ use subscribers::reminder_scheduler::{
 };
 use support::{TASK_FIELDS, TestApp};
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 const USER: &str = "rita";
@@ -39,86 +37,13 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 /// The reminder consumer running in the background until stopped.
-struct Running {
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), ConsumerError>>,
-}
-
-impl Running {
-    fn start(db: &DatabaseConnection) -> Running {
-        let config = ConsumerConfig {
-            max_attempts: 3,
-            backoff_initial: Duration::from_millis(5),
-            backoff_max: Duration::from_millis(50),
-            fetch_max_wait: Duration::from_millis(200),
-            ..ConsumerConfig::new(CONSUMER, TASK_EVENTS)
-        };
-        let consumer = Consumer::new(
-            db.clone(),
-            EmbeddedLog::new(db.clone()),
-            ReminderHandler::new(),
-            config,
-        );
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(consumer.run(async {
-            let _ = stopped.await;
-        }));
-        Running {
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("the consumer did not stop within 30 s")
-            .unwrap()
-            .unwrap();
-    }
-}
-
-/// Waits (with a deadline) until `cond` holds.
-async fn wait_until<F: std::future::Future<Output = bool>>(
-    what: &str,
-    mut cond: impl FnMut() -> F,
-) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !cond().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn stored_offset(db: &DatabaseConnection) -> Option<i64> {
-    entities::consumer_offset::Entity::find_by_id((CONSUMER.to_owned(), TASK_EVENTS.to_owned(), 0))
-        .one(db)
-        .await
-        .unwrap()
-        .map(|row| row.next_offset)
-}
-
-async fn log_end(db: &DatabaseConnection) -> i64 {
-    EmbeddedLog::new(db.clone())
-        .fetch(TASK_EVENTS, 0, 0, 1, Duration::ZERO)
-        .await
-        .unwrap()
-        .high_watermark
+fn start(db: &DatabaseConnection) -> RunningConsumer {
+    RunningConsumer::start(db, ReminderHandler::new(), TASK_EVENTS)
 }
 
 /// Waits until the consumer has handled every record on `task-events`.
 async fn wait_caught_up(db: &DatabaseConnection) {
-    wait_until(
-        "the reminder consumer reaches the end of the log",
-        || async { stored_offset(db).await == Some(log_end(db).await) },
-    )
-    .await;
+    support::wait_caught_up(db, CONSUMER, TASK_EVENTS).await;
 }
 
 /// The reminders of `task`, oldest first.
@@ -203,7 +128,7 @@ on_both_databases!(
     completing_cancels_pending_reminders_and_reopening_rearms_them,
     |t| {
         let app = TestApp::on(t);
-        let running = Running::start(&t.db);
+        let running = start(&t.db);
         let id = create(&app, with_two_reminders()).await;
         // The evening reminder fires before the task is completed: FIRED is final.
         let report = scheduler(&t.db, at("2030-01-06T18:00:00Z"))
@@ -234,7 +159,7 @@ on_both_databases!(
 
 on_both_databases!(deleting_a_task_leaves_no_pending_reminder, |t| {
     let app = TestApp::on(t);
-    let running = Running::start(&t.db);
+    let running = start(&t.db);
     let id = create(&app, with_two_reminders()).await;
     delete(&app, id).await;
     wait_caught_up(&t.db).await;
@@ -256,7 +181,7 @@ on_both_databases!(deleting_a_task_leaves_no_pending_reminder, |t| {
 
 on_both_databases!(moving_the_due_date_moves_relative_fire_times, |t| {
     let app = TestApp::on(t);
-    let running = Running::start(&t.db);
+    let running = start(&t.db);
     let id = create(&app, with_two_reminders()).await;
     move_due(&app, id, "2030-01-09T12:00:00Z").await;
     wait_caught_up(&t.db).await;
@@ -280,7 +205,7 @@ on_both_databases!(moving_the_due_date_moves_relative_fire_times, |t| {
 
 on_both_databases!(an_unparseable_record_is_a_dead_letter, |t| {
     let app = TestApp::on(t);
-    let running = Running::start(&t.db);
+    let running = start(&t.db);
     entities::outbox::ActiveModel {
         event_id: Set(Uuid::now_v7()),
         topic: Set(TASK_EVENTS.to_owned()),

@@ -295,3 +295,97 @@ impl TestApp {
 pub const TASK_FIELDS: &str = "id title description priority completed completedAt dueAt \
     tags { name color } recurrence { rule timezone anchor } \
     reminders { minutesBeforeDue at fireAt status } seriesId version createdAt updatedAt";
+
+/// Waits (with a 60 s deadline) until `cond` holds, polling every 20 ms.
+pub async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut cond: impl FnMut() -> F,
+) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A subscriber's consumer running over the embedded log (the outbox table) in the background,
+/// with short backoffs for tests, until stopped.
+pub struct RunningConsumer {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), stream::consumer::ConsumerError>>,
+}
+
+impl RunningConsumer {
+    /// Starts `handler` (consumer name = its `name()`) on partition 0 of `topic`.
+    pub fn start<H: stream::consumer::Handler + 'static>(
+        db: &DatabaseConnection,
+        handler: H,
+        topic: &str,
+    ) -> RunningConsumer {
+        use std::time::Duration;
+        let config = stream::consumer::ConsumerConfig {
+            max_attempts: 3,
+            backoff_initial: Duration::from_millis(5),
+            backoff_max: Duration::from_millis(50),
+            fetch_max_wait: Duration::from_millis(200),
+            ..stream::consumer::ConsumerConfig::new(handler.name().to_owned(), topic)
+        };
+        let consumer = stream::consumer::Consumer::new(
+            db.clone(),
+            stream::embedded::EmbeddedLog::new(db.clone()),
+            handler,
+            config,
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(consumer.run(async {
+            let _ = stopped.await;
+        }));
+        RunningConsumer {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Stops it and checks it ended cleanly (within 30 s).
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(30), self.task)
+            .await
+            .expect("the consumer did not stop within 30 s")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Waits until `consumer` has handled every record of partition 0 of `topic` on the embedded
+/// log (including records it wrote itself).
+pub async fn wait_caught_up(db: &DatabaseConnection, consumer: &str, topic: &str) {
+    use sea_orm::EntityTrait;
+    use stream::log::LogReader;
+    wait_until(
+        &format!("{consumer} reaches the end of {topic}"),
+        || async {
+            let stored = entities::consumer_offset::Entity::find_by_id((
+                consumer.to_owned(),
+                topic.to_owned(),
+                0,
+            ))
+            .one(db)
+            .await
+            .unwrap()
+            .map(|row| row.next_offset);
+            let end = stream::embedded::EmbeddedLog::new(db.clone())
+                .fetch(topic, 0, 0, 1, std::time::Duration::ZERO)
+                .await
+                .unwrap()
+                .high_watermark;
+            stored == Some(end)
+        },
+    )
+    .await;
+}
