@@ -25,6 +25,7 @@ pub mod tag;
 pub mod task;
 pub mod task_tag;
 pub mod user;
+pub mod webhook_delivery;
 
 /// Truncates a timestamp to whole microseconds, the precision PostgreSQL stores. Every
 /// timestamp is truncated before it is written so that a value read back (and a keyset cursor

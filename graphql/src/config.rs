@@ -193,11 +193,26 @@ pub struct ServerConfig {
     /// Do not serve GraphiQL at /graphiql.
     #[arg(long, env = "DISABLE_GRAPHIQL")]
     pub disable_graphiql: bool,
+
+    /// Seconds a new WebSocket may take to send `connection_init` before it is closed (4408).
+    #[arg(long, env = "WS_INIT_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub ws_init_timeout_secs: u64,
+
+    /// Live subscriptions one WebSocket may hold at once; one more is refused (RATE_LIMITED).
+    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub ws_max_subscriptions: u64,
+
+    #[command(flatten)]
+    pub webhooks: subscribers::webhook::WebhookArgs,
 }
 
 impl ServerConfig {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn ws_init_timeout(&self) -> Duration {
+        Duration::from_secs(self.ws_init_timeout_secs)
     }
 }
 

@@ -62,6 +62,10 @@ async fn replay_with_registered_handler(
             let handler = subscribers::notification::NotificationHandler::new();
             Ok(dead_letters::replay(db, id, &handler).await?)
         }
+        subscribers::webhook::CONSUMER => {
+            let handler = subscribers::webhook::WebhookHandler::new();
+            Ok(dead_letters::replay(db, id, &handler).await?)
+        }
         other => anyhow::bail!(
             "dead letter {id} belongs to consumer {other:?}, which is not built into this binary; \
              nothing was replayed"

@@ -116,6 +116,7 @@ pub async fn run_relay(
 /// `shutdown` turns true. (In distributed mode each subscriber is its own binary.)
 pub async fn run_embedded_subscribers(
     db: DatabaseConnection,
+    webhooks: subscribers::webhook::WebhookSettings,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     use stream::consumer::{Consumer, ConsumerConfig};
@@ -151,8 +152,22 @@ pub async fn run_embedded_subscribers(
             stream::topics::REMINDERS,
         ),
     );
+    let webhook = Consumer::new(
+        db.clone(),
+        EmbeddedLog::new(db.clone()),
+        subscribers::webhook::WebhookHandler::new(),
+        ConsumerConfig::new(
+            subscribers::webhook::CONSUMER,
+            stream::topics::NOTIFICATIONS,
+        ),
+    );
+    let dispatcher = subscribers::webhook::WebhookDispatcher::new(
+        db.clone(),
+        webhooks,
+        subscribers::Clock::System,
+    )?;
     let scheduler = ReminderScheduler::new(db, subscribers::Clock::System);
-    tracing::info!("recurrence, reminder and notification subscribers running in-process");
+    tracing::info!("recurrence, reminder, notification and webhook subscribers running in-process");
     // A subscriber that halts (e.g. its stored offset is outside the log) says so at once; the
     // others keep running until shutdown.
     let loud = |name: &'static str| {
@@ -160,7 +175,7 @@ pub async fn run_embedded_subscribers(
             tracing::error!(subscriber = name, error = %e, "subscriber halted");
         }
     };
-    let (recurrence, reminder, notification, ()) = tokio::join!(
+    let (recurrence, reminder, notification, webhook, (), ()) = tokio::join!(
         async {
             recurrence
                 .run(stopped(shutdown.clone()))
@@ -179,11 +194,19 @@ pub async fn run_embedded_subscribers(
                 .await
                 .inspect_err(loud("notification"))
         },
+        async {
+            webhook
+                .run(stopped(shutdown.clone()))
+                .await
+                .inspect_err(loud("webhook"))
+        },
         scheduler.run(stopped(shutdown.clone())),
+        dispatcher.run(stopped(shutdown.clone())),
     );
     recurrence?;
     reminder?;
     notification?;
+    webhook?;
     Ok(())
 }
 

@@ -1,5 +1,7 @@
-//! Live task changes: one log consumer per gateway process tails `task-events` and fans every
-//! change out to the open `taskChanged` subscriptions through a bounded broadcast channel.
+//! Live updates: one log consumer per gateway process tails `task-events` and `notifications`
+//! and fans every task change out to the open `taskChanged` subscriptions, and every new
+//! notification to the open `notificationReceived` subscriptions, through two bounded
+//! broadcast channels.
 //!
 //! Decisions:
 //! - The consumer reads `task-events`, not `task-updates`: every `task-events` record carries
@@ -16,9 +18,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use entities::notification;
 use stream::CloudEvent;
 use stream::log::{LogError, LogReader, LogRecord};
 use stream::task_events::{TaskChangeKind, TaskEventData, TaskSnapshot};
+use subscribers::notification::{NOTIFICATION_CREATED_TYPE, NotificationData};
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
@@ -76,11 +80,62 @@ impl LiveChange {
     }
 }
 
+/// One new notification as seen by subscribers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveNotification {
+    pub owner_id: String,
+    pub notification: Arc<notification::Model>,
+}
+
+impl LiveNotification {
+    /// The notification a `notifications` record announces, or `None` for any other record
+    /// (logged when it is not even a CloudEvent: live delivery never halts on a bad record).
+    pub fn from_record(record: &LogRecord) -> Option<LiveNotification> {
+        let value = record.value.as_deref()?;
+        let event = match serde_json::from_slice::<CloudEvent>(value) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::warn!(topic = %record.topic, partition = record.partition, offset = record.offset, error = %e, "skipping a record that is not a CloudEvent");
+                return None;
+            }
+        };
+        if event.event_type != NOTIFICATION_CREATED_TYPE {
+            return None;
+        }
+        match serde_json::from_value::<NotificationData>(event.data) {
+            Ok(data) => Some(LiveNotification::from_data(data)),
+            Err(e) => {
+                tracing::warn!(topic = %record.topic, partition = record.partition, offset = record.offset, error = %e, "skipping a notification event with invalid data");
+                None
+            }
+        }
+    }
+
+    /// The notification a decoded `taskstream.notification.created` payload describes.
+    pub fn from_data(data: NotificationData) -> LiveNotification {
+        LiveNotification {
+            owner_id: data.owner_id.clone(),
+            notification: Arc::new(notification::Model {
+                id: data.id,
+                owner_id: data.owner_id,
+                task_id: data.task_id,
+                kind: data.kind,
+                title: data.title,
+                body: data.body,
+                event_id: data.event_id,
+                created_at: data.created_at,
+                read_at: data.read_at,
+            }),
+        }
+    }
+}
+
 /// The fan-out point: the consumer publishes, every subscription holds a receiver. Cheap to
-/// clone; clones share the channel.
+/// clone; clones share the channels.
 #[derive(Clone, Debug)]
 pub struct LiveHub {
     tx: broadcast::Sender<LiveChange>,
+    notifications: broadcast::Sender<LiveNotification>,
     /// True once the consumer has its start position on every partition: from then on every
     /// committed change reaches the hub.
     consuming: Arc<watch::Sender<bool>>,
@@ -101,6 +156,7 @@ impl LiveHub {
     pub fn with_capacity(capacity: usize) -> LiveHub {
         LiveHub {
             tx: broadcast::channel(capacity.max(1)).0,
+            notifications: broadcast::channel(capacity.max(1)).0,
             consuming: Arc::new(watch::channel(false).0),
         }
     }
@@ -115,9 +171,31 @@ impl LiveHub {
         self.tx.subscribe()
     }
 
-    /// How many subscriptions are open.
+    /// Sends `notification` to every current `notificationReceived` subscriber; returns how
+    /// many there are.
+    pub fn publish_notification(&self, notification: LiveNotification) -> usize {
+        self.notifications.send(notification).unwrap_or(0)
+    }
+
+    /// A receiver of every notification published from now on.
+    pub fn subscribe_notifications(&self) -> broadcast::Receiver<LiveNotification> {
+        self.notifications.subscribe()
+    }
+
+    /// How many subscriptions are open (both kinds).
     pub fn subscriber_count(&self) -> usize {
-        self.tx.receiver_count()
+        self.tx.receiver_count() + self.notifications.receiver_count()
+    }
+
+    /// Hands one record of a live topic to the matching channel.
+    fn deliver(&self, record: &LogRecord) {
+        if record.topic == stream::topics::NOTIFICATIONS {
+            if let Some(n) = LiveNotification::from_record(record) {
+                self.publish_notification(n);
+            }
+        } else if let Some(change) = LiveChange::from_record(record) {
+            self.publish(change);
+        }
     }
 
     /// Completes once the consumer reads every partition, so changes committed afterwards are
@@ -128,45 +206,51 @@ impl LiveHub {
     }
 }
 
-/// Tails `task-events` on every partition of `log` into `hub` until `shutdown` turns true.
+/// The topics the live consumer tails.
+pub const LIVE_TOPICS: [&str; 2] = [stream::topics::TASK_EVENTS, stream::topics::NOTIFICATIONS];
+
+/// Tails [`LIVE_TOPICS`] on every partition of `log` into `hub` until `shutdown` turns true.
 pub async fn run_consumer<L: LogReader + 'static>(
     log: Arc<L>,
     hub: LiveHub,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let topic = stream::topics::TASK_EVENTS;
-    let mut backoff = INITIAL_BACKOFF;
-    let partitions = loop {
-        match log.partition_count(topic).await {
-            Ok(n) => break n,
-            Err(e) => {
-                tracing::warn!(error = %e, ?backoff, "live updates: cannot read the partitions of {topic}; retrying");
-                if !pause(&mut shutdown, &mut backoff).await {
-                    return;
-                }
-            }
-        }
-    };
     let mut starts = Vec::new();
-    for partition in 0..partitions {
-        backoff = INITIAL_BACKOFF;
-        loop {
-            match end_offset(log.as_ref(), topic, partition).await {
-                Ok(end) => break starts.push((partition, end)),
+    for topic in LIVE_TOPICS {
+        let mut backoff = INITIAL_BACKOFF;
+        let partitions = loop {
+            match log.partition_count(topic).await {
+                Ok(n) => break n,
                 Err(e) => {
-                    tracing::warn!(partition, error = %e, ?backoff, "live updates: cannot find the end of {topic}; retrying");
+                    tracing::warn!(error = %e, ?backoff, "live updates: cannot read the partitions of {topic}; retrying");
                     if !pause(&mut shutdown, &mut backoff).await {
                         return;
                     }
                 }
             }
+        };
+        for partition in 0..partitions {
+            backoff = INITIAL_BACKOFF;
+            loop {
+                match end_offset(log.as_ref(), topic, partition).await {
+                    Ok(end) => break starts.push((topic, partition, end)),
+                    Err(e) => {
+                        tracing::warn!(partition, error = %e, ?backoff, "live updates: cannot find the end of {topic}; retrying");
+                        if !pause(&mut shutdown, &mut backoff).await {
+                            return;
+                        }
+                    }
+                }
+            }
         }
     }
+    let readers = starts.len();
     let tasks: Vec<_> = starts
         .into_iter()
-        .map(|(partition, start)| {
+        .map(|(topic, partition, start)| {
             tokio::spawn(tail_partition(
                 Arc::clone(&log),
+                topic,
                 partition,
                 start,
                 hub.clone(),
@@ -175,7 +259,7 @@ pub async fn run_consumer<L: LogReader + 'static>(
         })
         .collect();
     hub.consuming.send_replace(true);
-    tracing::info!(topic, partitions, "live updates consumer started");
+    tracing::info!(topics = ?LIVE_TOPICS, readers, "live updates consumer started");
     for task in tasks {
         if let Err(e) = task.await {
             tracing::error!(error = %e, "a live updates partition reader panicked");
@@ -186,12 +270,12 @@ pub async fn run_consumer<L: LogReader + 'static>(
 
 async fn tail_partition<L: LogReader>(
     log: Arc<L>,
+    topic: &'static str,
     partition: i32,
     start: i64,
     hub: LiveHub,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let topic = stream::topics::TASK_EVENTS;
     let mut offset = start;
     let mut backoff = INITIAL_BACKOFF;
     loop {
@@ -204,13 +288,12 @@ async fn tail_partition<L: LogReader>(
                 backoff = INITIAL_BACKOFF;
                 for record in &fetched.records {
                     offset = record.offset + 1;
-                    if let Some(change) = LiveChange::from_record(record) {
-                        hub.publish(change);
-                    }
+                    hub.deliver(record);
                 }
             }
             Err(LogError::OffsetOutOfRange { high_watermark, .. }) if high_watermark >= 0 => {
                 tracing::warn!(
+                    topic,
                     partition,
                     offset,
                     high_watermark,
@@ -219,7 +302,7 @@ async fn tail_partition<L: LogReader>(
                 offset = high_watermark;
             }
             Err(e) => {
-                tracing::warn!(partition, offset, error = %e, ?backoff, "live updates: fetch failed; retrying from the same position");
+                tracing::warn!(topic, partition, offset, error = %e, ?backoff, "live updates: fetch failed; retrying from the same position");
                 if !pause(&mut shutdown, &mut backoff).await {
                     return;
                 }

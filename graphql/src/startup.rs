@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::Authenticator;
 use crate::config::ServerConfig;
-use crate::http::{AppState, WS_INIT_TIMEOUT, WS_MAX_SUBSCRIPTIONS, router};
+use crate::http::{AppState, router};
 use crate::live::LiveHub;
 use crate::schema::{Clock, SchemaLimits, build_schema};
 
@@ -57,6 +57,7 @@ pub async fn build(config: &ServerConfig) -> anyhow::Result<Gateway> {
         max_depth: config.max_query_depth,
         max_complexity: config.max_query_complexity,
         introspection: !config.disable_introspection,
+        webhook_targets: config.webhooks.settings()?.policy,
     };
     let live = LiveHub::new();
     let schema = build_schema(db.clone(), Clock::System, &limits, live.clone());
@@ -82,8 +83,8 @@ pub async fn build(config: &ServerConfig) -> anyhow::Result<Gateway> {
         request_timeout: config.request_timeout(),
         graphiql_html,
         live,
-        ws_init_timeout: WS_INIT_TIMEOUT,
-        ws_max_subscriptions: WS_MAX_SUBSCRIPTIONS,
+        ws_init_timeout: config.ws_init_timeout(),
+        ws_max_subscriptions: usize::try_from(config.ws_max_subscriptions).unwrap_or(usize::MAX),
     });
     Ok(Gateway {
         router: router(state.clone(), config.max_body_bytes),
@@ -92,9 +93,9 @@ pub async fn build(config: &ServerConfig) -> anyhow::Result<Gateway> {
     })
 }
 
-/// Starts the live updates consumer: it tails `task-events` (the outbox in embedded mode, the
-/// brokers in distributed mode) from its current end into the gateway's [`LiveHub`] until
-/// `shutdown` turns true.
+/// Starts the live updates consumer: it tails `task-events` and `notifications` (the outbox in
+/// embedded mode, the brokers in distributed mode) from their current end into the gateway's
+/// [`LiveHub`] until `shutdown` turns true.
 pub fn start_live_updates(
     state: &AppState,
     shutdown: tokio::sync::watch::Receiver<bool>,
@@ -155,6 +156,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let subscribers = if gateway.state.kafka.is_none() {
         Some(tokio::spawn(crate::events::run_embedded_subscribers(
             gateway.state.db.clone(),
+            config.webhooks.settings()?,
             shutdown.clone(),
         )))
     } else {

@@ -17,6 +17,7 @@ on_both_databases!(
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         let subscribers = tokio::spawn(graphql::events::run_embedded_subscribers(
             t.db.clone(),
+            subscribers::webhook::WebhookSettings::default(),
             shutdown,
         ));
         let due = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();

@@ -1,6 +1,8 @@
-//! `taskChanged`: owner scoping, filters, deletions, lagging and the socket cap through
-//! `schema.execute_stream` with changes published straight into a `LiveHub`; then one
-//! end-to-end run over a real WebSocket with the live consumer tailing the embedded log.
+//! `taskChanged` and `notificationReceived`: owner scoping, filters, deletions, lagging and the
+//! socket cap through `schema.execute_stream` with changes published straight into a
+//! `LiveHub`; then end-to-end runs over a real WebSocket with the live consumer tailing the
+//! embedded log, including a reminder that fires, becomes a notification pushed live and is
+//! POSTed to a webhook, with every subscriber running in-process as in embedded mode.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -11,7 +13,7 @@ use std::time::Duration;
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
 use graphql::auth::AuthUser;
-use graphql::live::{LiveChange, LiveHub};
+use graphql::live::{LiveChange, LiveHub, LiveNotification};
 use graphql::schema::subscription::SocketSubscriptions;
 use graphql::schema::{
     Clock, RequestMeta, SchemaLimits, TaskstreamSchema, build_schema, prepare_request,
@@ -268,6 +270,93 @@ async fn a_socket_cannot_hold_more_subscriptions_than_its_cap() {
     assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
 }
 
+const NOTIFICATION_RECEIVED: &str =
+    "subscription { notificationReceived { id kind title body readAt } }";
+
+fn notification(owner: &str, title: &str) -> LiveNotification {
+    LiveNotification::from_data(subscribers::notification::NotificationData {
+        id: uuid::Uuid::new_v4(),
+        owner_id: owner.into(),
+        task_id: None,
+        kind: "REMINDER_DUE".into(),
+        title: title.into(),
+        body: "Due at 2030-01-07T09:00:00Z".into(),
+        event_id: uuid::Uuid::new_v4(),
+        created_at: Utc::now(),
+        read_at: None,
+    })
+}
+
+#[tokio::test]
+async fn a_user_only_receives_their_own_notifications() {
+    // Arrange
+    let app = LiveApp::start(LiveHub::new()).await;
+    let mut bob = app.subscribe("bob", NOTIFICATION_RECEIVED).await;
+
+    // Act
+    app.hub
+        .publish_notification(notification("alice", "Alice's reminder"));
+    let bobs = notification("bob", "Bob's reminder");
+    app.hub.publish_notification(bobs.clone());
+
+    // Assert
+    let first = next(&mut bob).await;
+    assert_eq!(
+        first["data"]["notificationReceived"],
+        json!({ "id": bobs.notification.id.to_string(), "kind": "REMINDER_DUE",
+                "title": "Bob's reminder", "body": "Due at 2030-01-07T09:00:00Z", "readAt": null })
+    );
+}
+
+#[tokio::test]
+async fn a_notification_subscriber_that_falls_behind_gets_an_error_and_its_stream_ends() {
+    // Arrange
+    let app = LiveApp::start(LiveHub::with_capacity(2)).await;
+    let mut rx = app.subscribe("alice", NOTIFICATION_RECEIVED).await;
+
+    // Act
+    for i in 0..5 {
+        app.hub
+            .publish_notification(notification("alice", &format!("n{i}")));
+    }
+
+    // Assert
+    let first = next(&mut rx).await;
+    assert_eq!(first["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    let end = tokio::time::timeout(DEADLINE, rx.recv()).await.unwrap();
+    assert!(end.is_none(), "the stream must end after the lag error");
+}
+
+#[tokio::test]
+async fn notification_subscriptions_count_against_the_socket_cap() {
+    // Arrange
+    let app = LiveApp::start(LiveHub::new()).await;
+    let socket = SocketSubscriptions::new(1);
+    let _tasks = app
+        .subscribe_with("alice", TASK_CHANGED, Some(socket.clone()))
+        .await;
+
+    // Act
+    let request = prepare_request(
+        async_graphql::Request::new(NOTIFICATION_RECEIVED),
+        &app.db.db,
+        RequestMeta {
+            user: AuthUser { id: "alice".into() },
+            request_id: None,
+        },
+    )
+    .data(socket);
+    let mut second = app.schema.execute_stream(request);
+    let response = tokio::time::timeout(DEADLINE, second.next())
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Assert
+    let body = serde_json::to_value(&response).unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+}
+
 const SECRET: &str = "a-subscription-test-secret-long-enough";
 
 /// The real gateway on port 0 with the live consumer over the embedded log, as `run` does.
@@ -285,6 +374,19 @@ impl TestServer {
 
     /// As [`TestServer::start`], with `init_timeout` for `connection_init`.
     async fn start_with_init_timeout(init_timeout: Duration) -> TestServer {
+        TestServer::start_inner(init_timeout, None).await
+    }
+
+    /// As embedded mode runs: the gateway plus every subscriber in-process (recurrence,
+    /// reminders with the scheduler, notifications, webhooks with `webhooks`).
+    async fn start_embedded(webhooks: subscribers::webhook::WebhookSettings) -> TestServer {
+        TestServer::start_inner(graphql::http::WS_INIT_TIMEOUT, Some(webhooks)).await
+    }
+
+    async fn start_inner(
+        init_timeout: Duration,
+        embedded: Option<subscribers::webhook::WebhookSettings>,
+    ) -> TestServer {
         let db = support::TestDb::empty(support::Backend::Sqlite)
             .await
             .unwrap();
@@ -316,6 +418,13 @@ impl TestServer {
         };
         let (stop, stopped) = tokio::sync::watch::channel(false);
         graphql::startup::start_live_updates(&gateway.state, stopped.clone());
+        if let Some(webhooks) = embedded {
+            tokio::spawn(graphql::events::run_embedded_subscribers(
+                gateway.state.db.clone(),
+                webhooks,
+                stopped.clone(),
+            ));
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut server_stop = stopped;
@@ -654,4 +763,89 @@ async fn a_second_connection_init_is_closed_with_4429() {
         close_frame(&mut socket).await,
         (4429, "Too many initialisation requests".to_owned())
     );
+}
+
+/// The embedded-mode promise: a reminder set a moment ahead fires, and its notification
+/// arrives on `notificationReceived` and at the user's webhook, with nothing else running.
+#[tokio::test]
+async fn a_reminder_a_moment_ahead_arrives_live_on_notification_received_and_at_the_webhook() {
+    // Arrange: a webhook receiver on loopback (allow-listed) and the embedded server.
+    let (posts_tx, mut posts) = mpsc::unbounded_channel::<Value>();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let tx = posts_tx.clone();
+            async move {
+                let _ = tx.send(serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let hook_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", hook_listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(hook_listener, receiver).await });
+    let server = TestServer::start_embedded(subscribers::webhook::WebhookSettings {
+        policy: subscribers::webhook::TargetPolicy::parse("127.0.0.0/8").unwrap(),
+        ..subscribers::webhook::WebhookSettings::default()
+    })
+    .await;
+    let token = server.token("alice");
+    // The user row, then the webhook straight in the database (the gateway's own policy is
+    // the default public-only one).
+    server
+        .mutate(
+            &token,
+            r#"mutation { updateSettings(input: { timezone: "UTC" }) { id } }"#,
+        )
+        .await;
+    {
+        use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set};
+        let row = entities::user::Entity::find_by_id("alice".to_owned())
+            .one(&server.state.db)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut row = row.into_active_model();
+        row.webhook_url = Set(Some(hook));
+        row.webhook_secret = Set(Some("a-webhook-secret-of-some-length".into()));
+        row.update(&server.state.db).await.unwrap();
+    }
+    let mut socket = server.connect().await;
+    handshake(&server, &mut socket, "alice").await;
+    send_json(
+        &mut socket,
+        json!({ "id": "n", "type": "subscribe", "payload": {
+            "query": "subscription { notificationReceived { kind title task { title } } }"
+        } }),
+    )
+    .await;
+    let hub = server.state.live.clone();
+    wait_until("the subscription is registered", || {
+        hub.subscriber_count() > 0
+    })
+    .await;
+
+    // Act: a reminder two seconds ahead.
+    let at = (Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let created = server
+        .mutate(
+            &token,
+            &format!(r#"mutation {{ createTask(input: {{ title: "Stretch", reminders: [{{ at: "{at}" }}] }}) {{ id }} }}"#),
+        )
+        .await;
+    assert!(created["errors"].is_null(), "{created}");
+
+    // Assert: live push, then the webhook POST with the same notification.
+    let message = receive(&mut socket).await.unwrap();
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(
+        message["payload"]["data"]["notificationReceived"],
+        json!({ "kind": "REMINDER_DUE", "title": "Stretch", "task": { "title": "Stretch" } })
+    );
+    let post = tokio::time::timeout(DEADLINE, posts.recv())
+        .await
+        .expect("no webhook POST before the deadline")
+        .unwrap();
+    assert_eq!(post["type"], "taskstream.notification.created");
+    assert_eq!(post["data"]["title"], "Stretch");
 }

@@ -686,6 +686,23 @@ on_both_databases!(
                 json!({ "webhookUrl": "ftp://example.com/x" }),
                 "input.webhookUrl",
             ),
+            // The SSRF guard: private, loopback and link-local targets are refused.
+            (
+                json!({ "webhookUrl": "http://127.0.0.1:9000/hook" }),
+                "input.webhookUrl",
+            ),
+            (
+                json!({ "webhookUrl": "http://169.254.169.254/latest/meta-data" }),
+                "input.webhookUrl",
+            ),
+            (
+                json!({ "webhookUrl": "http://localhost/hook" }),
+                "input.webhookUrl",
+            ),
+            (
+                json!({ "webhookUrl": "http://[fd00::1]/hook" }),
+                "input.webhookUrl",
+            ),
             (json!({ "webhookSecret": "short" }), "input.webhookSecret"),
         ] {
             let (code, message) = app

@@ -12,6 +12,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_create_core_tables;
 mod m20261127_000002_create_task_search;
 mod m20261127_000003_create_notifications;
+mod m20261127_000004_create_webhook_deliveries;
 
 /// The ordered list of Taskstream's migrations.
 #[derive(Debug)]
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_create_core_tables::Migration),
             Box::new(m20261127_000002_create_task_search::Migration),
             Box::new(m20261127_000003_create_notifications::Migration),
+            Box::new(m20261127_000004_create_webhook_deliveries::Migration),
         ]
     }
 }

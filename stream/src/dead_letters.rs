@@ -149,6 +149,27 @@ pub async fn discard(
     Ok(row)
 }
 
+/// Parks `record` for `consumer` inside `txn`, as the consumer runtime does for a record that
+/// keeps failing: a `dead_letters` row and its copy on `<topic>.dlq` through the outbox.
+/// For work that fails after its record was consumed (a webhook that stays unreachable):
+/// `event_id` is what a replay is deduplicated on. Returns the dead letter's id.
+pub async fn park(
+    txn: &sea_orm::DatabaseTransaction,
+    record: &LogRecord,
+    consumer: &str,
+    event_id: Option<uuid::Uuid>,
+    error: &str,
+    attempts: u32,
+) -> Result<i64, sea_orm::DbErr> {
+    let failure = crate::consumer::store::Failure {
+        consumer,
+        event_id,
+        error,
+        attempts,
+    };
+    crate::consumer::store::park(txn, record, &failure).await
+}
+
 /// Runs a parked dead letter through `handler` (the handler of the consumer that parked it)
 /// in one transaction, deduplicated on its event id, and marks it `REPLAYED`.
 pub async fn replay<H: Handler>(

@@ -19,11 +19,15 @@
 //!   [`reminder_scheduler::ReminderScheduler`]: not a consumer, it polls the database);
 //! - [`notification`]: turns fired reminders into in-app notifications, one per event (the
 //!   [`notification::NotificationHandler`], consumer `notification` on `reminders`).
+//! - [`webhook`]: POSTs new notifications to users' webhooks, signed, retried, logged in
+//!   `webhook_deliveries` and guarded against SSRF (the [`webhook::WebhookHandler`], consumer
+//!   `webhook` on `notifications`, queues; the [`webhook::WebhookDispatcher`] sends);
 //! - [`process`]: what the binaries share (flags, database, Kafka, partitions, signals).
 //!
 //! Binaries: `recurrence` (`src/bin/recurrence.rs`) runs the recurrence handler on Kafka;
 //! `reminder` (`src/bin/reminder.rs`) runs the reminder handler on Kafka and the scheduler;
-//! `notification` (`src/bin/notification.rs`) runs the notification handler on Kafka.
+//! `notification` (`src/bin/notification.rs`) runs the notification and webhook handlers on
+//! Kafka and the webhook dispatcher.
 
 pub mod next_occurrence;
 pub mod notification;
@@ -31,6 +35,7 @@ pub mod process;
 pub mod recurrence;
 pub mod reminder;
 pub mod reminder_scheduler;
+pub mod webhook;
 
 use chrono::{DateTime, Utc};
 

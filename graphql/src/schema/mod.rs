@@ -52,7 +52,10 @@ pub struct MutationRoot(
 
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(subscription::TaskSubscription);
+pub struct SubscriptionRoot(
+    subscription::TaskSubscription,
+    notification::NotificationSubscription,
+);
 
 /// Where "now" comes from. Tests inject a fixed instant.
 #[derive(Clone, Debug, Default)]
@@ -78,6 +81,9 @@ pub struct SchemaLimits {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub introspection: bool,
+    /// Where webhook URLs may point (`updateSettings` refuses private IP literals and
+    /// `localhost` outside the allow-list; the dispatcher checks resolved addresses).
+    pub webhook_targets: subscribers::webhook::TargetPolicy,
 }
 
 impl Default for SchemaLimits {
@@ -88,6 +94,7 @@ impl Default for SchemaLimits {
             // A full page of 100 tasks with ~30 fields each, plus headroom.
             max_complexity: 5_000,
             introspection: true,
+            webhook_targets: subscribers::webhook::TargetPolicy::public_only(),
         }
     }
 }
@@ -114,6 +121,7 @@ pub fn build_schema(
     .data(db)
     .data(live)
     .data(clock)
+    .data(limits.webhook_targets.clone())
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity);
     if !limits.introspection {

@@ -1,12 +1,23 @@
-//! `Notification`, the `notifications` inbox query and `markNotificationRead`.
+//! `Notification`, the `notifications` inbox query, `markNotificationRead` and the
+//! `notificationReceived` subscription.
+//!
+//! `notificationReceived` delivers the caller's new notifications from the gateway's
+//! [`LiveHub`] (fed by the `notifications` topic), from the moment of subscribing; like
+//! `taskChanged`, a subscriber that falls more than the hub's capacity behind gets one
+//! `RATE_LIMITED` error and its stream ends, and it counts against the socket's cap.
 
-use async_graphql::{Context, ID, Object, Result};
+use async_graphql::{Context, ID, Object, Result, Subscription};
 use chrono::{DateTime, Utc};
 use entities::notification;
+use futures_util::Stream;
+use tokio::sync::broadcast::error::RecvError;
 
+use super::subscription::{SocketSubscriptions, SubscriptionSlot};
 use super::task::Task;
 use super::task_list::PageInfo;
 use super::{db, now, parse_id, viewer};
+use crate::error::ApiError;
+use crate::live::{LiveHub, LiveNotification};
 use crate::service::notification as service;
 
 /// An in-app notification of the caller (today: a reminder that fired or was missed).
@@ -119,5 +130,65 @@ impl NotificationMutation {
         Ok(Notification(
             service::mark_read(db(ctx), &user.id, id, now(ctx)).await?,
         ))
+    }
+}
+
+#[derive(Default)]
+pub struct NotificationSubscription;
+
+#[Subscription]
+impl NotificationSubscription {
+    /// The caller's new notifications from now on (reminders that fired or were missed). A
+    /// subscriber that falls too far behind gets a RATE_LIMITED error and the stream ends:
+    /// subscribe again and refetch with the notifications query.
+    async fn notification_received(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Result<Notification>> + use<>> {
+        let owner_id = viewer(ctx)?.id.clone();
+        let hub = ctx
+            .data::<LiveHub>()
+            .map_err(|_| ApiError::internal(anyhow::anyhow!("BUG: the schema has no LiveHub")))?;
+        let slot = ctx
+            .data_opt::<SocketSubscriptions>()
+            .map(SocketSubscriptions::acquire)
+            .transpose()?;
+        let live = LiveInbox {
+            rx: hub.subscribe_notifications(),
+            owner_id,
+            _slot: slot,
+        };
+        Ok(futures_util::stream::unfold(Some(live), next_notification))
+    }
+}
+
+/// One `notificationReceived` subscription's state.
+struct LiveInbox {
+    rx: tokio::sync::broadcast::Receiver<LiveNotification>,
+    owner_id: String,
+    _slot: Option<SubscriptionSlot>,
+}
+
+/// The subscriber's next notification; after a lag error the state is `None` and it ends.
+async fn next_notification(
+    state: Option<LiveInbox>,
+) -> Option<(Result<Notification>, Option<LiveInbox>)> {
+    let mut live = state?;
+    loop {
+        match live.rx.recv().await {
+            Ok(n) if n.owner_id == live.owner_id => {
+                let notification = Notification((*n.notification).clone());
+                return Some((Ok(notification), Some(live)));
+            }
+            Ok(_) => continue,
+            Err(RecvError::Lagged(missed)) => {
+                let err = ApiError::RateLimited(format!(
+                    "this subscription fell {missed} notifications behind and was ended; \
+                     subscribe again and refetch with the notifications query"
+                ));
+                return Some((Err(err.into()), None));
+            }
+            Err(RecvError::Closed) => return None,
+        }
     }
 }

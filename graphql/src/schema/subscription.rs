@@ -95,7 +95,7 @@ impl SocketSubscriptions {
     }
 
     /// Takes a slot, released when the returned guard (held by the stream) is dropped.
-    fn acquire(&self) -> Result<SubscriptionSlot, ApiError> {
+    pub(crate) fn acquire(&self) -> Result<SubscriptionSlot, ApiError> {
         let taken = self
             .active
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -111,7 +111,8 @@ impl SocketSubscriptions {
     }
 }
 
-struct SubscriptionSlot(Arc<AtomicUsize>);
+/// A taken subscription slot; dropping it frees the slot.
+pub(crate) struct SubscriptionSlot(Arc<AtomicUsize>);
 
 impl Drop for SubscriptionSlot {
     fn drop(&mut self) {

@@ -74,7 +74,15 @@ impl UserMutation {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
                 MaybeUndefined::Value(u) => {
-                    Some(Some(service::validate_webhook_url("input.webhookUrl", &u)?))
+                    let targets = ctx
+                        .data_opt::<subscribers::webhook::TargetPolicy>()
+                        .cloned()
+                        .unwrap_or_default();
+                    Some(Some(service::validate_webhook_url(
+                        "input.webhookUrl",
+                        &u,
+                        &targets,
+                    )?))
                 }
             },
             webhook_secret: match input.webhook_secret {

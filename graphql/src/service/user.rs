@@ -76,9 +76,14 @@ pub fn validate_timezone(field: &str, name: &str) -> ApiResult<String> {
 }
 
 /// Validates a webhook URL: absolute http(s) with a host, at most
-/// [`entities::limits::MAX_URL_CHARS`]. Whether the target may be private or loopback is
-/// decided at delivery time.
-pub fn validate_webhook_url(field: &str, raw: &str) -> ApiResult<String> {
+/// [`entities::limits::MAX_URL_CHARS`], and not a private, loopback or link-local IP literal
+/// (or `localhost`) unless `targets` allows it. Host names are checked again, resolved, at
+/// every delivery.
+pub fn validate_webhook_url(
+    field: &str,
+    raw: &str,
+    targets: &subscribers::webhook::TargetPolicy,
+) -> ApiResult<String> {
     let raw = raw.trim();
     if raw.chars().count() > entities::limits::MAX_URL_CHARS {
         return Err(ApiError::bad_input(format!(
@@ -101,6 +106,9 @@ pub fn validate_webhook_url(field: &str, raw: &str) -> ApiResult<String> {
             "{field} must not contain credentials; use webhookSecret"
         )));
     }
+    targets
+        .check_url(url.as_str())
+        .map_err(|e| ApiError::bad_input(format!("{field}: {e}")))?;
     Ok(url.to_string())
 }
 
@@ -147,7 +155,7 @@ mod tests {
 
     #[test]
     fn webhook_urls_must_be_http_with_a_host_and_no_credentials() {
-        assert!(validate_webhook_url("u", "https://example.com/hook").is_ok());
+        assert!(validate_webhook_url("u", "https://example.com/hook", &Default::default()).is_ok());
         for bad in [
             "ftp://example.com",
             "not a url",
@@ -155,7 +163,8 @@ mod tests {
             "file:///etc/passwd",
             "",
         ] {
-            let err = validate_webhook_url("input.webhookUrl", bad).unwrap_err();
+            let err =
+                validate_webhook_url("input.webhookUrl", bad, &Default::default()).unwrap_err();
             assert!(
                 err.to_string().starts_with("input.webhookUrl"),
                 "{bad}: {err}"
