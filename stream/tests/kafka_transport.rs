@@ -1,6 +1,12 @@
 //! The Kafka transport against a real broker: tansu 0.6.0 (SQLite engine), one broker per test,
 //! started by `stream::broker_process::TansuBroker` on a free loopback port. `scripts/test`
 //! installs tansu and exports `TASKSTREAM_TANSU`; without tansu these tests fail, they do not skip.
+//!
+//! The tests of the produce/fetch contract use a topic of their own
+//! ([`TestBroker::with_topic`]), so they can also run against a shared external broker: with
+//! `TASKSTREAM_TEST_KAFKA_BROKERS=host:port` they connect there instead of starting tansu (the
+//! CI workflow runs them against Redpanda that way, filtered to the tests that do not start,
+//! kill or reconfigure a broker: those need tansu and name it, `..._on_tansu`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,10 +20,16 @@ use stream::{partitioner, topics};
 
 const TOPIC: &str = topics::TASK_EVENTS;
 
-/// A broker of its own and a log connected to it.
+/// The external broker to use instead of tansu, for the tests that allow one.
+const EXTERNAL_BROKERS_ENV: &str = "TASKSTREAM_TEST_KAFKA_BROKERS";
+
+/// A broker and a log connected to it.
 struct TestBroker {
-    broker: TansuBroker,
+    /// The tansu broker of this test (`None` on an external broker).
+    tansu: Option<TansuBroker>,
     log: KafkaLog,
+    /// A topic of this test's own, 3 partitions ([`TestBroker::with_topic`]).
+    topic: String,
 }
 
 impl TestBroker {
@@ -25,23 +37,51 @@ impl TestBroker {
         TestBroker::start_with(|_| {}).await
     }
 
+    /// A tansu broker of its own (tests that restart or reconfigure it).
     async fn start_with(adjust: impl FnOnce(&mut KafkaConfig)) -> TestBroker {
         let broker = TansuBroker::start().await.expect("tansu starts");
         let mut config =
             KafkaConfig::from_brokers(&broker.brokers()).expect("the broker address parses");
         adjust(&mut config);
         let log = KafkaLog::connect(config).await.expect("connects to tansu");
-        TestBroker { broker, log }
+        TestBroker {
+            tansu: Some(broker),
+            log,
+            topic: TOPIC.to_owned(),
+        }
     }
 
-    /// A log with the task-events topic (3 partitions) created.
+    /// The external broker if `TASKSTREAM_TEST_KAFKA_BROKERS` is set, else a tansu broker, with
+    /// a fresh topic of 3 partitions.
     async fn with_topic() -> TestBroker {
-        let test = TestBroker::start().await;
+        let mut test = match std::env::var(EXTERNAL_BROKERS_ENV) {
+            Ok(brokers) if !brokers.trim().is_empty() => {
+                let config = KafkaConfig::from_brokers(&brokers)
+                    .unwrap_or_else(|e| panic!("{EXTERNAL_BROKERS_ENV}: {e}"));
+                let log = KafkaLog::connect(config)
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot connect to {brokers}: {e}"));
+                TestBroker {
+                    tansu: None,
+                    log,
+                    topic: String::new(),
+                }
+            }
+            _ => TestBroker::start().await,
+        };
+        test.topic = format!("transport-{}", uuid::Uuid::new_v4().simple());
         test.log
-            .ensure_topics(&[TOPIC])
+            .ensure_topics(&[test.topic.as_str()])
             .await
             .expect("the topic is created");
         test
+    }
+
+    /// This test's tansu broker.
+    fn tansu(&mut self) -> &mut TansuBroker {
+        self.tansu
+            .as_mut()
+            .expect("BUG: this test needs a tansu broker of its own")
     }
 }
 
@@ -74,7 +114,7 @@ fn offsets(records: &[LogRecord]) -> Vec<i64> {
 }
 
 #[tokio::test]
-async fn topics_are_created_once_with_the_configured_partition_count() {
+async fn topics_are_created_once_with_the_configured_partition_count_on_tansu() {
     // Arrange
     let test = TestBroker::start_with(|config| config.partitions = 2).await;
 
@@ -99,6 +139,7 @@ async fn topics_are_created_once_with_the_configured_partition_count() {
 async fn a_produced_batch_is_fetched_back_exactly() {
     // Arrange
     let test = TestBroker::with_topic().await;
+    let t = test.topic.clone();
     let batch = vec![
         record("task-a", Some(r#"{"n":1}"#)),
         record("task-b", Some(r#"{"n":2}"#)),
@@ -110,10 +151,14 @@ async fn a_produced_batch_is_fetched_back_exactly() {
     ];
 
     // Act
-    let produced = test.log.produce(TOPIC, 1, batch.clone()).await.unwrap();
+    let produced = test
+        .log
+        .produce(t.as_str(), 1, batch.clone())
+        .await
+        .unwrap();
     let fetched = test
         .log
-        .fetch(TOPIC, 1, 0, 100, Duration::from_secs(1))
+        .fetch(t.as_str(), 1, 0, 100, Duration::from_secs(1))
         .await
         .unwrap();
 
@@ -124,7 +169,7 @@ async fn a_produced_batch_is_fetched_back_exactly() {
         .into_iter()
         .zip(produced)
         .map(|(sent, offset)| LogRecord {
-            topic: TOPIC.to_owned(),
+            topic: t.as_str().to_owned(),
             partition: 1,
             offset,
             key: Some(sent.key),
@@ -138,24 +183,29 @@ async fn a_produced_batch_is_fetched_back_exactly() {
         fetched.records[2].value, None,
         "a tombstone stays a tombstone"
     );
-    assert_eq!(test.log.high_watermark(TOPIC, 1).await.unwrap(), 4);
-    assert_eq!(test.log.low_watermark(TOPIC, 1).await.unwrap(), 0);
-    assert_eq!(test.log.high_watermark(TOPIC, 0).await.unwrap(), 0);
+    assert_eq!(test.log.high_watermark(t.as_str(), 1).await.unwrap(), 4);
+    assert_eq!(test.log.low_watermark(t.as_str(), 1).await.unwrap(), 0);
+    assert_eq!(test.log.high_watermark(t.as_str(), 0).await.unwrap(), 0);
 }
 
 #[tokio::test]
 async fn batches_continue_the_offsets_with_and_without_compression() {
     // Arrange
     let test = TestBroker::with_topic().await;
+    let t = test.topic.clone();
     let mut plain_config = test.log.config().clone();
     plain_config.compression = Compression::None;
     let plain = KafkaLog::connect(plain_config).await.unwrap();
 
     // Act
-    let first = test.log.produce(TOPIC, 0, numbered(0..3)).await.unwrap();
-    let second = plain.produce(TOPIC, 0, numbered(3..5)).await.unwrap();
+    let first = test
+        .log
+        .produce(t.as_str(), 0, numbered(0..3))
+        .await
+        .unwrap();
+    let second = plain.produce(t.as_str(), 0, numbered(3..5)).await.unwrap();
     let fetched = plain
-        .fetch(TOPIC, 0, 0, 100, Duration::from_secs(1))
+        .fetch(t.as_str(), 0, 0, 100, Duration::from_secs(1))
         .await
         .unwrap();
 
@@ -173,23 +223,30 @@ async fn batches_continue_the_offsets_with_and_without_compression() {
 async fn a_fetch_inside_a_batch_returns_the_rest_of_the_batch_and_nothing_before() {
     // Arrange: one batch of ten records, then one of five.
     let test = TestBroker::with_topic().await;
-    test.log.produce(TOPIC, 2, numbered(0..10)).await.unwrap();
-    test.log.produce(TOPIC, 2, numbered(10..15)).await.unwrap();
+    let t = test.topic.clone();
+    test.log
+        .produce(t.as_str(), 2, numbered(0..10))
+        .await
+        .unwrap();
+    test.log
+        .produce(t.as_str(), 2, numbered(10..15))
+        .await
+        .unwrap();
 
     // Act
     let rest = test
         .log
-        .fetch(TOPIC, 2, 3, 100, Duration::from_secs(1))
+        .fetch(t.as_str(), 2, 3, 100, Duration::from_secs(1))
         .await
         .unwrap();
     let two = test
         .log
-        .fetch(TOPIC, 2, 7, 2, Duration::from_secs(1))
+        .fetch(t.as_str(), 2, 7, 2, Duration::from_secs(1))
         .await
         .unwrap();
     let second_batch = test
         .log
-        .fetch(TOPIC, 2, 12, 100, Duration::from_secs(1))
+        .fetch(t.as_str(), 2, 12, 100, Duration::from_secs(1))
         .await
         .unwrap();
 
@@ -210,12 +267,20 @@ async fn a_fetch_inside_a_batch_returns_the_rest_of_the_batch_and_nothing_before
 async fn a_fetch_at_the_end_waits_up_to_max_wait_and_returns_nothing() {
     // Arrange
     let test = TestBroker::with_topic().await;
-    test.log.produce(TOPIC, 0, numbered(0..2)).await.unwrap();
+    let t = test.topic.clone();
+    test.log
+        .produce(t.as_str(), 0, numbered(0..2))
+        .await
+        .unwrap();
     let max_wait = Duration::from_millis(700);
 
     // Act
     let started = Instant::now();
-    let fetched = test.log.fetch(TOPIC, 0, 2, 100, max_wait).await.unwrap();
+    let fetched = test
+        .log
+        .fetch(t.as_str(), 0, 2, 100, max_wait)
+        .await
+        .unwrap();
     let elapsed = started.elapsed();
 
     // Assert
@@ -231,21 +296,23 @@ async fn a_fetch_at_the_end_waits_up_to_max_wait_and_returns_nothing() {
 async fn a_waiting_fetch_does_not_delay_a_produce_to_the_same_partition() {
     // Arrange: a fetch at the end, which the broker holds for its max_wait.
     let test = TestBroker::with_topic().await;
+    let t = test.topic.clone();
     let log = Arc::new(test.log);
     // Connects the fetch side first, so that the spawned fetch goes straight to the wire.
-    log.fetch(TOPIC, 0, 0, 1, Duration::from_millis(10))
+    log.fetch(t.as_str(), 0, 0, 1, Duration::from_millis(10))
         .await
         .unwrap();
     let max_wait = Duration::from_secs(3);
     let fetching = {
         let log = Arc::clone(&log);
-        tokio::spawn(async move { log.fetch(TOPIC, 0, 0, 100, max_wait).await })
+        let t = t.clone();
+        tokio::spawn(async move { log.fetch(t.as_str(), 0, 0, 100, max_wait).await })
     };
     wait_until_fetch_is_waiting().await;
 
     // Act
     let started = Instant::now();
-    let produced = log.produce(TOPIC, 0, numbered(0..1)).await.unwrap();
+    let produced = log.produce(t.as_str(), 0, numbered(0..1)).await.unwrap();
     let elapsed = started.elapsed();
 
     // Assert
@@ -272,12 +339,16 @@ async fn wait_until_fetch_is_waiting() {
 async fn a_fetch_past_the_end_is_offset_out_of_range() {
     // Arrange
     let test = TestBroker::with_topic().await;
-    test.log.produce(TOPIC, 0, numbered(0..2)).await.unwrap();
+    let t = test.topic.clone();
+    test.log
+        .produce(t.as_str(), 0, numbered(0..2))
+        .await
+        .unwrap();
 
     // Act
     let error = test
         .log
-        .fetch(TOPIC, 0, 5, 100, Duration::from_millis(200))
+        .fetch(t.as_str(), 0, 5, 100, Duration::from_millis(200))
         .await
         .unwrap_err();
 
@@ -290,13 +361,13 @@ async fn a_fetch_past_the_end_is_offset_out_of_range() {
             high_watermark,
         } => assert_eq!(
             (topic.as_str(), partition, offset, high_watermark),
-            (TOPIC, 0, 5, 2)
+            (t.as_str(), 0, 5, 2)
         ),
         other => panic!("expected OffsetOutOfRange, got {other:?}"),
     }
     let negative = test
         .log
-        .fetch(TOPIC, 0, -1, 100, Duration::from_millis(200))
+        .fetch(t.as_str(), 0, -1, 100, Duration::from_millis(200))
         .await
         .unwrap_err();
     assert!(
@@ -313,14 +384,15 @@ async fn a_fetch_past_the_end_is_offset_out_of_range() {
     // The partition is still usable afterwards.
     let fetched = test
         .log
-        .fetch(TOPIC, 0, 1, 100, Duration::from_millis(200))
+        .fetch(t.as_str(), 0, 1, 100, Duration::from_millis(200))
         .await
         .unwrap();
     assert_eq!(offsets(&fetched.records), [1]);
 }
 
 #[tokio::test]
-async fn a_killed_broker_is_unavailable_within_the_deadline_and_a_restart_keeps_every_record() {
+async fn a_killed_broker_is_unavailable_within_the_deadline_and_a_restart_keeps_every_record_on_tansu()
+ {
     // Arrange
     let retry_deadline = Duration::from_secs(2);
     let request_timeout = Duration::from_secs(2);
@@ -338,7 +410,7 @@ async fn a_killed_broker_is_unavailable_within_the_deadline_and_a_restart_keeps_
     }
 
     // Act 1: SIGKILL, then produce and fetch.
-    test.broker.kill();
+    test.tansu().kill();
     let started = Instant::now();
     let produce_error = test
         .log
@@ -364,7 +436,7 @@ async fn a_killed_broker_is_unavailable_within_the_deadline_and_a_restart_keeps_
     assert!(fetch_error.is_transient(), "{fetch_error:?}");
 
     // Act 2: restart on the same storage; the same KafkaLog goes on.
-    test.broker.restart().await.unwrap();
+    test.tansu().restart().await.unwrap();
     let after_restart = test.log.produce(TOPIC, 1, numbered(12..14)).await;
 
     // Assert 2
@@ -390,6 +462,7 @@ async fn a_killed_broker_is_unavailable_within_the_deadline_and_a_restart_keeps_
 async fn unknown_topics_and_partitions_are_fatal_and_not_auto_created() {
     // Arrange
     let test = TestBroker::with_topic().await;
+    let t = test.topic.clone();
 
     // Act
     let unknown_topic = test
@@ -399,7 +472,7 @@ async fn unknown_topics_and_partitions_are_fatal_and_not_auto_created() {
         .unwrap_err();
     let unknown_partition = test
         .log
-        .produce(TOPIC, 3, numbered(0..1))
+        .produce(t.as_str(), 3, numbered(0..1))
         .await
         .unwrap_err();
 
@@ -420,13 +493,14 @@ async fn unknown_topics_and_partitions_are_fatal_and_not_auto_created() {
 async fn keyed_records_land_on_the_partition_the_java_client_picks() {
     // Arrange
     let test = TestBroker::with_topic().await;
+    let t = test.topic.clone();
     let keys: Vec<String> = (0..12).map(|n| format!("task-{n}")).collect();
 
     // Act
     for key in &keys {
-        let partition = test.log.partition_for_key(TOPIC, key).await.unwrap();
+        let partition = test.log.partition_for_key(t.as_str(), key).await.unwrap();
         test.log
-            .produce(TOPIC, partition, vec![record(key, Some("v"))])
+            .produce(t.as_str(), partition, vec![record(key, Some("v"))])
             .await
             .unwrap();
     }
@@ -435,7 +509,7 @@ async fn keyed_records_land_on_the_partition_the_java_client_picks() {
     for partition in 0..3 {
         let fetched = test
             .log
-            .fetch(TOPIC, partition, 0, 100, Duration::from_millis(200))
+            .fetch(t.as_str(), partition, 0, 100, Duration::from_millis(200))
             .await
             .unwrap();
         let got: Vec<_> = fetched
@@ -473,7 +547,7 @@ fn malformed_broker_lists_are_rejected_naming_kafka_brokers() {
 }
 
 #[tokio::test]
-async fn sasl_scram_users_authenticate_and_wrong_credentials_are_refused() {
+async fn sasl_scram_users_authenticate_and_wrong_credentials_are_refused_on_tansu() {
     // Arrange: a SCRAM-SHA-512 user, then the broker restarted with authentication required.
     let mut broker = TansuBroker::start().await.unwrap();
     let relay = SaslSettings {
@@ -523,19 +597,19 @@ async fn sasl_scram_users_authenticate_and_wrong_credentials_are_refused() {
 }
 
 #[tokio::test]
-async fn a_stopped_broker_restarts_with_its_records() {
+async fn a_stopped_broker_restarts_with_its_records_on_tansu() {
     // Arrange
     let mut test = TestBroker::with_topic().await;
     test.log.produce(TOPIC, 0, numbered(0..3)).await.unwrap();
 
     // Act
     let started = Instant::now();
-    test.broker.stop().await.unwrap();
+    test.tansu().stop().await.unwrap();
     let stop_took = started.elapsed();
-    test.broker.restart().await.unwrap();
+    test.tansu().restart().await.unwrap();
 
     // Assert
-    assert_eq!(test.broker.pid().map(|_| ()), Some(()));
+    assert_eq!(test.tansu().pid().map(|_| ()), Some(()));
     // tansu 0.6.0 takes 2-5 s to exit on SIGTERM; at 10 s stop() would SIGKILL it.
     assert!(
         stop_took < Duration::from_secs(9),
