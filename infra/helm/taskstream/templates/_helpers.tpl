@@ -1,0 +1,295 @@
+{{/*
+Names. All helpers are namespaced "taskstream.".
+*/}}
+{{- define "taskstream.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "taskstream.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "taskstream.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels. Call with (dict "ctx" $ "component" "gateway").
+Selector labels are name + instance + component (+ shard for subscribers) and never change.
+*/}}
+{{- define "taskstream.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "taskstream.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- with .shard }}
+taskstream.io/shard: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "taskstream.labels" -}}
+helm.sh/chart: {{ include "taskstream.chart" .ctx }}
+{{ include "taskstream.selectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: taskstream
+{{- end }}
+
+{{/* Labels of resources that belong to no single component. */}}
+{{- define "taskstream.commonLabels" -}}
+{{ include "taskstream.labels" (dict "ctx" . "component" "shared") }}
+{{- end }}
+
+{{/* Pod-template labels: labels + workload identity (never in a selector). */}}
+{{- define "taskstream.podLabels" -}}
+{{ include "taskstream.labels" . }}
+{{- if .ctx.Values.workloadIdentity.enabled }}
+azure.workload.identity/use: "true"
+{{- end }}
+{{- end }}
+
+{{- define "taskstream.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "taskstream.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "taskstream.image" -}}
+{{- $img := .Values.image }}
+{{- $repo := $img.repository }}
+{{- if $img.registry }}
+{{- $repo = printf "%s/%s" (trimSuffix "/" $img.registry) $img.repository }}
+{{- end }}
+{{- if $img.digest }}
+{{- printf "%s@%s" $repo $img.digest }}
+{{- else }}
+{{- printf "%s:%s" $repo (default .Chart.AppVersion $img.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "taskstream.secretName" -}}
+{{- if .Values.keyVault.enabled }}
+{{- .Values.keyVault.secretName }}
+{{- else }}
+{{- required "secrets.existingSecret is required (or enable keyVault)" .Values.secrets.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{- define "taskstream.configMapName" -}}
+{{- printf "%s-config" (include "taskstream.fullname" .) }}
+{{- end }}
+
+{{/* The checksum that rolls pods when the settings change. */}}
+{{- define "taskstream.configChecksum" -}}
+checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
+{{- end }}
+
+{{/*
+Dapr sidecar annotations. Call with (dict "ctx" $ "appId" "x" "appPort" 8080); appPort 0 = none.
+*/}}
+{{- define "taskstream.daprAnnotations" -}}
+{{- if .ctx.Values.dapr.enabled }}
+dapr.io/enabled: "true"
+dapr.io/app-id: {{ .appId | quote }}
+{{- if .appPort }}
+dapr.io/app-port: {{ .appPort | quote }}
+dapr.io/app-protocol: "http"
+{{- end }}
+dapr.io/log-level: {{ .ctx.Values.dapr.logLevel | quote }}
+dapr.io/graceful-shutdown-seconds: {{ .ctx.Values.dapr.gracefulShutdownSeconds | quote }}
+dapr.io/sidecar-seccomp-profile-type: "RuntimeDefault"
+{{- with .ctx.Values.dapr.config }}
+dapr.io/config: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Environment shared by every container: the ConfigMap, then secrets by key. */}}
+{{- define "taskstream.envFrom" -}}
+- configMapRef:
+    name: {{ include "taskstream.configMapName" . }}
+{{- end }}
+
+{{- define "taskstream.secretEnv" -}}
+{{- $secret := include "taskstream.secretName" . }}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ .Values.secrets.keys.databaseUrl }}
+{{- if .Values.kafka.sasl.mechanism }}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ .Values.secrets.keys.kafkaSaslPassword }}
+{{- end }}
+{{- end }}
+
+{{/* The gateway (and relay) also need the token key unless a JWKS URL is set. */}}
+{{- define "taskstream.jwtEnv" -}}
+{{- if not .Values.config.jwt.jwksUrl }}
+- name: JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "taskstream.secretName" . }}
+      key: {{ .Values.secrets.keys.jwtSecret }}
+{{- end }}
+{{- end }}
+
+{{/* Volumes every pod gets: a writable /tmp, the Key Vault CSI volume, the broker CA. */}}
+{{- define "taskstream.volumes" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- if .Values.keyVault.enabled }}
+- name: keyvault
+  csi:
+    driver: secrets-store.csi.k8s.io
+    readOnly: true
+    volumeAttributes:
+      secretProviderClass: {{ include "taskstream.fullname" . }}-kv
+{{- end }}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.caConfigMap }}
+- name: kafka-ca
+  configMap:
+    name: {{ .Values.kafka.tls.caConfigMap }}
+{{- end }}
+{{- end }}
+
+{{- define "taskstream.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if .Values.keyVault.enabled }}
+- name: keyvault
+  mountPath: /mnt/secrets-store
+  readOnly: true
+{{- end }}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.caConfigMap }}
+- name: kafka-ca
+  mountPath: /etc/taskstream/kafka-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+Checks that the schema cannot express. Included once, from the ConfigMap.
+*/}}
+{{- define "taskstream.validate" -}}
+{{- if and .Values.keyVault.enabled (not .Values.workloadIdentity.enabled) }}
+{{- fail "keyVault.enabled needs workloadIdentity.enabled (the CSI driver authenticates as the workload identity)" }}
+{{- end }}
+{{- if .Values.keyVault.enabled }}
+{{- $_ := required "keyVault.name is required when keyVault.enabled" .Values.keyVault.name }}
+{{- $_ := required "workloadIdentity.tenantId is required when keyVault.enabled" .Values.workloadIdentity.tenantId }}
+{{- end }}
+{{- if .Values.workloadIdentity.enabled }}
+{{- $_ := required "workloadIdentity.clientId is required when workloadIdentity.enabled" .Values.workloadIdentity.clientId }}
+{{- end }}
+{{- if and .Values.ingress.enabled .Values.httpRoute.enabled }}
+{{- fail "enable either ingress or httpRoute, not both" }}
+{{- end }}
+{{- if and .Values.kafka.sasl.mechanism (not .Values.kafka.sasl.username) }}
+{{- fail "kafka.sasl.username is required when kafka.sasl.mechanism is set" }}
+{{- end }}
+{{- range $sub := list "recurrence" "reminder" "notification" }}
+{{- $s := index $.Values.subscribers $sub }}
+{{- if $s.enabled }}
+{{- $_ := required "kafka.brokers is required: the subscribers run only in distributed mode" (include "taskstream.kafkaBrokers" $) }}
+{{- if and $s.autoscaling.enabled $s.keda.enabled }}
+{{- fail (printf "subscribers.%s: enable autoscaling (HPA) or keda, never both on one workload" $sub) }}
+{{- end }}
+{{- if and $s.keda.enabled (not $.Values.keda.enabled) }}
+{{- fail (printf "subscribers.%s.keda.enabled needs the global keda.enabled (KEDA installed in the cluster)" $sub) }}
+{{- end }}
+{{- if and (eq $sub "reminder") $s.keda.enabled (lt (int $s.keda.minReplicaCount) 1) }}
+{{- fail "subscribers.reminder.keda.minReplicaCount must be at least 1: the reminder pod also runs the scheduler" }}
+{{- end }}
+{{- if and (eq $sub "reminder") $s.autoscaling.enabled (lt (int $s.autoscaling.minReplicas) 1) }}
+{{- fail "subscribers.reminder.autoscaling.minReplicas must be at least 1" }}
+{{- end }}
+{{- $seen := dict }}
+{{- $shards := include "taskstream.shards" (dict "s" $s) | fromYaml }}
+{{- $shardCount := len $shards }}
+{{- range $name, $shard := $shards }}
+{{- $parts := toString $shard.partitions }}
+{{- if eq $parts "all" }}
+{{- if gt $shardCount 1 }}
+{{- fail (printf "subscribers.%s.shards.%s owns all partitions, so it must be the only shard" $sub $name) }}
+{{- end }}
+{{- else }}
+{{- range $p := splitList "," $parts }}
+{{- $p = trim $p }}
+{{- if ge (int $p) (int $.Values.kafka.partitions) }}
+{{- fail (printf "subscribers.%s.shards.%s names partition %s, but kafka.partitions is %v" $sub $name $p $.Values.kafka.partitions) }}
+{{- end }}
+{{- if hasKey $seen $p }}
+{{- fail (printf "subscribers.%s: partition %s is in shards %s and %s; shards must be disjoint" $sub $p (get $seen $p) $name) }}
+{{- end }}
+{{- $_ := set $seen $p $name }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (gt (len $seen) 0) (ne (len $seen) (int $.Values.kafka.partitions)) }}
+{{- fail (printf "subscribers.%s: the shards cover %d of %v partitions; every partition needs an owner" $sub (len $seen) $.Values.kafka.partitions) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The shards of a subscriber as YAML (use with fromYaml): .s.shards, or one shard "all".
+*/}}
+{{- define "taskstream.shards" -}}
+{{- if .s.shards }}
+{{- range $name, $shard := .s.shards }}
+{{ $name }}:
+  partitions: {{ $shard.partitions | toString | quote }}
+  replicaCount: {{ hasKey $shard "replicaCount" | ternary $shard.replicaCount $.s.replicaCount | default 0 }}
+{{- end }}
+{{- else }}
+all:
+  partitions: "all"
+  replicaCount: {{ .s.replicaCount }}
+{{- end }}
+{{- end }}
+
+{{/* kafka.brokers as the comma list the binaries take (the value may be a string or a list). */}}
+{{- define "taskstream.kafkaBrokers" -}}
+{{- if kindIs "slice" .Values.kafka.brokers }}
+{{- join "," .Values.kafka.brokers }}
+{{- else }}
+{{- .Values.kafka.brokers }}
+{{- end }}
+{{- end }}
+
+{{/*
+checkov skips (annotations), with the reason for each. Call with
+(dict "probes" true|false "secretEnv" true|false); numbered checkov.io/skipN keys.
+*/}}
+{{- define "taskstream.checkovSkips" -}}
+{{- $skips := list
+  "CKV_K8S_11=no CPU limit by design: CFS throttling hurts latency; CPU requests are set and the HPA scales on them"
+  "CKV_K8S_15=IfNotPresent is right for immutable tags (git SHA) and digests, and required for images built into Minikube"
+  "CKV_K8S_43=tags are immutable git SHAs; set image.digest to pin by digest" }}
+{{- if .secretEnv }}
+{{- $skips = append $skips "CKV_K8S_35=the binaries read DATABASE_URL, JWT_SECRET and KAFKA_SASL_PASSWORD from the environment only (no *_FILE variant yet)" }}
+{{- end }}
+{{- if .probes }}
+{{- $skips = append $skips (printf "CKV_K8S_8=%s" .probes) }}
+{{- $skips = append $skips (printf "CKV_K8S_9=%s" .probes) }}
+{{- end }}
+{{- range $i, $s := $skips }}
+checkov.io/skip{{ add1 $i }}: {{ $s | quote }}
+{{- end }}
+{{- end }}

