@@ -123,36 +123,8 @@ pub struct ServerConfig {
     #[arg(long, env = "KAFKA_BROKERS")]
     pub kafka_brokers: Option<String>,
 
-    /// Partitions of each topic Taskstream creates at start-up when missing.
-    #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 3)]
-    pub kafka_partitions: i32,
-
-    /// Replication factor of the topics Taskstream creates (3 on a production cluster).
-    #[arg(long, env = "KAFKA_REPLICATION_FACTOR", default_value_t = 1)]
-    pub kafka_replication_factor: i16,
-
-    /// Compression of produced batches: `gzip` or `none`.
-    #[arg(long, env = "KAFKA_COMPRESSION", default_value = "gzip", value_parser = ["gzip", "none"])]
-    pub kafka_compression: String,
-
-    /// SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with KAFKA_SASL_USERNAME and
-    /// KAFKA_SASL_PASSWORD).
-    #[arg(long, env = "KAFKA_SASL_MECHANISM", value_parser = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])]
-    pub kafka_sasl_mechanism: Option<String>,
-
-    #[arg(long, env = "KAFKA_SASL_USERNAME")]
-    pub kafka_sasl_username: Option<String>,
-
-    #[arg(long, env = "KAFKA_SASL_PASSWORD", hide_env_values = true)]
-    pub kafka_sasl_password: Option<String>,
-
-    /// Connect to the brokers over TLS.
-    #[arg(long, env = "KAFKA_TLS")]
-    pub kafka_tls: bool,
-
-    /// PEM file of the CA that signed the brokers' certificates (implies KAFKA_TLS).
-    #[arg(long, env = "KAFKA_TLS_CA_FILE")]
-    pub kafka_tls_ca_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub kafka: subscribers::process::KafkaArgs,
 
     /// Do not run the outbox relay inside this process (run `taskstream relay` instead).
     #[arg(long, env = "TASKSTREAM_NO_RELAY")]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
-use stream::kafka::{Compression, KafkaConfig, KafkaLog, SaslMechanism, SaslSettings, TlsSettings};
+use stream::kafka::{KafkaConfig, KafkaLog};
 use stream::log::{LogError, LogReader};
 use stream::relay::{Relay, RelayConfig};
 
@@ -14,50 +14,11 @@ use crate::config::ServerConfig;
 
 /// The Kafka settings, or `None` in embedded mode (no KAFKA_BROKERS).
 pub fn kafka_config(config: &ServerConfig) -> anyhow::Result<Option<KafkaConfig>> {
-    let Some(brokers) = config.kafka_brokers.as_deref() else {
-        return Ok(None);
-    };
-    let mut kafka = KafkaConfig::from_brokers(brokers)?;
-    if config.kafka_partitions < 1 {
-        anyhow::bail!("KAFKA_PARTITIONS must be at least 1");
-    }
-    if config.kafka_replication_factor < 1 {
-        anyhow::bail!("KAFKA_REPLICATION_FACTOR must be at least 1");
-    }
-    kafka.partitions = config.kafka_partitions;
-    kafka.replication_factor = config.kafka_replication_factor;
-    kafka.compression = match config.kafka_compression.as_str() {
-        "none" => Compression::None,
-        _ => Compression::Gzip,
-    };
-    kafka.sasl = match &config.kafka_sasl_mechanism {
-        None => None,
-        Some(mechanism) => {
-            let mechanism = match mechanism.as_str() {
-                "PLAIN" => SaslMechanism::Plain,
-                "SCRAM-SHA-256" => SaslMechanism::ScramSha256,
-                _ => SaslMechanism::ScramSha512,
-            };
-            let (Some(username), Some(password)) =
-                (&config.kafka_sasl_username, &config.kafka_sasl_password)
-            else {
-                anyhow::bail!(
-                    "KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
-                );
-            };
-            Some(SaslSettings {
-                mechanism,
-                username: username.clone(),
-                password: password.clone(),
-            })
-        }
-    };
-    if config.kafka_tls || config.kafka_tls_ca_file.is_some() {
-        kafka.tls = Some(TlsSettings {
-            ca_file: config.kafka_tls_ca_file.clone(),
-        });
-    }
-    Ok(Some(kafka))
+    config
+        .kafka_brokers
+        .as_deref()
+        .map(|brokers| config.kafka.config(brokers))
+        .transpose()
 }
 
 /// Connects to the brokers and creates missing topics, retrying with backoff while they are

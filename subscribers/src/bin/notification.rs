@@ -31,11 +31,11 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    process::init_tracing(&args.common.log_level)?;
+    process::init_tracing(&args.common.log_level, &args.common.log_format)?;
     let settings = args.webhooks.settings()?;
     let db = process::connect_db(&args.common.database_url).await?;
-    let notification_log = process::connect_log(&args.common.kafka_brokers).await?;
-    let webhook_log = process::connect_log(&args.common.kafka_brokers).await?;
+    let notification_log = process::connect_log(&args.common).await?;
+    let webhook_log = process::connect_log(&args.common).await?;
     let reminders = stream::topics::REMINDERS;
     let notifications = stream::topics::NOTIFICATIONS;
     let reminder_partitions =

@@ -29,9 +29,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    process::init_tracing(&args.common.log_level)?;
+    process::init_tracing(&args.common.log_level, &args.common.log_format)?;
     let db = process::connect_db(&args.common.database_url).await?;
-    let log = process::connect_log(&args.common.kafka_brokers).await?;
+    let log = process::connect_log(&args.common).await?;
     let topic = stream::topics::TASK_EVENTS;
     let partitions = process::partitions(&log, topic, &args.common.partitions).await?;
     tracing::info!(
