@@ -1,7 +1,8 @@
 //! The HTTP transport: `POST /graphql` (one operation per request), subscriptions over a
 //! WebSocket at `/graphql/ws` (`graphql-transport-ws`), GraphiQL, health and readiness, with
 //! the body-size limit, request ids and the execution timeout. It adapts the transport-free
-//! schema and knows nothing of tasks.
+//! schema and knows nothing of tasks. The web app's routes (`/`, `/app/...`) come from
+//! [`crate::web`].
 //!
 //! WebSocket: the bearer token travels in the `connection_init` payload as
 //! `{"Authorization": "Bearer <jwt>"}`; a missing or bad token closes the socket with 4403
@@ -75,7 +76,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/graphiql", get(graphiql))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/", get(index))
+        .merge(crate::web::router(state.auth.is_development()))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -346,12 +347,4 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         "broker": broker,
     });
     (status, axum::Json(body)).into_response()
-}
-
-async fn index() -> Html<&'static str> {
-    Html(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Taskstream</title></head>\
-         <body><h1>Taskstream</h1><p>The GraphQL API is at <code>POST /graphql</code>; \
-         explore it in <a href=\"/graphiql\">GraphiQL</a>.</p></body></html>",
-    )
 }

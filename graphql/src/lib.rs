@@ -8,6 +8,7 @@
 //! - [`config`]: flags with environment fallbacks;
 //! - [`startup`]: wiring from configuration to a running server, development mode;
 //! - [`http`]: routes, body limit, request ids, timeout, health, the WebSocket transport;
+//! - [`web`]: the embedded web app at `/` and, in development mode, `GET /dev/token`;
 //! - [`ws`]: the graphql-transport-ws close codes the WebSocket transport enforces;
 //! - [`live`]: the live fan-out: one `task-events` consumer feeding every subscription;
 //! - [`events`]: embedded or distributed mode, the outbox relay task, `events tail`;
@@ -29,4 +30,5 @@ pub mod live;
 pub mod schema;
 pub mod service;
 pub mod startup;
+pub mod web;
 pub mod ws;

@@ -1,0 +1,164 @@
+//! The web app: plain ES modules and one stylesheet (no framework, no build step) embedded in
+//! the binary, so `cargo run --release` serves a complete task UI with no Node.js anywhere.
+//! It talks to the public GraphQL API only (`POST /graphql`, `/graphql/ws`); this module
+//! serves files and, in development mode, a token.
+//!
+//! Routes:
+//! - `GET /`: the page. It is revalidated on every load (`no-cache`) and carries a strict
+//!   content security policy (scripts, styles and connections from this origin only).
+//! - `GET /app/{version}/{file}`: the assets. `version` is a hash of every asset's contents,
+//!   so a URL never changes meaning and is cached for a year (`immutable`); the modules import
+//!   each other by relative path and so stay within one version. An outdated version still
+//!   gets the current file, uncached, so a page loaded just before an upgrade keeps working.
+//! - `GET /dev/token`: only in development mode (the server generated its own signing key),
+//!   a fresh token for [`DEV_USER`], the user of the token printed at start-up, so tasks made
+//!   in GraphiQL show up in the app. The route does not exist otherwise (404).
+//!
+//! What it deliberately is not: an asset pipeline. The files are few and small; they are
+//! embedded with `include_str!` rather than a crate that walks a directory.
+
+use std::sync::{Arc, LazyLock};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::http::AppState;
+use crate::startup::{DEV_TOKEN_TTL, DEV_USER};
+
+/// The web app's routes; `development` adds `GET /dev/token`.
+pub fn router(development: bool) -> Router<Arc<AppState>> {
+    let router = Router::new()
+        .route("/", get(index))
+        .route("/app/{version}/{file}", get(asset));
+    if development {
+        router.route("/dev/token", get(dev_token))
+    } else {
+        router
+    }
+}
+
+/// The asset version: a hash of every embedded file, in the asset URLs of the page.
+pub fn version() -> &'static str {
+    &VERSION
+}
+
+/// One embedded file.
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static str,
+}
+
+macro_rules! asset {
+    ($name:literal, $content_type:expr) => {
+        Asset {
+            name: $name,
+            content_type: $content_type,
+            body: include_str!(concat!("../../web/app/", $name)),
+        }
+    };
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// Every file the page may load. A file missing from this list is a 404, so adding a module
+/// means adding a line here (`tests/web.rs` follows the imports from `main.js` and would
+/// catch the omission).
+const ASSETS: &[Asset] = &[
+    asset!("style.css", "text/css; charset=utf-8"),
+    asset!("main.js", JS),
+    asset!("api.js", JS),
+    asset!("live.js", JS),
+    asset!("dom.js", JS),
+    asset!("time.js", JS),
+    asset!("recurrence.js", JS),
+    asset!("tasks.js", JS),
+    asset!("editor.js", JS),
+    asset!("reminders.js", JS),
+    asset!("tags.js", JS),
+    asset!("notifications.js", JS),
+    asset!("signin.js", JS),
+    asset!("icon.svg", "image/svg+xml"),
+];
+
+const INDEX_TEMPLATE: &str = include_str!("../../web/app/index.html");
+
+/// A page may run only this origin's scripts and styles and talk only to this origin (which
+/// includes its WebSocket), so injected markup can neither run nor exfiltrate anything.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'; object-src 'none'";
+
+/// Assets are addressed by content, so they may be cached for as long as browsers allow.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+static VERSION: LazyLock<String> = LazyLock::new(|| {
+    // FNV-1a: stable across builds and platforms, and collisions only cost a stale cache.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let files = ASSETS.iter().map(|a| a.body).chain([INDEX_TEMPLATE]);
+    for byte in files.flat_map(str::bytes) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+});
+
+static INDEX: LazyLock<String> = LazyLock::new(|| INDEX_TEMPLATE.replace("{{VERSION}}", version()));
+
+async fn index() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        INDEX.as_str(),
+    )
+        .into_response()
+}
+
+async fn asset(Path((version, file)): Path<(String, String)>) -> Response {
+    let Some(asset) = ASSETS.iter().find(|a| a.name == file) else {
+        return (StatusCode::NOT_FOUND, "no such file").into_response();
+    };
+    let cache = if version == self::version() {
+        IMMUTABLE
+    } else {
+        "no-cache"
+    };
+    (
+        [
+            (header::CONTENT_TYPE, asset.content_type),
+            (header::CACHE_CONTROL, cache),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        asset.body,
+    )
+        .into_response()
+}
+
+async fn dev_token(State(state): State<Arc<AppState>>) -> Response {
+    // The route exists only in development mode; checking again keeps a wiring mistake from
+    // handing out tokens signed with a real secret.
+    if !state.auth.is_development() {
+        return (StatusCode::NOT_FOUND, "not in development mode").into_response();
+    }
+    let Some(token) = state.auth.issue_token(DEV_USER, DEV_TOKEN_TTL) else {
+        return (StatusCode::NOT_FOUND, "not in development mode").into_response();
+    };
+    let mut response = axum::Json(json!({ "token": token, "user": DEV_USER })).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // A token is a credential: other origins must not read it.
+    headers.insert(
+        HeaderName::from_static("cross-origin-resource-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}

@@ -1,0 +1,185 @@
+//! The web app's routes on the real server: the page, its assets (content types, caching) and
+//! the development token route, which exists only in development mode. The app itself is
+//! tested in a browser (`web/tests`).
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use graphql::config::ServerConfig;
+use serde_json::Value;
+
+const SECRET: &str = "a-web-test-secret-that-is-long-enough";
+
+struct WebServer {
+    base: String,
+    client: reqwest::Client,
+    _db: support::TestDb,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl WebServer {
+    /// A server in development mode (`secret: None`) or with an HS256 secret.
+    async fn start(secret: Option<&str>) -> WebServer {
+        let db = support::TestDb::empty(support::Backend::Sqlite)
+            .await
+            .unwrap();
+        let config = ServerConfig {
+            database_url: db.url.clone(),
+            jwt_secret: secret.map(str::to_owned),
+            jwt_jwks_url: None,
+            ..ServerConfig::default()
+        };
+        let gateway = graphql::startup::build(&config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(graphql::http::serve(listener, gateway.router, async {
+            rx.await.ok();
+        }));
+        WebServer {
+            base,
+            client: reqwest::Client::new(),
+            _db: db,
+            shutdown: Some(tx),
+        }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn me(&self, token: &str) -> Value {
+        let response = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(r#"{"query":"{ me { id } }"}"#)
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    }
+}
+
+impl Drop for WebServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_page_is_served_at_the_root_revalidated_and_locked_to_its_origin() {
+    let server = WebServer::start(Some(SECRET)).await;
+
+    let page = server.get("/").await;
+
+    assert_eq!(page.status().as_u16(), 200);
+    assert_eq!(header(&page, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(header(&page, "cache-control"), "no-cache");
+    let csp = header(&page, "content-security-policy");
+    assert!(csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"));
+    let html = page.text().await.unwrap();
+    let version = graphql::web::version();
+    assert!(html.contains(&format!("/app/{version}/main.js")), "{html}");
+    assert!(html.contains(&format!("/app/{version}/style.css")));
+    assert!(!html.contains("{{VERSION}}"));
+}
+
+#[tokio::test]
+async fn assets_have_their_content_types_and_are_cached_by_version() {
+    let server = WebServer::start(Some(SECRET)).await;
+    let version = graphql::web::version();
+
+    let script = server.get(&format!("/app/{version}/main.js")).await;
+    let style = server.get(&format!("/app/{version}/style.css")).await;
+    let icon = server.get(&format!("/app/{version}/icon.svg")).await;
+    let outdated = server.get("/app/0000000000000000/tasks.js").await;
+    let missing = server.get(&format!("/app/{version}/secrets.js")).await;
+    let traversal = server.get(&format!("/app/{version}/..%2FCargo.toml")).await;
+
+    assert_eq!(script.status().as_u16(), 200);
+    assert_eq!(
+        header(&script, "content-type"),
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(
+        header(&script, "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(header(&script, "x-content-type-options"), "nosniff");
+    assert!(script.text().await.unwrap().contains("import "));
+    assert_eq!(header(&style, "content-type"), "text/css; charset=utf-8");
+    assert_eq!(header(&icon, "content-type"), "image/svg+xml");
+    assert_eq!(outdated.status().as_u16(), 200);
+    assert_eq!(
+        header(&outdated, "cache-control"),
+        "no-cache",
+        "another version's URL is served, but not cached"
+    );
+    assert_eq!(missing.status().as_u16(), 404);
+    assert_eq!(traversal.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn every_module_the_page_imports_is_served() {
+    let server = WebServer::start(Some(SECRET)).await;
+    let version = graphql::web::version();
+    let mut pending = vec!["main.js".to_owned()];
+    let mut seen = std::collections::BTreeSet::new();
+
+    while let Some(file) = pending.pop() {
+        if !seen.insert(file.clone()) {
+            continue;
+        }
+        let response = server.get(&format!("/app/{version}/{file}")).await;
+        assert_eq!(response.status().as_u16(), 200, "{file} is served");
+        let source = response.text().await.unwrap();
+        for import in source.split("from './").skip(1) {
+            let name = import.split('\'').next().unwrap();
+            pending.push(name.to_owned());
+        }
+    }
+
+    assert!(seen.len() >= 5, "{seen:?}");
+}
+
+#[tokio::test]
+async fn development_mode_hands_the_app_a_token_for_the_development_user() {
+    let server = WebServer::start(None).await;
+
+    let response = server.get("/dev/token").await;
+
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(header(&response, "cache-control"), "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["user"], graphql::startup::DEV_USER);
+    let token = body["token"].as_str().unwrap();
+    let me = server.me(token).await;
+    assert_eq!(me["data"]["me"]["id"], graphql::startup::DEV_USER);
+}
+
+#[tokio::test]
+async fn outside_development_mode_there_is_no_token_route() {
+    let server = WebServer::start(Some(SECRET)).await;
+
+    let response = server.get("/dev/token").await;
+
+    assert_eq!(response.status().as_u16(), 404);
+    assert!(!response.text().await.unwrap().contains("ey"));
+}

@@ -1,0 +1,167 @@
+// The app shell: sign-in, the live connection, the unread badge and hash routing between the
+// three views (#/tasks, #/tags, #/notifications). Views get a shared context: the live client,
+// an event bus for task, tag and notification changes, and the tag cache.
+
+import { gql, storedToken, storeToken, setUnauthenticatedHandler } from './api.js';
+import { LiveClient } from './live.js';
+import { announce, replace, h } from './dom.js';
+import { zone } from './time.js';
+import { renderSignIn, fetchDevToken } from './signin.js';
+import { mountTasks } from './tasks.js';
+import { mountTags } from './tags.js';
+import { mountNotifications } from './notifications.js';
+
+const TASK_CHANGED = `subscription {
+  taskChanged { kind taskId task { id title dueAt previousOccurrence { id } } }
+}`;
+const NOTIFICATION_RECEIVED = `subscription {
+  notificationReceived { id kind title body createdAt readAt task { id title } }
+}`;
+
+/** How often the unread count is polled when the server has no notification subscription. */
+const UNREAD_POLL_MS = 30000;
+
+const views = { tasks: mountTasks, tags: mountTags, notifications: mountNotifications };
+
+const ctx = {
+  bus: new EventTarget(),
+  live: null,
+  me: null,
+  tags: [],
+  /** Reloads the tag cache and tells the views. */
+  async refreshTags() {
+    const data = await gql('{ tags { id name color taskCount } }');
+    ctx.tags = data.tags;
+    ctx.bus.dispatchEvent(new CustomEvent('tags'));
+    return ctx.tags;
+  },
+  async refreshUnread() {
+    const data = await gql('{ notifications(unreadOnly: true, first: 1) { totalCount } }');
+    setUnread(data.notifications.totalCount);
+  },
+  emit(name, detail) {
+    ctx.bus.dispatchEvent(new CustomEvent(name, { detail }));
+  },
+};
+
+let current = null;
+let pollTimer = null;
+
+function setUnread(count) {
+  const badge = document.getElementById('unread-badge');
+  badge.hidden = count === 0;
+  badge.textContent = String(count);
+  badge.setAttribute('aria-label', `${count} unread`);
+  ctx.unread = count;
+}
+
+function showLiveState(state) {
+  const el = document.getElementById('live-status');
+  const text = {
+    connecting: 'Connecting for live updates…',
+    offline: 'Live updates paused: reconnecting…',
+    forbidden: 'Live updates refused: sign in again.',
+  }[state];
+  el.hidden = !text;
+  el.textContent = text || '';
+  document.body.dataset.live = state;
+}
+
+function route(event) {
+  const name = (location.hash.replace(/^#\/?/, '') || 'tasks').split('/')[0];
+  const view = views[name] ? name : 'tasks';
+  current?.unmount?.();
+  const main = document.getElementById('main');
+  replace(main);
+  for (const link of document.querySelectorAll('#nav a')) {
+    if (link.dataset.view === view) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  current = views[view](main, ctx);
+  document.title = `${view[0].toUpperCase()}${view.slice(1)} · Taskstream`;
+  if (event) {
+    // After navigating, the new view's heading has the focus (and is read out).
+    const heading = main.querySelector('h1');
+    heading?.setAttribute('tabindex', '-1');
+    heading?.focus();
+  }
+}
+
+async function start() {
+  ctx.me = (await gql('{ me { id timezone } }')).me;
+  document.getElementById('nav').hidden = false;
+  replace(document.getElementById('zone-note'),
+    `Signed in as ${ctx.me.id} · times in ${zone()} · `);
+  ctx.live = new LiveClient(storedToken, {
+    onState: showLiveState,
+    onReconnect: () => {
+      ctx.emit('resync');
+      ctx.refreshUnread().catch(() => {});
+    },
+    onForbidden: () => signOut('Your session ended; sign in again.'),
+  });
+  ctx.live.subscribe(TASK_CHANGED, {}, (data) => ctx.emit('task-changed', data.taskChanged));
+  ctx.live.subscribe(NOTIFICATION_RECEIVED, {}, (data) => {
+    const n = data.notificationReceived;
+    setUnread((ctx.unread || 0) + (n.readAt ? 0 : 1));
+    ctx.emit('notification', n);
+    announce(`New notification: ${n.title}`);
+  }, () => {
+    // A server without the notification subscription: poll the count instead.
+    clearInterval(pollTimer);
+    pollTimer = setInterval(() => ctx.refreshUnread().catch(() => {}), UNREAD_POLL_MS);
+  });
+  ctx.live.start();
+  await Promise.all([ctx.refreshTags(), ctx.refreshUnread()]);
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+function signOut(message) {
+  ctx.me = null;
+  ctx.live?.stop();
+  clearInterval(pollTimer);
+  window.removeEventListener('hashchange', route);
+  current?.unmount?.();
+  current = null;
+  storeToken(null);
+  document.getElementById('nav').hidden = true;
+  showLiveState('signed-out');
+  replace(document.getElementById('zone-note'));
+  const main = document.getElementById('main');
+  renderSignIn(main, { message, onSignedIn: () => start().catch(fail) });
+}
+
+function fail(error) {
+  const main = document.getElementById('main');
+  replace(main, h('p', { class: 'error', role: 'alert', text: `Taskstream could not start: ${error.message}` }));
+}
+
+async function boot() {
+  setUnauthenticatedHandler(() => {
+    if (ctx.me) {
+      ctx.me = null;
+      signOut('The server no longer accepts your token; sign in again.');
+    }
+  });
+  document.getElementById('sign-out').addEventListener('click', () => signOut('Signed out.'));
+  // A stored token may be from a previous development server (its key died with it): check
+  // it, and in development mode fetch a fresh one.
+  if (storedToken()) {
+    try {
+      await gql('{ me { id } }');
+      return start();
+    } catch (e) {
+      if (e.code !== 'UNAUTHENTICATED') throw e;
+      storeToken(null);
+    }
+  }
+  const dev = await fetchDevToken();
+  if (dev) {
+    storeToken(dev);
+    return start();
+  }
+  signOut();
+}
+
+boot().catch(fail);

@@ -1,0 +1,375 @@
+// The task list: search, filters, multi-key sort, cursor paging and counts; complete, reopen
+// and delete in place. It refetches when `taskChanged` reports a change (from this tab or
+// another), and follows a completed recurring task until its next occurrence exists.
+
+import { gql } from './api.js';
+import { h, replace, announce, debounce } from './dom.js';
+import { zone, toInstant, nextDay, formatDateTime, isPast } from './time.js';
+import { describe } from './recurrence.js';
+import { openEditor, TASK_FIELDS } from './editor.js';
+
+export const PRIORITIES = ['NONE', 'LOW', 'MEDIUM', 'HIGH', 'URGENT'];
+export const PRIORITY_NAMES = { NONE: 'None', LOW: 'Low', MEDIUM: 'Medium', HIGH: 'High', URGENT: 'Urgent' };
+const SORT_FIELDS = [
+  ['CREATED_AT', 'Created'], ['UPDATED_AT', 'Updated'], ['DUE_AT', 'Due date'],
+  ['PRIORITY', 'Priority'], ['TITLE', 'Title'], ['RELEVANCE', 'Relevance (with search)'],
+];
+const PAGE = 20;
+/** The most a refetch reloads at once (the API's page limit). */
+const MAX_PAGE = 100;
+
+const LIST_QUERY = `query List($filter: TaskFilter, $search: String, $sort: [TaskSort!],
+    $first: Int, $after: String) {
+  tasks(filter: $filter, search: $search, sort: $sort, first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes { ${TASK_FIELDS} }
+  }
+  open: tasks(filter: { completed: false }, first: 1) { totalCount }
+  overdue: tasks(filter: { overdue: true }, first: 1) { totalCount }
+}`;
+
+/** The view's state survives switching views (not reloads). */
+const state = {
+  search: '',
+  status: 'open',
+  priorities: [],
+  tags: [],
+  tagMode: 'any',
+  dueFrom: '',
+  dueTo: '',
+  overdue: false,
+  recurring: 'any',
+  sort: [{ field: 'CREATED_AT', direction: 'DESC' }],
+};
+
+/** The TaskFilter for the current state; null when nothing filters. */
+export function buildFilter(s, tz = zone()) {
+  const filter = {};
+  if (s.status === 'open') filter.completed = false;
+  if (s.status === 'completed') filter.completed = true;
+  if (s.priorities.length) filter.priority = s.priorities;
+  if (s.tags.length) filter.tags = { [s.tagMode]: s.tags };
+  if (s.dueFrom) filter.dueAfter = toInstant(s.dueFrom, '00:00', tz);
+  if (s.dueTo) filter.dueBefore = toInstant(nextDay(s.dueTo), '00:00', tz);
+  if (s.overdue) filter.overdue = true;
+  if (s.recurring !== 'any') filter.recurring = s.recurring === 'yes';
+  return Object.keys(filter).length ? filter : null;
+}
+
+function activeFilterCount(s) {
+  return [s.status !== 'open', s.priorities.length, s.tags.length, s.dueFrom || s.dueTo,
+    s.overdue, s.recurring !== 'any'].filter(Boolean).length;
+}
+
+export function mountTasks(main, ctx) {
+  let loaded = [];
+  let pageInfo = { hasNextPage: false, endCursor: null };
+  let generation = 0;
+  /** Completed recurring tasks whose next occurrence we are waiting for: id -> title. */
+  const awaitingNext = new Map();
+  /** What was announced for each of them once the next occurrence arrived: id -> message. */
+  const announcedNext = new Map();
+
+  const counts = h('p', { class: 'counts', id: 'task-counts' });
+  const resultCount = h('p', { class: 'result-count', id: 'result-count', role: 'status' });
+  const list = h('ul', { class: 'task-list', id: 'task-list', 'aria-labelledby': 'tasks-heading' });
+  const more = h('button', { type: 'button', class: 'more', id: 'load-more', hidden: true, text: 'Load more',
+    onclick: () => load({ append: true }) });
+  const listError = h('p', { class: 'error', role: 'alert' });
+
+  const searchInput = h('input', { type: 'search', id: 'search', name: 'search', value: state.search,
+    placeholder: 'Words in title or description', autocomplete: 'off' });
+  searchInput.addEventListener('input', debounce(() => {
+    state.search = searchInput.value.trim();
+    load();
+  }, 250));
+
+  const filters = renderFilters(ctx, () => load());
+  const sorter = renderSort(() => load());
+
+  replace(main,
+    h('section', { class: 'view tasks-view', 'aria-labelledby': 'tasks-heading' },
+      h('div', { class: 'view-head' },
+        h('h1', { id: 'tasks-heading', text: 'Tasks' }),
+        counts,
+        h('button', { type: 'button', class: 'primary', id: 'new-task', text: 'New task',
+          onclick: () => openEditor(null, ctx, afterSave) })),
+      h('form', { role: 'search', class: 'search', onsubmit: (e) => e.preventDefault() },
+        h('label', { for: 'search', text: 'Search' }), searchInput),
+      h('div', { class: 'controls' }, filters.element, sorter),
+      resultCount, listError, list, more));
+
+  function afterSave(task, created) {
+    announce(created ? `Created “${task.title}”.` : `Saved “${task.title}”.`);
+    load();
+  }
+
+  async function load({ append = false } = {}) {
+    const mine = ++generation;
+    const first = append ? PAGE : Math.min(MAX_PAGE, Math.max(PAGE, loaded.length));
+    const variables = {
+      filter: buildFilter(state),
+      search: state.search || null,
+      sort: state.sort.length ? state.sort : null,
+      first,
+      after: append ? pageInfo.endCursor : null,
+    };
+    main.querySelector('.tasks-view')?.setAttribute('aria-busy', 'true');
+    try {
+      const data = await gql(LIST_QUERY, variables);
+      if (mine !== generation) return;
+      listError.textContent = '';
+      loaded = append ? loaded.concat(data.tasks.nodes) : data.tasks.nodes;
+      pageInfo = data.tasks.pageInfo;
+      render(data);
+    } catch (e) {
+      if (mine !== generation) return;
+      listError.textContent = e.message;
+    } finally {
+      if (mine === generation) main.querySelector('.tasks-view')?.removeAttribute('aria-busy');
+    }
+  }
+
+  function render(data) {
+    replace(counts, `${data.open.totalCount} open · `,
+      h('span', { class: data.overdue.totalCount ? 'overdue' : '', text: `${data.overdue.totalCount} overdue` }));
+    const total = data.tasks.totalCount;
+    resultCount.textContent = total === 0
+      ? (state.search || activeFilterCount(state) ? 'No tasks match.' : 'No tasks yet: create one with “New task”.')
+      : `Showing ${loaded.length} of ${total} ${total === 1 ? 'task' : 'tasks'}`;
+    const focusedId = document.activeElement?.closest?.('.task')?.dataset.id;
+    const focusedRole = document.activeElement?.dataset?.role;
+    replace(list, loaded.map((task) => renderTask(task)));
+    if (focusedId && focusedRole) {
+      list.querySelector(`.task[data-id="${CSS.escape(focusedId)}"] [data-role="${focusedRole}"]`)?.focus();
+    }
+    more.hidden = !pageInfo.hasNextPage;
+    filters.update();
+  }
+
+  function renderTask(task) {
+    const checkbox = h('input', { type: 'checkbox', checked: task.completed, dataset: { role: 'done' },
+      'aria-label': `${task.completed ? 'Reopen' : 'Complete'} “${task.title}”` });
+    checkbox.addEventListener('change', () => toggle(task, checkbox));
+    const overdue = !task.completed && isPast(task.dueAt);
+    const meta = [
+      task.priority !== 'NONE' && h('span', { class: `prio prio-${task.priority.toLowerCase()}`, text: PRIORITY_NAMES[task.priority] }),
+      task.dueAt && h('span', { class: overdue ? 'due overdue' : 'due' },
+        h('time', { dateTime: task.dueAt, text: `${overdue ? 'Overdue: ' : 'Due '}${formatDateTime(task.dueAt)}` })),
+      task.recurrence && h('span', { class: 'recurs', text: `↻ ${describe(task.recurrence.rule)}` }),
+      task.completed && task.recurrence && task.nextOccurrence && h('span', { class: 'next',
+        text: `Next occurrence: ${task.nextOccurrence.dueAt ? formatDateTime(task.nextOccurrence.dueAt) : 'created'}` }),
+      task.reminders.some((r) => r.status === 'PENDING') && h('span', { class: 'reminder', text: 'reminder set' }),
+    ].filter(Boolean);
+    const item = h('li', { class: `task${task.completed ? ' done' : ''}`, dataset: { id: task.id } },
+      checkbox,
+      h('div', { class: 'task-main' },
+        h('button', { type: 'button', class: 'title link', dataset: { role: 'edit' }, text: task.title,
+          'aria-label': `Edit “${task.title}”`, onclick: () => openEditor(task, ctx, afterSave) }),
+        task.description && h('p', { class: 'desc', text: task.description }),
+        meta.length > 0 && h('p', { class: 'meta' }, meta),
+        task.tags.length > 0 && h('ul', { class: 'tags', 'aria-label': 'Tags' },
+          task.tags.map((tag) => tagChip(tag)))),
+      h('button', { type: 'button', class: 'danger small', dataset: { role: 'delete' }, text: 'Delete',
+        'aria-label': `Delete “${task.title}”`, onclick: () => remove(task) }));
+    return item;
+  }
+
+  async function toggle(task, checkbox) {
+    checkbox.disabled = true;
+    try {
+      if (checkbox.checked) {
+        // Armed before the mutation: the next occurrence may be reported before its answer.
+        if (task.recurrence) awaitingNext.set(task.id, task.title);
+        await gql('mutation($id: ID!) { completeTask(id: $id) { id } }', { id: task.id });
+        if (task.recurrence) {
+          // The next occurrence may already have been reported (and announced) meanwhile.
+          announce(awaitingNext.has(task.id)
+            ? `Completed “${task.title}”. Its next occurrence is being scheduled…`
+            : `Completed “${task.title}”. ${announcedNext.get(task.id) || ''}`);
+        } else {
+          announce(`Completed “${task.title}”.`);
+        }
+      } else {
+        await gql('mutation($id: ID!) { reopenTask(id: $id) { id } }', { id: task.id });
+        announce(`Reopened “${task.title}”.`);
+      }
+      await load();
+    } catch (e) {
+      awaitingNext.delete(task.id);
+      checkbox.checked = !checkbox.checked;
+      announce(e.message, 'error');
+    } finally {
+      checkbox.disabled = false;
+    }
+  }
+
+  async function remove(task) {
+    if (!window.confirm(`Delete “${task.title}”? This cannot be undone.`)) return;
+    try {
+      await gql('mutation($id: ID!) { deleteTask(id: $id) }', { id: task.id });
+      announce(`Deleted “${task.title}”.`);
+      await load();
+      main.querySelector('#new-task')?.focus();
+    } catch (e) {
+      announce(e.message, 'error');
+    }
+  }
+
+  const reload = debounce(() => load(), 150);
+  const onChange = (event) => {
+    const change = event.detail;
+    const previous = change.task?.previousOccurrence?.id;
+    if (change.kind === 'CREATED' && previous && awaitingNext.has(previous)) {
+      const title = awaitingNext.get(previous);
+      awaitingNext.delete(previous);
+      const message = `Next occurrence of “${title}”: due ${formatDateTime(change.task.dueAt)}.`;
+      announcedNext.set(previous, message);
+      announce(message);
+    }
+    reload();
+  };
+  const onTags = () => filters.update();
+  ctx.bus.addEventListener('task-changed', onChange);
+  ctx.bus.addEventListener('resync', reload);
+  ctx.bus.addEventListener('tags', onTags);
+  load();
+  // A link to one task (#/tasks/<id>, from a notification) opens it.
+  const linked = /^#\/tasks\/(.+)$/.exec(location.hash);
+  if (linked) {
+    history.replaceState(null, '', '#/tasks');
+    openEditor({ id: decodeURIComponent(linked[1]) }, ctx, afterSave);
+  }
+  return {
+    unmount() {
+      generation += 1;
+      ctx.bus.removeEventListener('task-changed', onChange);
+      ctx.bus.removeEventListener('resync', reload);
+      ctx.bus.removeEventListener('tags', onTags);
+    },
+  };
+}
+
+/** A tag as a coloured chip. */
+export function tagChip(tag, extra) {
+  const chip = h('li', { class: 'tag' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), tag.name, extra);
+  if (tag.color) chip.style.setProperty('--tag-color', tag.color);
+  return chip;
+}
+
+function renderFilters(ctx, changed) {
+  const summary = h('summary', {});
+  const status = h('select', { id: 'filter-status' },
+    [['open', 'Open'], ['completed', 'Completed'], ['all', 'All']].map(([value, label]) =>
+      h('option', { value, text: label, selected: state.status === value })));
+  status.addEventListener('change', () => { state.status = status.value; changed(); });
+
+  const priorityBoxes = PRIORITIES.slice().reverse().map((p) => {
+    const box = h('input', { type: 'checkbox', id: `filter-priority-${p.toLowerCase()}`, value: p,
+      checked: state.priorities.includes(p) });
+    box.addEventListener('change', () => {
+      state.priorities = PRIORITIES.filter((q) => document.getElementById(`filter-priority-${q.toLowerCase()}`)?.checked);
+      changed();
+    });
+    return h('label', { class: 'check' }, box, PRIORITY_NAMES[p]);
+  });
+
+  const tagMode = h('select', { id: 'filter-tag-mode' },
+    [['any', 'any of'], ['all', 'all of'], ['none', 'none of']].map(([value, label]) =>
+      h('option', { value, text: label, selected: state.tagMode === value })));
+  tagMode.addEventListener('change', () => { state.tagMode = tagMode.value; if (state.tags.length) changed(); });
+  const tagBoxes = h('div', { class: 'checks', id: 'filter-tags' });
+
+  const dueFrom = h('input', { type: 'date', id: 'filter-due-from', value: state.dueFrom });
+  dueFrom.addEventListener('change', () => { state.dueFrom = dueFrom.value; changed(); });
+  const dueTo = h('input', { type: 'date', id: 'filter-due-to', value: state.dueTo });
+  dueTo.addEventListener('change', () => { state.dueTo = dueTo.value; changed(); });
+  const overdue = h('input', { type: 'checkbox', id: 'filter-overdue', checked: state.overdue });
+  overdue.addEventListener('change', () => { state.overdue = overdue.checked; changed(); });
+  const recurring = h('select', { id: 'filter-recurring' },
+    [['any', 'Any'], ['yes', 'Recurring only'], ['no', 'One-off only']].map(([value, label]) =>
+      h('option', { value, text: label, selected: state.recurring === value })));
+  recurring.addEventListener('change', () => { state.recurring = recurring.value; changed(); });
+
+  const clear = h('button', { type: 'button', text: 'Clear filters', onclick: () => {
+    Object.assign(state, { status: 'open', priorities: [], tags: [], tagMode: 'any', dueFrom: '', dueTo: '',
+      overdue: false, recurring: 'any' });
+    status.value = 'open'; tagMode.value = 'any'; dueFrom.value = ''; dueTo.value = '';
+    overdue.checked = false; recurring.value = 'any';
+    for (const box of element.querySelectorAll('input[type=checkbox]')) box.checked = false;
+    changed();
+  } });
+
+  const element = h('details', { class: 'filters', id: 'filters' },
+    summary,
+    h('div', { class: 'filter-grid' },
+      h('div', { class: 'field' }, h('label', { for: 'filter-status', text: 'Status' }), status),
+      h('fieldset', {}, h('legend', { text: 'Priority (any of)' }), h('div', { class: 'checks' }, priorityBoxes)),
+      h('fieldset', {},
+        h('legend', { text: 'Tags' }),
+        h('label', { for: 'filter-tag-mode', class: 'inline', text: 'Tasks with ' }), tagMode,
+        tagBoxes),
+      h('div', { class: 'field' }, h('label', { for: 'filter-due-from', text: 'Due from' }), dueFrom),
+      h('div', { class: 'field' }, h('label', { for: 'filter-due-to', text: 'Due through' }), dueTo),
+      h('div', { class: 'field' }, h('label', { for: 'filter-recurring', text: 'Recurrence' }), recurring),
+      h('label', { class: 'check' }, overdue, 'Overdue only'),
+      h('div', { class: 'field' }, clear)));
+
+  function update() {
+    const n = activeFilterCount(state);
+    summary.textContent = n ? `Filters (${n} active)` : 'Filters';
+    const known = new Set(ctx.tags.map((t) => t.name.toLowerCase()));
+    state.tags = state.tags.filter((name) => known.has(name.toLowerCase()));
+    replace(tagBoxes, ctx.tags.length ? ctx.tags.map((tag) => {
+      const box = h('input', { type: 'checkbox', value: tag.name, checked: state.tags.includes(tag.name),
+        id: `filter-tag-${tag.id}` });
+      box.addEventListener('change', () => {
+        state.tags = [...tagBoxes.querySelectorAll('input:checked')].map((b) => b.value);
+        changed();
+      });
+      return h('label', { class: 'check' }, box, tag.name);
+    }) : h('span', { class: 'muted', text: 'No tags yet.' }));
+  }
+  update();
+  return { element, update };
+}
+
+function renderSort(changed) {
+  const summary = h('summary', {});
+  const rows = h('ol', { class: 'sort-keys', id: 'sort-keys' });
+  const element = h('details', { class: 'sort', id: 'sort' }, summary, rows,
+    h('button', { type: 'button', id: 'add-sort', text: 'Add sort key', onclick: () => {
+      const used = new Set(state.sort.map((s) => s.field));
+      const field = SORT_FIELDS.map(([f]) => f).find((f) => !used.has(f) && f !== 'RELEVANCE');
+      if (!field) return;
+      state.sort.push({ field, direction: 'ASC' });
+      draw();
+      rows.lastElementChild?.querySelector('select')?.focus();
+      changed();
+    } }));
+
+  function draw() {
+    const label = (s) => `${SORT_FIELDS.find(([f]) => f === s.field)[1].replace(/ \(.*\)/, '')} ${s.direction === 'ASC' ? '↑' : '↓'}`;
+    summary.textContent = state.sort.length ? `Sort: ${state.sort.map(label).join(', ')}` : 'Sort: relevance or newest';
+    replace(rows, state.sort.map((key, i) => {
+      const field = h('select', { id: `sort-field-${i}`, 'aria-label': `Sort key ${i + 1}: field` },
+        SORT_FIELDS.map(([value, text]) => h('option', { value, text, selected: key.field === value })));
+      field.addEventListener('change', () => { key.field = field.value; draw(); changed(); });
+      const direction = h('select', { id: `sort-direction-${i}`, 'aria-label': `Sort key ${i + 1}: direction` },
+        [['ASC', 'Ascending'], ['DESC', 'Descending']].map(([value, text]) =>
+          h('option', { value, text, selected: key.direction === value })));
+      direction.addEventListener('change', () => { key.direction = direction.value; draw(); changed(); });
+      const removeButton = h('button', { type: 'button', class: 'small', text: 'Remove',
+        'aria-label': `Remove sort key ${i + 1}`, onclick: () => {
+          state.sort.splice(i, 1);
+          draw();
+          element.querySelector('#add-sort').focus();
+          changed();
+        } });
+      return h('li', {}, field, direction, removeButton);
+    }));
+  }
+  draw();
+  return element;
+}
