@@ -142,6 +142,11 @@ pub struct ServerConfig {
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
 
+    /// `taskstream relay` only: where to serve `GET /metrics` and `GET /healthz` (`host:port`,
+    /// or `off`; default 127.0.0.1:9094). The gateway serves `/metrics` on LISTEN_ADDR.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,

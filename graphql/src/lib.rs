@@ -17,7 +17,8 @@
 //! - [`schema`]: the transport-free GraphQL schema, one module per resource;
 //! - [`service`]: database work behind the resolvers;
 //! - [`error`]: the one error enum and its `extensions.code` table;
-//! - [`db`]: connection pool and migrations.
+//! - [`db`]: connection pool and migrations;
+//! - [`observability`]: the request and operation spans, operation metrics, `GET /metrics`.
 
 pub mod auth;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod live;
+pub mod observability;
 pub mod schema;
 pub mod service;
 pub mod startup;

@@ -23,7 +23,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Relay) => {
-            graphql::startup::init_tracing(&cli.server.log_level, &cli.server.log_format);
+            let _telemetry =
+                graphql::startup::init_tracing(&cli.server.log_level, &cli.server.log_format)?;
             graphql::startup::run_relay_only(cli.server).await
         }
         Some(Command::Events {
@@ -34,18 +35,19 @@ async fn main() -> anyhow::Result<()> {
                     follow,
                 },
         }) => {
-            graphql::startup::init_tracing("warn", &cli.server.log_format);
+            let _telemetry = graphql::startup::init_tracing("warn", &cli.server.log_format)?;
             let kafka = graphql::events::kafka_config(&cli.server)?;
             let db = graphql::db::connect(&cli.server.database_url).await?;
             graphql::events::tail(db, kafka, &topic, limit, follow).await
         }
         Some(Command::Dlq { command }) => {
-            graphql::startup::init_tracing("warn", &cli.server.log_format);
+            let _telemetry = graphql::startup::init_tracing("warn", &cli.server.log_format)?;
             let db = graphql::db::connect(&cli.server.database_url).await?;
             graphql::dlq::run(&db, command).await
         }
         Some(Command::Serve) | None => {
-            graphql::startup::init_tracing(&cli.server.log_level, &cli.server.log_format);
+            let _telemetry =
+                graphql::startup::init_tracing(&cli.server.log_level, &cli.server.log_format)?;
             graphql::startup::run(cli.server).await
         }
     }

@@ -224,6 +224,13 @@ pub async fn run_relay_only(config: ServerConfig) -> anyhow::Result<()> {
     if !config.no_migrate {
         crate::db::migrate(&db).await?;
     }
+    let default_metrics = std::net::SocketAddr::from(([127, 0, 0, 1], 9094));
+    subscribers::metrics_server::start(
+        config.metrics_addr.as_deref(),
+        default_metrics,
+        Some(db.clone()),
+    )
+    .await?;
     crate::events::run_relay(db.clone(), kafka, shutdown_channel()).await?;
     db.close().await.ok();
     Ok(())
@@ -258,16 +265,13 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown requested; draining in-flight requests");
 }
 
-/// Initialises `tracing` output: human-readable text or JSON lines.
-pub fn init_tracing(filter: &str, format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+/// Initialises `tracing` output (human-readable text or JSON lines on stderr) and, when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set, OTLP span export as service `taskstream` (or
+/// `OTEL_SERVICE_NAME`). Keep the returned guard alive: dropping it flushes the spans.
+pub fn init_tracing(filter: &str, format: &str) -> anyhow::Result<telemetry::Telemetry> {
+    telemetry::init(&telemetry::TelemetryConfig::from_env(
+        "taskstream",
+        filter,
+        format,
+    )?)
 }

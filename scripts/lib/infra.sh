@@ -111,6 +111,9 @@ ALL_ON = {
     "gateway": {"autoscaling": {"enabled": True}},
     "httpRoute": {"enabled": True},
     "keda": {"enabled": True},
+    "observability": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+                      "prometheusRule": {"enabled": True}, "grafanaDashboard": {"enabled": True}},
+    "networkPolicy": {"metricsFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]},
     "dapr": {"enabled": True, "config": "tracing",
              "components": {"enabled": True, "secretStore": {"type": "secretstores.azure.keyvault"}}},
     "subscribers": {
@@ -165,6 +168,23 @@ CRDS = {
             "secretName": S(minLength=1), "type": S(), "labels": {"type": "object"}, "annotations": {"type": "object"},
             "data": {"type": "array", "items": obj({"objectName": S(minLength=1), "key": S(minLength=1)}, ["objectName", "key"])}},
             ["secretName", "type", "data"])}}, ["provider", "parameters"])),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): crd("monitoring.coreos.com/v1", "ServiceMonitor", obj({
+        "selector": {"type": "object"}, "namespaceSelector": {"type": "object"}, "jobLabel": S(),
+        "endpoints": {"type": "array", "minItems": 1, "items": obj({
+            "port": S(minLength=1), "path": S(), "interval": S(), "scheme": S()}, ["port"])}},
+        ["selector", "endpoints"])),
+    ("monitoring.coreos.com/v1", "PodMonitor"): crd("monitoring.coreos.com/v1", "PodMonitor", obj({
+        "selector": {"type": "object"}, "namespaceSelector": {"type": "object"}, "jobLabel": S(),
+        "podMetricsEndpoints": {"type": "array", "minItems": 1, "items": obj({
+            "port": S(minLength=1), "path": S(), "interval": S(), "scheme": S()}, ["port"])}},
+        ["selector", "podMetricsEndpoints"])),
+    ("monitoring.coreos.com/v1", "PrometheusRule"): crd("monitoring.coreos.com/v1", "PrometheusRule", obj({
+        "groups": {"type": "array", "minItems": 1, "items": obj({
+            "name": S(minLength=1), "interval": S(), "rules": {"type": "array", "minItems": 1, "items": obj({
+                "alert": S(minLength=1), "record": S(minLength=1), "expr": S(minLength=1), "for": S(),
+                "labels": {"type": "object", "additionalProperties": S()},
+                "annotations": {"type": "object", "additionalProperties": S()}}, ["expr"])}}, ["name", "rules"])}},
+        ["groups"])),
     ("dapr.io/v1alpha1", "Component"): crd("dapr.io/v1alpha1", "Component", obj({
         "type": S(minLength=1), "version": S(minLength=1), "ignoreErrors": {"type": "boolean"},
         "initTimeout": S(), "metadata": {"type": "array", "items": obj({

@@ -8,6 +8,9 @@ use crate::envelope::CloudEvent;
 
 /// Appends `event` for `topic` with record key `key` to the outbox, on `conn` (pass the open
 /// transaction of the change). `now` is the row's `created_at`.
+///
+/// An event without a `traceparent` gets the current span's (when spans are exported), in
+/// its body and its `ce_traceparent` header, so the trace continues in whoever consumes it.
 pub async fn append<C: ConnectionTrait>(
     conn: &C,
     topic: &str,
@@ -15,6 +18,17 @@ pub async fn append<C: ConnectionTrait>(
     event: &CloudEvent,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    let traced;
+    let event = match telemetry::current_traceparent() {
+        Some(traceparent) if event.traceparent.is_none() => {
+            traced = CloudEvent {
+                traceparent: Some(traceparent),
+                ..event.clone()
+            };
+            &traced
+        }
+        _ => event,
+    };
     let payload = serde_json::to_string(event)
         .map_err(|e| DbErr::Custom(format!("BUG: event does not serialise: {e}")))?;
     let headers = serde_json::to_string(&event.headers())

@@ -14,6 +14,10 @@
 //!   consumers dedupe on the event id.
 //! - It wakes on [`crate::outbox::notify_committed`] and polls slowly besides; published rows
 //!   older than the retention are pruned in small batches.
+//! - Telemetry: with span export on, each row gets a `relay.publish` span, a child of the
+//!   trace the event was written in, and the record's `ce_traceparent` names that span;
+//!   published rows and produce errors are counted per topic; [`refresh_backlog_gauges`]
+//!   feeds the outbox backlog gauges at scrape time.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -162,6 +166,7 @@ impl<W: LogWriter> Relay<W> {
     }
 
     /// Publishes up to one batch of pending rows. Used by [`Relay::run`], tests and benchmarks.
+    #[tracing::instrument(name = "relay.round", level = "debug", skip_all)]
     pub async fn publish_round(&self) -> anyhow::Result<RoundReport> {
         let rows = outbox::Entity::find()
             .filter(outbox::Column::PublishedAt.is_null())
@@ -184,18 +189,28 @@ impl<W: LogWriter> Relay<W> {
         }
         let results = futures_util::future::join_all(groups.into_iter().map(
             |((topic, partition), rows)| async move {
-                let records = rows.iter().map(to_record).collect::<Vec<_>>();
+                let (records, spans): (Vec<_>, Vec<_>) =
+                    rows.iter().map(|row| traced_record(row, partition)).unzip();
                 let outcome = self.log.produce(&topic, partition, records).await;
-                (partition, rows, outcome)
+                (topic, partition, rows, outcome, spans)
             },
         ))
         .await;
         let mut report = RoundReport::default();
-        for (partition, rows, outcome) in results {
+        let metrics = telemetry::metrics::metrics();
+        for (topic, partition, rows, outcome, spans) in results {
+            let topic = telemetry::metrics::TopicLabels { topic };
             match outcome {
                 Ok(offsets) if offsets.len() == rows.len() => {
+                    for (span, offset) in spans.iter().zip(&offsets) {
+                        span.record("messaging.kafka.offset", offset);
+                    }
                     mark_published(&self.db, &rows, partition, &offsets).await?;
                     report.published += rows.len();
+                    metrics
+                        .relay_published
+                        .get_or_create(&topic)
+                        .inc_by(rows.len() as u64);
                 }
                 Ok(offsets) => {
                     let msg = format!(
@@ -205,10 +220,21 @@ impl<W: LogWriter> Relay<W> {
                     );
                     record_failure(&self.db, &rows, &msg).await?;
                     report.failed += rows.len();
+                    metrics
+                        .relay_produce_errors
+                        .get_or_create(&topic)
+                        .inc_by(rows.len() as u64);
                 }
                 Err(e) => {
+                    for span in &spans {
+                        span.in_scope(|| tracing::warn!(error = %e, "produce failed"));
+                    }
                     record_failure(&self.db, &rows, &e.to_string()).await?;
                     report.failed += rows.len();
+                    metrics
+                        .relay_produce_errors
+                        .get_or_create(&topic)
+                        .inc_by(rows.len() as u64);
                 }
             }
         }
@@ -257,6 +283,40 @@ pub fn to_record(row: &outbox::Model) -> OutgoingRecord {
         timestamp: row.created_at,
     }
 }
+
+/// The record of `row` and, when spans are exported, its publish span: a child of the trace
+/// the event was written in (its `ce_traceparent`), which becomes the record's
+/// `ce_traceparent` on the broker, so the consumer's span hangs below the publish. Without
+/// export the span is disabled and the headers are the row's.
+fn traced_record(row: &outbox::Model, partition: i32) -> (OutgoingRecord, tracing::Span) {
+    let mut record = to_record(row);
+    if !telemetry::exporting() {
+        return (record, tracing::Span::none());
+    }
+    let span = tracing::info_span!(
+        "relay.publish",
+        otel.name = %format!("{} publish", row.topic),
+        otel.kind = "producer",
+        messaging.system = "kafka",
+        messaging.destination.name = %row.topic,
+        messaging.destination.partition.id = partition,
+        messaging.message.id = %row.event_id,
+        messaging.kafka.offset = tracing::field::Empty,
+    );
+    telemetry::continue_trace(
+        &span,
+        record.headers.get(TRACEPARENT_HEADER).map(String::as_str),
+    );
+    if let Some(traceparent) = telemetry::trace_context::traceparent_of(&span) {
+        record
+            .headers
+            .insert(TRACEPARENT_HEADER.to_owned(), traceparent);
+    }
+    (record, span)
+}
+
+/// The record header that carries the W3C trace context (CloudEvents Kafka binding).
+pub const TRACEPARENT_HEADER: &str = "ce_traceparent";
 
 async fn mark_published(
     db: &DatabaseConnection,
@@ -362,4 +422,43 @@ pub async fn pending_stats<C: ConnectionTrait>(
         .one(db)
         .await?;
     Ok((pending, oldest.map(|r| Utc::now() - r.created_at)))
+}
+
+/// Refreshes the gauges read from the database: pending outbox rows and the oldest one's
+/// age (only with `relayed`: in embedded mode nothing publishes the outbox, it *is* the log,
+/// and consumer lag measures the backlog instead; the gauges stay 0), and parked dead
+/// letters. Called on each `/metrics` scrape (a few indexed counts); a failing query leaves
+/// the previous values and logs at warn.
+pub async fn refresh_backlog_gauges<C: ConnectionTrait>(db: &C, relayed: bool) {
+    let metrics = telemetry::metrics::metrics();
+    let stats = if relayed {
+        pending_stats(db).await
+    } else {
+        Ok((0, None))
+    };
+    match stats {
+        Ok((pending, oldest)) => {
+            metrics
+                .outbox_pending
+                .set(i64::try_from(pending).unwrap_or(i64::MAX));
+            let age = oldest.map_or(0.0, |d| d.as_seconds_f64().max(0.0));
+            metrics.outbox_oldest_pending_age.set(age);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the outbox backlog for /metrics"),
+    }
+    let parked = entities::dead_letter::Entity::find()
+        .filter(
+            entities::dead_letter::Column::Status
+                .eq(crate::dead_letters::DeadLetterStatus::Parked.as_str()),
+        )
+        .count(db)
+        .await;
+    match parked {
+        Ok(n) => {
+            metrics
+                .dead_letters_parked
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count parked dead letters for /metrics"),
+    }
 }

@@ -600,7 +600,11 @@ async fn sasl_scram_users_authenticate_and_wrong_credentials_are_refused_on_tans
 async fn a_stopped_broker_restarts_with_its_records_on_tansu() {
     // Arrange
     let mut test = TestBroker::with_topic().await;
-    test.log.produce(TOPIC, 0, numbered(0..3)).await.unwrap();
+    let t = test.topic.clone();
+    test.log
+        .produce(t.as_str(), 0, numbered(0..3))
+        .await
+        .unwrap();
 
     // Act
     let started = Instant::now();
@@ -617,7 +621,7 @@ async fn a_stopped_broker_restarts_with_its_records_on_tansu() {
     );
     let fetched = test
         .log
-        .fetch(TOPIC, 0, 0, 100, Duration::from_secs(1))
+        .fetch(t.as_str(), 0, 0, 100, Duration::from_secs(1))
         .await
         .unwrap();
     assert_eq!(offsets(&fetched.records), [0, 1, 2]);

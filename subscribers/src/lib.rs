@@ -22,13 +22,17 @@
 //! - [`webhook`]: POSTs new notifications to users' webhooks, signed, retried, logged in
 //!   `webhook_deliveries` and guarded against SSRF (the [`webhook::WebhookHandler`], consumer
 //!   `webhook` on `notifications`, queues; the [`webhook::WebhookDispatcher`] sends);
-//! - [`process`]: what the binaries share (flags, database, Kafka, partitions, signals).
+//! - [`process`]: what the binaries share (flags, database, Kafka, partitions, signals,
+//!   telemetry);
+//! - [`metrics_server`]: `GET /metrics` and `GET /healthz` on `METRICS_ADDR` for the binaries
+//!   (and `taskstream relay`).
 //!
 //! Binaries: `recurrence` (`src/bin/recurrence.rs`) runs the recurrence handler on Kafka;
 //! `reminder` (`src/bin/reminder.rs`) runs the reminder handler on Kafka and the scheduler;
 //! `notification` (`src/bin/notification.rs`) runs the notification and webhook handlers on
 //! Kafka and the webhook dispatcher.
 
+pub mod metrics_server;
 pub mod next_occurrence;
 pub mod notification;
 pub mod process;

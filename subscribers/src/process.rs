@@ -30,6 +30,11 @@ pub struct CommonArgs {
     /// Log format: `text` (human-readable) or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// Where to serve `GET /metrics` (Prometheus) and `GET /healthz`: `host:port`, or `off`.
+    /// Default: loopback, one port per binary (recurrence 9091, reminder 9092, notification
+    /// 9093), so they can run side by side on a laptop; the Helm chart sets `0.0.0.0:9090`.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
 }
 
 /// How to reach the brokers and create topics, beyond their addresses: shared by the gateway
@@ -132,17 +137,25 @@ impl KafkaArgs {
     }
 }
 
-/// Logs to stderr with `filter`, as text or (`format` = `json`) one JSON object per line.
-pub fn init_tracing(filter: &str, format: &str) -> anyhow::Result<()> {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter)?)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-    Ok(())
+/// Logs to stderr with `filter`, as text or (`format` = `json`) one JSON object per line, and
+/// exports spans over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (service name
+/// `service` unless `OTEL_SERVICE_NAME` says otherwise). Keep the returned guard alive.
+pub fn init_tracing(
+    service: &str,
+    filter: &str,
+    format: &str,
+) -> anyhow::Result<telemetry::Telemetry> {
+    telemetry::init(&telemetry::TelemetryConfig::from_env(
+        service, filter, format,
+    )?)
+}
+
+/// Starts the `/metrics` + `/healthz` server on `METRICS_ADDR` (default: loopback on
+/// `default_port`), unless it is `off`; see [`crate::metrics_server::start`] for a taken
+/// default port.
+pub async fn start_metrics_server(args: &CommonArgs, default_port: u16) -> anyhow::Result<()> {
+    let default = std::net::SocketAddr::from(([127, 0, 0, 1], default_port));
+    crate::metrics_server::start(args.metrics_addr.as_deref(), default, None).await
 }
 
 /// A small pool; SQLite in WAL mode with a busy timeout, as the gateway opens it.
@@ -205,8 +218,10 @@ pub async fn run_consumer<H: Handler + 'static>(
     args: CommonArgs,
     topic: &str,
     handler: H,
+    metrics_port: u16,
 ) -> anyhow::Result<()> {
-    init_tracing(&args.log_level, &args.log_format)?;
+    let _telemetry = init_tracing(handler.name(), &args.log_level, &args.log_format)?;
+    start_metrics_server(&args, metrics_port).await?;
     let db = connect_db(&args.database_url).await?;
     let log = connect_log(&args).await?;
     let partitions = partitions(&log, topic, &args.partitions).await?;

@@ -35,6 +35,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use stream::CloudEvent;
 use stream::topics;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::Clock;
@@ -148,6 +149,7 @@ impl ReminderScheduler {
             .all(&txn)
             .await?;
         let mut report = FireReport::default();
+        let mut latenesses = Vec::new();
         if due.is_empty() {
             txn.rollback().await?;
             return Ok(report);
@@ -197,7 +199,18 @@ impl ReminderScheduler {
             let mut event = CloudEvent::new(event_type, task.id.to_string(), now, data);
             event.id = reminder_event_id(row.id);
             let key = task.id.to_string();
-            stream::outbox::append(&txn, topics::REMINDERS, &key, &event, now).await?;
+            // A reminder fires long after the request that set it: its event starts a trace.
+            let span = tracing::info_span!(
+                "reminder.fire",
+                otel.name = if missed { "reminder missed" } else { "reminder fire" },
+                reminder = %row.id,
+                lateness_ms = (now - fire_at).num_milliseconds(),
+            );
+            telemetry::continue_trace(&span, None);
+            stream::outbox::append(&txn, topics::REMINDERS, &key, &event, now)
+                .instrument(span)
+                .await?;
+            latenesses.push((missed, (now - fire_at).as_seconds_f64()));
             if missed {
                 tracing::warn!(reminder = %row.id, task = %task.id, %fire_at, "reminder missed");
                 report.missed.push(row.id);
@@ -207,6 +220,10 @@ impl ReminderScheduler {
             }
         }
         txn.commit().await?;
+        for (missed, seconds) in latenesses {
+            let outcome = if missed { "missed" } else { "fired" };
+            telemetry::metrics::metrics().observe_reminder_lateness(outcome, seconds);
+        }
         if !report.fired.is_empty() || !report.missed.is_empty() {
             stream::outbox::notify_committed();
         }

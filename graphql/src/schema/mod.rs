@@ -123,7 +123,8 @@ pub fn build_schema(
     .data(clock)
     .data(limits.webhook_targets.clone())
     .limit_depth(limits.max_depth)
-    .limit_complexity(limits.max_complexity);
+    .limit_complexity(limits.max_complexity)
+    .extension(crate::observability::OperationTelemetry);
     if !limits.introspection {
         builder = builder.disable_introspection();
     }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::partition::Partition;
 use super::store::{self, Failure};
-use super::{Handler, HandlerError};
+use super::{Handler, HandlerError, HandlerOutcome};
 use crate::log::{LogReader, LogRecord};
 use crate::outbox::notify_committed;
 
@@ -31,6 +31,56 @@ enum BatchOutcome {
     Conflict,
     /// Record `k` of the batch failed (no event id, or its handler failed); nothing committed.
     FailedAt(usize),
+}
+
+/// Records of one committed transaction by outcome, counted into the metrics after the commit
+/// (a rolled-back attempt counts nothing).
+#[derive(Debug, Default)]
+struct Tally {
+    applied: u64,
+    ignored: u64,
+    duplicate: u64,
+}
+
+impl Tally {
+    fn count(&mut self, outcome: HandlerOutcome) {
+        match outcome {
+            HandlerOutcome::Applied => self.applied += 1,
+            HandlerOutcome::Ignored => self.ignored += 1,
+        }
+    }
+
+    fn publish(&self, config: &super::ConsumerConfig) {
+        let metrics = telemetry::metrics::metrics();
+        let (consumer, topic) = (&config.consumer, &config.topic);
+        metrics.count_records(consumer, topic, "applied", self.applied);
+        metrics.count_records(consumer, topic, "ignored", self.ignored);
+        metrics.count_records(consumer, topic, "duplicate", self.duplicate);
+    }
+}
+
+/// The span of one record's handler: a child of the trace the event carries (its
+/// `ce_traceparent` header: the relay's publish span, or in embedded mode the span that
+/// wrote it), so the handler and the follow-up events it writes join that trace.
+fn record_span(consumer: &str, record: &LogRecord) -> tracing::Span {
+    let span = tracing::info_span!(
+        "consumer.process",
+        otel.name = %format_args!("{} process", record.topic),
+        otel.kind = "consumer",
+        consumer,
+        messaging.destination.name = %record.topic,
+        messaging.destination.partition.id = record.partition,
+        messaging.kafka.offset = record.offset,
+        event_type = record.headers.get("ce_type").map_or("-", String::as_str),
+    );
+    telemetry::continue_trace(
+        &span,
+        record
+            .headers
+            .get(crate::relay::TRACEPARENT_HEADER)
+            .map(String::as_str),
+    );
+    span
 }
 
 /// How a one-record attempt ended, when the database answered.
@@ -120,18 +170,25 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
             }
             let fresh = store::mark_processed(&txn, &self.shared.config.consumer, &ids).await?;
             let mut seen: HashSet<Uuid> = HashSet::with_capacity(ids.len());
+            let mut tally = Tally::default();
             for (k, (record, id)) in batch.iter().zip(&ids).enumerate() {
                 if !seen.insert(*id) || !fresh.contains(id) {
                     debug!(offset = record.offset, event_id = %id, "duplicate event; skipped");
+                    tally.duplicate += 1;
                     continue;
                 }
-                if let Err(e) = self.shared.handler.handle(&txn, record).await {
-                    debug!(offset = record.offset, error = %e, "handler failed inside a batch; rolling the batch back");
-                    txn.rollback().await?;
-                    return Ok(BatchOutcome::FailedAt(k));
+                let span = record_span(&self.shared.config.consumer, record);
+                match self.shared.handler.handle(&txn, record).instrument(span).await {
+                    Ok(outcome) => tally.count(outcome),
+                    Err(e) => {
+                        debug!(offset = record.offset, error = %e, "handler failed inside a batch; rolling the batch back");
+                        txn.rollback().await?;
+                        return Ok(BatchOutcome::FailedAt(k));
+                    }
                 }
             }
             txn.commit().await?;
+            tally.publish(self.config());
             self.position = next;
             notify_committed();
             Ok(BatchOutcome::Committed)
@@ -169,6 +226,13 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
                 };
                 failures += 1;
                 let delay = self.backoff(failures);
+                telemetry::metrics::metrics()
+                    .consumer_retries
+                    .get_or_create(&telemetry::metrics::Metrics::consumer_labels(
+                        &self.config().consumer,
+                        &self.config().topic,
+                    ))
+                    .inc();
                 warn!(
                     offset = record.offset,
                     attempt = failures,
@@ -198,16 +262,31 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
             txn.rollback().await?;
             return Ok(SingleOutcome::Conflict);
         }
+        let mut tally = Tally::default();
         if store::mark_processed(&txn, &self.shared.config.consumer, &[id])
             .await?
             .is_empty()
         {
             debug!(event_id = %id, "duplicate event; skipped");
-        } else if let Err(e) = self.shared.handler.handle(&txn, record).await {
-            txn.rollback().await?;
-            return Ok(SingleOutcome::Failed(e));
+            tally.duplicate += 1;
+        } else {
+            let span = record_span(&self.shared.config.consumer, record);
+            match self
+                .shared
+                .handler
+                .handle(&txn, record)
+                .instrument(span)
+                .await
+            {
+                Ok(outcome) => tally.count(outcome),
+                Err(e) => {
+                    txn.rollback().await?;
+                    return Ok(SingleOutcome::Failed(e));
+                }
+            }
         }
         txn.commit().await?;
+        tally.publish(self.config());
         self.position = next;
         notify_committed();
         Ok(SingleOutcome::Committed)
@@ -231,6 +310,13 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
         loop {
             match self.try_park(record, &failure).await {
                 Ok(Some(dead_letter_id)) => {
+                    telemetry::metrics::metrics()
+                        .consumer_dead_letters
+                        .get_or_create(&telemetry::metrics::Metrics::consumer_labels(
+                            &shared.config.consumer,
+                            &shared.config.topic,
+                        ))
+                        .inc();
                     error!(
                         offset = record.offset,
                         event_id = ?failure.event_id,

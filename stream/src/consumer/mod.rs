@@ -58,6 +58,14 @@
 //!   watermark) halts the consumer with [`ConsumerError::OffsetOutOfRange`], logged at error:
 //!   records were lost or the offset is wrong, and skipping would hide it.
 //!
+//! # Telemetry
+//!
+//! Each record's handler runs in a `consumer.process` span whose parent is the record's
+//! `ce_traceparent` (so follow-up events the handler writes stay in the trace). After each
+//! commit the records are counted by outcome (applied, ignored, duplicate); retries and
+//! parked records are counted; after each fetch and apply the partition's lag (high watermark
+//! minus the stored offset) is set. See `telemetry::metrics`.
+//!
 //! # Shutdown
 //!
 //! [`Consumer::run`] takes any `Future<Output = ()>` as its shutdown signal (a

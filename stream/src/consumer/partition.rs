@@ -105,13 +105,24 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
             if self.position > fetched.high_watermark {
                 return Err(self.out_of_range(fetched.high_watermark));
             }
+            let high_watermark = fetched.high_watermark;
             let records: Vec<LogRecord> = fetched
                 .records
                 .into_iter()
                 .filter(|r| r.offset >= self.position)
                 .collect();
             match self.apply(&records).await {
-                Step::Advanced => {}
+                Step::Advanced => {
+                    // Embedded mode: offsets are outbox ids shared by every topic, so this is
+                    // the id distance to the topic's end, an upper bound on the records.
+                    let cfg = &self.shared.config;
+                    telemetry::metrics::metrics().set_consumer_lag(
+                        &cfg.consumer,
+                        &cfg.topic,
+                        self.partition,
+                        high_watermark - self.position,
+                    );
+                }
                 Step::Conflict => {
                     warn!(
                         offset = self.position,

@@ -31,7 +31,12 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    process::init_tracing(&args.common.log_level, &args.common.log_format)?;
+    let _telemetry = process::init_tracing(
+        "notification",
+        &args.common.log_level,
+        &args.common.log_format,
+    )?;
+    process::start_metrics_server(&args.common, 9093).await?;
     let settings = args.webhooks.settings()?;
     let db = process::connect_db(&args.common.database_url).await?;
     let notification_log = process::connect_log(&args.common).await?;

@@ -23,6 +23,7 @@ async fn main() -> anyhow::Result<()> {
         args.common,
         stream::topics::TASK_EVENTS,
         RecurrenceHandler::default(),
+        9091,
     )
     .await
 }

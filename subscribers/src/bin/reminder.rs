@@ -29,7 +29,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    process::init_tracing(&args.common.log_level, &args.common.log_format)?;
+    let _telemetry =
+        process::init_tracing("reminder", &args.common.log_level, &args.common.log_format)?;
+    process::start_metrics_server(&args.common, 9092).await?;
     let db = process::connect_db(&args.common.database_url).await?;
     let log = process::connect_log(&args.common).await?;
     let topic = stream::topics::TASK_EVENTS;

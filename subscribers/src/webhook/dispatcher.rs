@@ -28,6 +28,7 @@ use sea_orm::{
 };
 use sha2::Sha256;
 use stream::log::LogRecord;
+use tracing::Instrument as _;
 
 use super::CONSUMER;
 use super::target::{GuardedResolver, TargetPolicy, refusal};
@@ -149,15 +150,29 @@ impl WebhookDispatcher {
             return Ok(report);
         }
         let sends = claimed.iter().map(|(row, secret)| async move {
-            let outcome = self.send(row, secret.as_deref()).await;
-            (row, outcome)
+            let span = delivery_span(row);
+            let outcome = self
+                .send(row, secret.as_deref())
+                .instrument(span.clone())
+                .await;
+            (row, outcome, span)
         });
         let results = futures_util::future::join_all(sends).await;
-        for (row, outcome) in results {
-            match self.record(row, outcome).await {
-                Ok(Some(Recorded::Delivered)) => report.delivered.push(row.id),
-                Ok(Some(Recorded::Retrying)) => report.retrying.push(row.id),
-                Ok(Some(Recorded::Failed)) => report.failed.push(row.id),
+        let metrics = telemetry::metrics::metrics();
+        for (row, outcome, span) in results {
+            match self.record(row, outcome).instrument(span).await {
+                Ok(Some(Recorded::Delivered)) => {
+                    metrics.count_webhook("delivered");
+                    report.delivered.push(row.id);
+                }
+                Ok(Some(Recorded::Retrying)) => {
+                    metrics.count_webhook("retry");
+                    report.retrying.push(row.id);
+                }
+                Ok(Some(Recorded::Failed)) => {
+                    metrics.count_webhook("failed");
+                    report.failed.push(row.id);
+                }
                 Ok(None) => {
                     tracing::warn!(delivery = %row.id, "the delivery's lease ended before its answer was recorded; a newer attempt owns it");
                 }
@@ -439,6 +454,31 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = e.source();
     }
     text
+}
+
+/// The span of one delivery attempt: a child of the notification event's trace (the
+/// `ce_traceparent` header it was consumed with), so the POST shows up in the trace of the
+/// change that caused it.
+fn delivery_span(row: &webhook_delivery::Model) -> tracing::Span {
+    let span = tracing::info_span!(
+        "webhook.deliver",
+        otel.name = "webhook deliver",
+        otel.kind = "client",
+        delivery = %row.id,
+        event = %row.event_id,
+        attempt = row.attempts,
+    );
+    if telemetry::exporting() {
+        let headers: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&row.source_headers).unwrap_or_default();
+        telemetry::continue_trace(
+            &span,
+            headers
+                .get(stream::relay::TRACEPARENT_HEADER)
+                .map(String::as_str),
+        );
+    }
+    span
 }
 
 /// The record the delivery came from, rebuilt for its dead letter.

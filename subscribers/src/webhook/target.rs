@@ -197,9 +197,11 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 return Err(Box::new(TargetError::Unresolved(host)) as _);
             }
             for address in &addresses {
+                // Boxed as the trait object directly: `?` on a `Box<TargetError>` would box it
+                // a second time and hide it from [`refusal`].
                 policy
                     .check_address(&host, address.ip())
-                    .map_err(Box::new)?;
+                    .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
             }
             Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
         })

@@ -1,0 +1,577 @@
+//! Observability end to end, in embedded mode over the real HTTP server: one trace from a
+//! mutation through the outbox into a subscriber and its follow-up event, exported over
+//! OTLP/HTTP to a receiver on loopback; and `/metrics` naming every series, with values that
+//! move (records processed rise, consumer lag returns to 0).
+//!
+//! Metrics and the `tracing` subscriber are process-wide, so these tests count on nextest's
+//! one process per test (`scripts/test` runs nextest); under plain `cargo test` the tests of
+//! this file see each other's counters and log lines.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use graphql::config::ServerConfig;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value;
+use prost::Message as _;
+use serde_json::{Value, json};
+
+const SECRET: &str = "an-observability-test-secret-long-enough";
+
+/// One exported span, flattened.
+#[derive(Clone, Debug)]
+struct SeenSpan {
+    service: String,
+    trace_id: String,
+    span_id: String,
+    parent_span_id: String,
+    name: String,
+    attributes: Vec<(String, String)>,
+}
+
+impl SeenSpan {
+    fn attr(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn text(value: Option<&opentelemetry_proto::tonic::common::v1::AnyValue>) -> String {
+    match value.and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        Some(any_value::Value::IntValue(i)) => i.to_string(),
+        Some(any_value::Value::BoolValue(b)) => b.to_string(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    }
+}
+
+/// The process's span exporter, pointed at a receiver on loopback; shared by the tests of
+/// this file (one global `tracing` subscriber per process).
+struct Exporter {
+    telemetry: telemetry::Telemetry,
+    seen: Arc<Mutex<Vec<SeenSpan>>>,
+}
+
+impl Exporter {
+    /// Flushes and waits (60 s deadline) until `found` finds what it needs among the spans of
+    /// `trace_id`; the trace is printed on failure.
+    async fn wait_for<T>(
+        &'static self,
+        trace_id: &str,
+        found: impl Fn(&[SeenSpan]) -> Option<T>,
+    ) -> T {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            tokio::task::spawn_blocking(move || self.telemetry.force_flush())
+                .await
+                .unwrap();
+            let trace: Vec<SeenSpan> = self
+                .seen
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|s| s.trace_id == trace_id)
+                .cloned()
+                .collect();
+            if let Some(t) = found(&trace) {
+                return t;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the trace never connected; spans of {trace_id}: {trace:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn exporter() -> &'static Exporter {
+    static EXPORTER: std::sync::OnceLock<Exporter> = std::sync::OnceLock::new();
+    EXPORTER.get_or_init(|| {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = seen.clone();
+        // Its own runtime, so it outlives any one test's.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                axum::serve(listener, receiver(sink)).await.unwrap();
+            });
+        });
+        let addr = rx.recv().unwrap();
+        let telemetry = telemetry::init(&telemetry::TelemetryConfig {
+            service_name: "taskstream-test".to_owned(),
+            log_filter: "warn".to_owned(),
+            log_format: telemetry::LogFormat::Text,
+            otlp: Some(telemetry::OtlpConfig {
+                endpoint: Some(format!("http://{addr}/v1/traces")),
+                protocol: telemetry::OtlpProtocol::HttpProtobuf,
+                headers: Default::default(),
+            }),
+        })
+        .unwrap();
+        Exporter { telemetry, seen }
+    })
+}
+
+/// A minimal OTLP/HTTP traces receiver: decodes each protobuf `ExportTraceServiceRequest`.
+fn receiver(sink: Arc<Mutex<Vec<SeenSpan>>>) -> axum::Router {
+    axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: Bytes| {
+            let sink = sink.clone();
+            async move {
+                let request = ExportTraceServiceRequest::decode(body).unwrap();
+                let mut out = Vec::new();
+                for resource_spans in request.resource_spans {
+                    let service = resource_spans
+                        .resource
+                        .as_ref()
+                        .and_then(|r| r.attributes.iter().find(|a| a.key == "service.name"))
+                        .map(|a| text(a.value.as_ref()))
+                        .unwrap_or_default();
+                    for scope in resource_spans.scope_spans {
+                        for span in scope.spans {
+                            out.push(SeenSpan {
+                                service: service.clone(),
+                                trace_id: hex(&span.trace_id),
+                                span_id: hex(&span.span_id),
+                                parent_span_id: hex(&span.parent_span_id),
+                                name: span.name,
+                                attributes: span
+                                    .attributes
+                                    .iter()
+                                    .map(|a| (a.key.clone(), text(a.value.as_ref())))
+                                    .collect(),
+                            });
+                        }
+                    }
+                }
+                sink.lock().unwrap().extend(out);
+                (
+                    [("content-type", "application/x-protobuf")],
+                    ExportTraceServiceResponse::default().encode_to_vec(),
+                )
+            }
+        }),
+    )
+}
+
+/// The gateway on port 0 in embedded mode, with its subscribers running in-process.
+struct EmbeddedServer {
+    base: String,
+    client: reqwest::Client,
+    token: String,
+    db: support::TestDb,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl EmbeddedServer {
+    async fn start() -> EmbeddedServer {
+        EmbeddedServer::start_with(true).await
+    }
+
+    /// The gateway on port 0, with its in-process subscribers when `subscribers` is true.
+    async fn start_with(subscribers: bool) -> EmbeddedServer {
+        let db = support::TestDb::empty(support::Backend::Sqlite)
+            .await
+            .unwrap();
+        let config = ServerConfig {
+            database_url: db.url.clone(),
+            jwt_secret: Some(SECRET.to_owned()),
+            jwt_jwks_url: None,
+            ..ServerConfig::default()
+        };
+        let gateway = graphql::startup::build(&config).await.unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        if subscribers {
+            tokio::spawn(graphql::events::run_embedded_subscribers(
+                gateway.state.db.clone(),
+                config.webhooks.settings().unwrap(),
+                stopped.clone(),
+            ));
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut server_stop = stopped;
+        tokio::spawn(graphql::http::serve(listener, gateway.router, async move {
+            let _ = server_stop.wait_for(|s| *s).await;
+        }));
+        let token = graphql::auth::Authenticator::hs256(SECRET.as_bytes())
+            .unwrap()
+            .issue_token("observer", Duration::from_secs(600))
+            .unwrap();
+        EmbeddedServer {
+            base,
+            client: reqwest::Client::new(),
+            token,
+            db,
+            stop,
+        }
+    }
+
+    async fn graphql(&self, traceparent: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(tp) = traceparent {
+            request = request.header("traceparent", tp);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    async fn metrics(&self) -> (String, String) {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        (content_type, response.text().await.unwrap())
+    }
+
+    async fn create_recurring_task(&self) -> String {
+        let created = self
+            .graphql(
+                None,
+                "mutation Create($input: CreateTaskInput!) { createTask(input: $input) { id } }",
+                json!({ "input": {
+                    "title": "Water the plants",
+                    "dueAt": "2030-01-07T09:00:00Z",
+                    "recurrence": { "rule": "FREQ=WEEKLY", "timezone": "UTC" },
+                } }),
+            )
+            .await;
+        created["data"]["createTask"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("createTask failed: {created}"))
+            .to_owned()
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.db.cleanup().await;
+    }
+}
+
+/// The value of the series `series` (name with labels, exactly as rendered), if present.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+        value.split(' ').next()?.parse().ok()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_spans_the_mutation_the_subscriber_and_its_follow_up_event() {
+    // Arrange: the exporter pointed at a receiver, the gateway with its subscribers.
+    let exporter = exporter();
+    let server = EmbeddedServer::start().await;
+    let id = server.create_recurring_task().await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+    // Act: complete the recurring task inside a trace the client started.
+    let completed = server
+        .graphql(
+            Some(&format!("00-{trace_id}-00f067aa0ba902b7-01")),
+            "mutation Complete($id: ID!) { completeTask(id: $id) { id completed } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        completed["data"]["completeTask"]["completed"], true,
+        "{completed}"
+    );
+
+    // Assert: the gateway's operation span, the recurrence handler's span and a span of a
+    // consumer handling the successor's CREATED event (the follow-up) share the trace.
+    let (operation, recurrence, follow_up) = exporter
+        .wait_for(trace_id, |trace| {
+            let operation = trace.iter().find(|s| s.name == "mutation Complete")?;
+            let recurrence = trace.iter().find(|s| {
+                s.name == "task-events process"
+                    && s.attr("consumer") == Some("recurrence")
+                    && s.attr("event_type") == Some("taskstream.task.completed")
+            })?;
+            let follow_up = trace.iter().find(|s| {
+                s.parent_span_id == recurrence.span_id
+                    && s.name == "task-events process"
+                    && s.attr("event_type") == Some("taskstream.task.created")
+            })?;
+            Some((operation.clone(), recurrence.clone(), follow_up.clone()))
+        })
+        .await;
+    assert_eq!(operation.service, "taskstream-test");
+    assert_eq!(operation.attr("graphql.operation.name"), Some("Complete"));
+    assert_eq!(operation.attr("graphql.operation.type"), Some("mutation"));
+    assert_eq!(
+        operation.attr("user.hash"),
+        Some(telemetry::hash_user_id("observer").as_str())
+    );
+    assert!(
+        operation.attr("request_id").is_some_and(|id| id.len() > 8),
+        "{operation:?}"
+    );
+    assert_eq!(recurrence.trace_id, follow_up.trace_id);
+    let everything = format!("{:?}", exporter.seen.lock().unwrap());
+    assert!(
+        !everything.contains(&server.token) && !everything.contains("observer\""),
+        "a token or a raw user id was exported"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_name_every_series_and_lag_returns_to_zero() {
+    // Arrange
+    let server = EmbeddedServer::start().await;
+    let (_, before) = server.metrics().await;
+    let applied = "taskstream_consumer_records_total{consumer=\"recurrence\",topic=\"task-events\",outcome=\"applied\"}";
+    let notified = "taskstream_consumer_records_total{consumer=\"notification\",topic=\"reminders\",outcome=\"applied\"}";
+    assert_eq!(sample(&before, applied), None);
+
+    // Act: a recurring task completed (recurrence and reminder consume it; the successor's
+    // events follow), a reminder due in a moment, and one failing operation.
+    let id = server.create_recurring_task().await;
+    server
+        .graphql(
+            None,
+            "mutation($id: ID!) { completeTask(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let soon = (chrono::Utc::now() + chrono::Duration::milliseconds(300)).to_rfc3339();
+    server
+        .graphql(
+            None,
+            "mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }",
+            json!({ "input": { "title": "Call back", "dueAt": "2030-01-01T00:00:00Z",
+                               "reminders": [{ "at": soon }] } }),
+        )
+        .await;
+    let missing = server
+        .graphql(
+            None,
+            "mutation($id: ID!) { completeTask(id: $id) { id } }",
+            json!({ "id": uuid::Uuid::new_v4().to_string() }),
+        )
+        .await;
+    assert_eq!(missing["errors"][0]["extensions"]["code"], "NOT_FOUND");
+
+    // Assert: the series exist and their values moved; lag is back to 0 once caught up.
+    let recurrence_lag = "taskstream_consumer_lag_records{consumer=\"recurrence\",topic=\"task-events\",partition=\"0\"}";
+    let notification_lag = "taskstream_consumer_lag_records{consumer=\"notification\",topic=\"reminders\",partition=\"0\"}";
+    let fired = "taskstream_reminder_lateness_seconds_count{outcome=\"fired\"}";
+    support::wait_caught_up(&server.db.db, "recurrence", "task-events").await;
+    support::wait_caught_up(&server.db.db, "notification", "reminders").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let metrics = server.metrics().await.1;
+        if sample(&metrics, recurrence_lag) == Some(0.0)
+            && sample(&metrics, notification_lag) == Some(0.0)
+            && sample(&metrics, applied) == Some(1.0)
+            && sample(&metrics, notified) == Some(1.0)
+            && sample(&metrics, fired).is_some_and(|n| n >= 1.0)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the metrics never showed the work done:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (content_type, metrics) = server.metrics().await;
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let requests = "taskstream_graphql_requests_total{kind=\"mutation\",operation=\"createTask\"}";
+    assert_eq!(sample(&metrics, requests), Some(2.0), "{metrics}");
+    assert!(
+        sample(
+            &metrics,
+            "taskstream_graphql_request_duration_seconds_count{kind=\"mutation\",operation=\"completeTask\"}"
+        ) == Some(2.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "taskstream_graphql_errors_total{code=\"NOT_FOUND\"}"
+        ),
+        Some(1.0)
+    );
+    // Embedded mode: the outbox is the log, nothing waits to be relayed.
+    assert_eq!(sample(&metrics, "taskstream_outbox_pending"), Some(0.0));
+    assert_eq!(
+        sample(&metrics, "taskstream_dead_letters_parked"),
+        Some(0.0)
+    );
+    assert_eq!(sample(&metrics, "taskstream_live_subscriptions"), Some(0.0));
+    assert_eq!(
+        sample(&metrics, "taskstream_outbox_oldest_pending_age_seconds"),
+        Some(0.0)
+    );
+    assert!(
+        sample(
+            &metrics,
+            "taskstream_consumer_records_total{consumer=\"reminder\",topic=\"task-events\",outcome=\"ignored\"}"
+        )
+        .is_some_and(|n| n >= 3.0),
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+/// A `tracing` writer into memory, for checking log lines.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_line_logged_inside_a_resolver_carries_the_request_id_and_no_token() {
+    // Arrange: JSON logs captured on this thread (the current-thread runtime runs the server
+    // here too), and a database that makes the `tags` resolver fail internally.
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let server = EmbeddedServer::start().await;
+    server.create_recurring_task().await;
+    sea_orm::ConnectionTrait::execute_unprepared(&server.db.db, "DROP TABLE task_tags")
+        .await
+        .unwrap();
+
+    // Act: the tags of a page load in a batch loader, which now fails.
+    let response: Value = server
+        .client
+        .post(format!("{}/graphql", server.base))
+        .bearer_auth(&server.token)
+        .header("x-request-id", "req-observability-1")
+        .json(&json!({ "query": "{ tasks(first: 5) { nodes { tags { name } } } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        response["errors"][0]["extensions"]["code"], "INTERNAL",
+        "{response}"
+    );
+
+    // Assert: the resolver's error line names the request; nothing logged holds the token.
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("internal error while resolving a request"))
+        .unwrap_or_else(|| panic!("no internal error was logged ({response}):\n{text}"));
+    assert!(
+        line.contains("\"request_id\":\"req-observability-1\""),
+        "{line}"
+    );
+    assert!(!text.contains(&server.token), "a token was logged");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_publishes_inside_the_trace_and_the_consumer_continues_from_the_record() {
+    // Arrange: a gateway without subscribers (its outbox is relayed by hand), and a second
+    // database whose outbox plays the broker, so the relay hop runs without a Kafka broker.
+    let exporter = exporter();
+    let server = EmbeddedServer::start_with(false).await;
+    let broker = support::TestDb::migrated(support::Backend::Sqlite)
+        .await
+        .unwrap();
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let created = server
+        .graphql(
+            Some(&format!("00-{trace_id}-b7ad6b7169203331-01")),
+            "mutation Create($input: CreateTaskInput!) { createTask(input: $input) { id } }",
+            json!({ "input": { "title": "Relayed" } }),
+        )
+        .await;
+    assert!(created["data"]["createTask"]["id"].is_string(), "{created}");
+
+    // Act: one relay round to the stand-in broker, then a consumer reading it.
+    let relay = stream::relay::Relay::new(
+        server.db.db.clone(),
+        stream::embedded::EmbeddedLog::new(broker.db.clone()),
+        stream::relay::RelayConfig::default(),
+    );
+    let report = relay.publish_round().await.unwrap();
+    assert!(report.published >= 2 && report.failed == 0, "{report:?}");
+    let consumer = support::RunningConsumer::start(
+        &broker.db,
+        subscribers::recurrence::RecurrenceHandler::default(),
+        stream::topics::TASK_EVENTS,
+    );
+
+    // Assert: operation → publish (relay) → process (consumer), parent to child.
+    let (operation, publish, process) = exporter
+        .wait_for(trace_id, |trace| {
+            let operation = trace.iter().find(|s| s.name == "mutation Create")?;
+            let publish = trace.iter().find(|s| {
+                s.name == "task-events publish" && s.parent_span_id == operation.span_id
+            })?;
+            let process = trace
+                .iter()
+                .find(|s| s.name == "task-events process" && s.parent_span_id == publish.span_id)?;
+            Some((operation.clone(), publish.clone(), process.clone()))
+        })
+        .await;
+    assert_eq!(
+        publish.attr("messaging.destination.name"),
+        Some("task-events")
+    );
+    assert!(
+        publish.attr("messaging.kafka.offset").is_some(),
+        "{publish:?}"
+    );
+    assert_eq!(process.attr("consumer"), Some("recurrence"));
+    assert_eq!(operation.trace_id, process.trace_id);
+    consumer.stop().await;
+    broker.cleanup().await;
+    server.stop().await;
+}
