@@ -1,12 +1,13 @@
-// The app shell: sign-in, the live connection, the unread badge and hash routing between the
-// three views (#/tasks, #/tags, #/notifications). Views get a shared context: the live client,
-// an event bus for task, tag and notification changes, and the tag cache.
+// The app shell: sign-in, the live connection, the unread badge, the user's time zone and hash
+// routing between the views (#/tasks, #/tags, #/notifications, #/settings). Views get a shared
+// context: the live client, an event bus for task, tag, notification and zone changes, the
+// signed-in user (`me`) and the tag cache.
 
 import { gql, storedToken, storeToken, setUnauthenticatedHandler } from './api.js';
 import { LiveClient } from './live.js';
 import { announce, replace, h } from './dom.js';
-import { zone } from './time.js';
-import { renderSignIn, fetchDevToken } from './signin.js';
+import { zone, setZone } from './time.js';
+import { renderSignIn, fetchDevToken, mountSettings } from './signin.js';
 import { mountTasks } from './tasks.js';
 import { mountTags } from './tags.js';
 import { mountNotifications } from './notifications.js';
@@ -21,7 +22,7 @@ const NOTIFICATION_RECEIVED = `subscription {
 /** How often the unread count is polled when the server has no notification subscription. */
 const UNREAD_POLL_MS = 30000;
 
-const views = { tasks: mountTasks, tags: mountTags, notifications: mountNotifications };
+const views = { tasks: mountTasks, tags: mountTags, notifications: mountNotifications, settings: mountSettings };
 
 const ctx = {
   bus: new EventTarget(),
@@ -42,7 +43,28 @@ const ctx = {
   emit(name, detail) {
     ctx.bus.dispatchEvent(new CustomEvent(name, { detail }));
   },
+  /** Applies the user's settings (`me`): times everywhere follow their zone from now on. */
+  setTimezone(user) {
+    Object.assign(ctx.me, user);
+    setZone(ctx.me.timezone);
+    showZone();
+    ctx.emit('zone', zone());
+  },
 };
+
+/** The footer: who is signed in and which zone times are in (a link to change it). */
+function showZone() {
+  const note = document.getElementById('zone-note');
+  if (!ctx.me) {
+    replace(note);
+    return;
+  }
+  const shown = zone();
+  replace(note, `Signed in as ${ctx.me.id} · times in `,
+    h('a', { href: '#/settings', id: 'zone-link', text: shown,
+      title: shown === ctx.me.timezone ? 'Change the time zone' : `This browser does not know ${ctx.me.timezone}` }),
+    ' · ');
+}
 
 let current = null;
 let pollTimer = null;
@@ -88,10 +110,10 @@ function route(event) {
 }
 
 async function start() {
-  ctx.me = (await gql('{ me { id timezone } }')).me;
+  ctx.me = (await gql('{ me { id timezone webhookUrl } }')).me;
+  setZone(ctx.me.timezone);
   document.getElementById('nav').hidden = false;
-  replace(document.getElementById('zone-note'),
-    `Signed in as ${ctx.me.id} · times in ${zone()} · `);
+  showZone();
   ctx.live = new LiveClient(storedToken, {
     onState: showLiveState,
     onReconnect: () => {
@@ -119,6 +141,7 @@ async function start() {
 
 function signOut(message) {
   ctx.me = null;
+  setZone(null);
   ctx.live?.stop();
   clearInterval(pollTimer);
   window.removeEventListener('hashchange', route);

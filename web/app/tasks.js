@@ -234,6 +234,8 @@ export function mountTasks(main, ctx) {
   ctx.bus.addEventListener('task-changed', onChange);
   ctx.bus.addEventListener('resync', reload);
   ctx.bus.addEventListener('tags', onTags);
+  // Another zone in the settings: the times and the due-date filter's days are in it now.
+  ctx.bus.addEventListener('zone', reload);
   load();
   // A link to one task (#/tasks/<id>, from a notification) opens it.
   const linked = /^#\/tasks\/(.+)$/.exec(location.hash);
@@ -247,6 +249,7 @@ export function mountTasks(main, ctx) {
       ctx.bus.removeEventListener('task-changed', onChange);
       ctx.bus.removeEventListener('resync', reload);
       ctx.bus.removeEventListener('tags', onTags);
+      ctx.bus.removeEventListener('zone', reload);
     },
   };
 }

@@ -69,6 +69,32 @@ describe('the web app in development mode', () => {
     await page.locator('#result-count', { hasText: 'No tasks yet' }).waitFor();
   });
 
+  it('shows times in the user\'s zone and sets it in Settings', async () => {
+    // A new user's zone is UTC, whatever zone the browser is in (Europe/Berlin here).
+    await page.locator('#zone-note', { hasText: 'times in UTC' }).waitFor();
+    await page.getByRole('link', { name: 'Settings' }).first().click();
+    await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
+    const zoneInput = page.getByLabel('Time zone', { exact: true });
+    assert.equal(await zoneInput.inputValue(), 'UTC');
+    assert.ok(await page.locator('#settings-timezone-options option[value="Pacific/Auckland"]').count(), 'zones are suggested');
+    // An unknown name: the API's error is shown at the field.
+    await zoneInput.fill('Mars/Olympus');
+    await page.getByRole('button', { name: 'Save time zone' }).click();
+    await page.locator('#settings-timezone-error', { hasText: 'Mars/Olympus' }).waitFor();
+    assert.equal(await zoneInput.getAttribute('aria-invalid'), 'true');
+    assert.doesNotMatch(await page.locator('#settings-timezone-error').innerText(), /input\./);
+    await page.getByRole('button', { name: 'Use this browser’s zone (Europe/Berlin)' }).click();
+    assert.equal(await zoneInput.inputValue(), 'Europe/Berlin');
+    await page.getByRole('button', { name: 'Save time zone' }).click();
+    await page.locator('#zone-note', { hasText: 'times in Europe/Berlin' }).waitFor();
+    await page.locator('#settings-timezone-error').waitFor({ state: 'hidden' });
+    assert.equal(await zoneInput.getAttribute('aria-invalid'), null);
+    const { me } = await graphql(server.base, token, '{ me { timezone } }');
+    assert.equal(me.timezone, 'Europe/Berlin');
+    await page.getByRole('link', { name: 'Tasks' }).click();
+    await page.getByRole('heading', { name: 'Tasks' }).waitFor();
+  });
+
   it('creates a task with tags, a priority, a due date, a weekly recurrence and a reminder', async () => {
     await page.getByRole('button', { name: 'New task' }).click();
     const dialog = page.getByRole('dialog', { name: 'New task' });
@@ -310,6 +336,86 @@ describe('the web app in development mode', () => {
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
     console.log(`# notificationReceived ${live ? 'is live' : 'is not in the schema: checked after a reload'}`);
+  });
+
+  it('shows due times in the zone chosen in Settings, and saves a webhook', async () => {
+    await page.getByRole('link', { name: 'Tasks' }).click();
+    const bill = taskItem(page, 'Pay the electricity bill');
+    // Created as 12:00 in Europe/Berlin: 11:00 UTC.
+    await bill.locator('.due', { hasText: 'Fri, 1 Mar 2030' }).filter({ hasText: '12:00' }).waitFor();
+    await page.getByRole('link', { name: 'Settings' }).first().click();
+    const zoneInput = page.getByLabel('Time zone', { exact: true });
+    await zoneInput.fill('America/New_York');
+    await page.locator('#settings-timezone-now', { hasText: 'The time there now' }).waitFor();
+    await page.getByRole('button', { name: 'Save time zone' }).click();
+    await page.locator('#zone-note', { hasText: 'times in America/New_York' }).waitFor();
+    // The settings page itself re-renders its times in the new zone.
+    await page.locator('#settings-timezone-current', { hasText: 'America/New_York' }).waitFor();
+
+    // A loopback webhook URL is refused by the server; its error is shown at the URL field.
+    const url = page.getByLabel('Webhook URL');
+    const secret = page.getByLabel('Webhook secret');
+    assert.equal(await secret.getAttribute('type'), 'password');
+    await url.fill('http://127.0.0.1:9/x');
+    await page.getByRole('button', { name: 'Save webhook' }).click();
+    await page.locator('#settings-webhook-url-error', { hasText: 'loopback' }).waitFor();
+    assert.equal(await url.getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'settings-webhook-url');
+    assert.equal((await graphql(server.base, token, '{ me { webhookUrl } }')).me.webhookUrl, null, 'nothing was saved');
+    await screenshot(page, 'settings', { fullPage: true });
+
+    // A secret that is too short: its error is at the secret field.
+    await url.fill('https://hooks.example.com/taskstream');
+    await secret.fill('short');
+    await page.getByRole('button', { name: 'Save webhook' }).click();
+    await page.locator('#settings-webhook-secret-error', { hasText: '16 to 256' }).waitFor();
+    await page.locator('#settings-webhook-url-error').waitFor({ state: 'hidden' });
+    await secret.fill('a-webhook-secret-of-some-length');
+    await page.getByRole('button', { name: 'Save webhook' }).click();
+    await page.locator('#settings-webhook-current', { hasText: 'https://hooks.example.com/taskstream' }).waitFor();
+    assert.equal(await secret.inputValue(), '', 'the secret is write-only: never shown');
+    assert.equal(await page.locator('#settings-webhook-secret-error').innerText(), '');
+    assert.equal((await graphql(server.base, token, '{ me { webhookUrl } }')).me.webhookUrl,
+      'https://hooks.example.com/taskstream');
+    assert.ok(!(await page.content()).includes('a-webhook-secret-of-some-length'), 'the secret is nowhere on the page');
+
+    // The settings fit a phone-width screen.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `no horizontal scrolling in the settings (overflow ${overflow}px)`);
+    await page.setViewportSize({ width: 1100, height: 900 });
+
+    // The task list and the editor show and take times in New York's zone (06:00 EST).
+    await page.getByRole('link', { name: 'Tasks' }).click();
+    await bill.locator('.due', { hasText: 'Fri, 1 Mar 2030' }).filter({ hasText: '06:00' }).waitFor();
+    await page.getByRole('button', { name: 'Edit “Pay the electricity bill”' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Edit task' });
+    assert.equal(await dialog.getByLabel('Due date', { exact: true }).inputValue(), '2030-03-01');
+    assert.equal(await dialog.getByLabel('Due time (America/New_York)').inputValue(), '06:00');
+    // Summer time in New York: 09:00 EDT on 4 July is 13:00 UTC.
+    await dialog.getByLabel('Due date', { exact: true }).fill('2030-07-04');
+    await dialog.getByLabel('Due time (America/New_York)').fill('09:00');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await bill.locator('.due', { hasText: 'Thu, 4 Jul 2030' }).filter({ hasText: '09:00' }).waitFor();
+    const { tasks } = await graphql(server.base, token,
+      '{ tasks(search: "electricity") { nodes { dueAt } } }');
+    assert.equal(new Date(tasks.nodes[0].dueAt).toISOString(), '2030-07-04T13:00:00.000Z');
+
+    // An empty URL turns webhooks off (null); the zone goes back to Berlin for the next tests.
+    await page.getByRole('link', { name: 'Settings' }).first().click();
+    await url.fill('');
+    await page.getByLabel('Remove the stored secret').check();
+    assert.equal(await secret.isDisabled(), true);
+    await page.getByRole('button', { name: 'Save webhook' }).click();
+    await page.locator('#settings-webhook-current', { hasText: 'Webhooks are off.' }).waitFor();
+    await page.locator('#announcer', { hasText: 'Webhooks turned off. The secret is removed.' }).waitFor();
+    assert.equal((await graphql(server.base, token, '{ me { webhookUrl } }')).me.webhookUrl, null);
+    await zoneInput.fill('Europe/Berlin');
+    await page.getByRole('button', { name: 'Save time zone' }).click();
+    await page.locator('#zone-note', { hasText: 'times in Europe/Berlin' }).waitFor();
+    await page.getByRole('link', { name: 'Tasks' }).click();
+    await bill.locator('.due', { hasText: 'Thu, 4 Jul 2030' }).filter({ hasText: '15:00' }).waitFor();
   });
 
   it('fits a phone-width screen', async () => {

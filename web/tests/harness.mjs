@@ -65,7 +65,8 @@ export async function startServer(env = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'taskstream-web-'));
   const port = await freePort();
   const childEnv = { ...process.env };
-  for (const key of ['JWT_SECRET', 'JWT_JWKS_URL', 'JWT_AUDIENCE', 'JWT_ISSUER', 'KAFKA_BROKERS', 'DISABLE_GRAPHIQL']) {
+  for (const key of ['JWT_SECRET', 'JWT_JWKS_URL', 'JWT_AUDIENCE', 'JWT_ISSUER', 'KAFKA_BROKERS', 'DISABLE_GRAPHIQL',
+    'WEBHOOK_ALLOW_PRIVATE']) {
     delete childEnv[key];
   }
   Object.assign(childEnv, {

@@ -4,7 +4,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ruleOf, presetOf, describe as describeRule } from '../app/recurrence.js';
-import { toInstant, toWallClock, nextDay } from '../app/time.js';
+import { toInstant, toWallClock, nextDay, formatDateTime, setZone, zone, browserZone, isKnownZone, zoneSuggestions }
+  from '../app/time.js';
 import { fieldOf, humanMessage } from '../app/api.js';
 
 describe('recurrence presets', () => {
@@ -50,6 +51,89 @@ describe('wall-clock time in a zone', () => {
     assert.match(instant, /^2030-03-31T0[01]:30:00.000Z$/);
   });
 
+  it('converts around the Europe/London changes (01:00 UTC, last Sundays of March and October)', () => {
+    const tz = 'Europe/London';
+    assert.equal(toInstant('2030-03-31', '00:59', tz), '2030-03-31T00:59:00.000Z', 'GMT before the jump');
+    assert.equal(toInstant('2030-03-31', '03:00', tz), '2030-03-31T02:00:00.000Z', 'BST after it');
+    // 01:00 to 01:59 do not exist: counted in GMT, they land as far after the jump.
+    assert.equal(toInstant('2030-03-31', '01:30', tz), '2030-03-31T01:30:00.000Z');
+    assert.deepEqual(toWallClock('2030-03-31T01:30:00Z', tz), { date: '2030-03-31', time: '02:30' });
+    // 01:00 to 01:59 happen twice in October: the earlier (BST) one is meant.
+    assert.equal(toInstant('2030-10-27', '01:30', tz), '2030-10-27T00:30:00.000Z');
+    assert.equal(toInstant('2030-10-27', '00:59', tz), '2030-10-26T23:59:00.000Z');
+    assert.equal(toInstant('2030-10-27', '02:00', tz), '2030-10-27T02:00:00.000Z');
+    assert.deepEqual(toWallClock('2030-10-27T00:30:00Z', tz), { date: '2030-10-27', time: '01:30' });
+    assert.deepEqual(toWallClock('2030-10-27T01:30:00Z', tz), { date: '2030-10-27', time: '01:30' });
+    assert.equal(toInstant('2030-07-01', '12:00', tz), '2030-07-01T11:00:00.000Z');
+    assert.equal(toInstant('2030-12-01', '12:00', tz), '2030-12-01T12:00:00.000Z');
+  });
+
+  it('converts around the America/New_York changes (02:00 local, March and November)', () => {
+    const tz = 'America/New_York';
+    assert.equal(toInstant('2030-03-10', '01:59', tz), '2030-03-10T06:59:00.000Z', 'EST before the jump');
+    assert.equal(toInstant('2030-03-10', '02:30', tz), '2030-03-10T07:30:00.000Z', 'skipped: 03:30 EDT');
+    assert.deepEqual(toWallClock('2030-03-10T07:30:00Z', tz), { date: '2030-03-10', time: '03:30' });
+    assert.equal(toInstant('2030-03-10', '03:00', tz), '2030-03-10T07:00:00.000Z', 'EDT after it');
+    assert.equal(toInstant('2030-11-03', '01:30', tz), '2030-11-03T05:30:00.000Z', 'twice: the EDT one');
+    assert.equal(toInstant('2030-11-03', '02:00', tz), '2030-11-03T07:00:00.000Z', 'EST after it');
+    assert.equal(toInstant('2030-11-02', '23:30', tz), '2030-11-03T03:30:00.000Z', 'the evening before');
+    // Across midnight UTC: late evening in New York is the next day in UTC, and back.
+    assert.equal(toInstant('2030-12-31', '22:00', tz), '2031-01-01T03:00:00.000Z');
+    assert.deepEqual(toWallClock('2031-01-01T03:00:00Z', tz), { date: '2030-12-31', time: '22:00' });
+  });
+
+  it('converts around the Pacific/Auckland changes (southern hemisphere, +12/+13)', () => {
+    const tz = 'Pacific/Auckland';
+    // Summer time ends on Sunday 7 April 2030 at 03:00 NZDT (14:00 UTC the day before).
+    assert.equal(toInstant('2030-04-07', '01:59', tz), '2030-04-06T12:59:00.000Z', 'NZDT');
+    assert.equal(toInstant('2030-04-07', '02:30', tz), '2030-04-06T13:30:00.000Z', 'twice: the NZDT one');
+    assert.equal(toInstant('2030-04-07', '03:00', tz), '2030-04-06T15:00:00.000Z', 'NZST');
+    // It starts on Sunday 29 September 2030 at 02:00 NZST: 02:00 to 02:59 do not exist.
+    assert.equal(toInstant('2030-09-29', '01:59', tz), '2030-09-28T13:59:00.000Z', 'NZST');
+    assert.equal(toInstant('2030-09-29', '02:30', tz), '2030-09-28T14:30:00.000Z', 'skipped: 03:30 NZDT');
+    assert.equal(toInstant('2030-09-29', '03:00', tz), '2030-09-28T14:00:00.000Z', 'NZDT');
+    // The date differs from UTC's: 09:00 on 1 January is still 31 December in UTC.
+    assert.equal(toInstant('2031-01-01', '09:00', tz), '2030-12-31T20:00:00.000Z');
+    assert.deepEqual(toWallClock('2030-12-31T20:00:00Z', tz), { date: '2031-01-01', time: '09:00' });
+  });
+
+  it('round-trips every quarter hour of the days around each change', () => {
+    const changes = {
+      'Europe/London': ['2030-03-31T01:00:00Z', '2030-10-27T01:00:00Z'],
+      'America/New_York': ['2030-03-10T07:00:00Z', '2030-11-03T06:00:00Z'],
+      'Pacific/Auckland': ['2030-04-06T14:00:00Z', '2030-09-28T14:00:00Z'],
+    };
+    for (const [tz, instants] of Object.entries(changes)) {
+      const start = (iso) => Date.parse(iso) - 36 * 3600000;
+      for (let ms = start(instants[0]), n = 0; n < 2 * 72 * 4; ms += 15 * 60000, n += 1) {
+        if (n === 72 * 4) ms = start(instants[1]);
+        const iso = new Date(ms).toISOString();
+        const wall = toWallClock(iso, tz);
+        const back = toInstant(wall.date, wall.time, tz);
+        // A repeated hour maps back to its first occurrence: at most an hour earlier.
+        const diff = ms - new Date(back).getTime();
+        assert.ok(diff === 0 || diff === 3600000, `${tz} ${iso} -> ${wall.date} ${wall.time} -> ${back}`);
+        assert.deepEqual(toWallClock(back, tz), wall);
+      }
+    }
+  });
+
+  it('uses the user\'s zone once set, and formats in it', () => {
+    assert.equal(zone(), browserZone(), 'the browser\'s zone until the setting is known');
+    assert.equal(setZone('America/New_York'), 'America/New_York');
+    assert.equal(toInstant('2030-07-04', '09:00'), '2030-07-04T13:00:00.000Z');
+    assert.match(formatDateTime('2030-03-04T08:00:00Z'), /03:00/);
+    assert.match(formatDateTime('2030-03-04T08:00:00Z', 'Europe/Berlin'), /09:00/);
+    assert.equal(setZone('Mars/Olympus'), browserZone(), 'a zone this browser does not know falls back');
+    setZone(null);
+    assert.equal(isKnownZone('Pacific/Auckland'), true);
+    assert.equal(isKnownZone(''), false);
+    const zones = zoneSuggestions();
+    assert.equal(zones[0], 'UTC');
+    assert.ok(zones.includes('America/New_York') && zones.includes('Pacific/Auckland'));
+    assert.equal(new Set(zones).size, zones.length, 'no zone twice');
+  });
+
   it('steps over month and year ends', () => {
     assert.equal(nextDay('2030-02-28'), '2030-03-01');
     assert.equal(nextDay('2030-12-31'), '2031-01-01');
@@ -65,5 +149,8 @@ describe('API error messages', () => {
     assert.equal(fieldOf('name must not be empty'), 'name');
     assert.equal(fieldOf('Unknown field "x"'), null);
     assert.equal(humanMessage('input.title must not be empty'), 'Title must not be empty');
+    assert.equal(fieldOf('input.timezone: unknown time zone "Mars/Olympus"'), 'timezone');
+    assert.equal(fieldOf('input.webhookUrl: refused to send to 127.0.0.1: it is 127.0.0.1, a loopback address'), 'webhookUrl');
+    assert.equal(fieldOf('input.webhookSecret must be 16 to 256 characters long'), 'webhookSecret');
   });
 });
