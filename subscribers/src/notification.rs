@@ -88,12 +88,7 @@ impl Handler for NotificationHandler {
         txn: &DatabaseTransaction,
         record: &LogRecord,
     ) -> Result<HandlerOutcome, HandlerError> {
-        let value = record
-            .value
-            .as_deref()
-            .ok_or_else(|| HandlerError::permanent(anyhow!("the record has no value")))?;
-        let event: CloudEvent = serde_json::from_slice(value)
-            .map_err(|e| HandlerError::permanent(anyhow!("the record is not a CloudEvent: {e}")))?;
+        let event = stream::consumer::decode_event(record)?;
         let missed = match event.event_type.as_str() {
             REMINDER_DUE_TYPE => false,
             REMINDER_MISSED_TYPE => true,

@@ -238,6 +238,23 @@ pub async fn run_consumer<H: Handler + 'static>(
     Ok(())
 }
 
+/// Completes once `true` is sent on the stop channel (or its sender is gone): the stop signal
+/// shared by the parts of one binary.
+pub async fn until_stopped(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// Sends `true` on `stop` at SIGINT or SIGTERM; returns early when another part already did
+/// (a consumer that halted on its own stops the rest of the binary too).
+pub async fn stop_on_signal(stop: &tokio::sync::watch::Sender<bool>) {
+    let stopped = stop.subscribe();
+    tokio::select! {
+        () = shutdown_signal() => {}
+        () = until_stopped(stopped) => {}
+    }
+    let _ = stop.send(true);
+}
+
 /// Completes at SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();

@@ -80,12 +80,7 @@ impl Handler for RecurrenceHandler {
         txn: &DatabaseTransaction,
         record: &LogRecord,
     ) -> Result<HandlerOutcome, HandlerError> {
-        let value = record
-            .value
-            .as_deref()
-            .ok_or_else(|| HandlerError::permanent(anyhow!("the record has no value")))?;
-        let event: CloudEvent = serde_json::from_slice(value)
-            .map_err(|e| HandlerError::permanent(anyhow!("the record is not a CloudEvent: {e}")))?;
+        let event = stream::consumer::decode_event(record)?;
         // Other event types may share the topic one day; they are not ours to reject.
         if TaskChangeKind::from_event_type(&event.event_type) != Some(TaskChangeKind::Completed) {
             return Ok(HandlerOutcome::Ignored);

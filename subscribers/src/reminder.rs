@@ -33,7 +33,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
     QuerySelect, Set,
 };
-use stream::CloudEvent;
 use stream::consumer::{Handler, HandlerError, HandlerOutcome};
 use stream::log::LogRecord;
 use stream::task_events::{TaskChangeKind, TaskEventData};
@@ -62,12 +61,7 @@ impl Handler for ReminderHandler {
         txn: &DatabaseTransaction,
         record: &LogRecord,
     ) -> Result<HandlerOutcome, HandlerError> {
-        let value = record
-            .value
-            .as_deref()
-            .ok_or_else(|| HandlerError::permanent(anyhow!("the record has no value")))?;
-        let event: CloudEvent = serde_json::from_slice(value)
-            .map_err(|e| HandlerError::permanent(anyhow!("the record is not a CloudEvent: {e}")))?;
+        let event = stream::consumer::decode_event(record)?;
         // Other event types may share the topic one day; they are not ours to reject.
         if TaskChangeKind::from_event_type(&event.event_type).is_none() {
             return Ok(HandlerOutcome::Ignored);

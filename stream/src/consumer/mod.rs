@@ -119,6 +119,18 @@ pub enum HandlerOutcome {
     Ignored,
 }
 
+/// The CloudEvent a record carries: what every handler starts with. A record without a value
+/// (a tombstone) or whose value is not a CloudEvent is a permanent error (poison: parked).
+pub fn decode_event(record: &crate::log::LogRecord) -> Result<crate::CloudEvent, HandlerError> {
+    let value = record
+        .value
+        .as_deref()
+        .ok_or_else(|| HandlerError::permanent(anyhow::anyhow!("the record has no value")))?;
+    serde_json::from_slice(value).map_err(|e| {
+        HandlerError::permanent(anyhow::anyhow!("the record is not a CloudEvent: {e}"))
+    })
+}
+
 /// Why a handler failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {

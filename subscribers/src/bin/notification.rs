@@ -68,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
             NotificationHandler::new(),
             config,
         )
-        .run(until_stopped(stopped.clone()))
+        .run(process::until_stopped(stopped.clone()))
         .await;
         let _ = stop.send(true);
         result
@@ -79,31 +79,20 @@ async fn main() -> anyhow::Result<()> {
             ..ConsumerConfig::new(subscribers::webhook::CONSUMER, notifications)
         };
         let result = Consumer::new(db.clone(), webhook_log, WebhookHandler::new(), config)
-            .run(until_stopped(stopped.clone()))
+            .run(process::until_stopped(stopped.clone()))
             .await;
         let _ = stop.send(true);
         result
     };
-    let signals = async {
-        tokio::select! {
-            () = process::shutdown_signal() => {}
-            () = until_stopped(stopped.clone()) => {}
-        }
-        let _ = stop.send(true);
-    };
+    let signals = process::stop_on_signal(&stop);
     let (notification, webhook, (), ()) = tokio::join!(
         notification,
         webhook,
-        dispatcher.run(until_stopped(stopped.clone())),
+        dispatcher.run(process::until_stopped(stopped.clone())),
         signals
     );
     notification?;
     webhook?;
     tracing::info!("notification subscriber stopped");
     Ok(())
-}
-
-/// Completes once `true` is sent on the stop channel (or its sender is gone).
-async fn until_stopped(mut stopped: watch::Receiver<bool>) {
-    let _ = stopped.wait_for(|stop| *stop).await;
 }

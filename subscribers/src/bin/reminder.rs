@@ -54,29 +54,18 @@ async fn main() -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let consumer = async {
         let result = Consumer::new(db.clone(), log, ReminderHandler::new(), config)
-            .run(until_stopped(stopped.clone()))
+            .run(process::until_stopped(stopped.clone()))
             .await;
         let _ = stop.send(true);
         result
     };
-    let signals = async {
-        tokio::select! {
-            () = process::shutdown_signal() => {}
-            () = until_stopped(stopped.clone()) => {}
-        }
-        let _ = stop.send(true);
-    };
+    let signals = process::stop_on_signal(&stop);
     let (result, (), ()) = tokio::join!(
         consumer,
-        scheduler.run(until_stopped(stopped.clone())),
+        scheduler.run(process::until_stopped(stopped.clone())),
         signals
     );
     result?;
     tracing::info!("reminder subscriber stopped");
     Ok(())
-}
-
-/// Completes once `true` is sent on the stop channel (or its sender is gone).
-async fn until_stopped(mut stopped: watch::Receiver<bool>) {
-    let _ = stopped.wait_for(|stop| *stop).await;
 }

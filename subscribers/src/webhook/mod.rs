@@ -129,12 +129,7 @@ impl Handler for WebhookHandler {
         txn: &DatabaseTransaction,
         record: &LogRecord,
     ) -> Result<HandlerOutcome, HandlerError> {
-        let value = record
-            .value
-            .as_deref()
-            .ok_or_else(|| HandlerError::permanent(anyhow!("the record has no value")))?;
-        let event: CloudEvent = serde_json::from_slice(value)
-            .map_err(|e| HandlerError::permanent(anyhow!("the record is not a CloudEvent: {e}")))?;
+        let event = stream::consumer::decode_event(record)?;
         if event.event_type != NOTIFICATION_CREATED_TYPE {
             return Ok(HandlerOutcome::Ignored);
         }
@@ -144,7 +139,7 @@ impl Handler for WebhookHandler {
                 event.id
             ))
         })?;
-        let body = String::from_utf8(value.to_vec())
+        let body = String::from_utf8(record.value.clone().unwrap_or_default())
             .map_err(|e| HandlerError::permanent(anyhow!("the record is not UTF-8: {e}")))?;
         enqueue(txn, record, &event, &data, body).await
     }
