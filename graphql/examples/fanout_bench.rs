@@ -9,9 +9,10 @@
 //! 1. Taskstream: the real `taskstream` binary (beside this program, or `TASKSTREAM_BIN`) in
 //!    embedded mode on a temporary SQLite database. SOCKETS (default 1,000) graphql-transport-ws
 //!    clients of one user each subscribe to `taskChanged { kind task { id title } }`; then
-//!    CHANGES (default 20) times, one `createTask` is sent over HTTP and the time until each
-//!    socket receives the change is measured from just before the request (so it includes the
-//!    mutation, the commit, the live consumer and the fan-out).
+//!    CHANGES (default 20) times, one `updateTask` (a rename of the same task, so the database
+//!    does not grow) is sent over HTTP and the time until each socket receives the change is
+//!    measured from just before the request (so it includes the mutation, the commit, the live
+//!    consumer and the fan-out).
 //! 2. Peer: a minimal axum WebSocket server in this process that forwards one JSON message
 //!    through a `tokio::sync::broadcast` to the same number of sockets (no GraphQL, no
 //!    database, no auth): the floor for pushing one message to that many sockets here.
@@ -154,19 +155,40 @@ async fn taskstream(
     let token = graphql::auth::Authenticator::hs256(SECRET.as_bytes())?
         .issue_token("bench", Duration::from_secs(3600))
         .expect("a token");
-    let mutate = || {
+    // Every change renames one task, so the database does not grow between measurements
+    // (memory growth would then be the gateway's, not SQLite's page cache).
+    let send = |query: String| {
         let http = http.clone();
         let (base, token) = (base.clone(), token.clone());
         async move {
-            http.post(format!("{base}/graphql"))
+            let response: serde_json::Value = http
+                .post(format!("{base}/graphql"))
                 .bearer_auth(token)
-                .json(&json!({ "query": r#"mutation { createTask(input: { title: "fan-out" }) { id } }"# }))
+                .json(&json!({ "query": query }))
                 .send()
                 .await
                 .unwrap()
                 .error_for_status()
+                .unwrap()
+                .json()
+                .await
                 .unwrap();
+            assert!(response["errors"].is_null(), "{response}");
+            response
         }
+    };
+    let created =
+        send(r#"mutation { createTask(input: { title: "fan-out" }) { id } }"#.to_owned()).await;
+    let task_id = created["data"]["createTask"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let counter = std::sync::atomic::AtomicUsize::new(0);
+    let mutate = || {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        send(format!(
+            r#"mutation {{ updateTask(id: "{task_id}", input: {{ title: "fan-out {n}" }}) {{ id }} }}"#
+        ))
     };
     mutate().await; // the user row and a warm database
     let mut memory = vec![("before the sockets connect".to_owned(), rss_kib(pid))];

@@ -50,6 +50,16 @@ pub const WS_INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// the cap bounds what one connection can make the gateway filter per change.
 pub const WS_MAX_SUBSCRIPTIONS: usize = 20;
 
+/// The read buffer each WebSocket allocates up front. The transport's default is 128 KiB per
+/// socket, which with a thousand idle subscribers is most of the gateway's memory; client
+/// messages here are small JSON (subscribe, complete, ping), and a larger one still arrives,
+/// in more reads.
+pub const WS_READ_BUFFER_BYTES: usize = 8 * 1024;
+
+/// The largest WebSocket message (and frame) a client may send: a subscribe carries one
+/// GraphQL document, bounded like an HTTP request body.
+pub const WS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
 /// Everything the handlers share.
 pub struct AppState {
     pub schema: TaskstreamSchema,
@@ -185,6 +195,9 @@ async fn graphql_ws(
     let guarded = ws::is_transport_ws(&headers);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
+        .max_message_size(WS_MAX_MESSAGE_BYTES)
+        .max_frame_size(WS_MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| serve_socket(state, socket, protocol, guarded))
 }
 
