@@ -849,3 +849,39 @@ async fn a_reminder_a_moment_ahead_arrives_live_on_notification_received_and_at_
     assert_eq!(post["type"], "taskstream.notification.created");
     assert_eq!(post["data"]["title"], "Stretch");
 }
+
+#[tokio::test]
+async fn a_message_larger_than_the_cap_closes_the_socket_without_being_read() {
+    // Arrange
+    let server = TestServer::start().await;
+    let mut socket = server.connect().await;
+    handshake(&server, &mut socket, "alice").await;
+    let huge = format!(
+        r#"{{"id":"1","type":"subscribe","payload":{{"query":"{}"}}}}"#,
+        "x".repeat(graphql::http::WS_MAX_MESSAGE_BYTES + 1)
+    );
+
+    // Act
+    let _ = socket.send(Message::Text(huge.into())).await;
+
+    // Assert: the server gives up on the connection (1009 "message too big", or a reset).
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let next = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("the socket stayed open after an oversized message");
+        match next {
+            Some(Ok(Message::Close(frame))) => {
+                if let Some(frame) = frame {
+                    assert_eq!(u16::from(frame.code), 1009, "{frame:?}");
+                }
+                break;
+            }
+            Some(Ok(Message::Text(text))) => {
+                panic!("the oversized message was answered: {text:.200}")
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => break,
+        }
+    }
+}
