@@ -4,10 +4,11 @@
 //! cargo run -p graphql --release --example reminder_lateness -- [REMINDERS] [WINDOW_SECS] [postgres://...]
 //! ```
 //!
-//! Loads REMINDERS (default 100,000) pending reminders on 10 per task, due evenly over
-//! WINDOW_SECS (default 60) starting 15 s after loading, into a fresh database (a temporary
-//! SQLite file, or the given empty PostgreSQL database, which it migrates), then fires them
-//! twice on the same rows and measures each reminder's lateness, `fired_at - fire_at`:
+//! Writes REMINDERS (default 100,000) pending reminders, 10 per task, due evenly over
+//! WINDOW_SECS (default 60) starting 15 s after writing began, into a fresh database (a
+//! temporary SQLite file, or the given empty PostgreSQL database, which it migrates), fires
+//! them, writes them again and fires them with the peer, measuring each reminder's lateness,
+//! `fired_at - fire_at`:
 //!
 //! 1. Taskstream: the real `ReminderScheduler` (system clock): per pass one transaction that
 //!    claims up to 100 due rows, marks them and writes one `ReminderDue` event each to the
@@ -23,7 +24,7 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use entities::{reminder, task, user};
 use sea_orm::{ColumnTrait, PaginatorTrait};
 use sea_orm::{
@@ -107,8 +108,8 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One user, `count / PER_TASK` tasks due far ahead, `count` absolute reminders (fire times
-/// are set by [`schedule`]).
+/// One user and `count / PER_TASK` tasks due far ahead (their reminders come from
+/// [`schedule`]).
 async fn load(db: &DatabaseConnection, count: usize) -> anyhow::Result<()> {
     let now = entities::to_db_precision(Utc::now());
     user::Entity::insert(user::ActiveModel {
@@ -147,67 +148,54 @@ async fn load(db: &DatabaseConnection, count: usize) -> anyhow::Result<()> {
         .exec_without_returning(db)
         .await?;
     }
-    let far = now + chrono::Duration::days(300);
-    let reminders: Vec<(uuid::Uuid, uuid::Uuid)> = (0..count)
-        .map(|i| (uuid::Uuid::now_v7(), tasks[i / PER_TASK]))
-        .collect();
-    for chunk in reminders.chunks(2000) {
-        reminder::Entity::insert_many(chunk.iter().map(|&(id, task_id)| reminder::ActiveModel {
-            id: Set(id),
-            task_id: Set(task_id),
-            owner_id: Set("bench".into()),
-            minutes_before_due: Set(None),
-            at: Set(Some(far)),
-            fire_at: Set(Some(far)),
-            status: Set("PENDING".into()),
-            created_at: Set(now),
-            fired_at: Set(None),
-        }))
-        .exec_without_returning(db)
-        .await?;
-    }
     Ok(())
 }
 
-/// Makes every reminder pending again, due evenly over `window` seconds from [`LEAD`] from
-/// now, and empties the outbox.
+/// Replaces every reminder with `count` fresh pending ones, `PER_TASK` per task, due evenly
+/// over `window` seconds from [`LEAD`] from now, and empties the outbox. Fails when writing
+/// them took longer than the lead (the run would start with a backlog and measure that).
 async fn schedule(db: &DatabaseConnection, count: usize, window: u64) -> anyhow::Result<()> {
-    let start = Utc::now() + chrono::Duration::from_std(LEAD)?;
+    let now = entities::to_db_precision(Utc::now());
+    let start = now + chrono::Duration::from_std(LEAD)?;
     let step_us = (window * 1_000_000 / count.max(1) as u64) as i64;
-    let ids: Vec<uuid::Uuid> = reminder::Entity::find()
-        .order_by_asc(reminder::Column::Id)
+    let tasks: Vec<uuid::Uuid> = task::Entity::find()
+        .order_by_asc(task::Column::Id)
         .all(db)
         .await?
         .into_iter()
-        .map(|r| r.id)
+        .map(|t| t.id)
         .collect();
-    let txn = stream::consumer::begin_write(db).await?;
-    for (i, id) in ids.iter().enumerate() {
-        let fire_at =
-            entities::to_db_precision(start + chrono::Duration::microseconds(step_us * i as i64));
-        reminder::Entity::update_many()
-            .col_expr(
-                reminder::Column::FireAt,
-                sea_orm::sea_query::Expr::value(fire_at),
-            )
-            .col_expr(
-                reminder::Column::At,
-                sea_orm::sea_query::Expr::value(fire_at),
-            )
-            .col_expr(
-                reminder::Column::Status,
-                sea_orm::sea_query::Expr::value("PENDING"),
-            )
-            .col_expr(
-                reminder::Column::FiredAt,
-                sea_orm::sea_query::Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(reminder::Column::Id.eq(*id))
-            .exec(&txn)
+    db.execute_unprepared("DELETE FROM reminders").await?;
+    db.execute_unprepared("DELETE FROM outbox").await?;
+    let rows: Vec<reminder::ActiveModel> = (0..count)
+        .map(|i| {
+            let fire_at = entities::to_db_precision(
+                start + chrono::Duration::microseconds(step_us * i as i64),
+            );
+            reminder::ActiveModel {
+                id: Set(uuid::Uuid::now_v7()),
+                task_id: Set(tasks[i / PER_TASK]),
+                owner_id: Set("bench".into()),
+                minutes_before_due: Set(None),
+                at: Set(Some(fire_at)),
+                fire_at: Set(Some(fire_at)),
+                status: Set("PENDING".into()),
+                created_at: Set(now),
+                fired_at: Set(None),
+            }
+        })
+        .collect();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(2000).collect();
+        reminder::Entity::insert_many(chunk)
+            .exec_without_returning(db)
             .await?;
     }
-    txn.execute_unprepared("DELETE FROM outbox").await?;
-    txn.commit().await?;
+    anyhow::ensure!(
+        Utc::now() < start,
+        "writing the reminders took longer than the {LEAD:?} lead; use fewer reminders"
+    );
     Ok(())
 }
 
