@@ -91,6 +91,34 @@ impl LiveApp {
     ) -> mpsc::UnboundedReceiver<async_graphql::Response> {
         self.subscribe_with(user, query, None).await
     }
+
+    /// The first response to `query` as `user` on `socket`: a refused subscription answers
+    /// with its error at once.
+    async fn first_response(&self, user: &str, query: &str, socket: SocketSubscriptions) -> Value {
+        let request = prepare_request(
+            async_graphql::Request::new(query),
+            &self.db.db,
+            RequestMeta {
+                user: AuthUser { id: user.into() },
+                request_id: None,
+            },
+        )
+        .data(socket);
+        let mut responses = self.schema.execute_stream(request);
+        let response = tokio::time::timeout(DEADLINE, responses.next())
+            .await
+            .unwrap()
+            .unwrap();
+        serde_json::to_value(&response).unwrap()
+    }
+}
+
+/// Asserts that the subscription's next response is the lag error and that it then ended.
+async fn assert_lagged_and_ended(rx: &mut mpsc::UnboundedReceiver<async_graphql::Response>) {
+    let first = next(rx).await;
+    assert_eq!(first["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    let end = tokio::time::timeout(DEADLINE, rx.recv()).await.unwrap();
+    assert!(end.is_none(), "the stream must end after the lag error");
 }
 
 /// Polls `condition` until it holds, failing after [`DEADLINE`].
@@ -234,10 +262,7 @@ async fn a_subscriber_that_falls_behind_gets_an_error_and_its_stream_ends() {
     }
 
     // Assert
-    let first = next(&mut rx).await;
-    assert_eq!(first["errors"][0]["extensions"]["code"], "RATE_LIMITED");
-    let end = tokio::time::timeout(DEADLINE, rx.recv()).await.unwrap();
-    assert!(end.is_none(), "the stream must end after the lag error");
+    assert_lagged_and_ended(&mut rx).await;
 }
 
 #[tokio::test]
@@ -250,23 +275,9 @@ async fn a_socket_cannot_hold_more_subscriptions_than_its_cap() {
         .await;
 
     // Act
-    let mut request = prepare_request(
-        async_graphql::Request::new(TASK_CHANGED),
-        &app.db.db,
-        RequestMeta {
-            user: AuthUser { id: "alice".into() },
-            request_id: None,
-        },
-    );
-    request = request.data(socket);
-    let mut second = app.schema.execute_stream(request);
-    let response = tokio::time::timeout(DEADLINE, second.next())
-        .await
-        .unwrap()
-        .unwrap();
+    let body = app.first_response("alice", TASK_CHANGED, socket).await;
 
     // Assert
-    let body = serde_json::to_value(&response).unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
 }
 
@@ -321,10 +332,7 @@ async fn a_notification_subscriber_that_falls_behind_gets_an_error_and_its_strea
     }
 
     // Assert
-    let first = next(&mut rx).await;
-    assert_eq!(first["errors"][0]["extensions"]["code"], "RATE_LIMITED");
-    let end = tokio::time::timeout(DEADLINE, rx.recv()).await.unwrap();
-    assert!(end.is_none(), "the stream must end after the lag error");
+    assert_lagged_and_ended(&mut rx).await;
 }
 
 #[tokio::test]
@@ -337,23 +345,11 @@ async fn notification_subscriptions_count_against_the_socket_cap() {
         .await;
 
     // Act
-    let request = prepare_request(
-        async_graphql::Request::new(NOTIFICATION_RECEIVED),
-        &app.db.db,
-        RequestMeta {
-            user: AuthUser { id: "alice".into() },
-            request_id: None,
-        },
-    )
-    .data(socket);
-    let mut second = app.schema.execute_stream(request);
-    let response = tokio::time::timeout(DEADLINE, second.next())
-        .await
-        .unwrap()
-        .unwrap();
+    let body = app
+        .first_response("alice", NOTIFICATION_RECEIVED, socket)
+        .await;
 
     // Assert
-    let body = serde_json::to_value(&response).unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
 }
 

@@ -32,6 +32,7 @@
 //! `notification` (`src/bin/notification.rs`) runs the notification and webhook handlers on
 //! Kafka and the webhook dispatcher.
 
+mod due_loop;
 pub mod metrics_server;
 pub mod next_occurrence;
 pub mod notification;

@@ -246,43 +246,25 @@ impl ReminderScheduler {
     /// Database errors are logged and retried after [`Self::poll`]. A pass in flight when
     /// `shutdown` completes finishes first.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        loop {
-            // Created before the pass, so a commit during it is not missed.
-            let woken = stream::outbox::committed();
-            let wait = match self.pass().await {
-                Ok(wait) => wait,
-                Err(e) => {
-                    tracing::warn!(error = %e, "reminder pass failed; retrying");
-                    self.poll
-                }
-            };
-            tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                () = woken => {}
-                () = tokio::time::sleep(wait) => {}
-            }
-        }
-        tracing::info!("reminder scheduler stopped");
+        crate::due_loop::run_passes("reminder scheduler", self.poll, shutdown, || self.pass())
+            .await;
     }
 
     /// One pass, then how long to sleep.
     async fn pass(&self) -> Result<Duration, DbErr> {
         let report = self.fire_due().await?;
-        if report.claimed() as u64 >= self.batch_size {
-            return Ok(Duration::ZERO);
-        }
-        let Some(next) = self.next_fire_at().await? else {
-            return Ok(self.poll);
+        let batch_full = report.claimed() as u64 >= self.batch_size;
+        let next = if batch_full {
+            None
+        } else {
+            self.next_fire_at().await?
         };
-        // A woken-too-soon pass claims nothing and sleeps the rest; the floor avoids spinning
-        // on sub-millisecond remainders.
-        let until = (next - self.clock.now())
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-            .max(Duration::from_millis(10));
-        Ok(until.min(self.poll))
+        Ok(crate::due_loop::sleep_after_pass(
+            batch_full,
+            next,
+            self.clock.now(),
+            self.poll,
+        ))
     }
 }
 

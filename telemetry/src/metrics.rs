@@ -265,6 +265,20 @@ impl Metrics {
             .inc_by(n);
     }
 
+    /// Counts one retry of a failed record by a consumer.
+    pub fn count_consumer_retry(&self, consumer: &str, topic: &str) {
+        self.consumer_retries
+            .get_or_create(&Self::consumer_labels(consumer, topic))
+            .inc();
+    }
+
+    /// Counts one record a consumer parked as a dead letter.
+    pub fn count_dead_letter(&self, consumer: &str, topic: &str) {
+        self.consumer_dead_letters
+            .get_or_create(&Self::consumer_labels(consumer, topic))
+            .inc();
+    }
+
     /// The labels of a consumer on a topic.
     pub fn consumer_labels(consumer: &str, topic: &str) -> ConsumerLabels {
         ConsumerLabels {

@@ -227,12 +227,7 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
                 failures += 1;
                 let delay = self.backoff(failures);
                 telemetry::metrics::metrics()
-                    .consumer_retries
-                    .get_or_create(&telemetry::metrics::Metrics::consumer_labels(
-                        &self.config().consumer,
-                        &self.config().topic,
-                    ))
-                    .inc();
+                    .count_consumer_retry(&self.config().consumer, &self.config().topic);
                 warn!(
                     offset = record.offset,
                     attempt = failures,
@@ -311,12 +306,7 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
             match self.try_park(record, &failure).await {
                 Ok(Some(dead_letter_id)) => {
                     telemetry::metrics::metrics()
-                        .consumer_dead_letters
-                        .get_or_create(&telemetry::metrics::Metrics::consumer_labels(
-                            &shared.config.consumer,
-                            &shared.config.topic,
-                        ))
-                        .inc();
+                        .count_dead_letter(&shared.config.consumer, &shared.config.topic);
                     error!(
                         offset = record.offset,
                         event_id = ?failure.event_id,

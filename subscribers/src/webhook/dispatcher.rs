@@ -367,39 +367,27 @@ impl WebhookDispatcher {
     /// [`WebhookSettings::poll`], or until a commit in this process (a new delivery) wakes it.
     /// A pass in flight when `shutdown` completes finishes first (at most one request timeout).
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        loop {
-            let woken = stream::outbox::committed();
-            let wait = match self.pass().await {
-                Ok(wait) => wait,
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook pass failed; retrying");
-                    self.settings.poll
-                }
-            };
-            tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                () = woken => {}
-                () = tokio::time::sleep(wait) => {}
-            }
-        }
-        tracing::info!("webhook dispatcher stopped");
+        crate::due_loop::run_passes("webhook dispatcher", self.settings.poll, shutdown, || {
+            self.pass()
+        })
+        .await;
     }
 
+    /// One pass, then how long to sleep.
     async fn pass(&self) -> Result<Duration, DbErr> {
         let report = self.deliver_due().await?;
-        if report.claimed() as u64 >= self.settings.batch_size {
-            return Ok(Duration::ZERO);
-        }
-        let Some(next) = self.next_attempt_at().await? else {
-            return Ok(self.settings.poll);
+        let batch_full = report.claimed() as u64 >= self.settings.batch_size;
+        let next = if batch_full {
+            None
+        } else {
+            self.next_attempt_at().await?
         };
-        let until = (next - self.clock.now())
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-            .max(Duration::from_millis(10));
-        Ok(until.min(self.settings.poll))
+        Ok(crate::due_loop::sleep_after_pass(
+            batch_full,
+            next,
+            self.clock.now(),
+            self.settings.poll,
+        ))
     }
 }
 
