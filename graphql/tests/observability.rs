@@ -1,6 +1,6 @@
 //! Observability end to end, in embedded mode over the real HTTP server: one trace from a
 //! mutation through the outbox into a subscriber and its follow-up event, exported over
-//! OTLP/HTTP to a receiver on loopback; and `/metrics` naming every series, with values that
+//! OTLP/HTTP to a receiver on loopback, and the same over OTLP/gRPC to a tonic collector; and `/metrics` naming every series, with values that
 //! move (records processed rise, consumer lag returns to 0).
 //!
 //! Metrics and the `tracing` subscriber are process-wide, so these tests count on nextest's
@@ -15,6 +15,9 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use graphql::config::ServerConfig;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -58,9 +61,10 @@ fn text(value: Option<&opentelemetry_proto::tonic::common::v1::AnyValue>) -> Str
     }
 }
 
-/// The process's span exporter, pointed at a receiver on loopback; shared by the tests of
+/// The process's span exporter, pointed at a collector on loopback; shared by the tests of
 /// this file (one global `tracing` subscriber per process).
 struct Exporter {
+    protocol: telemetry::OtlpProtocol,
     telemetry: telemetry::Telemetry,
     seen: Arc<Mutex<Vec<SeenSpan>>>,
 }
@@ -98,13 +102,15 @@ impl Exporter {
     }
 }
 
-fn exporter() -> &'static Exporter {
+/// The process's exporter over `protocol`, to an OTLP/HTTP receiver (axum) or an OTLP/gRPC
+/// collector (tonic, the generated `TraceService` server) on loopback, each on a runtime of
+/// its own so it outlives any one test's.
+fn exporter(protocol: telemetry::OtlpProtocol) -> &'static Exporter {
     static EXPORTER: std::sync::OnceLock<Exporter> = std::sync::OnceLock::new();
-    EXPORTER.get_or_init(|| {
+    let exporter = EXPORTER.get_or_init(|| {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = seen.clone();
-        // Its own runtime, so it outlives any one test's.
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -113,23 +119,75 @@ fn exporter() -> &'static Exporter {
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
-                axum::serve(listener, receiver(sink)).await.unwrap();
+                match protocol {
+                    telemetry::OtlpProtocol::HttpProtobuf => {
+                        axum::serve(listener, receiver(sink)).await.unwrap();
+                    }
+                    telemetry::OtlpProtocol::Grpc => {
+                        tonic::transport::Server::builder()
+                            .add_service(TraceServiceServer::new(GrpcCollector { sink }))
+                            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(
+                                listener,
+                            ))
+                            .await
+                            .unwrap();
+                    }
+                }
             });
         });
         let addr = rx.recv().unwrap();
+        let endpoint = match protocol {
+            telemetry::OtlpProtocol::HttpProtobuf => format!("http://{addr}/v1/traces"),
+            telemetry::OtlpProtocol::Grpc => format!("http://{addr}"),
+        };
         let telemetry = telemetry::init(&telemetry::TelemetryConfig {
             service_name: "taskstream-test".to_owned(),
             log_filter: "warn".to_owned(),
             log_format: telemetry::LogFormat::Text,
-            otlp: Some(telemetry::OtlpConfig {
-                endpoint: Some(format!("http://{addr}/v1/traces")),
-                protocol: telemetry::OtlpProtocol::HttpProtobuf,
-                headers: Default::default(),
-            }),
+            otlp: Some(telemetry::OtlpConfig::new(endpoint, protocol)),
         })
         .unwrap();
-        Exporter { telemetry, seen }
-    })
+        Exporter {
+            protocol,
+            telemetry,
+            seen,
+        }
+    });
+    assert_eq!(
+        exporter.protocol, protocol,
+        "one exporter per process: run these tests with nextest"
+    );
+    exporter
+}
+
+/// The spans of one export request, flattened.
+fn flatten(request: ExportTraceServiceRequest) -> Vec<SeenSpan> {
+    let mut out = Vec::new();
+    for resource_spans in request.resource_spans {
+        let service = resource_spans
+            .resource
+            .as_ref()
+            .and_then(|r| r.attributes.iter().find(|a| a.key == "service.name"))
+            .map(|a| text(a.value.as_ref()))
+            .unwrap_or_default();
+        for scope in resource_spans.scope_spans {
+            for span in scope.spans {
+                out.push(SeenSpan {
+                    service: service.clone(),
+                    trace_id: hex(&span.trace_id),
+                    span_id: hex(&span.span_id),
+                    parent_span_id: hex(&span.parent_span_id),
+                    name: span.name,
+                    attributes: span
+                        .attributes
+                        .iter()
+                        .map(|a| (a.key.clone(), text(a.value.as_ref())))
+                        .collect(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// A minimal OTLP/HTTP traces receiver: decodes each protobuf `ExportTraceServiceRequest`.
@@ -140,32 +198,7 @@ fn receiver(sink: Arc<Mutex<Vec<SeenSpan>>>) -> axum::Router {
             let sink = sink.clone();
             async move {
                 let request = ExportTraceServiceRequest::decode(body).unwrap();
-                let mut out = Vec::new();
-                for resource_spans in request.resource_spans {
-                    let service = resource_spans
-                        .resource
-                        .as_ref()
-                        .and_then(|r| r.attributes.iter().find(|a| a.key == "service.name"))
-                        .map(|a| text(a.value.as_ref()))
-                        .unwrap_or_default();
-                    for scope in resource_spans.scope_spans {
-                        for span in scope.spans {
-                            out.push(SeenSpan {
-                                service: service.clone(),
-                                trace_id: hex(&span.trace_id),
-                                span_id: hex(&span.span_id),
-                                parent_span_id: hex(&span.parent_span_id),
-                                name: span.name,
-                                attributes: span
-                                    .attributes
-                                    .iter()
-                                    .map(|a| (a.key.clone(), text(a.value.as_ref())))
-                                    .collect(),
-                            });
-                        }
-                    }
-                }
-                sink.lock().unwrap().extend(out);
+                sink.lock().unwrap().extend(flatten(request));
                 (
                     [("content-type", "application/x-protobuf")],
                     ExportTraceServiceResponse::default().encode_to_vec(),
@@ -173,6 +206,25 @@ fn receiver(sink: Arc<Mutex<Vec<SeenSpan>>>) -> axum::Router {
             }
         }),
     )
+}
+
+/// A minimal OTLP/gRPC traces collector.
+struct GrpcCollector {
+    sink: Arc<Mutex<Vec<SeenSpan>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for GrpcCollector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.sink
+            .lock()
+            .unwrap()
+            .extend(flatten(request.into_inner()));
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
 }
 
 /// The gateway on port 0 in embedded mode, with its subscribers running in-process.
@@ -290,8 +342,20 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_spans_the_mutation_the_subscriber_and_its_follow_up_event() {
-    // Arrange: the exporter pointed at a receiver, the gateway with its subscribers.
-    let exporter = exporter();
+    one_trace_reaches_the_collector(telemetry::OtlpProtocol::HttpProtobuf).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_grpc_one_trace_spans_the_mutation_the_subscriber_and_its_follow_up_event() {
+    one_trace_reaches_the_collector(telemetry::OtlpProtocol::Grpc).await;
+}
+
+/// A recurring task completed inside a client's trace: the gateway's operation span, the
+/// recurrence handler's and the follow-up event's consumer span reach the collector over
+/// `protocol` with one trace id.
+async fn one_trace_reaches_the_collector(protocol: telemetry::OtlpProtocol) {
+    // Arrange: the exporter pointed at a collector, the gateway with its subscribers.
+    let exporter = exporter(protocol);
     let server = EmbeddedServer::start().await;
     let id = server.create_recurring_task().await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -519,7 +583,7 @@ async fn a_line_logged_inside_a_resolver_carries_the_request_id_and_no_token() {
 async fn the_relay_publishes_inside_the_trace_and_the_consumer_continues_from_the_record() {
     // Arrange: a gateway without subscribers (its outbox is relayed by hand), and a second
     // database whose outbox plays the broker, so the relay hop runs without a Kafka broker.
-    let exporter = exporter();
+    let exporter = exporter(telemetry::OtlpProtocol::HttpProtobuf);
     let server = EmbeddedServer::start_with(false).await;
     let broker = support::TestDb::migrated(support::Backend::Sqlite)
         .await

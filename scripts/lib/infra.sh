@@ -111,7 +111,9 @@ ALL_ON = {
     "gateway": {"autoscaling": {"enabled": True}},
     "httpRoute": {"enabled": True},
     "keda": {"enabled": True},
-    "observability": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+    "observability": {"tracing": {"endpoint": "https://otel-collector.observability:4317",
+                                  "sampleRatio": 0.25, "caConfigMap": "otel-ca"},
+                      "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
                       "prometheusRule": {"enabled": True}, "grafanaDashboard": {"enabled": True}},
     "networkPolicy": {"metricsFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]},
     "dapr": {"enabled": True, "config": "tracing",
@@ -213,6 +215,7 @@ for vals_name, vals in sets:
     d = out_root / vals_name
     d.mkdir(parents=True, exist_ok=True)
     docs = 0
+    rendered_objs = []
     for path, text in sorted(out.items()):
         if not path.endswith(".yaml"):
             continue
@@ -226,6 +229,7 @@ for vals_name, vals in sets:
         (d / path.replace("/", "__")).write_text(text)
         for o in objs:
             docs += 1
+            rendered_objs.append(o)
             api, kind = o.get("apiVersion", ""), o.get("kind", "")
             where = f"[{vals_name}] {path} {kind}/{o.get('metadata', {}).get('name')}"
             if (api, kind) in CRDS:
@@ -241,6 +245,31 @@ for vals_name, vals in sets:
                 except kv.utils.ValidationError as e:
                     fail(f"{where} (k8s {kver}): {'/'.join(map(str, e.path))}: {e.message}")
     print(f"      {docs} objects rendered and validated (k8s {', '.join(KUBE_VERSIONS)}; CRDs: local schemas)")
+    # Trace export: the OTEL_* settings, the collector's port in the egress policy and the CA
+    # mount appear exactly when observability.tracing asks for them.
+    config = next((o.get("data", {}) for o in rendered_objs
+                   if o.get("kind") == "ConfigMap" and "LISTEN_ADDR" in o.get("data", {})), {})
+    tracing = vals.get("observability", {}).get("tracing", {})
+    if tracing.get("endpoint"):
+        want = {"OTEL_EXPORTER_OTLP_ENDPOINT": tracing["endpoint"],
+                "OTEL_EXPORTER_OTLP_PROTOCOL": tracing.get("protocol", "grpc"),
+                "OTEL_TRACES_SAMPLER_ARG": str(tracing.get("sampleRatio", 1))}
+        if tracing.get("caConfigMap"):
+            want["OTEL_EXPORTER_OTLP_CERTIFICATE"] = "/etc/taskstream/otel-ca/ca.crt"
+        for k, v in want.items():
+            if config.get(k) != v:
+                fail(f"[{vals_name}] ConfigMap {k} = {config.get(k)!r}, expected {v!r}")
+        port = int(tracing["endpoint"].rsplit(":", 1)[-1].split("/")[0])
+        egress_ports = {p.get("port") for o in rendered_objs if o.get("kind") == "NetworkPolicy"
+                        for rule in o["spec"].get("egress", []) for p in rule.get("ports", [])}
+        if vals.get("networkPolicy", {}).get("enabled", True) and port not in egress_ports:
+            fail(f"[{vals_name}] no NetworkPolicy egress to the collector's port {port}")
+        mounts = {m["mountPath"] for o in rendered_objs if o.get("kind") == "Deployment"
+                  for c in o["spec"]["template"]["spec"]["containers"] for m in c.get("volumeMounts", [])}
+        if tracing.get("caConfigMap") and "/etc/taskstream/otel-ca" not in mounts:
+            fail(f"[{vals_name}] the collector CA is not mounted")
+    elif any(k.startswith("OTEL_") for k in config):
+        fail(f"[{vals_name}] OTEL_* settings without observability.tracing.endpoint: {sorted(config)}")
 
 # Plain manifests outside the chart (Minikube's PostgreSQL).
 for extra in sys.argv[3:]:
@@ -272,6 +301,10 @@ NEGATIVE = [
     ("fail: shards miss a partition", {"subscribers": {"reminder": {"shards": {"a": {"partitions": "0,1"}}}}}),
     ("fail: Key Vault without workload identity", {"keyVault": {"enabled": True, "name": "kv-x"}}),
     ("fail: ingress and HTTPRoute together", {"ingress": {"enabled": True}, "httpRoute": {"enabled": True}}),
+    ("schema: trace endpoint without a scheme", {"observability": {"tracing": {"endpoint": "otel-collector:4317"}}}),
+    ("schema: unknown trace protocol", {"observability": {"tracing": {"endpoint": "http://c:4318", "protocol": "http/json"}}}),
+    ("fail: trace CA with a plaintext endpoint", {"observability": {"tracing": {
+        "endpoint": "http://otel-collector:4317", "caConfigMap": "otel-ca"}}}),
 ]
 for label, vals in NEGATIVE:
     try:

@@ -12,9 +12,11 @@
 //!   variables;
 //! - [`trace_context`]: `traceparent` of the current span, and continuing a trace from one;
 //! - [`metrics`]: every metric the processes export, and the Prometheus text rendering;
+//! - `exporter`: the OTLP exporters (http/protobuf and gRPC) and their TLS files;
 //! - [`init`] (here): installs the global `tracing` subscriber and the OTLP exporter.
 
 pub mod config;
+mod exporter;
 pub mod metrics;
 pub mod trace_context;
 
@@ -27,7 +29,7 @@ use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-pub use config::{LogFormat, OtlpConfig, OtlpProtocol, TelemetryConfig};
+pub use config::{ClientIdentity, LogFormat, OtlpConfig, OtlpProtocol, OtlpTls, TelemetryConfig};
 pub use trace_context::{continue_trace, current_traceparent};
 
 /// Whether spans are exported, so per-record propagation work can be skipped when not.
@@ -78,7 +80,7 @@ impl Drop for Telemetry {
 
 /// Spans of these targets never reach the exporter: the exporter's own HTTP client would
 /// otherwise trace its own exports.
-const EXPORT_FILTER: &str = "info,h2=off,hyper=off,hyper_util=off,reqwest=off,tower=off,\
+const EXPORT_FILTER: &str = "info,h2=off,hyper=off,hyper_util=off,reqwest=off,tonic=off,tower=off,\
                              opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off";
 
 /// Installs the global `tracing` subscriber: log lines to stderr (filtered by
@@ -103,7 +105,7 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<Telemetry> {
     let provider = config
         .otlp
         .as_ref()
-        .map(|otlp| build_provider(otlp, &config.service_name))
+        .map(|otlp| tracer_provider(otlp, &config.service_name))
         .transpose()?;
     let otel = provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
@@ -129,57 +131,20 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<Telemetry> {
     Ok(Telemetry { provider })
 }
 
-fn build_provider(otlp: &OtlpConfig, service_name: &str) -> anyhow::Result<SdkTracerProvider> {
-    let exporter = match otlp.protocol {
-        OtlpProtocol::HttpProtobuf => {
-            use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
-            let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
-            if let Some(endpoint) = &otlp.endpoint {
-                builder = builder.with_endpoint(endpoint.clone());
-            }
-            if !otlp.headers.is_empty() {
-                builder = builder.with_headers(otlp.headers.clone());
-            }
-            builder
-                .build()
-                .context("cannot build the OTLP/HTTP exporter")?
-        }
-        OtlpProtocol::Grpc => grpc_exporter(otlp)?,
-    };
+/// The tracer provider [`init`] installs: spans batched and exported per `otlp`, under the
+/// resource `service_name` (unless `OTEL_SERVICE_NAME` says otherwise). Public for tests and
+/// embedders that manage their own `tracing` subscriber; errors name the setting at fault.
+pub fn tracer_provider(otlp: &OtlpConfig, service_name: &str) -> anyhow::Result<SdkTracerProvider> {
     let mut resource = opentelemetry_sdk::Resource::builder();
     if !config::service_name_from_env() {
         resource = resource.with_service_name(service_name.to_owned());
     }
-    Ok(SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
-        .with_resource(resource.build())
-        .build())
-}
-
-#[cfg(feature = "otlp-grpc")]
-fn grpc_exporter(otlp: &OtlpConfig) -> anyhow::Result<opentelemetry_otlp::SpanExporter> {
-    use opentelemetry_otlp::WithExportConfig as _;
-    let mut builder = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .with_protocol(opentelemetry_otlp::Protocol::Grpc);
-    if let Some(endpoint) = &otlp.endpoint {
-        builder = builder.with_endpoint(endpoint.clone());
+    let builder = SdkTracerProvider::builder().with_resource(resource.build());
+    Ok(match otlp.protocol {
+        OtlpProtocol::HttpProtobuf => builder.with_batch_exporter(exporter::http(otlp)?),
+        OtlpProtocol::Grpc => builder.with_batch_exporter(exporter::grpc(otlp)?),
     }
-    builder
-        .build()
-        .context("cannot build the OTLP/gRPC exporter")
-}
-
-#[cfg(not(feature = "otlp-grpc"))]
-fn grpc_exporter(_otlp: &OtlpConfig) -> anyhow::Result<opentelemetry_otlp::SpanExporter> {
-    anyhow::bail!(
-        "OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported by this build (it was built without \
-         the `otlp-grpc` feature, see docs/OPERATIONS.md). Use \
-         OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf with the collector's OTLP/HTTP port \
-         (usually 4318), or rebuild with `--features telemetry/otlp-grpc`"
-    )
+    .build())
 }
 
 /// A pseudonymous id for a user in traces and logs: the first 16 hex digits of SHA-256 of the

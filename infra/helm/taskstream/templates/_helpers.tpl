@@ -165,6 +165,11 @@ dapr.io/config: {{ . | quote }}
   configMap:
     name: {{ .Values.kafka.tls.caConfigMap }}
 {{- end }}
+{{- if and .Values.observability.tracing.endpoint .Values.observability.tracing.caConfigMap }}
+- name: otel-ca
+  configMap:
+    name: {{ .Values.observability.tracing.caConfigMap }}
+{{- end }}
 {{- end }}
 
 {{- define "taskstream.volumeMounts" -}}
@@ -180,12 +185,32 @@ dapr.io/config: {{ . | quote }}
   mountPath: /etc/taskstream/kafka-ca
   readOnly: true
 {{- end }}
+{{- if and .Values.observability.tracing.endpoint .Values.observability.tracing.caConfigMap }}
+- name: otel-ca
+  mountPath: /etc/taskstream/otel-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+The OpenTelemetry Collector's port, from observability.tracing.endpoint (the scheme's default
+when the URL names none), for the NetworkPolicy's egress.
+*/}}
+{{- define "taskstream.otlpPort" -}}
+{{- $url := urlParse .Values.observability.tracing.endpoint }}
+{{- $port := regexFind "[0-9]+$" (regexFind ":[0-9]+$" $url.host) }}
+{{- if $port }}{{ $port }}{{- else if eq $url.scheme "https" }}443{{- else }}80{{- end }}
 {{- end }}
 
 {{/*
 Checks that the schema cannot express. Included once, from the ConfigMap.
 */}}
 {{- define "taskstream.validate" -}}
+{{- with .Values.observability.tracing }}
+{{- if and .caConfigMap (not (hasPrefix "https://" .endpoint)) }}
+{{- fail "observability.tracing.caConfigMap needs an https:// observability.tracing.endpoint (the CA only applies to TLS)" }}
+{{- end }}
+{{- end }}
 {{- if and .Values.keyVault.enabled (not .Values.workloadIdentity.enabled) }}
 {{- fail "keyVault.enabled needs workloadIdentity.enabled (the CSI driver authenticates as the workload identity)" }}
 {{- end }}
