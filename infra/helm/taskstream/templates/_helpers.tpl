@@ -134,6 +134,13 @@ dapr.io/config: {{ . | quote }}
       name: {{ $secret }}
       key: {{ .Values.secrets.keys.kafkaSaslPassword }}
 {{- end }}
+{{- if and .Values.observability.tracing.endpoint .Values.observability.tracing.headersSecretKey }}
+- name: OTEL_EXPORTER_OTLP_HEADERS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ .Values.observability.tracing.headersSecretKey }}
+{{- end }}
 {{- end }}
 
 {{/* The gateway (and relay) also need the token key unless a JWKS URL is set. */}}
