@@ -2,7 +2,7 @@
 //! mutual TLS and signed by a private CA made for each run (rcgen). Spans arrive when the CA
 //! and the client identity are configured; without them nothing is sent, the flush reports
 //! the failure and the process carries on, as it does when the collector is down. (Plaintext
-//! export over both protocols is tested end to end in `graphql/tests/observability.rs`.)
+//! export over both protocols is tested end to end in `graphql/tests/observability/`.)
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
