@@ -1,12 +1,13 @@
 // The task form, in a modal dialog: title, description, priority, due date and time in the
 // user's zone, tags with autocomplete and inline creation, recurrence (presets or a raw RRULE,
-// with the next dates from `Recurrence.upcoming`), reminders. API errors are shown next to the
-// field their message names.
+// with the next dates from `Recurrence.upcoming` for the saved rule and, live while editing,
+// from `previewRecurrence`), reminders. API errors are shown next to the field their message
+// names.
 
 import { gql, humanMessage } from './api.js';
 import { h, replace, announce, nextId } from './dom.js';
 import { zone, toInstant, toWallClock, formatDateTime } from './time.js';
-import { DAYS, PRESETS, ruleOf, presetOf, describe } from './recurrence.js';
+import { DAYS, PRESETS, PREVIEW_QUERY, ruleOf, presetOf, describe, previewVariables } from './recurrence.js';
 import { ReminderList, DEFAULT_TIME } from './reminders.js';
 
 export const TASK_FIELDS = `id title description priority completed completedAt dueAt version
@@ -17,6 +18,8 @@ export const TASK_FIELDS = `id title description priority completed completedAt 
 
 const PRIORITY_OPTIONS = [['NONE', 'None'], ['LOW', 'Low'], ['MEDIUM', 'Medium'], ['HIGH', 'High'], ['URGENT', 'Urgent']];
 const UPCOMING = 5;
+/** How long the rule, due date or zone must stay unchanged before the dates are asked for. */
+const PREVIEW_DELAY_MS = 300;
 
 const TASK_QUERY = `query($id: ID!) { task(id: $id) { ${TASK_FIELDS}
   recurrence { rule timezone anchor upcoming(count: ${UPCOMING}) } } }`;
@@ -62,15 +65,20 @@ export async function openEditor(task, ctx, onSaved) {
 const ITEM_NAMES = { reminders: 'Reminder', tags: 'Tag' };
 
 /**
- * The message for people. At the very field it names, its leading "input.field: " is
- * redundant, except for the list item it points at.
+ * The message for people. At the very field it names, its leading "input.field: " (or, for a
+ * query argument, "field: ") is redundant, except for the list item it points at.
  */
 function atField(message, exact) {
-  const prefix = /^input\.([a-zA-Z]+)(?:\[(\d+)\])?(?:\.[a-zA-Z]+)*:\s*/.exec(message);
+  const prefix = /^(?:input\.)?([a-zA-Z]+)(?:\[(\d+)\])?(?:\.[a-zA-Z]+)*:\s*/.exec(message);
   if (!exact || !prefix) return humanMessage(message);
   const rest = message.slice(prefix[0].length);
   if (prefix[2] === undefined) return humanMessage(rest);
   return `${ITEM_NAMES[prefix[1]] || 'Item'} ${Number(prefix[2]) + 1}: ${rest}`;
+}
+
+/** Whether two RFC 3339 instants (or nulls) are the same moment. */
+function sameInstant(a, b) {
+  return (a && new Date(a).getTime()) === (b && new Date(b).getTime());
 }
 
 class TaskForm {
@@ -80,6 +88,11 @@ class TaskForm {
     this.tz = zone();
     this.tags = task ? task.tags.map((t) => t.name) : [];
     this.errors = new Map();
+    // The live preview: its pending timer, the number of the latest request (older answers
+    // are dropped) and the field its error is shown at.
+    this.previewTimer = null;
+    this.previewSeq = 0;
+    this.previewErrorAt = null;
     this.element = this.render();
   }
 
@@ -116,7 +129,8 @@ class TaskForm {
     this.dueTime = h('input', { type: 'time', id: 'task-due-time', name: 'dueTime', value: due.time,
       'aria-label': `Due time (${this.tz})` });
     const clearDue = h('button', { type: 'button', class: 'small', text: 'Clear', 'aria-label': 'Clear due date',
-      onclick: () => { this.dueDate.value = ''; this.dueTime.value = ''; this.dueDate.focus(); } });
+      onclick: () => { this.dueDate.value = ''; this.dueTime.value = ''; this.dueDate.focus(); this.drawPreview(); } });
+    for (const input of [this.dueDate, this.dueTime]) input.addEventListener('input', () => this.drawPreview());
     const dueError = h('p', { class: 'field-error', id: 'task-due-error', dataset: { errorFor: 'dueAt' } });
     this.dueDate.setAttribute('aria-describedby', 'task-due-hint task-due-error');
     this.errors.set('dueAt', { error: dueError, control: this.dueDate });
@@ -246,22 +260,85 @@ class TaskForm {
     ], { hint: `Dates repeat at the due time in ${this.tz}. A repeating task needs a due date.` });
   }
 
+  /**
+   * Shows the next dates of the rule as it stands: the saved task's own while its rule and due
+   * date are unchanged, else `previewRecurrence` once the user paused typing. An invalid rule
+   * gets the API's message at the rule field.
+   */
   drawPreview() {
+    clearTimeout(this.previewTimer);
+    const seq = ++this.previewSeq;
     const saved = this.task?.recurrence;
-    const rule = this.rule.value.trim();
-    if (!rule) {
+    const recurrence = this.recurrenceValue();
+    const dueAt = this.dueAtValue();
+    this.preview.removeAttribute('aria-busy');
+    if (!recurrence) {
+      this.clearPreviewError();
       replace(this.preview);
       return;
     }
-    if (saved && saved.rule === rule && saved.upcoming) {
-      replace(this.preview,
-        h('p', { class: 'hint', text: `Next dates (${describe(rule)}):` }),
-        h('ol', { class: 'upcoming' }, saved.upcoming.map((iso) =>
-          h('li', {}, h('time', { dateTime: iso, text: formatDateTime(iso) })))));
-    } else {
-      replace(this.preview, h('p', { class: 'hint',
-        text: `Repeats ${describe(rule)}. The next dates are shown once it is saved.` }));
+    if (saved?.upcoming && saved.rule === recurrence.rule && sameInstant(dueAt, this.task.dueAt)) {
+      this.clearPreviewError();
+      this.drawDates(recurrence.rule, saved.upcoming);
+      return;
     }
+    const variables = previewVariables(recurrence, dueAt, UPCOMING);
+    if (!variables) {
+      this.clearPreviewError();
+      replace(this.preview, h('p', { class: 'hint',
+        text: `Repeats ${describe(recurrence.rule)}. Set a due date to see the next dates.` }));
+      return;
+    }
+    this.preview.setAttribute('aria-busy', 'true');
+    this.previewTimer = setTimeout(async () => {
+      if (!this.element?.isConnected) return;
+      let dates = null;
+      let failure = null;
+      try {
+        dates = (await gql(PREVIEW_QUERY, variables)).previewRecurrence;
+      } catch (e) {
+        failure = e;
+      }
+      // A later edit has its own request on the way.
+      if (seq !== this.previewSeq) return;
+      this.preview.removeAttribute('aria-busy');
+      this.clearPreviewError();
+      if (failure) this.drawPreviewError(failure);
+      else this.drawDates(recurrence.rule, dates);
+    }, PREVIEW_DELAY_MS);
+  }
+
+  drawDates(rule, dates) {
+    if (!dates.length) {
+      replace(this.preview, h('p', { class: 'hint', text: `Repeats ${describe(rule)}; no dates follow the due date.` }));
+      return;
+    }
+    replace(this.preview,
+      h('p', { class: 'hint', text: `Next dates (${describe(rule)}):` }),
+      h('ol', { class: 'upcoming' }, dates.map((iso) =>
+        h('li', {}, h('time', { dateTime: iso, text: formatDateTime(iso) })))));
+  }
+
+  /** Shows a failed preview at the field it names (without moving the focus), else in its place. */
+  drawPreviewError(e) {
+    const field = e.code === 'BAD_USER_INPUT' ? this.errorField(e) : null;
+    if (!field) {
+      replace(this.preview, h('p', { class: 'error', text: `The next dates cannot be shown: ${humanMessage(e.message)}` }));
+      return;
+    }
+    const { error, control } = this.errors.get(field);
+    error.textContent = atField(e.message, field === e.field);
+    control.setAttribute('aria-invalid', 'true');
+    this.previewErrorAt = field;
+    replace(this.preview, h('p', { class: 'hint', text: 'No dates until the rule is valid.' }));
+  }
+
+  clearPreviewError() {
+    const shown = this.previewErrorAt && this.errors.get(this.previewErrorAt);
+    this.previewErrorAt = null;
+    if (!shown) return;
+    shown.error.textContent = '';
+    shown.control.removeAttribute('aria-invalid');
   }
 
   addTag() {
@@ -292,17 +369,25 @@ class TaskForm {
     }));
   }
 
-  values() {
-    const dueAt = this.dueDate.value ? toInstant(this.dueDate.value, this.dueTime.value || DEFAULT_TIME, this.tz) : null;
+  dueAtValue() {
+    return this.dueDate.value ? toInstant(this.dueDate.value, this.dueTime.value || DEFAULT_TIME, this.tz) : null;
+  }
+
+  /** The recurrence to save: the saved zone while the rule is unchanged, else the user's. */
+  recurrenceValue() {
     const rule = this.rule.value.trim();
+    return rule ? { rule, timezone: this.task?.recurrence?.rule === rule ? this.task.recurrence.timezone : this.tz,
+      anchor: this.anchor.value } : null;
+  }
+
+  values() {
     return {
       title: this.title.value,
       description: this.description.value,
       priority: this.element.querySelector('input[name=priority]:checked')?.value || 'NONE',
-      dueAt,
+      dueAt: this.dueAtValue(),
       tags: this.tags.slice(),
-      recurrence: rule ? { rule, timezone: this.task?.recurrence?.rule === rule ? this.task.recurrence.timezone : this.tz,
-        anchor: this.anchor.value } : null,
+      recurrence: this.recurrenceValue(),
       reminders: this.reminders.values(),
     };
   }
@@ -334,10 +419,16 @@ class TaskForm {
     }
   }
 
-  /** Shows `e` at the field its message names (or its closest enclosing field), else above the buttons. */
-  showError(e) {
+  /** The field an error message names, or its closest enclosing field; null for neither. */
+  errorField(e) {
     let field = e.field;
     while (field && !this.errors.has(field)) field = field.includes('.') ? field.slice(0, field.lastIndexOf('.')) : null;
+    return field;
+  }
+
+  /** Shows `e` at the field its message names (or its closest enclosing field), else above the buttons. */
+  showError(e) {
+    const field = this.errorField(e);
     const text = e.code === 'CONFLICT'
       ? 'This task was changed elsewhere since you opened it. Close and open it again to see the changes.'
       : atField(e.message, field && field === e.field);

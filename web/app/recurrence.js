@@ -1,6 +1,6 @@
 // Recurrence presets and the RRULE they stand for, both ways, so the form can offer presets
 // and still show (and accept) the raw rule. Pure functions; the dates themselves come from
-// the API's `Recurrence.upcoming`.
+// the API: `Recurrence.upcoming` for a saved rule, `previewRecurrence` for one being edited.
 
 export const DAYS = [
   ['MO', 'Mon'], ['TU', 'Tue'], ['WE', 'Wed'], ['TH', 'Thu'], ['FR', 'Fri'], ['SA', 'Sat'], ['SU', 'Sun'],
@@ -78,4 +78,18 @@ export function describe(rule) {
     case 'yearly': return 'yearly';
     default: return rule;
   }
+}
+
+/** The next dates of a rule that is not saved yet, as the API computes them once it is saved. */
+export const PREVIEW_QUERY = `query($recurrence: RecurrenceInput!, $dueAt: DateTime!, $count: Int) {
+  previewRecurrence(recurrence: $recurrence, dueAt: $dueAt, count: $count) }`;
+
+/**
+ * The variables of PREVIEW_QUERY for a recurrence ({rule, timezone, anchor}) and a due date
+ * (RFC 3339), or null when there is nothing to preview: no rule or no due date.
+ */
+export function previewVariables(recurrence, dueAt, count) {
+  const rule = recurrence?.rule?.trim();
+  if (!rule || !dueAt) return null;
+  return { recurrence: { rule, timezone: recurrence.timezone, anchor: recurrence.anchor }, dueAt, count };
 }

@@ -190,6 +190,56 @@ describe('the web app in development mode', () => {
     assert.equal(tasks.totalCount, 1, 'nothing was written');
   });
 
+  it('previews the next dates of a rule live, before it is saved, and shows an invalid rule at its field', async () => {
+    const before = (await graphql(server.base, token, '{ tasks { totalCount } }')).tasks.totalCount;
+    await page.getByRole('button', { name: 'New task' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New task' });
+    await dialog.getByLabel('Title', { exact: true }).fill('Stretch');
+    const preview = dialog.locator('#task-recurrence-preview');
+    const dates = () => preview.locator('li').allInnerTexts();
+    const rule = dialog.getByLabel('Rule (RRULE)');
+    const ruleError = dialog.locator('#task-recurrence-rule-error');
+
+    // A preset and a due date: the dates appear while the form is still open.
+    await dialog.getByLabel('Due date', { exact: true }).fill('2030-03-04');
+    await dialog.getByLabel('Due time (Europe/Berlin)').fill('09:00');
+    await dialog.getByLabel('Repeats').selectOption('weekly');
+    await dialog.getByRole('checkbox', { name: 'Thu' }).check();
+    await waitFor('the weekly preview shows five dates', async () => {
+      const shown = await dates();
+      return shown.length === 5 && shown[0].includes('Thu, 7 Mar 2030') && shown[1].includes('Mon, 11 Mar 2030');
+    });
+    assert.ok((await dates()).every((d) => d.includes('09:00')), 'at the due time');
+
+    // A moved due date moves the preview; across the DST change 09:00 stays 09:00 in Berlin.
+    await rule.fill('FREQ=DAILY');
+    await dialog.getByLabel('Due date', { exact: true }).fill('2030-03-29');
+    await waitFor('the daily preview follows the new due date', async () => {
+      const shown = await dates();
+      return shown.length === 5 && shown[0].includes('Sat, 30 Mar 2030') && shown[2].includes('Mon, 1 Apr 2030');
+    });
+    assert.ok((await dates()).every((d) => d.includes('09:00')), `wall-clock time kept: ${await dates()}`);
+    assert.equal(await ruleError.innerText(), '');
+
+    // An invalid raw rule: the API's message at the rule field, without its prefix, and no dates.
+    await rule.fill('FREQ=SOMETIMES');
+    await ruleError.filter({ hasText: /^Rule is not a valid RFC 5545 RRULE/ }).waitFor();
+    assert.equal(await rule.getAttribute('aria-invalid'), 'true');
+    assert.equal(await preview.locator('li').count(), 0);
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'task-recurrence-rule', 'focus stays in the rule');
+
+    // Fixing the rule clears the error and brings the dates back.
+    await rule.fill('FREQ=WEEKLY;BYDAY=FR');
+    await waitFor('the fixed rule is previewed', async () => (await dates())[0]?.includes('Fri, 5 Apr 2030'));
+    assert.equal(await ruleError.innerText(), '');
+    assert.equal(await rule.getAttribute('aria-invalid'), null);
+
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    const { tasks } = await graphql(server.base, token, '{ tasks { totalCount } }');
+    assert.equal(tasks.totalCount, before, 'previewing wrote nothing');
+  });
+
   it('updates the list live when another page creates tasks', async () => {
     const other = await browser.context.newPage();
     await other.goto(server.base);

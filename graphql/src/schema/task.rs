@@ -379,6 +379,22 @@ impl TaskQuery {
         };
         Ok(service::find_task(db(ctx), &user.id, id).await?.map(Task))
     }
+
+    /// The first `count` dates (1 to 50) of a recurrence that is not saved yet, strictly after
+    /// `dueAt`: exactly what `Recurrence.upcoming` returns once a task with this dueAt and
+    /// recurrence is saved. `recurrence.timezone` defaults to the caller's time zone, like in
+    /// `createTask`. Nothing is written.
+    async fn preview_recurrence(
+        &self,
+        ctx: &Context<'_>,
+        recurrence: RecurrenceInput,
+        due_at: DateTime<Utc>,
+        #[graphql(default = 5)] count: Option<i32>,
+    ) -> Result<Vec<DateTime<Utc>>> {
+        let cx = change_context(ctx)?;
+        let input = service::RecurrenceInput::from(recurrence);
+        Ok(service::preview_recurrence(db(ctx), &cx, &input, due_at, count.unwrap_or(5)).await?)
+    }
 }
 
 #[derive(Default)]

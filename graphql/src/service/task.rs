@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use entities::priority::Priority;
-use entities::recurrence::{RecurrenceAnchor, RecurrenceRule};
+use entities::recurrence::{MAX_UPCOMING, RecurrenceAnchor, RecurrenceRule};
 use entities::reminder_offset::{ReminderSpec, ReminderStatus};
 use entities::{limits, reminder, task, task_tag};
 use sea_orm::{
@@ -109,6 +109,22 @@ fn validate_reminders(inputs: &[ReminderInput]) -> ApiResult<Vec<ReminderSpec>> 
         .collect()
 }
 
+/// Parses a recurrence; the zone defaults to the user's. Error messages name `field.rule` or
+/// `field.timezone`, where `field` is the argument path (`input.recurrence` in mutations).
+fn parse_recurrence(
+    field: &str,
+    input: &RecurrenceInput,
+    default_timezone: &str,
+) -> ApiResult<RecurrenceRule> {
+    let timezone = input.timezone.as_deref().unwrap_or(default_timezone);
+    RecurrenceRule::parse(&input.rule, timezone, input.anchor).map_err(|e| match e {
+        entities::recurrence::RecurrenceError::UnknownTimezone(_) => {
+            bad(format!("{field}.timezone: {e}"))
+        }
+        _ => bad(format!("{field}.rule: {e}")),
+    })
+}
+
 /// Validates a recurrence against the task's (final) due date; the zone defaults to the
 /// user's.
 fn validate_recurrence(
@@ -116,13 +132,7 @@ fn validate_recurrence(
     due_at: Option<DateTime<Utc>>,
     default_timezone: &str,
 ) -> ApiResult<RecurrenceRule> {
-    let timezone = input.timezone.as_deref().unwrap_or(default_timezone);
-    let rule = RecurrenceRule::parse(&input.rule, timezone, input.anchor).map_err(|e| match e {
-        entities::recurrence::RecurrenceError::UnknownTimezone(_) => {
-            bad(format!("input.recurrence.timezone: {e}"))
-        }
-        _ => bad(format!("input.recurrence.rule: {e}")),
-    })?;
+    let rule = parse_recurrence("input.recurrence", input, default_timezone)?;
     if due_at.is_none() {
         return Err(bad(
             "input.recurrence requires input.dueAt: the due date starts the series".to_owned(),
@@ -135,6 +145,30 @@ async fn user_timezone(db: &DatabaseConnection, ctx: &TaskChangeContext) -> ApiR
     Ok(user::find_or_default(db, &ctx.owner_id, ctx.now)
         .await?
         .timezone)
+}
+
+/// The first `count` dates (1 to [`MAX_UPCOMING`]) of a recurrence that is not saved yet,
+/// strictly after `due_at`: what `Recurrence.upcoming` returns once a task with this due date
+/// and recurrence is saved (the same parsing, zone default and due-date precision). Reads the
+/// caller's settings only when the zone is missing; writes nothing.
+pub async fn preview_recurrence(
+    db: &DatabaseConnection,
+    ctx: &TaskChangeContext,
+    input: &RecurrenceInput,
+    due_at: DateTime<Utc>,
+    count: i32,
+) -> ApiResult<Vec<DateTime<Utc>>> {
+    let count = usize::try_from(count)
+        .ok()
+        .filter(|n| (1..=MAX_UPCOMING).contains(n))
+        .ok_or_else(|| bad(format!("count must be between 1 and {MAX_UPCOMING}")))?;
+    let default_tz = match &input.timezone {
+        Some(_) => user::DEFAULT_TIMEZONE.to_owned(),
+        None => user_timezone(db, ctx).await?,
+    };
+    let rule = parse_recurrence("recurrence", input, &default_tz)?;
+    rule.upcoming(entities::to_db_precision(due_at), count)
+        .map_err(|e| bad(format!("recurrence.rule: {e}")))
 }
 
 /// Creates a task with its tags and reminders, and its CREATED events.
