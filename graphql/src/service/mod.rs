@@ -1,7 +1,9 @@
 //! Service functions: database work behind the resolvers. Each takes a connection and the
 //! caller's user id (or a [`task::TaskChangeContext`]); none knows about GraphQL or HTTP.
 //!
-//! - [`task`]: create, update, complete, reopen, delete, with their outbox events;
+//! - [`task`]: create, update, complete, reopen, delete, with their outbox events; its input
+//!   types and validation (`task_input`), tagging (`task_tagging`) and reminder rows
+//!   (`task_reminders`) are private submodules re-exported through it;
 //! - [`task_list`]: the filtered, searched, sorted, keyset-paged task list;
 //! - [`tag`]: tags and their counts;
 //! - [`notification`]: the in-app inbox, paged, and marking read;
@@ -11,10 +13,16 @@ pub mod notification;
 pub mod tag;
 pub mod task;
 pub mod task_list;
+pub mod user;
+
+// Internals of `task`: its public API is re-exported there.
+mod task_input;
+mod task_reminders;
+mod task_tagging;
+
 // Internals of `task_list`: its public API is re-exported there.
 mod task_cursor;
 mod task_filter;
-pub mod user;
 
 use sea_orm::{DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait};
 

@@ -1,20 +1,36 @@
 //! Task writes: create, update, complete, reopen, delete. Each runs in one transaction that
 //! locks the task row, bumps its version, and appends its events to the outbox, so the change
 //! and its events commit together (Architecture invariant).
+//!
+//! The input types and their validation live in `task_input`, tagging in `task_tagging`, and the
+//! reminder rows in `task_reminders`; their public items are re-exported here, so callers use
+//! `service::task::…` for all of them.
+//!
+//! What it is not: no GraphQL types and no authorisation beyond "the caller owns the task".
 
 use chrono::{DateTime, Utc};
-use entities::priority::Priority;
-use entities::recurrence::{MAX_UPCOMING, RecurrenceAnchor, RecurrenceRule};
-use entities::reminder_offset::{ReminderSpec, ReminderStatus};
-use entities::{limits, reminder, task, task_tag};
+use entities::recurrence::RecurrenceRule;
+use entities::task;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QuerySelect, Set,
 };
 use stream::task_events::{TaskChangeKind, TaskSnapshot, task_change_events};
 use stream::topics;
 use uuid::Uuid;
 
+pub use super::task_input::{
+    NewTask, RecurrenceInput, ReminderInput, TaskPatch, preview_recurrence,
+};
+pub use super::task_reminders::reminders_of_tasks;
+pub use super::task_tagging::{tag_task, touch_tasks, untag_task};
+
+use super::task_input::{
+    bad, user_timezone, validate_description, validate_recurrence, validate_reminders,
+    validate_title,
+};
+use super::task_reminders::{recompute_fire_times, replace_reminders};
+use super::task_tagging::replace_tags;
 use super::{begin_write, tag as tags, user};
 use crate::error::{ApiError, ApiResult};
 
@@ -25,150 +41,6 @@ pub struct TaskChangeContext {
     pub now: DateTime<Utc>,
     /// The request id, carried into events as `correlationid`.
     pub correlation_id: Option<String>,
-}
-
-/// Recurrence as the client sent it (not yet validated).
-#[derive(Clone, Debug)]
-pub struct RecurrenceInput {
-    pub rule: String,
-    pub timezone: Option<String>,
-    pub anchor: RecurrenceAnchor,
-}
-
-/// A reminder as the client sent it: exactly one field must be set.
-#[derive(Clone, Copy, Debug)]
-pub struct ReminderInput {
-    pub minutes_before_due: Option<i32>,
-    pub at: Option<DateTime<Utc>>,
-}
-
-/// `createTask` input.
-#[derive(Clone, Debug, Default)]
-pub struct NewTask {
-    pub title: String,
-    pub description: Option<String>,
-    pub priority: Priority,
-    pub due_at: Option<DateTime<Utc>>,
-    pub tags: Option<Vec<String>>,
-    pub recurrence: Option<RecurrenceInput>,
-    pub reminders: Option<Vec<ReminderInput>>,
-}
-
-/// `updateTask` input: `None` = absent (unchanged), `Some(None)` = null (clear).
-#[derive(Clone, Debug, Default)]
-pub struct TaskPatch {
-    pub title: Option<Option<String>>,
-    pub description: Option<Option<String>>,
-    pub priority: Option<Option<Priority>>,
-    pub due_at: Option<Option<DateTime<Utc>>>,
-    pub tags: Option<Option<Vec<String>>>,
-    pub recurrence: Option<Option<RecurrenceInput>>,
-    pub reminders: Option<Option<Vec<ReminderInput>>>,
-    pub expected_version: Option<i32>,
-}
-
-impl TaskPatch {
-    fn is_empty(&self) -> bool {
-        self.title.is_none()
-            && self.description.is_none()
-            && self.priority.is_none()
-            && self.due_at.is_none()
-            && self.tags.is_none()
-            && self.recurrence.is_none()
-            && self.reminders.is_none()
-    }
-}
-
-fn bad(msg: String) -> ApiError {
-    ApiError::BadUserInput(msg)
-}
-
-fn validate_title(value: &str) -> ApiResult<String> {
-    limits::required_text("input.title", value, limits::MAX_TITLE_CHARS).map_err(bad)
-}
-
-fn validate_description(value: &str) -> ApiResult<String> {
-    limits::optional_text("input.description", value, limits::MAX_DESCRIPTION_CHARS).map_err(bad)
-}
-
-fn validate_reminders(inputs: &[ReminderInput]) -> ApiResult<Vec<ReminderSpec>> {
-    if inputs.len() > limits::MAX_REMINDERS_PER_TASK {
-        return Err(bad(format!(
-            "input.reminders has {} entries; the limit is {}",
-            inputs.len(),
-            limits::MAX_REMINDERS_PER_TASK
-        )));
-    }
-    inputs
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            ReminderSpec::from_input(&format!("input.reminders[{i}]"), r.minutes_before_due, r.at)
-                .map_err(bad)
-        })
-        .collect()
-}
-
-/// Parses a recurrence; the zone defaults to the user's. Error messages name `field.rule` or
-/// `field.timezone`, where `field` is the argument path (`input.recurrence` in mutations).
-fn parse_recurrence(
-    field: &str,
-    input: &RecurrenceInput,
-    default_timezone: &str,
-) -> ApiResult<RecurrenceRule> {
-    let timezone = input.timezone.as_deref().unwrap_or(default_timezone);
-    RecurrenceRule::parse(&input.rule, timezone, input.anchor).map_err(|e| match e {
-        entities::recurrence::RecurrenceError::UnknownTimezone(_) => {
-            bad(format!("{field}.timezone: {e}"))
-        }
-        _ => bad(format!("{field}.rule: {e}")),
-    })
-}
-
-/// Validates a recurrence against the task's (final) due date; the zone defaults to the
-/// user's.
-fn validate_recurrence(
-    input: &RecurrenceInput,
-    due_at: Option<DateTime<Utc>>,
-    default_timezone: &str,
-) -> ApiResult<RecurrenceRule> {
-    let rule = parse_recurrence("input.recurrence", input, default_timezone)?;
-    if due_at.is_none() {
-        return Err(bad(
-            "input.recurrence requires input.dueAt: the due date starts the series".to_owned(),
-        ));
-    }
-    Ok(rule)
-}
-
-async fn user_timezone(db: &DatabaseConnection, ctx: &TaskChangeContext) -> ApiResult<String> {
-    Ok(user::find_or_default(db, &ctx.owner_id, ctx.now)
-        .await?
-        .timezone)
-}
-
-/// The first `count` dates (1 to [`MAX_UPCOMING`]) of a recurrence that is not saved yet,
-/// strictly after `due_at`: what `Recurrence.upcoming` returns once a task with this due date
-/// and recurrence is saved (the same parsing, zone default and due-date precision). Reads the
-/// caller's settings only when the zone is missing; writes nothing.
-pub async fn preview_recurrence(
-    db: &DatabaseConnection,
-    ctx: &TaskChangeContext,
-    input: &RecurrenceInput,
-    due_at: DateTime<Utc>,
-    count: i32,
-) -> ApiResult<Vec<DateTime<Utc>>> {
-    let count = usize::try_from(count)
-        .ok()
-        .filter(|n| (1..=MAX_UPCOMING).contains(n))
-        .ok_or_else(|| bad(format!("count must be between 1 and {MAX_UPCOMING}")))?;
-    let default_tz = match &input.timezone {
-        Some(_) => user::DEFAULT_TIMEZONE.to_owned(),
-        None => user_timezone(db, ctx).await?,
-    };
-    let rule = parse_recurrence("recurrence", input, &default_tz)?;
-    rule.upcoming(entities::to_db_precision(due_at), count)
-        .map_err(|e| bad(format!("recurrence.rule: {e}")))
 }
 
 /// Creates a task with its tags and reminders, and its CREATED events.
@@ -225,7 +97,7 @@ pub async fn create_task(
 
 /// Loads one of the owner's tasks, locking its row on PostgreSQL (SQLite's write transaction
 /// already serialises writers). Another user's task is reported exactly like a missing one.
-async fn load_for_update<C: ConnectionTrait>(
+pub(super) async fn load_for_update<C: ConnectionTrait>(
     txn: &C,
     owner_id: &str,
     id: Uuid,
@@ -459,203 +331,6 @@ pub async fn delete_task(
     Ok(id)
 }
 
-/// Adds tags (creating missing ones) to a task; no-op (no new version) when it has them all.
-pub async fn tag_task(
-    db: &DatabaseConnection,
-    ctx: &TaskChangeContext,
-    id: Uuid,
-    names: &[String],
-) -> ApiResult<task::Model> {
-    let names = tags::validate_tag_names("tags", names)?;
-    retag(db, ctx, id, |current| {
-        let mut out = current.to_vec();
-        for n in &names {
-            if !out
-                .iter()
-                .any(|c| entities::tag::name_key(c) == entities::tag::name_key(n))
-            {
-                out.push(n.clone());
-            }
-        }
-        out
-    })
-    .await
-}
-
-/// Removes tags from a task; names it does not carry are ignored.
-pub async fn untag_task(
-    db: &DatabaseConnection,
-    ctx: &TaskChangeContext,
-    id: Uuid,
-    names: &[String],
-) -> ApiResult<task::Model> {
-    let names = tags::validate_tag_names("tags", names)?;
-    let keys: Vec<String> = names.iter().map(|n| entities::tag::name_key(n)).collect();
-    retag(db, ctx, id, |current| {
-        current
-            .iter()
-            .filter(|c| !keys.contains(&entities::tag::name_key(c)))
-            .cloned()
-            .collect()
-    })
-    .await
-}
-
-async fn retag(
-    db: &DatabaseConnection,
-    ctx: &TaskChangeContext,
-    id: Uuid,
-    change: impl FnOnce(&[String]) -> Vec<String>,
-) -> ApiResult<task::Model> {
-    let now = entities::to_db_precision(ctx.now);
-    let txn = begin_write(db).await?;
-    let current = load_for_update(&txn, &ctx.owner_id, id).await?;
-    let before: Vec<String> = tags::tags_of_tasks(&txn, &[id])
-        .await?
-        .remove(&id)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|t| t.name)
-        .collect();
-    let after = change(&before);
-    if after.len() > limits::MAX_TAGS_PER_TASK {
-        return Err(bad(format!(
-            "tags: the task would carry {} tags; the limit is {}",
-            after.len(),
-            limits::MAX_TAGS_PER_TASK
-        )));
-    }
-    if after.len() == before.len() && after.iter().all(|a| before.contains(a)) {
-        super::commit_and_notify(txn).await?;
-        return Ok(current);
-    }
-    replace_tags(&txn, &ctx.owner_id, id, &after, now).await?;
-    let updated = bump(&txn, &current, now).await?;
-    emit(&txn, ctx, TaskChangeKind::Updated, &updated).await?;
-    super::commit_and_notify(txn).await?;
-    Ok(updated)
-}
-
-async fn bump<C: ConnectionTrait>(
-    txn: &C,
-    current: &task::Model,
-    now: DateTime<Utc>,
-) -> ApiResult<task::Model> {
-    let mut row: task::ActiveModel = current.clone().into();
-    row.version = Set(current.version + 1);
-    row.updated_at = Set(now);
-    Ok(row.update(txn).await?)
-}
-
-/// Gives each task a new version and an UPDATED event (used when a tag they carry changed).
-pub async fn touch_tasks<C: ConnectionTrait>(
-    txn: &C,
-    ctx: &TaskChangeContext,
-    ids: &[Uuid],
-) -> ApiResult<()> {
-    let now = entities::to_db_precision(ctx.now);
-    for id in ids {
-        let current = load_for_update(txn, &ctx.owner_id, *id).await?;
-        let updated = bump(txn, &current, now).await?;
-        emit(txn, ctx, TaskChangeKind::Updated, &updated).await?;
-    }
-    Ok(())
-}
-
-async fn replace_tags<C: ConnectionTrait>(
-    txn: &C,
-    owner_id: &str,
-    task_id: Uuid,
-    names: &[String],
-    now: DateTime<Utc>,
-) -> ApiResult<()> {
-    task_tag::Entity::delete_many()
-        .filter(task_tag::Column::TaskId.eq(task_id))
-        .exec(txn)
-        .await?;
-    let tag_rows = tags::ensure_tags(txn, owner_id, names, now).await?;
-    if !tag_rows.is_empty() {
-        task_tag::Entity::insert_many(tag_rows.iter().map(|t| task_tag::ActiveModel {
-            task_id: Set(task_id),
-            tag_id: Set(t.id),
-        }))
-        .exec(txn)
-        .await?;
-    }
-    Ok(())
-}
-
-async fn replace_reminders<C: ConnectionTrait>(
-    txn: &C,
-    task: &task::Model,
-    specs: &[ReminderSpec],
-    now: DateTime<Utc>,
-) -> ApiResult<()> {
-    reminder::Entity::delete_many()
-        .filter(reminder::Column::TaskId.eq(task.id))
-        .exec(txn)
-        .await?;
-    if specs.is_empty() {
-        return Ok(());
-    }
-    reminder::Entity::insert_many(specs.iter().map(|spec| {
-        let (minutes, at) = match *spec {
-            ReminderSpec::MinutesBeforeDue(m) => (Some(m), None),
-            ReminderSpec::At(t) => (None, Some(t)),
-        };
-        reminder::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            task_id: Set(task.id),
-            owner_id: Set(task.owner_id.clone()),
-            minutes_before_due: Set(minutes),
-            at: Set(at),
-            fire_at: Set(spec.fire_at(task.due_at)),
-            status: Set(ReminderStatus::Pending.as_str().to_owned()),
-            created_at: Set(now),
-            fired_at: Set(None),
-        }
-    }))
-    .exec(txn)
-    .await?;
-    Ok(())
-}
-
-/// After the due date moved, pending relative reminders fire relative to the new date.
-async fn recompute_fire_times<C: ConnectionTrait>(txn: &C, task: &task::Model) -> ApiResult<()> {
-    let pending = reminder::Entity::find()
-        .filter(reminder::Column::TaskId.eq(task.id))
-        .filter(reminder::Column::Status.eq(ReminderStatus::Pending.as_str()))
-        .filter(reminder::Column::MinutesBeforeDue.is_not_null())
-        .all(txn)
-        .await?;
-    for r in pending {
-        let spec = ReminderSpec::MinutesBeforeDue(r.minutes_before_due.unwrap_or_default());
-        let mut row: reminder::ActiveModel = r.into();
-        row.fire_at = Set(spec.fire_at(task.due_at));
-        row.update(txn).await?;
-    }
-    Ok(())
-}
-
-/// The reminders of each of these tasks, in one query, ordered by creation.
-pub async fn reminders_of_tasks<C: ConnectionTrait>(
-    db: &C,
-    task_ids: &[Uuid],
-) -> ApiResult<std::collections::HashMap<Uuid, Vec<reminder::Model>>> {
-    let rows = reminder::Entity::find()
-        .filter(reminder::Column::TaskId.is_in(task_ids.iter().copied()))
-        .order_by_asc(reminder::Column::CreatedAt)
-        .order_by_asc(reminder::Column::Id)
-        .all(db)
-        .await?;
-    let mut map: std::collections::HashMap<Uuid, Vec<reminder::Model>> =
-        std::collections::HashMap::new();
-    for r in rows {
-        map.entry(r.task_id).or_default().push(r);
-    }
-    Ok(map)
-}
-
 async fn snapshot<C: ConnectionTrait>(txn: &C, task: &task::Model) -> ApiResult<TaskSnapshot> {
     let tag_rows = tags::tags_of_tasks(txn, &[task.id])
         .await?
@@ -669,7 +344,7 @@ async fn snapshot<C: ConnectionTrait>(txn: &C, task: &task::Model) -> ApiResult<
 }
 
 /// Appends the task's change events (task-events and task-updates, key = task id) in `txn`.
-async fn emit<C: ConnectionTrait>(
+pub(super) async fn emit<C: ConnectionTrait>(
     txn: &C,
     ctx: &TaskChangeContext,
     kind: TaskChangeKind,

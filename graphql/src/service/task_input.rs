@@ -1,0 +1,164 @@
+//! Task input as the client sent it (`NewTask`, `TaskPatch`, recurrences and reminders) and its
+//! validation, plus the preview of a recurrence that is not saved yet. Part of `task`, which
+//! re-exports the public items.
+//!
+//! What it is not: it writes nothing; the only database read is the caller's time zone, the
+//! default when a recurrence names none.
+
+use chrono::{DateTime, Utc};
+use entities::limits;
+use entities::priority::Priority;
+use entities::recurrence::{MAX_UPCOMING, RecurrenceAnchor, RecurrenceRule};
+use entities::reminder_offset::ReminderSpec;
+use sea_orm::DatabaseConnection;
+
+use super::task::TaskChangeContext;
+use super::user;
+use crate::error::{ApiError, ApiResult};
+
+/// Recurrence as the client sent it (not yet validated).
+#[derive(Clone, Debug)]
+pub struct RecurrenceInput {
+    pub rule: String,
+    pub timezone: Option<String>,
+    pub anchor: RecurrenceAnchor,
+}
+
+/// A reminder as the client sent it: exactly one field must be set.
+#[derive(Clone, Copy, Debug)]
+pub struct ReminderInput {
+    pub minutes_before_due: Option<i32>,
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// `createTask` input.
+#[derive(Clone, Debug, Default)]
+pub struct NewTask {
+    pub title: String,
+    pub description: Option<String>,
+    pub priority: Priority,
+    pub due_at: Option<DateTime<Utc>>,
+    pub tags: Option<Vec<String>>,
+    pub recurrence: Option<RecurrenceInput>,
+    pub reminders: Option<Vec<ReminderInput>>,
+}
+
+/// `updateTask` input: `None` = absent (unchanged), `Some(None)` = null (clear).
+#[derive(Clone, Debug, Default)]
+pub struct TaskPatch {
+    pub title: Option<Option<String>>,
+    pub description: Option<Option<String>>,
+    pub priority: Option<Option<Priority>>,
+    pub due_at: Option<Option<DateTime<Utc>>>,
+    pub tags: Option<Option<Vec<String>>>,
+    pub recurrence: Option<Option<RecurrenceInput>>,
+    pub reminders: Option<Option<Vec<ReminderInput>>>,
+    pub expected_version: Option<i32>,
+}
+
+impl TaskPatch {
+    pub(super) fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.description.is_none()
+            && self.priority.is_none()
+            && self.due_at.is_none()
+            && self.tags.is_none()
+            && self.recurrence.is_none()
+            && self.reminders.is_none()
+    }
+}
+
+/// The first `count` dates (1 to [`MAX_UPCOMING`]) of a recurrence that is not saved yet,
+/// strictly after `due_at`: what `Recurrence.upcoming` returns once a task with this due date
+/// and recurrence is saved (the same parsing, zone default and due-date precision). Reads the
+/// caller's settings only when the zone is missing; writes nothing.
+pub async fn preview_recurrence(
+    db: &DatabaseConnection,
+    ctx: &TaskChangeContext,
+    input: &RecurrenceInput,
+    due_at: DateTime<Utc>,
+    count: i32,
+) -> ApiResult<Vec<DateTime<Utc>>> {
+    let count = usize::try_from(count)
+        .ok()
+        .filter(|n| (1..=MAX_UPCOMING).contains(n))
+        .ok_or_else(|| bad(format!("count must be between 1 and {MAX_UPCOMING}")))?;
+    let default_tz = match &input.timezone {
+        Some(_) => user::DEFAULT_TIMEZONE.to_owned(),
+        None => user_timezone(db, ctx).await?,
+    };
+    let rule = parse_recurrence("recurrence", input, &default_tz)?;
+    rule.upcoming(entities::to_db_precision(due_at), count)
+        .map_err(|e| bad(format!("recurrence.rule: {e}")))
+}
+
+pub(super) fn bad(msg: String) -> ApiError {
+    ApiError::BadUserInput(msg)
+}
+
+pub(super) fn validate_title(value: &str) -> ApiResult<String> {
+    limits::required_text("input.title", value, limits::MAX_TITLE_CHARS).map_err(bad)
+}
+
+pub(super) fn validate_description(value: &str) -> ApiResult<String> {
+    limits::optional_text("input.description", value, limits::MAX_DESCRIPTION_CHARS).map_err(bad)
+}
+
+pub(super) fn validate_reminders(inputs: &[ReminderInput]) -> ApiResult<Vec<ReminderSpec>> {
+    if inputs.len() > limits::MAX_REMINDERS_PER_TASK {
+        return Err(bad(format!(
+            "input.reminders has {} entries; the limit is {}",
+            inputs.len(),
+            limits::MAX_REMINDERS_PER_TASK
+        )));
+    }
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            ReminderSpec::from_input(&format!("input.reminders[{i}]"), r.minutes_before_due, r.at)
+                .map_err(bad)
+        })
+        .collect()
+}
+
+/// Parses a recurrence; the zone defaults to the user's. Error messages name `field.rule` or
+/// `field.timezone`, where `field` is the argument path (`input.recurrence` in mutations).
+fn parse_recurrence(
+    field: &str,
+    input: &RecurrenceInput,
+    default_timezone: &str,
+) -> ApiResult<RecurrenceRule> {
+    let timezone = input.timezone.as_deref().unwrap_or(default_timezone);
+    RecurrenceRule::parse(&input.rule, timezone, input.anchor).map_err(|e| match e {
+        entities::recurrence::RecurrenceError::UnknownTimezone(_) => {
+            bad(format!("{field}.timezone: {e}"))
+        }
+        _ => bad(format!("{field}.rule: {e}")),
+    })
+}
+
+/// Validates a recurrence against the task's (final) due date; the zone defaults to the
+/// user's.
+pub(super) fn validate_recurrence(
+    input: &RecurrenceInput,
+    due_at: Option<DateTime<Utc>>,
+    default_timezone: &str,
+) -> ApiResult<RecurrenceRule> {
+    let rule = parse_recurrence("input.recurrence", input, default_timezone)?;
+    if due_at.is_none() {
+        return Err(bad(
+            "input.recurrence requires input.dueAt: the due date starts the series".to_owned(),
+        ));
+    }
+    Ok(rule)
+}
+
+pub(super) async fn user_timezone(
+    db: &DatabaseConnection,
+    ctx: &TaskChangeContext,
+) -> ApiResult<String> {
+    Ok(user::find_or_default(db, &ctx.owner_id, ctx.now)
+        .await?
+        .timezone)
+}
