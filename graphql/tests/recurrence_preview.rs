@@ -226,68 +226,40 @@ async fn a_user_without_settings_previews_in_utc() {
 // ---------------------------------------------------------------- refusals
 
 #[tokio::test]
-async fn a_malformed_rule_is_bad_user_input_naming_recurrence_rule() {
+async fn a_bad_rule_or_zone_is_bad_user_input_naming_its_field_and_writes_nothing() {
     // Arrange
     let t = sqlite().await;
     let app = TestApp::on(&t);
+    let cases = [
+        // (recurrence, the message's field prefix, a part the message must quote)
+        (
+            json!({ "rule": "FREQ=SOMETIMES", "timezone": "UTC" }),
+            "recurrence.rule: ",
+            "",
+        ),
+        (
+            // The due date starts the series, so a rule may not carry its own start.
+            json!({ "rule": "DTSTART:20300101T090000Z\nRRULE:FREQ=DAILY", "timezone": "UTC" }),
+            "recurrence.rule: ",
+            "DTSTART",
+        ),
+        (
+            json!({ "rule": "FREQ=DAILY", "timezone": "Mars/Olympus" }),
+            "recurrence.timezone: ",
+            "Mars/Olympus",
+        ),
+    ];
 
-    // Act
-    let (code, message) = preview_error(
-        &app,
-        json!({ "rule": "FREQ=SOMETIMES", "timezone": "UTC" }),
-        "2030-01-01T10:00:00Z",
-        None,
-    )
-    .await;
+    for (recurrence, field, quoted) in cases {
+        // Act
+        let (code, message) =
+            preview_error(&app, recurrence.clone(), "2030-01-01T10:00:00Z", None).await;
 
-    // Assert
-    assert_eq!(code, "BAD_USER_INPUT");
-    assert!(message.starts_with("recurrence.rule: "), "{message}");
-    assert_nothing_written(&app).await;
-    t.cleanup().await;
-}
-
-#[tokio::test]
-async fn a_rule_with_dtstart_is_refused_because_the_due_date_starts_the_series() {
-    // Arrange
-    let t = sqlite().await;
-    let app = TestApp::on(&t);
-
-    // Act
-    let (code, message) = preview_error(
-        &app,
-        json!({ "rule": "DTSTART:20300101T090000Z\nRRULE:FREQ=DAILY", "timezone": "UTC" }),
-        "2030-01-01T10:00:00Z",
-        None,
-    )
-    .await;
-
-    // Assert
-    assert_eq!(code, "BAD_USER_INPUT");
-    assert!(message.starts_with("recurrence.rule: "), "{message}");
-    assert!(message.contains("DTSTART"), "{message}");
-    t.cleanup().await;
-}
-
-#[tokio::test]
-async fn an_unknown_zone_is_bad_user_input_naming_recurrence_timezone() {
-    // Arrange
-    let t = sqlite().await;
-    let app = TestApp::on(&t);
-
-    // Act
-    let (code, message) = preview_error(
-        &app,
-        json!({ "rule": "FREQ=DAILY", "timezone": "Mars/Olympus" }),
-        "2030-01-01T10:00:00Z",
-        None,
-    )
-    .await;
-
-    // Assert
-    assert_eq!(code, "BAD_USER_INPUT");
-    assert!(message.starts_with("recurrence.timezone: "), "{message}");
-    assert!(message.contains("Mars/Olympus"), "{message}");
+        // Assert
+        assert_eq!(code, "BAD_USER_INPUT", "{recurrence}");
+        assert!(message.starts_with(field), "{recurrence}: {message}");
+        assert!(message.contains(quoted), "{recurrence}: {message}");
+    }
     assert_nothing_written(&app).await;
     t.cleanup().await;
 }
