@@ -181,6 +181,9 @@ pub struct ServerConfig {
 
     #[command(flatten)]
     pub webhooks: subscribers::webhook::WebhookArgs,
+
+    #[command(flatten)]
+    pub oidc: crate::oidc::OidcArgs,
 }
 
 impl ServerConfig {

@@ -76,6 +76,8 @@ pub struct AppState {
     pub ws_init_timeout: Duration,
     /// See [`WS_MAX_SUBSCRIPTIONS`].
     pub ws_max_subscriptions: usize,
+    /// The web app's OpenID Connect sign-in, when configured.
+    pub oidc: Option<crate::oidc::OidcSettings>,
 }
 
 /// The gateway's routes and middleware.

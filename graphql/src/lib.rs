@@ -14,6 +14,7 @@
 //! - [`events`]: embedded or distributed mode, the outbox relay task, `events tail`;
 //! - [`dlq`]: `taskstream dlq list|show|replay|discard`;
 //! - [`auth`]: bearer JWT verification (HS256 secret, JWKS, development key);
+//! - [`oidc`]: the web app's OpenID Connect sign-in settings (`OIDC_*`, `GET /auth/oidc`);
 //! - [`schema`]: the transport-free GraphQL schema, one module per resource;
 //! - [`service`]: database work behind the resolvers;
 //! - [`error`]: the one error enum and its `extensions.code` table;
@@ -29,6 +30,7 @@ pub mod events;
 pub mod http;
 pub mod live;
 pub mod observability;
+pub mod oidc;
 pub mod schema;
 pub mod service;
 pub mod startup;

@@ -43,6 +43,7 @@ pub async fn authenticator(config: &ServerConfig) -> anyhow::Result<Authenticato
 
 /// Connects, migrates (unless disabled) and builds the router.
 pub async fn build(config: &ServerConfig) -> anyhow::Result<Gateway> {
+    let oidc = config.oidc.settings(config.jwt_jwks_url.is_some())?;
     let db = crate::db::connect(&config.database_url).await?;
     if !config.no_migrate {
         crate::db::migrate(&db).await?;
@@ -85,6 +86,7 @@ pub async fn build(config: &ServerConfig) -> anyhow::Result<Gateway> {
         live,
         ws_init_timeout: config.ws_init_timeout(),
         ws_max_subscriptions: usize::try_from(config.ws_max_subscriptions).unwrap_or(usize::MAX),
+        oidc,
     });
     Ok(Gateway {
         router: router(state.clone(), config.max_body_bytes),

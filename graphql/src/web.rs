@@ -10,6 +10,8 @@
 //!   so a URL never changes meaning and is cached for a year (`immutable`); the modules import
 //!   each other by relative path and so stay within one version. An outdated version still
 //!   gets the current file, uncached, so a page loaded just before an upgrade keeps working.
+//! - `GET /auth/oidc`: the OpenID Connect sign-in settings ([`crate::oidc`]), 404 when off.
+//!   With them on, the page's policy also lets the app connect to the provider's origin.
 //! - `GET /dev/token`: only in development mode (the server generated its own signing key),
 //!   a fresh token for [`DEV_USER`], the user of the token printed at start-up, so tasks made
 //!   in GraphiQL show up in the app. The route does not exist otherwise (404).
@@ -33,7 +35,8 @@ use crate::startup::{DEV_TOKEN_TTL, DEV_USER};
 pub fn router(development: bool) -> Router<Arc<AppState>> {
     let router = Router::new()
         .route("/", get(index))
-        .route("/app/{version}/{file}", get(asset));
+        .route("/app/{version}/{file}", get(asset))
+        .route("/auth/oidc", get(crate::oidc::settings));
     if development {
         router.route("/dev/token", get(dev_token))
     } else {
@@ -109,14 +112,33 @@ static VERSION: LazyLock<String> = LazyLock::new(|| {
 
 static INDEX: LazyLock<String> = LazyLock::new(|| INDEX_TEMPLATE.replace("{{VERSION}}", version()));
 
-async fn index() -> Response {
+async fn index(State(state): State<Arc<AppState>>) -> Response {
+    // The OIDC provider's discovery document and token endpoint are fetched by the app.
+    let policy = match &state.oidc {
+        Some(oidc) => CONTENT_SECURITY_POLICY.replace(
+            "connect-src 'self'",
+            &format!("connect-src 'self' {}", oidc.origin),
+        ),
+        None => CONTENT_SECURITY_POLICY.to_owned(),
+    };
+    let policy =
+        HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     (
         [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::REFERRER_POLICY, "no-referrer"),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (header::CONTENT_SECURITY_POLICY, policy),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
         ],
         INDEX.as_str(),
     )

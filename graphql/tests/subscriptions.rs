@@ -406,6 +406,7 @@ impl TestServer {
             live: built.live.clone(),
             ws_init_timeout: init_timeout,
             ws_max_subscriptions: built.ws_max_subscriptions,
+            oidc: None,
         });
         let gateway = graphql::startup::Gateway {
             router: graphql::http::router(Arc::clone(&state), config.max_body_bytes),
