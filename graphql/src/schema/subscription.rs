@@ -2,11 +2,11 @@
 //!
 //! Decisions:
 //! - Only the caller's tasks: a change is delivered when its owner is the authenticated user.
-//! - The filter is evaluated in memory on the change's snapshot ([`matches`]), with the same
-//!   meaning as in `tasks(filter)`. For `DELETED` the snapshot is the state just before
-//!   deletion, so a deletion is delivered when the last state matched. Tag names the caller
-//!   does not have simply match no task (the `tasks` query rejects an unknown name in
-//!   `tags.none`; a live filter cannot look names up per change).
+//! - The filter is evaluated in memory on the change's snapshot ([`matches`](fn@matches)),
+//!   with the same meaning as in `tasks(filter)`. For `DELETED` the snapshot is the state
+//!   just before deletion, so a deletion is delivered when the last state matched. Tag names
+//!   the caller does not have simply match no task (the `tasks` query rejects an unknown name
+//!   in `tags.none`; a live filter cannot look names up per change).
 //! - `task` is built from the snapshot; its relations (`tags`, `reminders`, occurrences) are
 //!   read through the connection's loaders when selected, so they show the current rows.
 //! - A subscriber that falls more than the hub's capacity behind gets one error

@@ -1,0 +1,216 @@
+//! Recurrence rules for repeating tasks: validation of an RFC 5545 `RRULE` body together with
+//! an IANA time zone and an anchor, and a bounded expansion of the rule into concrete dates.
+//!
+//! A rule is stored as its normalised body (for example `FREQ=WEEKLY;BYDAY=MO,WE`), without the
+//! `RRULE:` prefix and without a `DTSTART`: the series always starts at the task's due date.
+//! Dates are computed as wall-clock times in the rule's zone, so a task due at 09:00 in
+//! `Europe/London` stays at 09:00 local time across daylight-saving changes, and they are
+//! returned in UTC.
+//!
+//! Normalisation rules, applied by [`RecurrenceRule::parse`]:
+//! - an optional leading `RRULE:` (any case) and all whitespace are removed;
+//! - part names and values are upper-cased, `BYWEEKDAY` is spelled `BYDAY`, and the parts are
+//!   put in the order RFC 5545 lists them (`FREQ`, `UNTIL`, `COUNT`, `INTERVAL`, `BYSECOND`,
+//!   `BYMINUTE`, `BYHOUR`, `BYDAY`, `BYMONTHDAY`, `BYYEARDAY`, `BYWEEKNO`, `BYMONTH`,
+//!   `BYSETPOS`, `WKST`);
+//! - `UNTIL` is always stored in UTC (`20261231T170000Z`). A floating date-time is read as a
+//!   wall-clock time in the rule's zone, and a bare date means the end (23:59:59) of that day
+//!   in the rule's zone. The `rrule` crate would otherwise read a floating `UNTIL` in the
+//!   machine's local zone.
+//!
+//! Every expansion is bounded. `SECONDLY` and `MINUTELY` rules are refused, as are rules that
+//! fire more than 96 times a day. A rule that can never produce a date is refused when it is
+//! parsed, and an expansion that would have to walk through too many periods returns
+//! [`RecurrenceError::TooExpensive`] instead of spinning.
+//!
+//! Module map: this file (the public types, [`RecurrenceRule::parse`] and [`parse_timezone`]);
+//! `rule_text` (splitting, checking and normalising the rule text, and the plain-words errors);
+//! `expansion` ([`RecurrenceRule::occurrences_after`] and its iteration bounds); `tests` (unit
+//! tests, split into `tests::parsing` and `tests::expansion`).
+
+use chrono::NaiveDate;
+use rrule::{Frequency, RRule, Unvalidated};
+
+use expansion::probe_has_date;
+use rule_text::{invalid, invalid_from, join_parts, split_parts, times_per_day};
+
+mod expansion;
+mod rule_text;
+#[cfg(test)]
+mod tests;
+
+/// Whether the next occurrence follows the schedule or restarts from the completion time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RecurrenceAnchor {
+    /// The next occurrence is the next rule date after the previous due date.
+    #[default]
+    Schedule,
+    /// The next occurrence is the next rule date after the moment the task was completed.
+    Completion,
+}
+
+impl RecurrenceAnchor {
+    /// Returns the stored and GraphQL name: `SCHEDULE` or `COMPLETION`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecurrenceAnchor::Schedule => "SCHEDULE",
+            RecurrenceAnchor::Completion => "COMPLETION",
+        }
+    }
+
+    /// Parses the exact upper-case name returned by [`RecurrenceAnchor::as_str`].
+    pub fn parse(s: &str) -> Option<RecurrenceAnchor> {
+        match s {
+            "SCHEDULE" => Some(RecurrenceAnchor::Schedule),
+            "COMPLETION" => Some(RecurrenceAnchor::Completion),
+            _ => None,
+        }
+    }
+}
+
+/// Longest accepted rule text, in characters.
+pub const MAX_RULE_CHARS: usize = 500;
+
+/// Most dates `upcoming` returns.
+pub const MAX_UPCOMING: usize = 50;
+
+/// Most times a day a rule may fire; tasks do not recur more often than this.
+const MAX_TIMES_PER_DAY: usize = 96;
+
+/// Year in which feasibility probes start. It is a multiple of 400, so the 400 years up to the
+/// `rrule` crate's last supported year (10,000) hold one full cycle of the Gregorian calendar.
+const PROBE_YEAR: i32 = 9_600;
+
+/// Longest zone name echoed back in an error message, in characters.
+const MAX_ECHOED_ZONE_CHARS: usize = 64;
+
+/// Why a recurrence rule or time zone was refused, or why a rule could not be expanded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RecurrenceError {
+    /// The rule text is not an acceptable RFC 5545 `RRULE` body; the message says why in plain
+    /// words and is safe to show to the user.
+    #[error("rule is not a valid RFC 5545 RRULE: {0}")]
+    InvalidRule(String),
+    /// The time zone is not a known IANA time zone name.
+    #[error("timezone '{0}' is not a known IANA time zone name")]
+    UnknownTimezone(String),
+    /// The rule is valid but its expansion exceeded the iteration budget (pathological rule).
+    #[error("rule needs too many iterations to expand; simplify it")]
+    TooExpensive,
+}
+
+/// A validated recurrence: normalised RRULE body (no "RRULE:" prefix, no DTSTART), IANA zone,
+/// anchor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecurrenceRule {
+    /// The normalised rule body.
+    rule: String,
+    /// The zone the rule's wall-clock times are evaluated in.
+    timezone: chrono_tz::Tz,
+    /// Whether the next occurrence follows the schedule or the completion time.
+    anchor: RecurrenceAnchor,
+    /// The rule body as parsed by the `rrule` crate.
+    parsed: RRule<Unvalidated>,
+    /// The rule without `COUNT`, `UNTIL` and `INTERVAL`, used to check that dates exist at all.
+    probe: RRule<Unvalidated>,
+}
+
+impl RecurrenceRule {
+    /// Parses and validates. `rule` may carry an optional leading "RRULE:" (case-insensitive),
+    /// which is stripped.
+    ///
+    /// The zone is checked with [`parse_timezone`]. The rule must be a single `RRULE` body with
+    /// a `FREQ` of `HOURLY` or slower, must not contain `DTSTART`, `EXRULE`, `RDATE` or
+    /// `EXDATE`, and must be able to produce at least one date.
+    pub fn parse(
+        rule: &str,
+        timezone: &str,
+        anchor: RecurrenceAnchor,
+    ) -> Result<RecurrenceRule, RecurrenceError> {
+        let timezone = parse_timezone(timezone)?;
+        let parts = split_parts(rule, timezone)?;
+        let normalised = join_parts(&parts, |_| true);
+        let parsed: RRule<Unvalidated> = normalised.parse().map_err(|e| invalid_from(&e))?;
+
+        match parsed.get_freq() {
+            Frequency::Secondly | Frequency::Minutely => {
+                return Err(invalid(
+                    "FREQ=SECONDLY and FREQ=MINUTELY are not supported; tasks recur at most hourly",
+                ));
+            }
+            Frequency::Yearly
+            | Frequency::Monthly
+            | Frequency::Weekly
+            | Frequency::Daily
+            | Frequency::Hourly => {}
+        }
+        let per_day = times_per_day(&parsed);
+        if per_day > MAX_TIMES_PER_DAY {
+            return Err(invalid(format!(
+                "the rule fires up to {per_day} times a day; at most {MAX_TIMES_PER_DAY} are allowed"
+            )));
+        }
+
+        // The probe drops the parts that only shorten the series or thin it out by phase, so a
+        // probe without dates means no start date can ever give the rule a date.
+        let probe_text = join_parts(&parts, |name| {
+            !matches!(name, "COUNT" | "UNTIL" | "INTERVAL")
+        });
+        let probe: RRule<Unvalidated> = probe_text.parse().map_err(|e| invalid_from(&e))?;
+        let reference = NaiveDate::from_ymd_opt(PROBE_YEAR, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .expect("BUG: the probe reference date exists");
+        if !probe_has_date(&probe, reference).map_err(|e| invalid_from(&e))? {
+            return Err(invalid(
+                "the rule never produces a date (for example, February has no 30th)",
+            ));
+        }
+
+        Ok(RecurrenceRule {
+            rule: normalised,
+            timezone,
+            anchor,
+            parsed,
+            probe,
+        })
+    }
+
+    /// Returns the normalised rule body, for example `FREQ=WEEKLY;BYDAY=MO,WE`.
+    pub fn rule(&self) -> &str {
+        &self.rule
+    }
+
+    /// Returns the zone the rule is evaluated in.
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.timezone
+    }
+
+    /// Returns the canonical IANA name of the rule's zone, for example `Europe/London`.
+    pub fn timezone_name(&self) -> &str {
+        self.timezone.name()
+    }
+
+    /// Returns whether the next occurrence follows the schedule or the completion time.
+    pub fn anchor(&self) -> RecurrenceAnchor {
+        self.anchor
+    }
+}
+
+/// Parses an IANA zone name (exact, case-sensitive as IANA names are, but also accept "UTC").
+///
+/// Surrounding whitespace is ignored, and a name that matches a zone only when case is ignored
+/// (`europe/london`) is accepted as that zone; [`chrono_tz::Tz::name`] then gives the canonical
+/// spelling.
+pub fn parse_timezone(name: &str) -> Result<chrono_tz::Tz, RecurrenceError> {
+    let trimmed = name.trim();
+    if let Ok(zone) = trimmed.parse::<chrono_tz::Tz>() {
+        return Ok(zone);
+    }
+    chrono_tz::TZ_VARIANTS
+        .iter()
+        .copied()
+        .find(|zone| zone.name().eq_ignore_ascii_case(trimmed))
+        .ok_or_else(|| {
+            RecurrenceError::UnknownTimezone(trimmed.chars().take(MAX_ECHOED_ZONE_CHARS).collect())
+        })
+}

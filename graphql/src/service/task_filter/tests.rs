@@ -1,0 +1,155 @@
+//! Unit tests for `task_filter`: pure functions only, no database.
+
+use super::*;
+use sea_orm::sea_query::{PostgresQueryBuilder, SqliteQueryBuilder};
+
+fn nest(depth: usize) -> TaskFilterSpec {
+    let mut filter = TaskFilterSpec {
+        completed: Some(true),
+        ..Default::default()
+    };
+    for _ in 1..depth {
+        filter = TaskFilterSpec {
+            not: Some(Box::new(filter)),
+            ..Default::default()
+        };
+    }
+    filter
+}
+
+fn message(result: ApiResult<impl std::fmt::Debug>) -> String {
+    result.expect_err("should be rejected").to_string()
+}
+
+#[test]
+fn nesting_is_limited_and_the_error_names_the_path() {
+    assert!(validate_filter(&nest(MAX_FILTER_DEPTH)).is_ok());
+    let err = message(validate_filter(&nest(MAX_FILTER_DEPTH + 1)));
+    assert!(
+        err.starts_with("filter.not.not.not.not.not.not.not.not:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_number_of_filters_is_limited() {
+    let wide = TaskFilterSpec {
+        and: Some(vec![TaskFilterSpec::default(); MAX_FILTER_NODES]),
+        ..Default::default()
+    };
+    assert!(message(validate_filter(&wide)).contains("filter has more than 100"));
+}
+
+#[test]
+fn empty_lists_and_bad_ranks_are_rejected_by_path() {
+    let empty_or = TaskFilterSpec {
+        or: Some(vec![]),
+        ..Default::default()
+    };
+    assert!(message(validate_filter(&empty_or)).starts_with("filter.or must not be an empty list"));
+    let empty_priority = TaskFilterSpec {
+        and: Some(vec![TaskFilterSpec {
+            priority: Some(vec![]),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    assert!(message(validate_filter(&empty_priority)).starts_with("filter.and[0].priority must"));
+    let bad_rank = TaskFilterSpec {
+        min_priority: Some(5),
+        ..Default::default()
+    };
+    assert!(message(validate_filter(&bad_rank)).starts_with("filter.minPriority must"));
+    let empty_tags = TaskFilterSpec {
+        tags: Some(TagMatchSpec {
+            all: Some(vec![]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert!(message(validate_filter(&empty_tags)).starts_with("filter.tags.all must"));
+}
+
+#[test]
+fn tag_names_are_collected_case_insensitively() {
+    let filter = TaskFilterSpec {
+        tags: Some(TagMatchSpec {
+            any: Some(vec![" Work ".into()]),
+            ..Default::default()
+        }),
+        or: Some(vec![TaskFilterSpec {
+            tags: Some(TagMatchSpec {
+                none: Some(vec!["WORK".into(), "Home".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    let keys: Vec<String> = validate_filter(&filter)
+        .expect("valid")
+        .into_iter()
+        .collect();
+    assert_eq!(keys, ["home", "work"]);
+    let err = message(filter_condition(
+        &filter,
+        &HashMap::from([("work".into(), Uuid::nil())]),
+        Utc::now(),
+    ));
+    assert_eq!(err, "filter.or[0].tags.none: unknown tag \"Home\"");
+}
+
+#[test]
+fn negated_conditions_render_as_two_valued_sql() {
+    let filter = TaskFilterSpec {
+        not: Some(Box::new(TaskFilterSpec {
+            due_before: Some(Utc::now()),
+            ..Default::default()
+        })),
+        overdue: Some(false),
+        ..Default::default()
+    };
+    let cond = filter_condition(&filter, &HashMap::new(), Utc::now()).expect("valid");
+    let sql = Query::select()
+        .expr(Expr::val(1))
+        .cond_where(cond)
+        .to_string(PostgresQueryBuilder);
+    assert!(
+        sql.contains(r#"NOT ("tasks"."due_at" IS NOT NULL AND "tasks"."due_at" <"#),
+        "{sql}"
+    );
+    let any_unknown = TaskFilterSpec {
+        tags: Some(TagMatchSpec {
+            any: Some(vec!["nope".into()]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let cond = filter_condition(&any_unknown, &HashMap::new(), Utc::now()).expect("valid");
+    let sql = Query::select()
+        .expr(Expr::val(1))
+        .cond_where(cond)
+        .to_string(SqliteQueryBuilder);
+    assert!(sql.contains("FALSE"), "{sql}");
+}
+
+#[test]
+fn search_text_is_reduced_to_words() {
+    assert_eq!(search_words(None).expect("ok"), None);
+    assert_eq!(search_words(Some("   ")).expect("ok"), None);
+    let words = search_words(Some(" Running, \"late\" OR title:x* "))
+        .expect("ok")
+        .expect("some");
+    assert_eq!(words.words, ["running", "late", "or", "title", "x"]);
+    assert_eq!(words.fts5_query(), r#""running" "late" "or" "title" "x""#);
+    assert_eq!(
+        search_words(Some("!!!"))
+            .expect("ok")
+            .expect("some")
+            .words
+            .len(),
+        0
+    );
+    let long = "a".repeat(MAX_SEARCH_CHARS + 1);
+    assert!(message(search_words(Some(&long))).starts_with("search is 501 characters"));
+}
