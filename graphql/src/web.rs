@@ -85,6 +85,7 @@ const ASSETS: &[Asset] = &[
     asset!("tags.js", JS),
     asset!("notifications.js", JS),
     asset!("signin.js", JS),
+    asset!("oidc.js", JS),
     asset!("icon.svg", "image/svg+xml"),
 ];
 

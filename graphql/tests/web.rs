@@ -1,12 +1,14 @@
-//! The web app's routes on the real server: the page, its assets (content types, caching) and
-//! the development token route, which exists only in development mode. The app itself is
-//! tested in a browser (`web/tests`).
+//! The web app's routes on the real server: the page, its assets (content types, caching), the
+//! OpenID Connect sign-in settings (and the page's policy allowing the provider) and the
+//! development token route, which exists only in development mode. The app itself is tested in
+//! a browser (`web/tests`), sign-in with a real provider included.
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
 use graphql::config::ServerConfig;
-use serde_json::Value;
+use graphql::oidc::{OidcArgs, OidcToken};
+use serde_json::{Value, json};
 
 const SECRET: &str = "a-web-test-secret-that-is-long-enough";
 
@@ -20,14 +22,22 @@ struct WebServer {
 impl WebServer {
     /// A server in development mode (`secret: None`) or with an HS256 secret.
     async fn start(secret: Option<&str>) -> WebServer {
+        WebServer::start_with(ServerConfig {
+            jwt_secret: secret.map(str::to_owned),
+            jwt_jwks_url: None,
+            ..ServerConfig::default()
+        })
+        .await
+    }
+
+    /// A server with `config` and a fresh database.
+    async fn start_with(config: ServerConfig) -> WebServer {
         let db = support::TestDb::empty(support::Backend::Sqlite)
             .await
             .unwrap();
         let config = ServerConfig {
             database_url: db.url.clone(),
-            jwt_secret: secret.map(str::to_owned),
-            jwt_jwks_url: None,
-            ..ServerConfig::default()
+            ..config
         };
         let gateway = graphql::startup::build(&config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -72,6 +82,38 @@ impl Drop for WebServer {
             let _ = tx.send(());
         }
     }
+}
+
+/// A provider's keys (the test fixture) served on a loopback port; returns the JWKS URL.
+async fn serve_jwks() -> String {
+    const JWKS: &str = include_str!("fixtures/jwks.json");
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(|| async { ([("content-type", "application/json")], JWKS) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// Sign-in with `issuer`'s provider for the client `taskstream-web`.
+fn oidc(issuer: &str) -> OidcArgs {
+    OidcArgs {
+        oidc_issuer: Some(issuer.to_owned()),
+        oidc_client_id: Some("taskstream-web".to_owned()),
+        oidc_scopes: "openid profile email".to_owned(),
+        oidc_token: OidcToken::IdToken,
+    }
+}
+
+/// The `connect-src` directive of a content security policy.
+fn connect_src(policy: &str) -> &str {
+    policy
+        .split(';')
+        .map(str::trim)
+        .find(|directive| directive.starts_with("connect-src"))
+        .unwrap_or_else(|| panic!("no connect-src in {policy}"))
 }
 
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
@@ -182,4 +224,73 @@ async fn outside_development_mode_there_is_no_token_route() {
 
     assert_eq!(response.status().as_u16(), 404);
     assert!(!response.text().await.unwrap().contains("ey"));
+}
+
+#[tokio::test]
+async fn with_oidc_sign_in_the_app_gets_the_settings_and_may_connect_to_the_provider() {
+    let server = WebServer::start_with(ServerConfig {
+        jwt_secret: None,
+        jwt_jwks_url: Some(serve_jwks().await),
+        jwt_issuer: Some("https://login.example.com/realms/tasks".to_owned()),
+        jwt_audience: Some("taskstream-web".to_owned()),
+        oidc: oidc("https://login.example.com/realms/tasks/"),
+        ..ServerConfig::default()
+    })
+    .await;
+
+    let settings = server.get("/auth/oidc").await;
+    let page = server.get("/").await;
+
+    assert_eq!(settings.status().as_u16(), 200);
+    assert_eq!(header(&settings, "cache-control"), "no-cache");
+    let body: Value = settings.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "issuer": "https://login.example.com/realms/tasks",
+            "clientId": "taskstream-web",
+            "scopes": "openid profile email",
+            "token": "id_token",
+        })
+    );
+    assert_eq!(page.status().as_u16(), 200);
+    let csp = header(&page, "content-security-policy");
+    assert_eq!(
+        connect_src(csp),
+        "connect-src 'self' https://login.example.com"
+    );
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+}
+
+#[tokio::test]
+async fn without_oidc_there_are_no_settings_and_the_page_connects_to_its_origin_only() {
+    let server = WebServer::start(Some(SECRET)).await;
+
+    let settings = server.get("/auth/oidc").await;
+    let page = server.get("/").await;
+
+    assert_eq!(settings.status().as_u16(), 404);
+    assert_eq!(
+        connect_src(header(&page, "content-security-policy")),
+        "connect-src 'self'"
+    );
+}
+
+#[tokio::test]
+async fn oidc_sign_in_without_a_jwks_is_refused_at_start_up_naming_jwt_jwks_url() {
+    let db = support::TestDb::empty(support::Backend::Sqlite)
+        .await
+        .unwrap();
+    let config = ServerConfig {
+        database_url: db.url.clone(),
+        jwt_secret: Some(SECRET.to_owned()),
+        jwt_jwks_url: None,
+        oidc: oidc("https://login.example.com"),
+        ..ServerConfig::default()
+    };
+
+    let built = graphql::startup::build(&config).await;
+
+    let error = built.err().expect("OIDC without a JWKS must be refused");
+    assert!(error.to_string().contains("JWT_JWKS_URL"), "{error:#}");
 }

@@ -8,6 +8,7 @@ import { LiveClient } from './live.js';
 import { announce, replace, h } from './dom.js';
 import { zone, setZone } from './time.js';
 import { renderSignIn, fetchDevToken, mountSettings } from './signin.js';
+import { oidcSettings, isCallback, completeSignIn } from './oidc.js';
 import { mountTasks } from './tasks.js';
 import { mountTags } from './tags.js';
 import { mountNotifications } from './notifications.js';
@@ -139,7 +140,7 @@ async function start() {
   route();
 }
 
-function signOut(message) {
+function signOut(message, problem) {
   ctx.me = null;
   setZone(null);
   ctx.live?.stop();
@@ -152,12 +153,39 @@ function signOut(message) {
   showLiveState('signed-out');
   replace(document.getElementById('zone-note'));
   const main = document.getElementById('main');
-  renderSignIn(main, { message, onSignedIn: () => start().catch(fail) });
+  renderSignIn(main, { message, problem, onSignedIn: () => start().catch(fail) });
 }
 
 function fail(error) {
   const main = document.getElementById('main');
   replace(main, h('p', { class: 'error', role: 'alert', text: `Taskstream could not start: ${error.message}` }));
+}
+
+/**
+ * The provider sent the user back with a code (or an error): exchange it for a token and check
+ * that the API accepts it. 'signed-in' when it did. When it failed, a user who was signed in
+ * before stays signed in ('kept': a forged or stale link must not sign anyone out) and hears
+ * what failed; anyone else gets the sign-in page saying what failed, with no token kept.
+ */
+async function finishProviderSignIn() {
+  const previous = storedToken();
+  try {
+    storeToken(await completeSignIn());
+    await gql('{ me { id } }');
+    return 'signed-in';
+  } catch (e) {
+    const problem = e.code === 'UNAUTHENTICATED'
+      ? `The server refused the token from the sign-in provider: ${e.message}`
+      : e.message;
+    if (previous) {
+      storeToken(previous);
+      announce(`Signing in again did not work: ${problem}`);
+      return 'kept';
+    }
+    await oidcSettings();
+    signOut(undefined, problem);
+    return 'failed';
+  }
 }
 
 async function boot() {
@@ -168,6 +196,14 @@ async function boot() {
     }
   });
   document.getElementById('sign-out').addEventListener('click', () => signOut('Signed out.'));
+  // Before any stored or development token: the way back from the provider, whose one-time
+  // code must leave the address bar whatever happens.
+  if (isCallback(location.href)) {
+    const outcome = await finishProviderSignIn();
+    if (outcome === 'signed-in') return start();
+    if (outcome === 'failed') return undefined;
+    // 'kept': the earlier token is checked below like any stored one.
+  }
   // A stored token may be from a previous development server (its key died with it): check
   // it, and in development mode fetch a fresh one.
   if (storedToken()) {
@@ -184,6 +220,8 @@ async function boot() {
     storeToken(dev);
     return start();
   }
+  // Known before the page shows, so the provider's button is there from the start.
+  await oidcSettings();
   signOut();
 }
 

@@ -1,10 +1,12 @@
 // The user's account. Sign-in: in development mode the server hands out a token for its
-// development user at GET /dev/token (that route exists only then); otherwise the user pastes a
-// bearer token, kept in localStorage. Settings (#/settings): the time zone every time is shown
-// and entered in, and the notification webhook (its secret is write-only: never shown).
+// development user at GET /dev/token (that route exists only then); with an OpenID Connect
+// provider configured, a button signs in there (oidc.js); otherwise, or as well, the user
+// pastes a bearer token, kept in localStorage. Settings (#/settings): the time zone every time
+// is shown and entered in, and the notification webhook (its secret is write-only: never shown).
 
 import { gql, storeToken, humanMessage } from './api.js';
 import { h, replace, announce } from './dom.js';
+import { oidcSettings, knownOidcSettings, providerName, beginSignIn } from './oidc.js';
 import { zone, browserZone, isKnownZone, zoneSuggestions, formatDateTime, zoneAbbreviation } from './time.js';
 
 /** Whether this server handed out a development token before (then sign-in offers it). */
@@ -23,15 +25,23 @@ export async function fetchDevToken() {
   }
 }
 
-export function renderSignIn(main, { message, onSignedIn }) {
+/**
+ * The sign-in page. `message` says why it is shown (signed out, session ended); `problem` is a
+ * failed sign-in with a provider, shown as an alert. With a provider configured, its button
+ * comes first; the paste-a-token form stays below it.
+ */
+export function renderSignIn(main, { message, problem, onSignedIn }) {
   const error = h('p', { class: 'field-error', id: 'token-error' });
   const input = h('textarea', {
     id: 'token', name: 'token', rows: 4, autocomplete: 'off', spellcheck: false,
     'aria-describedby': 'token-help token-error',
   });
+  const provider = h('div', { class: 'signin-provider', hidden: true });
   const form = h('form', { class: 'card signin', noValidate: true },
     h('h1', { text: 'Sign in' }),
-    message && h('p', { role: 'status', text: message }),
+    message && h('p', { role: 'status', id: 'signin-message', text: message }),
+    problem && h('p', { class: 'error', role: 'alert', id: 'signin-problem', text: problem }),
+    provider,
     h('p', { id: 'token-help', text:
       'Paste a bearer token (a JWT) issued for this server. It is kept in this browser only.' }),
     h('label', { for: 'token', text: 'Token' }),
@@ -72,6 +82,36 @@ export function renderSignIn(main, { message, onSignedIn }) {
   });
   replace(main, form);
   input.focus();
+  const known = knownOidcSettings();
+  if (known !== undefined) showProvider(form, provider, known);
+  else oidcSettings().then((settings) => showProvider(form, provider, settings));
+}
+
+/** Fills in the provider's button (or marks the form as without one: `data-oidc`). */
+function showProvider(form, slot, settings) {
+  form.dataset.oidc = settings ? 'on' : 'off';
+  if (!settings || !form.isConnected) return;
+  const name = providerName(settings);
+  const problem = h('p', { class: 'error', role: 'alert', id: 'provider-error' });
+  const button = h('button', { type: 'button', class: 'primary', id: 'sign-in-provider', text: `Sign in with ${name}` });
+  button.addEventListener('click', async () => {
+    problem.textContent = '';
+    button.disabled = true;
+    button.textContent = `Going to ${name}…`;
+    try {
+      await beginSignIn(settings);
+    } catch (e) {
+      problem.textContent = e.message;
+      button.disabled = false;
+      button.textContent = `Sign in with ${name}`;
+    }
+  });
+  replace(slot, h('div', { class: 'actions' }, button), problem,
+    h('p', { class: 'hint', text: 'Or sign in with a token:' }));
+  slot.hidden = false;
+  // The provider is the usual way in; the token form below stays for API tokens.
+  for (const submit of form.querySelectorAll('button[type="submit"].primary')) submit.classList.remove('primary');
+  if (!form.querySelector('#token').value) button.focus();
 }
 
 const USER_FIELDS = 'id timezone webhookUrl';

@@ -53,20 +53,21 @@ export async function waitFor(what, condition, ms = 30000, every = 100) {
 }
 
 /**
- * Starts the gateway binary (TASKSTREAM_BIN) on a free port with a fresh SQLite database.
- * `env` adds or overrides variables; by default no signing key is set (development mode).
+ * Starts the gateway binary (TASKSTREAM_BIN) on a free port (or `port`, when something must
+ * know the address before the server starts) with a fresh SQLite database. `env` adds or
+ * overrides variables; by default no signing key is set (development mode).
  */
-export async function startServer(env = {}) {
+export async function startServer(env = {}, { port: chosenPort } = {}) {
   const bin = process.env.TASKSTREAM_BIN;
   if (!bin || !fs.existsSync(bin)) {
     throw new Error(`TASKSTREAM_BIN must name the built taskstream binary (got ${bin || 'nothing'}); ` +
       'build it with `cargo build -p graphql --bin taskstream` or run scripts/test');
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'taskstream-web-'));
-  const port = await freePort();
+  const port = chosenPort ?? await freePort();
   const childEnv = { ...process.env };
   for (const key of ['JWT_SECRET', 'JWT_JWKS_URL', 'JWT_AUDIENCE', 'JWT_ISSUER', 'KAFKA_BROKERS', 'DISABLE_GRAPHIQL',
-    'WEBHOOK_ALLOW_PRIVATE']) {
+    'WEBHOOK_ALLOW_PRIVATE', 'OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_SCOPES', 'OIDC_TOKEN']) {
     delete childEnv[key];
   }
   Object.assign(childEnv, {

@@ -1,5 +1,5 @@
 // Unit tests of the app's pure modules (no browser): recurrence presets, wall-clock time in a
-// zone, and which field an API error names.
+// zone, which field an API error names, and the encodings of the OpenID Connect sign-in.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,6 +7,7 @@ import { ruleOf, presetOf, describe as describeRule } from '../app/recurrence.js
 import { toInstant, toWallClock, nextDay, formatDateTime, setZone, zone, browserZone, isKnownZone, zoneSuggestions }
   from '../app/time.js';
 import { fieldOf, humanMessage } from '../app/api.js';
+import { base64url, randomValue, codeChallenge, jwtClaims, isCallback } from '../app/oidc.js';
 
 describe('recurrence presets', () => {
   it('turn into RRULEs and back', () => {
@@ -152,5 +153,30 @@ describe('API error messages', () => {
     assert.equal(fieldOf('input.timezone: unknown time zone "Mars/Olympus"'), 'timezone');
     assert.equal(fieldOf('input.webhookUrl: refused to send to 127.0.0.1: it is 127.0.0.1, a loopback address'), 'webhookUrl');
     assert.equal(fieldOf('input.webhookSecret must be 16 to 256 characters long'), 'webhookSecret');
+  });
+});
+
+describe('OpenID Connect sign-in', () => {
+  it('derives the PKCE S256 challenge as RFC 7636 does', async () => {
+    // RFC 7636, appendix B.
+    assert.equal(await codeChallenge('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk'),
+      'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM');
+    assert.equal(base64url(new Uint8Array([251, 255, 191])), '-_-_');
+    const verifier = randomValue(32);
+    assert.match(verifier, /^[A-Za-z0-9_-]{43}$/, 'a verifier is 32 random bytes, 43 characters');
+    assert.notEqual(randomValue(32), verifier);
+  });
+
+  it('reads the claims of a JWT, base64url and UTF-8 included', () => {
+    const payload = Buffer.from(JSON.stringify({ sub: 'zoë', nonce: 'n-1', pad: '??>' })).toString('base64url');
+    assert.deepEqual(jwtClaims(`eyJhbGciOiJSUzI1NiJ9.${payload}.sig`), { sub: 'zoë', nonce: 'n-1', pad: '??>' });
+    assert.throws(() => jwtClaims('not-a-jwt'));
+  });
+
+  it('tells the provider\'s answer from other addresses', () => {
+    assert.equal(isCallback('https://tasks.example/?code=abc&state=xyz&iss=https%3A%2F%2Fidp'), true);
+    assert.equal(isCallback('https://tasks.example/?error=access_denied&state=xyz'), true);
+    assert.equal(isCallback('https://tasks.example/?code=abc'), false);
+    assert.equal(isCallback('https://tasks.example/#/tasks'), false);
   });
 });
