@@ -115,7 +115,10 @@ ALL_ON = {
     "keyVault": {"enabled": True, "name": "kv-taskstream-test"},
     "kafka": {"partitions": 4, "sasl": {"mechanism": "SCRAM-SHA-256", "username": "taskstream"},
               "tls": {"enabled": True, "caConfigMap": "redpanda-ca"}},
-    "config": {"jwt": {"jwksUrl": "https://login.example/keys"}, "extraEnv": {"RUST_BACKTRACE": "1"}},
+    "config": {"jwt": {"jwksUrl": "https://login.example/keys", "issuer": "https://login.example",
+                       "audience": "taskstream-web"},
+               "oidc": {"issuer": "https://login.example", "clientId": "taskstream-web"},
+               "extraEnv": {"RUST_BACKTRACE": "1"}},
     "relay": {"separate": True},
     "gateway": {"autoscaling": {"enabled": True}},
     "httpRoute": {"enabled": True},
@@ -287,6 +290,16 @@ for vals_name, vals in sets:
             fail(f"[{vals_name}] OTEL_EXPORTER_OTLP_HEADERS does not come from the Secret")
     elif any(k.startswith("OTEL_") for k in config):
         fail(f"[{vals_name}] OTEL_* settings without observability.tracing.endpoint: {sorted(config)}")
+    oidc = vals.get("config", {}).get("oidc", {})
+    if oidc.get("issuer"):
+        want = {"OIDC_ISSUER": oidc["issuer"], "OIDC_CLIENT_ID": oidc["clientId"],
+                "OIDC_SCOPES": oidc.get("scopes", "openid profile email"),
+                "OIDC_TOKEN": oidc.get("token", "id_token")}
+        for k, v in want.items():
+            if config.get(k) != v:
+                fail(f"[{vals_name}] ConfigMap {k} = {config.get(k)!r}, expected {v!r}")
+    elif any(k.startswith("OIDC_") for k in config):
+        fail(f"[{vals_name}] OIDC_* settings without config.oidc.issuer: {sorted(config)}")
 
 # Plain manifests outside the chart (Minikube's PostgreSQL).
 for extra in sys.argv[3:]:
@@ -320,6 +333,11 @@ NEGATIVE = [
     ("fail: shards miss a partition", {"subscribers": {"reminder": {"shards": {"a": {"partitions": "0,1"}}}}}),
     ("fail: Key Vault without workload identity", {"keyVault": {"enabled": True, "name": "kv-x"}}),
     ("fail: ingress and HTTPRoute together", {"ingress": {"enabled": True}, "httpRoute": {"enabled": True}}),
+    ("schema: OIDC issuer over plain http", {"config": {"oidc": {"issuer": "http://idp.example", "clientId": "w"}}}),
+    ("schema: OIDC scopes without openid", {"config": {"oidc": {"scopes": "profile email"}}}),
+    ("fail: OIDC issuer without a client id", {"config": {"jwt": {"jwksUrl": "https://idp.example/keys"},
+                                                          "oidc": {"issuer": "https://idp.example"}}}),
+    ("fail: OIDC without the provider's JWKS", {"config": {"oidc": {"issuer": "https://idp.example", "clientId": "w"}}}),
     ("schema: trace endpoint without a scheme", {"observability": {"tracing": {"endpoint": "otel-collector:4317"}}}),
     ("schema: unknown trace protocol", {"observability": {"tracing": {"endpoint": "http://c:4318", "protocol": "http/json"}}}),
     ("fail: trace CA with a plaintext endpoint", {"observability": {"tracing": {

@@ -213,6 +213,17 @@ when the URL names none), for the NetworkPolicy's egress.
 Checks that the schema cannot express. Included once, from the ConfigMap.
 */}}
 {{- define "taskstream.validate" -}}
+{{- with .Values.config.oidc }}
+{{- if and .issuer (not .clientId) }}
+{{- fail "config.oidc.issuer needs config.oidc.clientId" }}
+{{- end }}
+{{- if and .clientId (not .issuer) }}
+{{- fail "config.oidc.clientId needs config.oidc.issuer" }}
+{{- end }}
+{{- if and .issuer (not $.Values.config.jwt.jwksUrl) }}
+{{- fail "config.oidc needs config.jwt.jwksUrl of the same provider (the gateway verifies its tokens)" }}
+{{- end }}
+{{- end }}
 {{- with .Values.observability.tracing }}
 {{- if and .caConfigMap (not (hasPrefix "https://" .endpoint)) }}
 {{- fail "observability.tracing.caConfigMap needs an https:// observability.tracing.endpoint (the CA only applies to TLS)" }}
