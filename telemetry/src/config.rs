@@ -8,6 +8,8 @@
 //! - `OTEL_EXPORTER_OTLP_PROTOCOL` / `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`: `http/protobuf`
 //!   (default) or `grpc`;
 //! - `OTEL_EXPORTER_OTLP_TIMEOUT` / `_TRACES_TIMEOUT`: milliseconds per export (default 10 000);
+//! - `OTEL_EXPORTER_OTLP_COMPRESSION` / `_TRACES_COMPRESSION`: `gzip`; unset for none (the
+//!   exporter also reads the variable and refuses `none`, so it is refused here, by name);
 //! - `OTEL_EXPORTER_OTLP_CERTIFICATE`, `_CLIENT_CERTIFICATE`, `_CLIENT_KEY` and their `_TRACES_`
 //!   variants: PEM files for an `https://` collector signed by a private CA, and for mutual
 //!   TLS;
@@ -15,8 +17,8 @@
 //!   unset);
 //! - `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none`: no export;
 //! - read by the SDK and exporter themselves: `OTEL_EXPORTER_OTLP_HEADERS`,
-//!   `OTEL_EXPORTER_OTLP_COMPRESSION`, `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`,
-//!   `OTEL_BSP_*` and their `_TRACES_` variants.
+//!   `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`, `OTEL_BSP_*` and their `_TRACES_`
+//!   variants.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -85,6 +87,9 @@ pub struct OtlpConfig {
     /// How long one export may take before it is abandoned (its spans are dropped and
     /// counted by the SDK); the collector being down never blocks the process longer.
     pub timeout: Duration,
+    /// Gzip request bodies (both transports); the collector must accept it (the
+    /// OpenTelemetry Collector does).
+    pub gzip: bool,
     pub tls: OtlpTls,
 }
 
@@ -98,6 +103,7 @@ impl OtlpConfig {
             endpoint: Some(endpoint.into()),
             protocol,
             timeout: DEFAULT_EXPORT_TIMEOUT,
+            gzip: false,
             tls: OtlpTls::default(),
         }
     }
@@ -212,6 +218,15 @@ fn otlp_from_env(env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Option<
             ),
         },
     };
+    let gzip = match setting("COMPRESSION") {
+        None => false,
+        Some((name, value)) => match value.trim() {
+            "gzip" => true,
+            other => anyhow::bail!(
+                "{name} must be gzip, not {other:?} (leave it unset for no compression)"
+            ),
+        },
+    };
     let file = |suffix: &str| setting(suffix).map(|(name, path)| (name, PathBuf::from(path)));
     let ca_certificate = file("CERTIFICATE");
     let client_identity = match (file("CLIENT_CERTIFICATE"), file("CLIENT_KEY")) {
@@ -238,6 +253,7 @@ fn otlp_from_env(env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Option<
         endpoint: (protocol == OtlpProtocol::Grpc).then_some(endpoint),
         protocol,
         timeout,
+        gzip,
         tls,
     }))
 }
@@ -323,6 +339,26 @@ mod tests {
             let err = with(bad).unwrap_err().to_string();
             assert!(
                 err.contains("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn compression_is_gzip_or_unset_and_named_when_wrong() {
+        let with = |value: &str| {
+            otlp_from_env(&env_of(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", value),
+            ]))
+        };
+        assert!(with("gzip").unwrap().unwrap().gzip);
+        let unset = otlp_from_env(&env_of(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]));
+        assert!(!unset.unwrap().unwrap().gzip);
+        for bad in ["none", "zstd", "GZIP", "deflate"] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("OTEL_EXPORTER_OTLP_COMPRESSION"),
                 "{bad}: {err}"
             );
         }

@@ -26,6 +26,9 @@ pub(crate) fn http(otlp: &OtlpConfig) -> anyhow::Result<opentelemetry_otlp::Span
     if let Some(endpoint) = &otlp.endpoint {
         builder = builder.with_endpoint(endpoint.clone());
     }
+    if otlp.gzip {
+        builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+    }
     if otlp.tls != OtlpTls::default() {
         builder = builder.with_http_client(http_client(otlp)?);
     }
@@ -131,6 +134,9 @@ pub(crate) fn grpc(
         .with_protocol(opentelemetry_otlp::Protocol::Grpc)
         .with_timeout(otlp.timeout)
         .with_endpoint(endpoint.clone());
+    if otlp.gzip {
+        builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+    }
     if endpoint
         .get(..8)
         .is_some_and(|s| s.eq_ignore_ascii_case("https://"))

@@ -110,6 +110,8 @@ where
 
 struct GrpcCollector {
     seen: Seen,
+    /// When set, each request's `grpc-encoding` is recorded here.
+    encodings: Option<Arc<Mutex<Vec<String>>>>,
 }
 
 #[tonic::async_trait]
@@ -118,6 +120,14 @@ impl TraceService for GrpcCollector {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        if let Some(encodings) = &self.encodings {
+            let encoding = request
+                .metadata()
+                .get("grpc-encoding")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("identity");
+            encodings.lock().unwrap().push(format!("grpc {encoding}"));
+        }
         self.seen
             .lock()
             .unwrap()
@@ -139,11 +149,72 @@ fn grpc_collector(pki: &Pki, seen: Seen) -> SocketAddr {
         tonic::transport::Server::builder()
             .tls_config(tls)
             .unwrap()
-            .add_service(TraceServiceServer::new(GrpcCollector { seen }))
+            .add_service(TraceServiceServer::new(GrpcCollector {
+                seen,
+                encodings: None,
+            }))
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
             .await
             .unwrap();
     })
+}
+
+/// Plaintext collectors that take gzip bodies: a gRPC one, and an OTLP/HTTP one that records
+/// each request's `content-encoding` and inflates gzip bodies.
+fn plain_gzip_collectors(
+    seen: Seen,
+    encodings: Arc<Mutex<Vec<String>>>,
+) -> (SocketAddr, SocketAddr) {
+    let (grpc_seen, grpc_encodings) = (seen.clone(), encodings.clone());
+    let grpc = spawn_collector(move |listener| async move {
+        tonic::transport::Server::builder()
+            .add_service(
+                TraceServiceServer::new(GrpcCollector {
+                    seen: grpc_seen,
+                    encodings: Some(grpc_encodings),
+                })
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+            )
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+    let router = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let (seen, encodings) = (seen.clone(), encodings.clone());
+                async move {
+                    let encoding = headers
+                        .get("content-encoding")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("identity")
+                        .to_owned();
+                    let body = if encoding == "gzip" {
+                        use std::io::Read as _;
+                        let mut out = Vec::new();
+                        flate2::read::GzDecoder::new(&body[..])
+                            .read_to_end(&mut out)
+                            .unwrap();
+                        out
+                    } else {
+                        body.to_vec()
+                    };
+                    encodings.lock().unwrap().push(encoding);
+                    let request = ExportTraceServiceRequest::decode(&body[..]).unwrap();
+                    seen.lock().unwrap().extend(names(request));
+                    (
+                        [("content-type", "application/x-protobuf")],
+                        ExportTraceServiceResponse::default().encode_to_vec(),
+                    )
+                }
+            },
+        ),
+    );
+    let http = spawn_collector(move |listener| async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    (grpc, http)
 }
 
 /// An OTLP/HTTP receiver behind TLS with the PKI's server certificate, requiring a client
@@ -348,4 +419,28 @@ fn a_collector_that_is_down_fails_the_flush_without_hanging_either_protocol() {
     // Assert: each flush returns (within the export timeout) and reports the failure.
     assert!(over_grpc.is_err(), "gRPC export to a closed port succeeded");
     assert!(over_http.is_err(), "HTTP export to a closed port succeeded");
+}
+
+#[test]
+fn gzip_compressed_exports_arrive_over_both_protocols() {
+    // Arrange
+    let seen = Seen::default();
+    let encodings = Arc::new(Mutex::new(Vec::new()));
+    let (grpc_addr, http_addr) = plain_gzip_collectors(seen.clone(), encodings.clone());
+    let mut grpc = config(format!("http://{grpc_addr}"), OtlpProtocol::Grpc, None);
+    grpc.gzip = true;
+    let mut http = config(
+        format!("http://{http_addr}/v1/traces"),
+        OtlpProtocol::HttpProtobuf,
+        None,
+    );
+    http.gzip = true;
+
+    // Act
+    export_one(&grpc, "gzip over grpc").unwrap();
+    export_one(&http, "gzip over http").unwrap();
+
+    // Assert
+    assert_eq!(*seen.lock().unwrap(), ["gzip over grpc", "gzip over http"]);
+    assert_eq!(*encodings.lock().unwrap(), ["grpc gzip", "gzip"]);
 }
