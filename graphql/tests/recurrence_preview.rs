@@ -34,6 +34,22 @@ async fn preview(app: &TestApp, user: &str, recurrence: Value, due_at: &str) -> 
     dates(&data["previewRecurrence"])
 }
 
+/// `count` dates of a daily rule in UTC from 2030-01-01 10:00.
+async fn daily_preview(app: &TestApp, count: i32) -> Vec<String> {
+    let data = app
+        .ok(
+            ALICE,
+            PREVIEW,
+            json!({
+                "recurrence": { "rule": "FREQ=DAILY", "timezone": "UTC" },
+                "dueAt": "2030-01-01T10:00:00Z",
+                "count": count,
+            }),
+        )
+        .await;
+    dates(&data["previewRecurrence"])
+}
+
 fn dates(value: &Value) -> Vec<String> {
     value
         .as_array()
@@ -99,21 +115,11 @@ async fn count_limits_how_many_dates_the_preview_returns() {
     let app = TestApp::on(&t);
 
     // Act
-    let data = app
-        .ok(
-            ALICE,
-            PREVIEW,
-            json!({
-                "recurrence": { "rule": "FREQ=DAILY", "timezone": "UTC" },
-                "dueAt": "2030-01-01T10:00:00Z",
-                "count": 3,
-            }),
-        )
-        .await;
+    let dates = daily_preview(&app, 3).await;
 
     // Assert
     assert_eq!(
-        dates(&data["previewRecurrence"]),
+        dates,
         [
             "2030-01-02T10:00:00+00:00",
             "2030-01-03T10:00:00+00:00",
@@ -295,20 +301,9 @@ async fn fifty_dates_is_the_most_a_preview_gives() {
     let app = TestApp::on(&t);
 
     // Act
-    let data = app
-        .ok(
-            ALICE,
-            PREVIEW,
-            json!({
-                "recurrence": { "rule": "FREQ=DAILY", "timezone": "UTC" },
-                "dueAt": "2030-01-01T10:00:00Z",
-                "count": 50,
-            }),
-        )
-        .await;
+    let dates = daily_preview(&app, 50).await;
 
     // Assert
-    let dates = dates(&data["previewRecurrence"]);
     assert_eq!(dates.len(), 50);
     assert_eq!(dates[49], "2030-02-20T10:00:00+00:00");
     t.cleanup().await;
