@@ -92,15 +92,42 @@ async function providerJson(what, url, init) {
 }
 
 /**
+ * The endpoints of a discovery document, checked: it must name the configured issuer (OpenID
+ * Connect Discovery §4.3, so one provider cannot stand in for another) and https endpoints
+ * (http only when the issuer itself is http, i.e. on loopback). Throws an Error for people.
+ */
+export function checkDiscovery(discovery, settings) {
+  const issuer = String(discovery?.issuer ?? '').replace(/\/+$/, '');
+  if (issuer !== settings.issuer) {
+    throw new Error(`The sign-in provider's discovery document names the issuer ${JSON.stringify(issuer)}, ` +
+      `not ${settings.issuer}; sign-in was stopped.`);
+  }
+  const scheme = new URL(settings.issuer).protocol;
+  const endpoint = (name) => {
+    let url;
+    try {
+      url = new URL(discovery[name]);
+    } catch {
+      throw new Error(`The sign-in provider's discovery document has no valid ${name}.`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== scheme) {
+      throw new Error(`The sign-in provider's ${name} is not https: ${url.href}.`);
+    }
+    return url.href;
+  };
+  return {
+    authorization_endpoint: endpoint('authorization_endpoint'),
+    token_endpoint: endpoint('token_endpoint'),
+  };
+}
+
+/**
  * Starts signing in: discovers the provider's endpoints, keeps a new state, nonce and PKCE
  * verifier in this tab's session storage and leaves for the provider's authorization page.
  */
 export async function beginSignIn(settings) {
-  const discovery = await providerJson('discovery',
-    `${settings.issuer}/.well-known/openid-configuration`);
-  if (!discovery.authorization_endpoint || !discovery.token_endpoint) {
-    throw new Error('The sign-in provider\'s discovery document has no authorization or token endpoint.');
-  }
+  const discovery = checkDiscovery(await providerJson('discovery',
+    `${settings.issuer}/.well-known/openid-configuration`), settings);
   const verifier = randomValue(32);
   const pending = { state: randomValue(16), verifier, nonce: randomValue(16), tokenEndpoint: discovery.token_endpoint };
   const params = new URLSearchParams({

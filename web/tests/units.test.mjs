@@ -7,7 +7,7 @@ import { ruleOf, presetOf, describe as describeRule } from '../app/recurrence.js
 import { toInstant, toWallClock, nextDay, formatDateTime, setZone, zone, browserZone, isKnownZone, zoneSuggestions }
   from '../app/time.js';
 import { fieldOf, humanMessage } from '../app/api.js';
-import { base64url, randomValue, codeChallenge, jwtClaims, isCallback } from '../app/oidc.js';
+import { base64url, randomValue, codeChallenge, jwtClaims, isCallback, checkDiscovery } from '../app/oidc.js';
 
 describe('recurrence presets', () => {
   it('turn into RRULEs and back', () => {
@@ -171,6 +171,28 @@ describe('OpenID Connect sign-in', () => {
     const payload = Buffer.from(JSON.stringify({ sub: 'zoë', nonce: 'n-1', pad: '??>' })).toString('base64url');
     assert.deepEqual(jwtClaims(`eyJhbGciOiJSUzI1NiJ9.${payload}.sig`), { sub: 'zoë', nonce: 'n-1', pad: '??>' });
     assert.throws(() => jwtClaims('not-a-jwt'));
+  });
+
+  it('accepts a discovery document only for the configured issuer, with usable endpoints', () => {
+    const settings = { issuer: 'https://idp.example/tenant' };
+    const good = {
+      issuer: 'https://idp.example/tenant/',
+      authorization_endpoint: 'https://idp.example/tenant/authorize',
+      token_endpoint: 'https://idp.example/tenant/token',
+    };
+    assert.deepEqual(checkDiscovery(good, settings), {
+      authorization_endpoint: 'https://idp.example/tenant/authorize',
+      token_endpoint: 'https://idp.example/tenant/token',
+    });
+    assert.throws(() => checkDiscovery({ ...good, issuer: 'https://evil.example' }, settings), /names the issuer/);
+    assert.throws(() => checkDiscovery({ ...good, issuer: undefined }, settings), /names the issuer/);
+    assert.throws(() => checkDiscovery({ ...good, token_endpoint: 'not a url' }, settings), /no valid token_endpoint/);
+    assert.throws(() => checkDiscovery({ ...good, authorization_endpoint: undefined }, settings), /no valid authorization_endpoint/);
+    assert.throws(() => checkDiscovery({ ...good, token_endpoint: 'http://idp.example/token' }, settings), /not https/);
+    assert.throws(() => checkDiscovery(null, settings), /names the issuer/);
+    const loopback = { issuer: 'http://127.0.0.1:9000' };
+    assert.equal(checkDiscovery({ issuer: 'http://127.0.0.1:9000', authorization_endpoint: 'http://127.0.0.1:9000/auth',
+      token_endpoint: 'http://127.0.0.1:9000/token' }, loopback).token_endpoint, 'http://127.0.0.1:9000/token');
   });
 
   it('tells the provider\'s answer from other addresses', () => {
