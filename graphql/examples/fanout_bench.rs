@@ -23,9 +23,10 @@
 //! 100 ms; memory flat. Nothing is asserted: these machines are shared and noisy.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/gateway.rs"]
+mod gateway;
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,8 @@ use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use gateway::Gateway;
 
 const SECRET: &str = "a-fanout-benchmark-secret-long-enough";
 
@@ -84,29 +87,6 @@ async fn main() -> anyhow::Result<()> {
 
 // ------------------------------------------------------------------ Taskstream
 
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn gateway_binary() -> PathBuf {
-    if let Ok(path) = std::env::var("TASKSTREAM_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("taskstream");
-    assert!(
-        path.is_file(),
-        "{} is missing: cargo build --release -p graphql --bin taskstream (or set TASKSTREAM_BIN)",
-        path.display()
-    );
-    path
-}
-
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -121,40 +101,10 @@ async fn taskstream(
     sockets: usize,
     changes: usize,
 ) -> anyhow::Result<(Vec<f64>, Vec<(String, u64)>)> {
-    let dir = std::env::temp_dir().join(format!("fanout-bench-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = Command::new(gateway_binary())
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}?mode=rwc", dir.join("t.db").display()),
-        )
-        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-        .env("JWT_SECRET", SECRET)
-        .env("LOG_LEVEL", "warn")
-        .env("WS_MAX_SUBSCRIPTIONS", "5")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let gateway = Gateway(child);
-    let pid = gateway.0.id();
-    let base = format!("http://127.0.0.1:{port}");
+    let gateway = Gateway::start(SECRET, &[("WS_MAX_SUBSCRIPTIONS", "5".to_owned())]).await?;
+    let (pid, port) = (gateway.pid(), gateway.port);
+    let (base, token) = (gateway.base.clone(), gateway.token.clone());
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        anyhow::ensure!(Instant::now() < deadline, "the gateway did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let token = graphql::auth::Authenticator::hs256(SECRET.as_bytes())?
-        .issue_token("bench", Duration::from_secs(3600))
-        .expect("a token");
     // Every change renames one task, so the database does not grow between measurements
     // (memory growth would then be the gateway's, not SQLite's page cache).
     let send = |query: String| {
@@ -266,7 +216,6 @@ async fn taskstream(
         .map(|(_, m)| m.clone())
         .collect();
     drop(gateway);
-    let _ = std::fs::remove_dir_all(&dir);
     latencies.sort_by(f64::total_cmp);
     Ok((latencies, keep))
 }

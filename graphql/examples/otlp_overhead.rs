@@ -26,11 +26,12 @@
 //! gateway.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+#[path = "support/gateway.rs"]
+mod gateway;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
@@ -41,6 +42,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message as _;
 use serde_json::json;
+
+use gateway::Gateway;
 
 const SECRET: &str = "an-otlp-overhead-benchmark-secret-long-enough";
 const WARM_UP: usize = 200;
@@ -88,9 +91,9 @@ async fn main() -> anyhow::Result<()> {
     let mut outcomes = Vec::new();
     for (mode, env) in modes {
         spans.store(0, Ordering::SeqCst);
+        // The gateway has exited, so its last export was answered, and the sinks count
+        // spans before they answer.
         let (per_second, latencies) = run(&env, requests, concurrency).await?;
-        // The gateway has exited; its last export was answered after it was counted.
-        tokio::time::sleep(Duration::from_millis(200)).await;
         let outcome = Outcome {
             mode,
             per_second,
@@ -137,29 +140,6 @@ async fn main() -> anyhow::Result<()> {
 
 // ------------------------------------------------------------------ the gateway under load
 
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn gateway_binary() -> PathBuf {
-    if let Ok(path) = std::env::var("TASKSTREAM_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("taskstream");
-    assert!(
-        path.is_file(),
-        "{} is missing: cargo build --release -p graphql --bin taskstream (or set TASKSTREAM_BIN)",
-        path.display()
-    );
-    path
-}
-
 /// One gateway run: warm-up, then the measured load. Returns requests/s and the sorted
 /// latencies (ms); the gateway has exited (after SIGTERM) when it returns.
 async fn run(
@@ -167,44 +147,9 @@ async fn run(
     requests: usize,
     concurrency: usize,
 ) -> anyhow::Result<(f64, Vec<f64>)> {
-    let dir = std::env::temp_dir().join(format!("otlp-overhead-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let mut command = Command::new(gateway_binary());
-    command
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}?mode=rwc", dir.join("t.db").display()),
-        )
-        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-        .env("JWT_SECRET", SECRET)
-        .env("LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("OTEL_")) {
-        command.env_remove(name);
-    }
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let mut gateway = Gateway(command.spawn()?);
-    let base = format!("http://127.0.0.1:{port}");
+    let gateway = Gateway::start(SECRET, env).await?;
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        anyhow::ensure!(Instant::now() < deadline, "the gateway did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let token = graphql::auth::Authenticator::hs256(SECRET.as_bytes())?
-        .issue_token("bench", Duration::from_secs(3600))
-        .expect("a token");
+    let (base, token) = (gateway.base.clone(), gateway.token.clone());
     let url = format!("{base}/graphql");
 
     load(&http, &url, &token, WARM_UP, concurrency).await?;
@@ -212,20 +157,8 @@ async fn run(
     let mut latencies = load(&http, &url, &token, requests, concurrency).await?;
     let per_second = requests as f64 / started.elapsed().as_secs_f64();
 
-    // SIGTERM, then wait: the gateway drains and flushes its spans before it exits.
-    let pid = gateway.0.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status()?;
-    anyhow::ensure!(status.success(), "kill -TERM {pid} failed");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while gateway.0.try_wait()?.is_none() {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the gateway did not exit within 60 s of SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    drop(gateway);
-    let _ = std::fs::remove_dir_all(&dir);
+    // The gateway drains and flushes its spans before it exits.
+    gateway.terminate().await?;
     latencies.sort_by(f64::total_cmp);
     Ok((per_second, latencies))
 }
