@@ -8,11 +8,13 @@
 //!
 //! Module map:
 //! - tables: [`user`], [`task`], [`tag`], [`task_tag`], [`reminder`], [`outbox`],
-//!   [`consumer_offset`], [`processed_event`], [`dead_letter`], [`notification`];
+//!   [`consumer_offset`], [`processed_event`], [`dead_letter`], [`notification`],
+//!   [`idempotency_key`];
 //! - domain values: [`priority`], [`recurrence`], [`reminder_offset`], [`limits`].
 
 pub mod consumer_offset;
 pub mod dead_letter;
+pub mod idempotency_key;
 pub mod limits;
 pub mod notification;
 pub mod outbox;

@@ -151,13 +151,60 @@ pub struct ServerConfig {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
-    /// Longest a GraphQL request may run before it is cancelled, in seconds.
+    /// Longest a GraphQL request may run before it is cancelled, in seconds (over HTTP and,
+    /// for queries and mutations, over the WebSocket).
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 10)]
     pub request_timeout_secs: u64,
 
-    /// Deepest accepted query nesting.
+    /// Hours an `Idempotency-Key` is remembered: a retry within this window gets the first
+    /// response back instead of running the mutation again.
+    #[arg(long, env = "IDEMPOTENCY_KEY_TTL_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub idempotency_key_ttl_hours: u64,
+
+    /// Seconds a connection may take to send a complete request head; also how long an idle
+    /// keep-alive connection is kept open waiting for its next request.
+    #[arg(long, env = "HTTP_HEADER_TIMEOUT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_header_timeout_secs: u64,
+
+    /// Seconds a client may take to send a request body, from its head to its last byte.
+    #[arg(long, env = "HTTP_BODY_TIMEOUT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_body_timeout_secs: u64,
+
+    /// Most connections open at once (HTTP and WebSocket); more are closed as they arrive.
+    /// Lowered at start-up to fit the open-file limit (`ulimit -n`).
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+
+    /// Deepest accepted field nesting (introspection has its own limit below).
     #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 12)]
     pub max_query_depth: usize,
+
+    /// Deepest field nesting under `__schema` / `__type`; the standard introspection query
+    /// (GraphiQL, Apollo, code generators) needs 14.
+    #[arg(long, env = "MAX_INTROSPECTION_DEPTH", default_value_t = 20)]
+    pub max_introspection_depth: usize,
+
+    /// Deepest bracket nesting (`{`, `[`, `(`) in a query's text or variables, checked before
+    /// the query is parsed.
+    #[arg(long, env = "MAX_QUERY_NESTING", default_value_t = 64, value_parser = clap::value_parser!(u64).range(8..=256))]
+    pub max_query_nesting: u64,
+
+    /// Most fields one request may select, with fragments expanded.
+    #[arg(long, env = "MAX_QUERY_FIELDS", default_value_t = 2_000)]
+    pub max_query_fields: usize,
+
+    /// Most root fields (queries or mutations) in one operation, with fragments expanded.
+    #[arg(long, env = "MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: usize,
+
+    /// Most aliased fields in one request.
+    #[arg(long, env = "MAX_QUERY_ALIASES", default_value_t = 50)]
+    pub max_query_aliases: usize,
+
+    /// Largest subscription request (document plus variables), in bytes: a subscription keeps
+    /// its parsed document for as long as it lives.
+    #[arg(long, env = "MAX_SUBSCRIPTION_BYTES", default_value_t = 16 * 1024)]
+    pub max_subscription_bytes: usize,
 
     /// Highest accepted query complexity (fields, with lists weighted by page size).
     #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 5_000)]
@@ -179,16 +226,52 @@ pub struct ServerConfig {
     #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub ws_max_subscriptions: u64,
 
+    /// WebSockets one user may hold open at once on this gateway; one more is closed with
+    /// 1013 (Try Again Later).
+    #[arg(long, env = "WS_MAX_SOCKETS_PER_USER", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub ws_max_sockets_per_user: u64,
+
+    /// Live subscriptions one user may hold across all their WebSockets; one more is refused
+    /// (RATE_LIMITED).
+    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS_PER_USER", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub ws_max_subscriptions_per_user: u64,
+
     #[command(flatten)]
     pub webhooks: subscribers::webhook::WebhookArgs,
 
     #[command(flatten)]
     pub oidc: crate::oidc::OidcArgs,
+
+    #[command(flatten)]
+    pub retention: crate::retention::RetentionArgs,
 }
 
 impl ServerConfig {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// The document limits these flags set.
+    pub fn document_limits(&self) -> crate::document_limits::DocumentLimits {
+        crate::document_limits::DocumentLimits {
+            max_nesting: usize::try_from(self.max_query_nesting).unwrap_or(usize::MAX),
+            max_depth: self.max_query_depth,
+            max_introspection_depth: self.max_introspection_depth,
+            max_fields: self.max_query_fields,
+            max_root_fields: self.max_root_fields,
+            max_aliases: self.max_query_aliases,
+            max_subscription_bytes: self.max_subscription_bytes,
+        }
+    }
+
+    /// The connection limits these flags set (see [`crate::serve`]).
+    pub fn connection_limits(&self) -> crate::serve::ConnectionLimits {
+        crate::serve::ConnectionLimits {
+            max_connections: crate::serve::effective_max_connections(
+                usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            ),
+            header_timeout: Duration::from_secs(self.http_header_timeout_secs),
+        }
     }
 
     pub fn ws_init_timeout(&self) -> Duration {

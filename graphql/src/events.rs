@@ -12,6 +12,24 @@ use stream::relay::{Relay, RelayConfig};
 
 use crate::config::ServerConfig;
 
+/// The consumers embedded mode runs in-process, as `(consumer, topic)`: retention keeps every
+/// outbox row of a topic until each of them has stored an offset past it.
+pub const EMBEDDED_CONSUMERS: [(&str, &str); 4] = [
+    (
+        subscribers::recurrence::CONSUMER,
+        stream::topics::TASK_EVENTS,
+    ),
+    (subscribers::reminder::CONSUMER, stream::topics::TASK_EVENTS),
+    (
+        subscribers::notification::CONSUMER,
+        stream::topics::REMINDERS,
+    ),
+    (
+        subscribers::webhook::CONSUMER,
+        stream::topics::NOTIFICATIONS,
+    ),
+];
+
 /// The Kafka settings, or `None` in embedded mode (no KAFKA_BROKERS).
 pub fn kafka_config(config: &ServerConfig) -> anyhow::Result<Option<KafkaConfig>> {
     config
@@ -73,12 +91,32 @@ pub async fn run_relay(
     Ok(())
 }
 
+/// The health components of the in-process subscribers (see [`crate::health`]).
+pub const SUBSCRIBER_COMPONENTS: [&str; 4] = [
+    "subscriber recurrence",
+    "subscriber reminder",
+    "subscriber notification",
+    "subscriber webhook",
+];
+
 /// Embedded mode: runs every subscriber in this process over the outbox table, until
 /// `shutdown` turns true. (In distributed mode each subscriber is its own binary.)
 pub async fn run_embedded_subscribers(
     db: DatabaseConnection,
     webhooks: subscribers::webhook::WebhookSettings,
     shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    run_embedded_subscribers_reporting(db, webhooks, shutdown, crate::health::Components::new())
+        .await
+}
+
+/// [`run_embedded_subscribers`], reporting each subscriber to `components` (so that one that
+/// halts fails `/readyz` by name).
+pub async fn run_embedded_subscribers_reporting(
+    db: DatabaseConnection,
+    webhooks: subscribers::webhook::WebhookSettings,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    components: crate::health::Components,
 ) -> anyhow::Result<()> {
     use stream::consumer::{Consumer, ConsumerConfig};
     use stream::embedded::EmbeddedLog;
@@ -131,9 +169,13 @@ pub async fn run_embedded_subscribers(
     tracing::info!("recurrence, reminder, notification and webhook subscribers running in-process");
     // A subscriber that halts (e.g. its stored offset is outside the log) says so at once; the
     // others keep running until shutdown.
+    for name in SUBSCRIBER_COMPONENTS {
+        components.running(name);
+    }
     let loud = |name: &'static str| {
+        let components = components.clone();
         move |e: &stream::consumer::ConsumerError| {
-            tracing::error!(subscriber = name, error = %e, "subscriber halted");
+            components.halted(name, e.to_string());
         }
     };
     let (recurrence, reminder, notification, webhook, (), ()) = tokio::join!(
@@ -141,25 +183,25 @@ pub async fn run_embedded_subscribers(
             recurrence
                 .run(stopped(shutdown.clone()))
                 .await
-                .inspect_err(loud("recurrence"))
+                .inspect_err(loud("subscriber recurrence"))
         },
         async {
             reminder
                 .run(stopped(shutdown.clone()))
                 .await
-                .inspect_err(loud("reminder"))
+                .inspect_err(loud("subscriber reminder"))
         },
         async {
             notification
                 .run(stopped(shutdown.clone()))
                 .await
-                .inspect_err(loud("notification"))
+                .inspect_err(loud("subscriber notification"))
         },
         async {
             webhook
                 .run(stopped(shutdown.clone()))
                 .await
-                .inspect_err(loud("webhook"))
+                .inspect_err(loud("subscriber webhook"))
         },
         scheduler.run(stopped(shutdown.clone())),
         dispatcher.run(stopped(shutdown.clone())),

@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
@@ -68,6 +68,8 @@ pub struct AppState {
     pub kafka: Option<stream::kafka::KafkaConfig>,
     pub auth: Authenticator,
     pub request_timeout: Duration,
+    /// How long a client may take to send a request body (`HTTP_BODY_TIMEOUT_SECS`).
+    pub body_timeout: Duration,
     /// The GraphiQL page, or `None` when disabled.
     pub graphiql_html: Option<String>,
     /// The live change fan-out the subscriptions read (also in the schema's data).
@@ -76,6 +78,10 @@ pub struct AppState {
     pub ws_init_timeout: Duration,
     /// See [`WS_MAX_SUBSCRIPTIONS`].
     pub ws_max_subscriptions: usize,
+    /// The long-lived tasks `/readyz` reports on (see [`crate::health`]).
+    pub components: crate::health::Components,
+    /// Per-user WebSocket and subscription counts (see [`crate::sockets`]).
+    pub user_sockets: Arc<crate::sockets::UserSockets>,
     /// The web app's OpenID Connect sign-in, when configured.
     pub oidc: Option<crate::oidc::OidcSettings>,
 }
@@ -101,16 +107,20 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
-/// Serves `router` on an already-bound listener until `shutdown` completes, then drains
-/// in-flight requests.
+/// Serves `router` on an already-bound listener with the default connection limits until
+/// `shutdown` completes, then drains in-flight requests (see [`crate::serve`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::serve::serve(
+        listener,
+        router,
+        shutdown,
+        crate::serve::ConnectionLimits::default(),
+    )
+    .await
 }
 
 /// A GraphQL-shaped error response with one error and its code.
@@ -121,7 +131,7 @@ fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-async fn graphql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("\u{0}invalid"));
@@ -134,6 +144,10 @@ async fn graphql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
                 &err.to_string(),
             );
         }
+    };
+    let body = match read_body(body, state.body_timeout).await {
+        Ok(body) => body,
+        Err(response) => return response,
     };
     let value: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -152,7 +166,7 @@ async fn graphql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
             "batched requests are not supported; send one operation per request",
         );
     }
-    let request: async_graphql::Request = match serde_json::from_value(value) {
+    let mut request: async_graphql::Request = match serde_json::from_value(value) {
         Ok(r) => r,
         Err(e) => {
             return error_response(
@@ -162,6 +176,37 @@ async fn graphql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
             );
         }
     };
+    if let Some(key) = headers.get(crate::idempotency::HEADER) {
+        let key = match key.to_str().map_err(|_| String::new()).and_then(|k| {
+            crate::idempotency::validate_key(k)?;
+            Ok(k.to_owned())
+        }) {
+            Ok(key) => key,
+            Err(reason) => {
+                let reason = if reason.is_empty() {
+                    "the Idempotency-Key header must be visible ASCII".to_owned()
+                } else {
+                    reason
+                };
+                return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &reason);
+            }
+        };
+        let body_key = request
+            .extensions
+            .get(crate::idempotency::EXTENSION)
+            .cloned();
+        if body_key.is_some_and(|k| k != async_graphql::Value::String(key.clone())) {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                "the Idempotency-Key header and extensions.idempotencyKey differ; send one",
+            );
+        }
+        request.extensions.insert(
+            crate::idempotency::EXTENSION.to_owned(),
+            async_graphql::Value::String(key),
+        );
+    }
     let request_id = headers
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
@@ -173,18 +218,54 @@ async fn graphql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
     )
     .await
     {
-        Ok(response) => axum::Json(response).into_response(),
+        Ok(mut response) => {
+            let headers = std::mem::take(&mut response.http_headers);
+            let mut reply = axum::Json(response).into_response();
+            reply.headers_mut().extend(headers);
+            reply
+        }
         Err(_) => {
             tracing::warn!(timeout = ?state.request_timeout, "request timed out and was cancelled");
             error_response(
                 StatusCode::OK,
                 "INTERNAL",
-                &format!(
-                    "the request took longer than {} s and was cancelled; nothing was written",
-                    state.request_timeout.as_secs()
-                ),
+                &crate::execution_timeout::timeout_message(state.request_timeout),
             )
         }
+    }
+}
+
+/// Reads the whole request body within `timeout` (a client that trickles its body is cut
+/// off: 408), under the body-size limit of the router's layer (413).
+async fn read_body(body: Body, timeout: Duration) -> Result<Bytes, Response> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, usize::MAX)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            let too_large =
+                std::iter::successors(std::error::Error::source(&e), |cause| cause.source())
+                    .any(|cause| cause.is::<http_body_util::LengthLimitError>());
+            Err(if too_large {
+                error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "BAD_USER_INPUT",
+                    "the request body is larger than MAX_BODY_BYTES allows",
+                )
+            } else {
+                error_response(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_USER_INPUT",
+                    "the request body could not be read",
+                )
+            })
+        }
+        Err(_) => Err(error_response(
+            StatusCode::REQUEST_TIMEOUT,
+            "BAD_USER_INPUT",
+            &format!(
+                "the request body did not arrive within {} s (HTTP_BODY_TIMEOUT_SECS)",
+                timeout.as_secs()
+            ),
+        )),
     }
 }
 
@@ -222,7 +303,7 @@ async fn serve_socket(
     let engine_sink = {
         let guard = Arc::clone(&guard);
         futures_util::sink::unfold(out_tx.clone(), move |tx, message: Message| {
-            let message = ws::forbidden_close(message);
+            let message = crate::sockets::overload_close(ws::forbidden_close(message));
             if guarded {
                 lock(&guard).outgoing(&message);
             }
@@ -256,6 +337,8 @@ async fn serve_socket(
         })
     };
 
+    // When the socket's token expires (known once `connection_init` is accepted).
+    let (expiry_tx, mut expiry_rx) = tokio::sync::watch::channel(None::<u64>);
     let init_state = Arc::clone(&state);
     let engine =
         GraphQLWebSocket::new_with_pair(engine_sink, engine_stream, state.schema.clone(), protocol)
@@ -264,8 +347,11 @@ async fn serve_socket(
                     .get("Authorization")
                     .or_else(|| payload.get("authorization"))
                     .map(|v| v.as_str().unwrap_or("\u{0}invalid"));
-                let user = match init_state.auth.authenticate(authorization).await {
-                    Ok(user) => user,
+                let user = match init_state.auth.authenticate_until(authorization).await {
+                    Ok((user, expires)) => {
+                        let _ = expiry_tx.send(Some(expires));
+                        user
+                    }
                     Err(err) => {
                         tracing::info!(error = %err, "WebSocket connection_init refused");
                         return Err(async_graphql::Error::new(format!(
@@ -274,12 +360,22 @@ async fn serve_socket(
                         )));
                     }
                 };
+                let lease = init_state
+                    .user_sockets
+                    .acquire(&user.id)
+                    .map_err(async_graphql::Error::new)?;
+                let (user_subscriptions, user_cap) = lease.subscriptions();
                 let meta = RequestMeta {
                     user,
                     request_id: None,
                 };
                 let mut data = connection_data(&init_state.db, meta);
-                data.insert(SocketSubscriptions::new(init_state.ws_max_subscriptions));
+                data.insert(
+                    SocketSubscriptions::new(init_state.ws_max_subscriptions)
+                        .with_user_limit(user_subscriptions, user_cap),
+                );
+                // Held for as long as the connection's data: the socket's lifetime.
+                data.insert(lease);
                 Ok(data)
             });
 
@@ -289,9 +385,30 @@ async fn serve_socket(
             std::future::pending::<()>().await;
         }
     };
+    let token_expiry = async {
+        let expires = loop {
+            if let Some(expires) = *expiry_rx.borrow_and_update() {
+                break expires;
+            }
+            if expiry_rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        tokio::time::sleep(Duration::from_secs(expires.saturating_sub(now))).await;
+    };
     let run = async {
         tokio::select! {
             () = engine.serve() => {}
+            () = token_expiry => {
+                tracing::debug!("closing a WebSocket whose token expired");
+                let _ = out_tx.send(ws::close(
+                    ws::CLOSE_FORBIDDEN,
+                    "Forbidden: the token expired; reconnect with a fresh one",
+                ));
+            }
             () = init_deadline => {
                 tracing::debug!(timeout = ?state.ws_init_timeout, "closing a WebSocket that sent no connection_init");
                 let _ = out_tx.send(ws::close(
@@ -333,8 +450,12 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when the database answers and, in distributed mode, the first broker accepts a
-/// connection. (Liveness, `/healthz`, never depends on either.)
+/// Ready when the database answers and every long-lived task of the gateway (in-process
+/// subscribers, relay, live updates) is running. (Liveness, `/healthz`, depends on neither.)
+///
+/// The broker is reported but does not decide readiness: while it is down the API keeps
+/// working (rows wait in the outbox), so taking every replica out of the Service would turn a
+/// broker outage into an API outage.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let database = match crate::db::ping(&state.db).await {
         Ok(()) => "ok",
@@ -348,7 +469,19 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         Some(kafka) if crate::events::broker_reachable(kafka).await => "ok",
         Some(_) => "unreachable",
     };
-    let ready = database == "ok" && broker != "unreachable";
+    let components: serde_json::Map<String, serde_json::Value> = state
+        .components
+        .snapshot()
+        .into_iter()
+        .map(|(name, component)| {
+            let text = match component {
+                crate::health::ComponentState::Running => "running".to_owned(),
+                crate::health::ComponentState::Halted(reason) => format!("halted: {reason}"),
+            };
+            (name.to_owned(), serde_json::Value::String(text))
+        })
+        .collect();
+    let ready = database == "ok" && state.components.all_running();
     let status = if ready {
         StatusCode::OK
     } else {
@@ -358,6 +491,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         "status": if ready { "ready" } else { "unavailable" },
         "database": database,
         "broker": broker,
+        "components": components,
     });
     (status, axum::Json(body)).into_response()
 }

@@ -7,14 +7,24 @@
 //! Module map:
 //! - [`config`]: flags with environment fallbacks;
 //! - [`startup`]: wiring from configuration to a running server, development mode;
+//! - [`serve`]: the accept loop (connection cap, header and keep-alive timeout, draining);
+//! - [`health`]: the long-lived tasks `/readyz` reports on (halted ones fail it by name);
 //! - [`http`]: routes, body limit, request ids, timeout, health, the WebSocket transport;
 //! - [`web`]: the embedded web app at `/` and, in development mode, `GET /dev/token`;
+//! - [`sockets`]: per-user caps on WebSockets and live subscriptions;
 //! - [`ws`]: the graphql-transport-ws close codes the WebSocket transport enforces;
 //! - [`live`]: the live fan-out: one `task-events` consumer feeding every subscription;
 //! - [`events`]: embedded or distributed mode, the outbox relay task, `events tail`;
 //! - [`dlq`]: `taskstream dlq list|show|replay|discard`;
+//! - [`retention`]: the pruning loop that bounds every growing table, in both modes;
 //! - [`auth`]: bearer JWT verification (HS256 secret, JWKS, development key);
 //! - [`oidc`]: the web app's OpenID Connect sign-in settings (`OIDC_*`, `GET /auth/oidc`);
+//! - [`execution_timeout`]: queries and mutations cut off after `REQUEST_TIMEOUT_SECS` on
+//!   every transport;
+//! - [`idempotency`]: `Idempotency-Key` on mutations (retries never run twice);
+//! - [`document_limits`]: bounds on a GraphQL document's shape, checked before parsing;
+//! - [`selection_order`]: responses in selection order (async-graphql 7.2 collects fields in
+//!   completion order);
 //! - [`schema`]: the transport-free GraphQL schema, one module per resource;
 //! - [`service`]: database work behind the resolvers;
 //! - [`error`]: the one error enum and its `extensions.code` table;
@@ -25,14 +35,22 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod dlq;
+pub mod document_limits;
 pub mod error;
 pub mod events;
+pub mod execution_timeout;
+pub mod health;
 pub mod http;
+pub mod idempotency;
 pub mod live;
 pub mod observability;
 pub mod oidc;
+pub mod retention;
 pub mod schema;
+pub mod selection_order;
+pub mod serve;
 pub mod service;
+pub mod sockets;
 pub mod startup;
 pub mod web;
 pub mod ws;

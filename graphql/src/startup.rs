@@ -55,7 +55,9 @@ pub async fn build(config: &ServerConfig) -> anyhow::Result<Gateway> {
         None
     };
     let limits = SchemaLimits {
-        max_depth: config.max_query_depth,
+        document: config.document_limits(),
+        execution_timeout: config.request_timeout(),
+        idempotency_ttl: Duration::from_secs(config.idempotency_key_ttl_hours * 3600),
         max_complexity: config.max_query_complexity,
         introspection: !config.disable_introspection,
         webhook_targets: config.webhooks.settings()?.policy,
@@ -82,10 +84,16 @@ pub async fn build(config: &ServerConfig) -> anyhow::Result<Gateway> {
         kafka,
         auth,
         request_timeout: config.request_timeout(),
+        body_timeout: Duration::from_secs(config.http_body_timeout_secs),
         graphiql_html,
         live,
         ws_init_timeout: config.ws_init_timeout(),
         ws_max_subscriptions: usize::try_from(config.ws_max_subscriptions).unwrap_or(usize::MAX),
+        components: crate::health::Components::new(),
+        user_sockets: crate::sockets::UserSockets::new(
+            usize::try_from(config.ws_max_sockets_per_user).unwrap_or(usize::MAX),
+            usize::try_from(config.ws_max_subscriptions_per_user).unwrap_or(usize::MAX),
+        ),
         oidc,
     });
     Ok(Gateway {
@@ -103,24 +111,32 @@ pub fn start_live_updates(
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let hub = state.live.clone();
-    match &state.kafka {
-        None => tokio::spawn(crate::live::run_consumer(
-            Arc::new(stream::embedded::EmbeddedLog::new(state.db.clone())),
-            hub,
-            shutdown,
-        )),
-        Some(kafka) => {
-            let kafka = kafka.clone();
-            let mut shutdown = shutdown;
-            tokio::spawn(async move {
-                let Some(log) = crate::events::connect_with_retry(&kafka, &mut shutdown).await
-                else {
-                    return;
-                };
-                crate::live::run_consumer(Arc::new(log), hub, shutdown).await;
+    let tail = match &state.kafka {
+        None => {
+            let log = Arc::new(stream::embedded::EmbeddedLog::new(state.db.clone()));
+            let shutdown = shutdown.clone();
+            futures_util::future::FutureExt::boxed(async move {
+                crate::live::run_consumer(log, hub, shutdown).await;
+                Ok(())
             })
         }
-    }
+        Some(kafka) => {
+            let kafka = kafka.clone();
+            let mut shutdown = shutdown.clone();
+            futures_util::future::FutureExt::boxed(async move {
+                let Some(log) = crate::events::connect_with_retry(&kafka, &mut shutdown).await
+                else {
+                    return Ok(());
+                };
+                crate::live::run_consumer(Arc::new(log), hub, shutdown).await;
+                Ok(())
+            })
+        }
+    };
+    let supervised = state.components.supervise("live updates", shutdown, tail);
+    tokio::spawn(async move {
+        let _ = supervised.await;
+    })
 }
 
 /// A shutdown flag every long-lived task watches; it turns true on SIGINT or SIGTERM.
@@ -138,10 +154,10 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let gateway = build(&config).await?;
     let shutdown = shutdown_channel();
     let relay = match (&gateway.state.kafka, config.no_relay) {
-        (Some(kafka), false) => Some(tokio::spawn(crate::events::run_relay(
-            gateway.state.db.clone(),
-            kafka.clone(),
+        (Some(kafka), false) => Some(tokio::spawn(gateway.state.components.supervise(
+            "relay",
             shutdown.clone(),
+            crate::events::run_relay(gateway.state.db.clone(), kafka.clone(), shutdown.clone()),
         ))),
         (Some(_), true) => {
             tracing::info!("distributed mode; the relay runs elsewhere (--no-relay)");
@@ -156,15 +172,24 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         }
     };
     let subscribers = if gateway.state.kafka.is_none() {
-        Some(tokio::spawn(crate::events::run_embedded_subscribers(
-            gateway.state.db.clone(),
-            config.webhooks.settings()?,
-            shutdown.clone(),
-        )))
+        Some(tokio::spawn(
+            crate::events::run_embedded_subscribers_reporting(
+                gateway.state.db.clone(),
+                config.webhooks.settings()?,
+                shutdown.clone(),
+                gateway.state.components.clone(),
+            ),
+        ))
     } else {
         None
     };
     let live = start_live_updates(&gateway.state, shutdown.clone());
+    let retention = crate::retention::spawn(
+        &config.retention,
+        gateway.state.db.clone(),
+        gateway.state.kafka.is_some(),
+        shutdown.clone(),
+    );
     let listener = TcpListener::bind(config.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
@@ -175,9 +200,14 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     }
     println!("GraphiQL: http://{addr}/graphiql   API: POST http://{addr}/graphql");
     let mut server_shutdown = shutdown.clone();
-    crate::http::serve(listener, gateway.router, async move {
-        let _ = server_shutdown.wait_for(|stop| *stop).await;
-    })
+    crate::serve::serve(
+        listener,
+        gateway.router,
+        async move {
+            let _ = server_shutdown.wait_for(|stop| *stop).await;
+        },
+        config.connection_limits(),
+    )
     .await?;
     if let Some(subscribers) = subscribers {
         match subscribers.await {
@@ -191,6 +221,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     if let Err(e) = live.await {
         tracing::error!(error = %e, "the live updates consumer panicked");
     }
+    crate::retention::join(retention).await;
     if let Some(relay) = relay {
         match relay.await {
             Ok(Err(e)) => tracing::error!(error = %e, "the outbox relay failed"),
@@ -233,7 +264,10 @@ pub async fn run_relay_only(config: ServerConfig) -> anyhow::Result<()> {
         Some(db.clone()),
     )
     .await?;
-    crate::events::run_relay(db.clone(), kafka, shutdown_channel()).await?;
+    let shutdown = shutdown_channel();
+    let retention = crate::retention::spawn(&config.retention, db.clone(), true, shutdown.clone());
+    crate::events::run_relay(db.clone(), kafka, shutdown).await?;
+    crate::retention::join(retention).await;
     db.close().await.ok();
     Ok(())
 }

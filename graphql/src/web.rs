@@ -14,7 +14,12 @@
 //!   With them on, the page's policy also lets the app connect to the provider's origin.
 //! - `GET /dev/token`: only in development mode (the server generated its own signing key),
 //!   a fresh token for [`DEV_USER`], the user of the token printed at start-up, so tasks made
-//!   in GraphiQL show up in the app. The route does not exist otherwise (404).
+//!   in GraphiQL show up in the app. The route does not exist otherwise (404). It answers only a
+//!   request addressed to a loopback name (`Host` is `localhost`, a `*.localhost` name,
+//!   `127.0.0.0/8` or `[::1]`, any port) and, when the request carries an `Origin`, coming from
+//!   a loopback origin too; anything else gets 403. A web page on another site cannot read the
+//!   token anyway (no CORS), but with DNS rebinding its own name resolves to 127.0.0.1, the
+//!   request becomes same-origin, and only the `Host` it carries gives it away.
 //!
 //! What it deliberately is not: an asset pipeline. The files are few and small; they are
 //! embedded with `include_str!` rather than a crate that walks a directory.
@@ -23,7 +28,7 @@ use std::sync::{Arc, LazyLock};
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
@@ -166,11 +171,14 @@ async fn asset(Path((version, file)): Path<(String, String)>) -> Response {
         .into_response()
 }
 
-async fn dev_token(State(state): State<Arc<AppState>>) -> Response {
+async fn dev_token(State(state): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> Response {
     // The route exists only in development mode; checking again keeps a wiring mistake from
     // handing out tokens signed with a real secret.
     if !state.auth.is_development() {
         return (StatusCode::NOT_FOUND, "not in development mode").into_response();
+    }
+    if let Err(reason) = loopback_request(&uri, &headers) {
+        return (StatusCode::FORBIDDEN, reason).into_response();
     }
     let Some(token) = state.auth.issue_token(DEV_USER, DEV_TOKEN_TTL) else {
         return (StatusCode::NOT_FOUND, "not in development mode").into_response();
@@ -184,4 +192,152 @@ async fn dev_token(State(state): State<Arc<AppState>>) -> Response {
         HeaderValue::from_static("same-origin"),
     );
     response
+}
+
+/// Checks that a request was addressed to this machine by a loopback name (`Host`, or the
+/// URI's authority under HTTP/2) and, when it has an `Origin`, comes from a loopback origin.
+/// The error is the sentence the client gets.
+fn loopback_request(uri: &Uri, headers: &HeaderMap) -> Result<(), &'static str> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()));
+    if !host.is_some_and(is_loopback_authority) {
+        return Err(
+            "the development token is only given to requests addressed to localhost, \
+                    127.0.0.1 or [::1]",
+        );
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let authority = origin.to_str().ok().and_then(|o| {
+            o.strip_prefix("http://")
+                .or_else(|| o.strip_prefix("https://"))
+        });
+        if !authority.is_some_and(is_loopback_authority) {
+            return Err(
+                "the development token is only given to pages served from localhost, \
+                        127.0.0.1 or [::1]",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether `authority` (`host` or `host:port`, an IPv6 host in brackets) names this machine:
+/// `localhost` or a name under it (RFC 6761 reserves them for loopback), an address in
+/// `127.0.0.0/8`, or `[::1]`. Anything with a path, user info or an unbracketed IPv6 address is
+/// not an authority and is refused.
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        let Some((inside, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if !(after.is_empty() || is_port_suffix(after)) {
+            return false;
+        }
+        return inside
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) if is_port_suffix(&format!(":{port}")) => host,
+            Some(_) => return false,
+            None => authority,
+        }
+    };
+    if let Ok(ip) = host.parse::<std::net::Ipv4Addr>() {
+        return ip.is_loopback();
+    }
+    let name = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    let label_ok = |label: &str| {
+        !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    name == "localhost"
+        || name
+            .strip_suffix(".localhost")
+            .is_some_and(|sub| sub.split('.').all(label_ok))
+}
+
+/// Whether `suffix` is `:` and a port number.
+fn is_port_suffix(suffix: &str) -> bool {
+    suffix
+        .strip_prefix(':')
+        .is_some_and(|port| !port.is_empty() && port.len() <= 5 && port.parse::<u16>().is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_names_and_addresses_with_any_port_are_loopback_authorities() {
+        for authority in [
+            "localhost",
+            "localhost:8080",
+            "LOCALHOST.:3000",
+            "app.localhost:8080",
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "127.1.2.3:1",
+            "[::1]",
+            "[::1]:8080",
+            "[0:0:0:0:0:0:0:1]:80",
+        ] {
+            assert!(is_loopback_authority(authority), "{authority}");
+        }
+    }
+
+    #[test]
+    fn other_hosts_and_malformed_authorities_are_not_loopback() {
+        for authority in [
+            "",
+            "evil.example",
+            "evil.example:8080",
+            "localhost.evil.example",
+            "evillocalhost",
+            "10.0.0.1:8080",
+            "0.0.0.0:8080",
+            "[::ffff:127.0.0.1]:8080",
+            "[::]:8080",
+            "::1",
+            "[::1]x",
+            "localhost:",
+            "localhost:99999",
+            "localhost:80:80",
+            "user@localhost",
+            "localhost/x",
+            "a..localhost",
+        ] {
+            assert!(!is_loopback_authority(authority), "{authority}");
+        }
+    }
+
+    #[test]
+    fn a_request_needs_a_loopback_host_and_if_any_a_loopback_origin() {
+        let uri: Uri = "/dev/token".parse().expect("BUG: test URI");
+        let headers = |pairs: &[(header::HeaderName, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(name.clone(), HeaderValue::from_static(value));
+            }
+            map
+        };
+        assert!(loopback_request(&uri, &headers(&[(header::HOST, "localhost:8080")])).is_ok());
+        assert!(
+            loopback_request(
+                &uri,
+                &headers(&[
+                    (header::HOST, "127.0.0.1:8080"),
+                    (header::ORIGIN, "http://localhost:8080")
+                ])
+            )
+            .is_ok()
+        );
+        assert!(loopback_request(&uri, &headers(&[])).is_err());
+        assert!(loopback_request(&uri, &headers(&[(header::HOST, "rebound.example")])).is_err());
+        for origin in ["null", "https://evil.example", "http://localhost:8080/path"] {
+            let map = headers(&[(header::HOST, "localhost:8080"), (header::ORIGIN, origin)]);
+            assert!(loopback_request(&uri, &map).is_err(), "{origin}");
+        }
+    }
 }

@@ -256,3 +256,307 @@ async fn development_mode_prints_a_working_token_and_fills_graphiql() {
         .unwrap();
     assert_eq!(user.id, graphql::startup::DEV_USER);
 }
+
+/// Asserts a request was refused by a document limit: 200 with BAD_USER_INPUT naming `flag`.
+fn assert_refused_by(status: u16, body: &Value, flag: &str) {
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(code(body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["limit"], flag, "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(flag),
+        "{body}"
+    );
+    assert!(body.get("data").is_none_or(Value::is_null), "{body}");
+}
+
+#[tokio::test]
+async fn input_nested_two_thousand_deep_is_refused_and_the_server_keeps_serving() {
+    // Before the document guard this ~4 KB request overflowed the stack and aborted the process.
+    let server = TestServer::start().await;
+    let token = server.token("alice");
+    let deep = format!(
+        "mutation {{ createTask(input: {{ title: \"x\", tags: {}\"x\"{} }}) {{ id }} }}",
+        "[".repeat(2_000),
+        "]".repeat(2_000)
+    );
+    let (status, body) = server.query(Some(&token), &deep).await;
+    assert_refused_by(status, &body, "MAX_QUERY_NESTING");
+
+    let mut filter = json!({});
+    for _ in 0..12 {
+        filter = json!({ "not": filter });
+    }
+    let (status, body) = server
+        .post(
+            Some(&token),
+            json!({
+                "query": "query Q($f: TaskFilter) { tasks(filter: $f) { totalCount } }",
+                "variables": { "f": filter }
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        code(&body),
+        "BAD_USER_INPUT",
+        "filters nested too deep: {body}"
+    );
+
+    let (status, body) = server.query(Some(&token), "{ me { id } }").await;
+    assert_eq!((status, &body["data"]["me"]["id"]), (200, &json!("alice")));
+    let (_, tasks) = server.query(Some(&token), "{ tasks { totalCount } }").await;
+    assert_eq!(
+        tasks["data"]["tasks"]["totalCount"], 0,
+        "nothing was written"
+    );
+}
+
+#[tokio::test]
+async fn doubling_fragments_are_refused_without_expanding_them() {
+    let server = TestServer::start().await;
+    let token = server.token("alice");
+    let mut doc = String::from("query { ...F25 }\nfragment F0 on Query { me { id } }\n");
+    for n in 1..=25 {
+        doc.push_str(&format!(
+            "fragment F{n} on Query {{ ...F{m} ...F{m} }}\n",
+            m = n - 1
+        ));
+    }
+    let (status, body) = server.query(Some(&token), &doc).await;
+    assert_refused_by(status, &body, "MAX_QUERY_FIELDS");
+
+    let cycle =
+        "query { ...A } fragment A on Query { ...B ...B } fragment B on Query { ...A ...A }";
+    let (status, body) = server.query(Some(&token), cycle).await;
+    assert_eq!(status, 200);
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("spreads itself"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn thousands_of_aliased_root_fields_are_refused_and_nothing_is_written() {
+    let server = TestServer::start().await;
+    let token = server.token("alice");
+    let previews: String = (0..2_000)
+        .map(|i| {
+            format!(
+                "p{i}: previewRecurrence(recurrence: {{ rule: \"FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO\" }}, dueAt: \"2030-01-01T00:00:00Z\", count: 50) "
+            )
+        })
+        .collect();
+    let (status, body) = server
+        .query(Some(&token), &format!("{{ {previews} }}"))
+        .await;
+    assert_refused_by(status, &body, "MAX_ROOT_FIELDS");
+
+    let creates: String = (0..21)
+        .map(|i| format!("c{i}: createTask(input: {{ title: \"t{i}\" }}) {{ id }} "))
+        .collect();
+    let (status, body) = server
+        .query(Some(&token), &format!("mutation {{ {creates} }}"))
+        .await;
+    assert_refused_by(status, &body, "MAX_ROOT_FIELDS");
+    let (_, tasks) = server.query(Some(&token), "{ tasks { totalCount } }").await;
+    assert_eq!(
+        tasks["data"]["tasks"]["totalCount"], 0,
+        "nothing was written"
+    );
+
+    let aliases: String = (0..51).map(|i| format!("a{i}: id ")).collect();
+    let (status, body) = server
+        .query(Some(&token), &format!("{{ me {{ {aliases} }} }}"))
+        .await;
+    assert_refused_by(status, &body, "MAX_QUERY_ALIASES");
+}
+
+#[tokio::test]
+async fn a_tag_list_of_a_hundred_thousand_names_is_refused_by_its_length() {
+    let server = TestServer::start().await;
+    let token = server.token("alice");
+    let (status, body) = server
+        .post(
+            Some(&token),
+            json!({
+                "query": "mutation C($t: [String!]) { createTask(input: { title: \"x\", tags: $t }) { id } }",
+                "variables": { "t": vec!["same"; 100_000] }
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "input.tags has 100000 tags; the limit is 50"
+    );
+}
+
+#[tokio::test]
+async fn the_standard_introspection_query_works_at_the_default_limits() {
+    let server = TestServer::start().await;
+    let token = server.token("alice");
+    let query = include_str!("fixtures/introspection_query_graphql_js_16.graphql");
+    let (status, body) = server.query(Some(&token), query).await;
+    assert_eq!(status, 200);
+    assert!(body.get("errors").is_none(), "{body}");
+    let types = body["data"]["__schema"]["types"].as_array().unwrap();
+    assert!(types.iter().any(|t| t["name"] == "Task"));
+}
+
+#[tokio::test]
+async fn a_halted_embedded_subscriber_makes_readyz_fail_naming_it() {
+    use sea_orm::ActiveModelTrait as _;
+    // Arrange: the recurrence consumer's stored offset lies past the end of the log, so it
+    // halts as soon as it starts (it never skips records).
+    let db = support::TestDb::empty(support::Backend::Sqlite)
+        .await
+        .unwrap();
+    let config = ServerConfig {
+        database_url: db.url.clone(),
+        jwt_secret: Some(SECRET.to_owned()),
+        ..ServerConfig::default()
+    };
+    let gateway = graphql::startup::build(&config).await.unwrap();
+    entities::consumer_offset::ActiveModel {
+        consumer: sea_orm::Set(subscribers::recurrence::CONSUMER.to_owned()),
+        topic: sea_orm::Set(stream::topics::TASK_EVENTS.to_owned()),
+        partition: sea_orm::Set(0),
+        next_offset: sea_orm::Set(1_000),
+        updated_at: sea_orm::Set(entities::to_db_precision(chrono::Utc::now())),
+    }
+    .insert(&gateway.state.db)
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(graphql::http::serve(
+        listener,
+        gateway.router,
+        std::future::pending::<()>(),
+    ));
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200, "ready before the subscribers start");
+
+    // Act
+    tokio::spawn(graphql::events::run_embedded_subscribers_reporting(
+        gateway.state.db.clone(),
+        config.webhooks.settings().unwrap(),
+        stopped,
+        gateway.state.components.clone(),
+    ));
+
+    // Assert
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let response = reqwest::get(format!("{base}/readyz")).await.unwrap();
+        if response.status() == 503 {
+            break response.json::<Value>().await.unwrap();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz stayed ready with a halted subscriber"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let state = body["components"]["subscriber recurrence"]
+        .as_str()
+        .unwrap();
+    assert!(state.starts_with("halted: "), "{body}");
+    assert_eq!(
+        body["components"]["subscriber reminder"], "running",
+        "{body}"
+    );
+    assert!(
+        telemetry::metrics::render()
+            .contains("taskstream_component_up{component=\"subscriber recurrence\"} 0")
+    );
+    let _ = stop.send(true);
+}
+
+#[tokio::test]
+async fn the_idempotency_key_header_replays_the_first_response() {
+    let server = TestServer::start().await;
+    let token = server.token("alice");
+    let send = |key: &'static str, body: String| {
+        server
+            .client
+            .post(format!("{}/graphql", server.base))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .header("idempotency-key", key)
+            .body(body)
+            .send()
+    };
+    let create = json!({ "query": "mutation { createTask(input: { title: \"Once\" }) { id } }" })
+        .to_string();
+
+    let first = send("0b7c7c3e-4f0e", create.clone()).await.unwrap();
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.unwrap();
+    let retry = send("0b7c7c3e-4f0e", create.clone()).await.unwrap();
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.json::<Value>().await.unwrap(), first);
+    let (_, tasks) = server.query(Some(&token), "{ tasks { totalCount } }").await;
+    assert_eq!(tasks["data"]["tasks"]["totalCount"], 1);
+
+    let both = json!({
+        "query": "mutation { createTask(input: { title: \"Once\" }) { id } }",
+        "extensions": { "idempotencyKey": "another" }
+    })
+    .to_string();
+    let mismatch = send("0b7c7c3e-4f0e", both).await.unwrap();
+    assert_eq!(mismatch.status(), 400);
+    let bad = send("not ascii é", create).await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(code(&bad.json::<Value>().await.unwrap()), "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn responses_follow_the_selection_order_with_aliases_and_nesting() {
+    let server = TestServer::start().await;
+    let token = server.token("alice");
+    let query = "{ d: me { timezone id } b: tasks { totalCount nodes { id } } \
+                 c: me { id timezone } a: me { id } }";
+    // The engine resolves fields concurrently; ask often enough that any completion-order
+    // leak would show.
+    for _ in 0..20 {
+        let text = server
+            .client
+            .post(format!("{}/graphql", server.base))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(json!({ "query": query }).to_string())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let at = |needle: &str| {
+            text.find(needle)
+                .unwrap_or_else(|| panic!("{needle} in {text}"))
+        };
+        assert!(at("\"d\"") < at("\"b\""), "{text}");
+        assert!(
+            at("\"b\"") < at("\"c\"") && at("\"c\"") < at("\"a\""),
+            "{text}"
+        );
+        assert!(at("\"totalCount\"") < at("\"nodes\""), "{text}");
+        assert_eq!(
+            text,
+            "{\"data\":{\"d\":{\"timezone\":\"UTC\",\"id\":\"alice\"},\"b\":{\"totalCount\":0,\
+             \"nodes\":[]},\"c\":{\"id\":\"alice\",\"timezone\":\"UTC\"},\"a\":{\"id\":\"alice\"}}}"
+        );
+    }
+}

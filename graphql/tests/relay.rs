@@ -413,15 +413,18 @@ on_both_databases!(
         let relay = Relay::new(
             app.db.clone(),
             connect(&broker).await,
-            RelayConfig {
-                retention: chrono::Duration::zero(),
-                ..RelayConfig::default()
-            },
+            RelayConfig::default(),
         );
         relay.publish_round().await.unwrap();
         app.create_task(ALICE, json!({ "title": "Still pending" }))
             .await;
-        let pruned = relay.prune().await.unwrap();
+        // The retention loop prunes the outbox now; a cutoff just ahead means zero retention.
+        let cutoff = chrono::Utc::now() + chrono::Duration::seconds(1);
+        let distributed = stream::retention::LogMode::Distributed;
+        let pruned = stream::retention::prune_outbox(&app.db, &distributed, cutoff, 1_000)
+            .await
+            .unwrap()
+            .rows;
         assert_eq!(pruned, 12, "every published row is past a zero retention");
         let left = app.outbox().await;
         assert_eq!(left.len(), 2, "the pending rows stay");

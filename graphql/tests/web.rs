@@ -62,6 +62,14 @@ impl WebServer {
             .unwrap()
     }
 
+    async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+
     async fn me(&self, token: &str) -> Value {
         let response = self
             .client
@@ -214,6 +222,68 @@ async fn development_mode_hands_the_app_a_token_for_the_development_user() {
     let token = body["token"].as_str().unwrap();
     let me = server.me(token).await;
     assert_eq!(me["data"]["me"]["id"], graphql::startup::DEV_USER);
+}
+
+#[tokio::test]
+async fn development_mode_gives_a_token_to_any_loopback_host_and_origin() {
+    let server = WebServer::start(None).await;
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+
+    for (host, origin) in [
+        (format!("localhost:{port}"), None),
+        (
+            format!("127.0.0.1:{port}"),
+            Some(format!("http://127.0.0.1:{port}")),
+        ),
+        (
+            format!("[::1]:{port}"),
+            Some(format!("http://localhost:{port}")),
+        ),
+        (
+            format!("app.localhost:{port}"),
+            Some("https://app.localhost".to_owned()),
+        ),
+    ] {
+        let mut headers = vec![("host", host.as_str())];
+        if let Some(origin) = &origin {
+            headers.push(("origin", origin.as_str()));
+        }
+        let response = server.get_with("/dev/token", &headers).await;
+
+        assert_eq!(response.status().as_u16(), 200, "{host} {origin:?}");
+    }
+}
+
+#[tokio::test]
+async fn development_mode_refuses_a_token_to_a_rebound_host_or_a_foreign_origin() {
+    let server = WebServer::start(None).await;
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let loopback = format!("127.0.0.1:{port}");
+
+    for (host, origin, reason) in [
+        ("rebound.example", None, "addressed to localhost"),
+        ("rebound.example:80", None, "addressed to localhost"),
+        ("localhost.rebound.example", None, "addressed to localhost"),
+        ("10.0.0.5", None, "addressed to localhost"),
+        (
+            loopback.as_str(),
+            Some("http://rebound.example"),
+            "served from localhost",
+        ),
+        (loopback.as_str(), Some("null"), "served from localhost"),
+    ] {
+        let mut headers = vec![("host", host)];
+        if let Some(origin) = origin {
+            headers.push(("origin", origin));
+        }
+
+        let response = server.get_with("/dev/token", &headers).await;
+
+        assert_eq!(response.status().as_u16(), 403, "{host} {origin:?}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains(reason), "{body}");
+        assert!(!body.contains("\"token\""), "no token in {body}");
+    }
 }
 
 #[tokio::test]

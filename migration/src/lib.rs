@@ -13,6 +13,8 @@ mod m20261127_000001_create_core_tables;
 mod m20261127_000002_create_task_search;
 mod m20261127_000003_create_notifications;
 mod m20261127_000004_create_webhook_deliveries;
+mod m20261206_000001_create_idempotency_keys;
+mod m20261206_000002_add_retention_indexes;
 
 /// The ordered list of Taskstream's migrations.
 #[derive(Debug)]
@@ -26,6 +28,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_create_task_search::Migration),
             Box::new(m20261127_000003_create_notifications::Migration),
             Box::new(m20261127_000004_create_webhook_deliveries::Migration),
+            Box::new(m20261206_000001_create_idempotency_keys::Migration),
+            Box::new(m20261206_000002_add_retention_indexes::Migration),
         ]
     }
 }

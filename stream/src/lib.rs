@@ -20,6 +20,8 @@
 //! - [`consumer`]: the consumer runtime (offsets, dedupe, batching, retry, dead letters);
 //! - [`dead_letters`]: list, show, replay and discard parked records;
 //! - [`relay`]: publishes pending outbox rows to the log, one active relay per database;
+//! - [`retention`]: deletes outbox rows, processed event ids and finished dead letters no
+//!   reader needs any more, in bounded batches;
 //! - [`broker_process`]: starts a local tansu broker for tests and benchmarks.
 
 pub mod broker_process;
@@ -32,6 +34,7 @@ pub mod log;
 pub mod outbox;
 pub mod partitioner;
 pub mod relay;
+pub mod retention;
 pub mod task_events;
 pub mod topics;
 

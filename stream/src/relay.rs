@@ -12,8 +12,9 @@
 //! - While the broker is down rows accumulate; the relay backs off and resumes without loss.
 //!   A crash between produce and mark re-publishes those rows: delivery is at-least-once, and
 //!   consumers dedupe on the event id.
-//! - It wakes on [`crate::outbox::notify_committed`] and polls slowly besides; published rows
-//!   older than the retention are pruned in small batches.
+//! - It wakes on [`crate::outbox::notify_committed`] and polls slowly besides. It deletes
+//!   nothing: published rows are pruned by the retention loop ([`crate::retention`]), which
+//!   runs in both modes with one setting.
 //! - Telemetry: with span export on, each row gets a `relay.publish` span, a child of the
 //!   trace the event was written in, and the record's `ce_traceparent` names that span;
 //!   published rows and produce errors are counted per topic; [`refresh_backlog_gauges`]
@@ -44,10 +45,6 @@ pub struct RelayConfig {
     /// First and largest pause after a failed round.
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
-    /// Published rows older than this are deleted (the log keeps the history).
-    pub retention: chrono::Duration,
-    /// How often to prune.
-    pub prune_interval: Duration,
 }
 
 impl Default for RelayConfig {
@@ -57,8 +54,6 @@ impl Default for RelayConfig {
             poll_interval: Duration::from_secs(1),
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
-            retention: chrono::Duration::days(7),
-            prune_interval: Duration::from_secs(600),
         }
     }
 }
@@ -97,7 +92,6 @@ impl<W: LogWriter> Relay<W> {
         tokio::pin!(shutdown);
         let mut lock: Option<sea_orm::sqlx::PgConnection> = None;
         let mut backoff = self.config.backoff_initial;
-        let mut last_prune = tokio::time::Instant::now();
         loop {
             if self.db.get_database_backend() == DbBackend::Postgres {
                 let held = tokio::select! {
@@ -141,12 +135,6 @@ impl<W: LogWriter> Relay<W> {
                     () = tokio::time::sleep(p) => {},
                 }
                 continue;
-            }
-            if last_prune.elapsed() >= self.config.prune_interval {
-                last_prune = tokio::time::Instant::now();
-                if let Err(e) = self.prune().await {
-                    tracing::warn!(error = %e, "pruning published outbox rows failed");
-                }
             }
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
@@ -239,31 +227,6 @@ impl<W: LogWriter> Relay<W> {
             }
         }
         Ok(report)
-    }
-
-    /// Deletes published rows older than the retention, 1,000 at a time.
-    pub async fn prune(&self) -> Result<u64, DbErr> {
-        let cutoff = Utc::now() - self.config.retention;
-        let mut total = 0;
-        loop {
-            let ids: Vec<i64> = outbox::Entity::find()
-                .select_only()
-                .column(outbox::Column::Id)
-                .filter(outbox::Column::PublishedAt.lt(cutoff))
-                .order_by_asc(outbox::Column::Id)
-                .limit(1_000)
-                .into_tuple()
-                .all(&self.db)
-                .await?;
-            if ids.is_empty() {
-                return Ok(total);
-            }
-            let res = outbox::Entity::delete_many()
-                .filter(outbox::Column::Id.is_in(ids))
-                .exec(&self.db)
-                .await?;
-            total += res.rows_affected;
-        }
     }
 }
 

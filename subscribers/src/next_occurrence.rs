@@ -13,11 +13,15 @@
 //!   from the rule before expanding it, since [`RecurrenceRule::occurrences_after`] would count
 //!   it from the start it is given.
 //! - `UNTIL` is absolute: when no rule date remains, the series is over.
+//! - The accepted date range ends every series: a next date after
+//!   [`entities::limits::LATEST_DATE`] (9000-12-31, UTC) is no date at all, so no successor is
+//!   created with a due date the API would refuse (and could not page through by cursor).
 
 use chrono::{DateTime, TimeZone, Utc};
 use entities::recurrence::{RecurrenceAnchor, RecurrenceError, RecurrenceRule};
 
-/// The due date of the next occurrence, or `None` when `COUNT` or `UNTIL` ended the series.
+/// The due date of the next occurrence, or `None` when `COUNT`, `UNTIL` or the end of the
+/// accepted date range ([`entities::limits::LATEST_DATE`]) ended the series.
 ///
 /// `due_at` and `completed_at` are those of the completed occurrence, `occurrence_index` its
 /// 1-based position in the series. Errors come from the rule itself (it no longer parses, or
@@ -40,10 +44,12 @@ pub fn next_due(
             (start, start.max(completed_at))
         }
     };
+    // `occurrences_after` stops at `LATEST_DATE`; the filter states the rule here too.
     Ok(without_count
         .occurrences_after(start, after, 1)?
         .into_iter()
-        .next())
+        .next()
+        .filter(|next| *next <= entities::limits::LATEST_DATE))
 }
 
 /// The rule's `COUNT`, and the rule without it.
@@ -177,6 +183,26 @@ mod tests {
         let late = utc(2026, 4, 1, 0, 0);
         assert_eq!(
             next_due(&r, utc(2026, 3, 2, 9, 0), late, 1, late).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_successor_after_the_end_of_the_date_range_ends_the_series() {
+        let now = utc(2026, 3, 2, 10, 0);
+        let daily = rule("FREQ=DAILY", "UTC", RecurrenceAnchor::Schedule);
+        assert_eq!(
+            next_due(&daily, utc(9000, 12, 30, 9, 0), now, 1, now).unwrap(),
+            Some(utc(9000, 12, 31, 9, 0))
+        );
+        assert_eq!(
+            next_due(&daily, utc(9000, 12, 31, 9, 0), now, 2, now).unwrap(),
+            None
+        );
+        let done = utc(9000, 12, 31, 12, 0);
+        let completion = rule("FREQ=DAILY", "UTC", RecurrenceAnchor::Completion);
+        assert_eq!(
+            next_due(&completion, utc(9000, 12, 31, 9, 0), done, 1, done).unwrap(),
             None
         );
     }

@@ -63,6 +63,18 @@ pub struct ConsumerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabels {
+    /// A table retention prunes (`outbox`, `processed_events`, ...).
+    pub table: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ComponentLabels {
+    /// A long-lived task of the gateway (`relay`, `live updates`, `subscriber recurrence`, ...).
+    pub component: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: String,
 }
@@ -97,6 +109,8 @@ pub struct Metrics {
     pub consumer_dead_letters: Family<ConsumerLabels, Counter>,
     pub reminder_lateness: Family<OutcomeLabels, Histogram, fn() -> Histogram>,
     pub webhook_deliveries: Family<OutcomeLabels, Counter>,
+    pub retention_deleted_rows: Family<TableLabels, Counter>,
+    pub component_up: Family<ComponentLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -220,6 +234,19 @@ impl Metrics {
              (given up, parked)",
             webhook_deliveries.clone(),
         );
+        let retention_deleted_rows = Family::default();
+        registry.register(
+            "retention_deleted_rows",
+            "Rows the retention loop deleted, by table",
+            retention_deleted_rows.clone(),
+        );
+        let component_up = Family::default();
+        registry.register(
+            "component_up",
+            "1 while a long-lived task of the gateway runs, 0 once it halted before shutdown \
+             (/readyz then fails naming it)",
+            component_up.clone(),
+        );
         Metrics {
             registry,
             graphql_requests,
@@ -237,6 +264,8 @@ impl Metrics {
             consumer_dead_letters,
             reminder_lateness,
             webhook_deliveries,
+            retention_deleted_rows,
+            component_up,
         }
     }
 
@@ -296,6 +325,24 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts `n` rows the retention loop deleted from `table`.
+    pub fn count_retention_deleted(&self, table: &str, n: u64) {
+        self.retention_deleted_rows
+            .get_or_create(&TableLabels {
+                table: table.to_owned(),
+            })
+            .inc_by(n);
+    }
+
+    /// Sets whether the gateway component `name` runs.
+    pub fn component_up(&self, name: &str, up: bool) {
+        self.component_up
+            .get_or_create(&ComponentLabels {
+                component: name.to_owned(),
+            })
+            .set(i64::from(up));
+    }
+
     /// Records a reminder that fired `lateness` after its time.
     pub fn observe_reminder_lateness(&self, outcome: &str, lateness_seconds: f64) {
         self.reminder_lateness
@@ -336,6 +383,8 @@ mod tests {
         m.consumer_dead_letters.get_or_create(&consumer).inc();
         m.observe_reminder_lateness("fired", 0.2);
         m.count_webhook("delivered");
+        m.count_retention_deleted("outbox", 2);
+        m.component_up("relay", true);
         let text = render();
         for name in [
             "taskstream_graphql_requests",
@@ -353,6 +402,8 @@ mod tests {
             "taskstream_consumer_dead_letters",
             "taskstream_reminder_lateness_seconds",
             "taskstream_webhook_delivery_attempts",
+            "taskstream_retention_deleted_rows",
+            "taskstream_component_up",
         ] {
             assert!(
                 text.contains(&format!("# TYPE {name} ")),
@@ -362,6 +413,7 @@ mod tests {
         assert!(text.contains(
             "taskstream_consumer_lag_records{consumer=\"recurrence\",topic=\"task-events\",partition=\"0\"} 3"
         ));
+        assert!(text.contains("taskstream_retention_deleted_rows_total{table=\"outbox\"} "));
         assert!(text.ends_with("# EOF\n"));
 
         // The example alerts and dashboard query only series this process renders (a renamed

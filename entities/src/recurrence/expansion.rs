@@ -7,6 +7,7 @@ use rrule::{Frequency, RRule, RRuleError, RRuleSet, Unvalidated, ValidationError
 
 use super::rule_text::invalid_from;
 use super::{MAX_UPCOMING, PROBE_YEAR, RecurrenceError, RecurrenceRule};
+use crate::limits::LATEST_DATE;
 
 /// Most dates one expansion may step through, counting the dates skipped before `after`.
 const MAX_EXPANSION_STEPS: u16 = 60_000;
@@ -21,8 +22,9 @@ impl RecurrenceRule {
     /// local across DST), returned in UTC.
     ///
     /// At most [`MAX_UPCOMING`] dates are returned, and fewer when `COUNT` or `UNTIL` ends the
-    /// series; `COUNT` and `UNTIL` are counted from `start`, so an `UNTIL` before `start` gives
-    /// no dates. `start` is truncated to whole seconds, and so are the returned dates.
+    /// series, or when the next date would be after [`LATEST_DATE`] (the end of the accepted
+    /// date range ends every series); `COUNT` and `UNTIL` are counted from `start`, so an
+    /// `UNTIL` before `start` gives no dates. `start` is truncated to whole seconds, and so are the returned dates.
     ///
     /// The work is bounded: a rule that cannot produce the dates within the iteration budget
     /// (one that never matches from this start, or is extremely sparse, or whose `start` lies
@@ -86,6 +88,10 @@ impl RecurrenceRule {
                 break;
             };
             let next = next.with_timezone(&Utc);
+            if next > LATEST_DATE {
+                // The series ends where the accepted date range does (see `LATEST_DATE`).
+                break;
+            }
             if (next - start).num_seconds() / period_seconds > MAX_EXPANSION_PERIODS {
                 return Err(RecurrenceError::TooExpensive);
             }

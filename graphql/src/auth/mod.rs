@@ -121,6 +121,8 @@ pub enum AuthError {
     MissingSubject,
     #[error("token subject is longer than {MAX_SUBJECT_CHARS} characters")]
     SubjectTooLong,
+    #[error("token subject contains a NUL character")]
+    SubjectHasNul,
 }
 
 /// Start-up configuration errors. Each message names the environment variable to fix.
@@ -262,9 +264,21 @@ impl Authenticator {
     /// JWKS; never `none`), and with a JWKS its `kid` must name a known key that fits the `alg`.
     /// Then the signature is checked, `exp` is required and checked, `nbf` is checked when
     /// present (both with 30 s of leeway for clock skew), the audience and issuer when configured,
-    /// and `sub` must be a non-empty string of at most 255 characters. Tokens with a `crit`
+    /// and `sub` must be a string of at most 255 characters with a non-whitespace character and no
+    /// NUL. Tokens with a `crit`
     /// header are rejected, as no extension is understood.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<AuthUser, AuthError> {
+        self.authenticate_until(authorization)
+            .await
+            .map(|(user, _)| user)
+    }
+
+    /// As [`Authenticator::authenticate`], also returning when the token expires (its `exp`,
+    /// seconds since the epoch): a WebSocket authenticated once is closed then.
+    pub async fn authenticate_until(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<(AuthUser, u64), AuthError> {
         let token = bearer_token(authorization.ok_or(AuthError::MissingHeader)?)?;
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::TokenTooLong);
@@ -293,12 +307,19 @@ impl Authenticator {
         let sub = data
             .claims
             .sub
-            .filter(|sub| !sub.is_empty())
+            .filter(|sub| !sub.trim().is_empty())
             .ok_or(AuthError::MissingSubject)?;
         if sub.chars().count() > MAX_SUBJECT_CHARS {
             return Err(AuthError::SubjectTooLong);
         }
-        Ok(AuthUser { id: sub })
+        // The subject is the owner id of every row the caller touches; PostgreSQL cannot
+        // store or compare a NUL, so such a token names no user at all.
+        if entities::limits::no_nul("sub", &sub).is_err() {
+            return Err(AuthError::SubjectHasNul);
+        }
+        // `exp` is required and was checked above; a float saturates into whole seconds.
+        let expires = data.claims.exp.map_or(u64::MAX, |exp| exp.max(0.0) as u64);
+        Ok((AuthUser { id: sub }, expires))
     }
 
     fn from_hmac(secret: &[u8], development: bool) -> Authenticator {

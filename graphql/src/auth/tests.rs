@@ -57,6 +57,33 @@ async fn a_token_with_an_empty_sub_is_rejected() {
 }
 
 #[tokio::test]
+async fn a_token_with_a_whitespace_only_sub_is_rejected_like_an_empty_one() {
+    for sub in [" ", "\t\n", "\u{3000}\u{a0}"] {
+        let token = hs_token(SECRET, &valid_claims(sub));
+        assert_rejected(&hs256(), Some(&bearer(&token)), "token has no subject").await;
+    }
+}
+
+#[tokio::test]
+async fn a_token_whose_sub_contains_a_nul_character_is_rejected() {
+    for sub in ["\u{0}", "alice\u{0}", "\u{0}alice"] {
+        let token = hs_token(SECRET, &valid_claims(sub));
+        let message = "token subject contains a NUL character";
+        assert_rejected(&hs256(), Some(&bearer(&token)), message).await;
+    }
+}
+
+#[tokio::test]
+async fn a_sub_with_surrounding_spaces_is_kept_verbatim() {
+    let token = hs_token(SECRET, &valid_claims(" alice "));
+    let user = hs256()
+        .authenticate(Some(&bearer(&token)))
+        .await
+        .expect("a subject with a non-whitespace character is accepted");
+    assert_eq!(user.id, " alice ");
+}
+
+#[tokio::test]
 async fn a_token_with_a_non_string_sub_is_rejected() {
     let token = hs_token(SECRET, &json!({ "sub": 42, "exp": now() + 600 }));
     assert_rejected(&hs256(), Some(&bearer(&token)), "token is malformed").await;

@@ -28,6 +28,10 @@ pub(super) struct RawHeader {
 #[derive(Deserialize)]
 pub(super) struct Claims {
     pub(super) sub: Option<String>,
+    /// Read again (after jsonwebtoken has checked it) to close a WebSocket when it passes; a
+    /// JSON number, which may be written with a fraction.
+    #[serde(default)]
+    pub(super) exp: Option<f64>,
 }
 
 #[derive(Serialize)]

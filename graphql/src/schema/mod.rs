@@ -19,11 +19,14 @@ pub mod task;
 pub mod task_list;
 pub mod user;
 
+use std::sync::Arc;
+
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
 use crate::auth::AuthUser;
+use crate::document_limits::{DocumentGuard, DocumentLimits};
 use crate::error::{ApiError, ApiResult};
 use crate::live::LiveHub;
 use crate::service::task::TaskChangeContext;
@@ -74,13 +77,18 @@ impl Clock {
     }
 }
 
-/// Query cost limits. Depth counts nested selections; complexity counts fields, with a page
-/// of tasks costing its page size times its selection.
+/// Query cost limits. The document's shape (nesting, depth, fields, root fields, aliases) is
+/// bounded by [`DocumentLimits`] before parsing and validation; complexity counts fields, with
+/// a page of tasks costing its page size times its selection.
 #[derive(Clone, Debug)]
 pub struct SchemaLimits {
-    pub max_depth: usize,
+    pub document: DocumentLimits,
     pub max_complexity: usize,
     pub introspection: bool,
+    /// How long a query or mutation may execute (`REQUEST_TIMEOUT_SECS`), on every transport.
+    pub execution_timeout: std::time::Duration,
+    /// How long an `Idempotency-Key` is remembered (`IDEMPOTENCY_KEY_TTL_HOURS`).
+    pub idempotency_ttl: std::time::Duration,
     /// Where webhook URLs may point (`updateSettings` refuses private IP literals and
     /// `localhost` outside the allow-list; the dispatcher checks resolved addresses).
     pub webhook_targets: subscribers::webhook::TargetPolicy,
@@ -89,11 +97,12 @@ pub struct SchemaLimits {
 impl Default for SchemaLimits {
     fn default() -> SchemaLimits {
         SchemaLimits {
-            // Deep enough for task → nextOccurrence → tags → ... in real clients.
-            max_depth: 12,
+            document: DocumentLimits::default(),
             // A full page of 100 tasks with ~30 fields each, plus headroom.
             max_complexity: 5_000,
             introspection: true,
+            execution_timeout: std::time::Duration::from_secs(10),
+            idempotency_ttl: std::time::Duration::from_secs(24 * 3600),
             webhook_targets: subscribers::webhook::TargetPolicy::public_only(),
         }
     }
@@ -122,9 +131,19 @@ pub fn build_schema(
     .data(live)
     .data(clock)
     .data(limits.webhook_targets.clone())
-    .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
-    .extension(crate::observability::OperationTelemetry);
+    // First, so that nothing else sees a document before its shape is bounded. (Depth is one
+    // of its limits: the engine's own depth limit would count introspection too.)
+    .extension(DocumentGuard(Arc::new(limits.document.clone())))
+    .extension(crate::observability::OperationTelemetry)
+    .extension(crate::selection_order::SelectionOrder)
+    // Outside the timeout, so that it sees an execution cut off and marks its key.
+    .extension(crate::idempotency::Idempotency {
+        ttl: limits.idempotency_ttl,
+    })
+    .extension(crate::execution_timeout::ExecutionTimeout(
+        limits.execution_timeout,
+    ));
     if !limits.introspection {
         builder = builder.disable_introspection();
     }

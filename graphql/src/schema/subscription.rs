@@ -84,6 +84,8 @@ impl TaskChange {
 pub struct SocketSubscriptions {
     active: Arc<AtomicUsize>,
     cap: usize,
+    /// The user's count across all their sockets, and its cap (see [`crate::sockets`]).
+    user: Option<(Arc<AtomicUsize>, usize)>,
 }
 
 impl SocketSubscriptions {
@@ -91,33 +93,65 @@ impl SocketSubscriptions {
         SocketSubscriptions {
             active: Arc::default(),
             cap,
+            user: None,
         }
+    }
+
+    /// Also counts every subscription against the user's `counter`, refused past `cap`.
+    pub fn with_user_limit(mut self, counter: Arc<AtomicUsize>, cap: usize) -> SocketSubscriptions {
+        self.user = Some((counter, cap));
+        self
     }
 
     /// Takes a slot, released when the returned guard (held by the stream) is dropped.
     pub(crate) fn acquire(&self) -> Result<SubscriptionSlot, ApiError> {
-        let taken = self
-            .active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.cap).then_some(n + 1)
-            });
-        match taken {
-            Ok(_) => Ok(SubscriptionSlot(Arc::clone(&self.active))),
-            Err(_) => Err(ApiError::RateLimited(format!(
-                "this connection already has {} live subscriptions, the limit; complete one first",
+        let socket = take(&self.active, self.cap).ok_or_else(|| {
+            ApiError::RateLimited(format!(
+                "this connection already has {} live subscriptions, the limit \
+                 (WS_MAX_SUBSCRIPTIONS); complete one first",
                 self.cap
-            ))),
-        }
+            ))
+        })?;
+        let user = match &self.user {
+            None => None,
+            Some((counter, cap)) => Some(take(counter, *cap).ok_or_else(|| {
+                ApiError::RateLimited(format!(
+                    "this user already has {cap} live subscriptions, the limit \
+                     (WS_MAX_SUBSCRIPTIONS_PER_USER); complete one first"
+                ))
+            })?),
+        };
+        Ok(SubscriptionSlot {
+            _socket: socket,
+            _user: user,
+        })
     }
 }
 
-/// A taken subscription slot; dropping it frees the slot.
-pub(crate) struct SubscriptionSlot(Arc<AtomicUsize>);
+/// One unit of `counter` if it is below `cap`.
+fn take(counter: &Arc<AtomicUsize>, cap: usize) -> Option<Taken> {
+    counter
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < cap).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| Taken(Arc::clone(counter)))
+}
 
-impl Drop for SubscriptionSlot {
+/// One unit of a counter; dropping it gives the unit back.
+struct Taken(Arc<AtomicUsize>);
+
+impl Drop for Taken {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// A taken subscription slot (on the socket and, when bounded, for the user); dropping it
+/// frees both.
+pub(crate) struct SubscriptionSlot {
+    _socket: Taken,
+    _user: Option<Taken>,
 }
 
 #[derive(Default)]

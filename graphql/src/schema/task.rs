@@ -240,7 +240,8 @@ impl Recurrence {
             ApiError::internal(anyhow::anyhow!("stored rule no longer parses: {e}"))
         })?;
         let n = usize::try_from(count).unwrap_or(5);
-        rule.upcoming(due_at, n)
+        crate::service::task::upcoming_off_the_runtime(rule, due_at, n)
+            .await?
             .map_err(|e| ApiError::bad_input(format!("recurrence.upcoming: {e}")).into())
     }
 }

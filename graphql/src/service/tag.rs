@@ -21,20 +21,24 @@ pub fn validate_tag_name(field: &str, name: &str) -> ApiResult<String> {
 
 /// Validates a list of tag names for one task: each valid, case-insensitive duplicates folded
 /// (first spelling wins), at most [`limits::MAX_TAGS_PER_TASK`].
+///
+/// The list's length is checked before anything else, so a huge list costs one comparison;
+/// folding is linear (a set of keys).
 pub fn validate_tag_names(field: &str, names: &[String]) -> ApiResult<Vec<String>> {
-    let mut out: Vec<String> = Vec::with_capacity(names.len());
-    for (i, name) in names.iter().enumerate() {
-        let name = validate_tag_name(&format!("{field}[{i}]"), name)?;
-        if !out.iter().any(|n| tag::name_key(n) == tag::name_key(&name)) {
-            out.push(name);
-        }
-    }
-    if out.len() > limits::MAX_TAGS_PER_TASK {
+    if names.len() > limits::MAX_TAGS_PER_TASK {
         return Err(ApiError::bad_input(format!(
             "{field} has {} tags; the limit is {}",
-            out.len(),
+            names.len(),
             limits::MAX_TAGS_PER_TASK
         )));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(names.len());
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let name = validate_tag_name(&format!("{field}[{i}]"), name)?;
+        if seen.insert(tag::name_key(&name)) {
+            out.push(name);
+        }
     }
     Ok(out)
 }
@@ -316,6 +320,17 @@ mod tests {
         assert!(err.to_string().starts_with("input.tags[1]"), "{err}");
         let many: Vec<String> = (0..51).map(|i| format!("t{i}")).collect();
         assert!(validate_tag_names("tags", &many).is_err());
+    }
+
+    #[test]
+    fn a_huge_tag_list_is_refused_by_its_length_before_any_name_is_looked_at() {
+        // 100,000 copies of one name: folding them first used to be quadratic.
+        let names = vec!["same".to_owned(); 100_000];
+        let err = validate_tag_names("input.tags", &names).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "input.tags has 100000 tags; the limit is 50"
+        );
     }
 
     #[test]

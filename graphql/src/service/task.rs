@@ -21,13 +21,14 @@ use uuid::Uuid;
 
 pub use super::task_input::{
     NewTask, RecurrenceInput, ReminderInput, TaskPatch, preview_recurrence,
+    upcoming_off_the_runtime,
 };
 pub use super::task_reminders::reminders_of_tasks;
 pub use super::task_tagging::{tag_task, touch_tasks, untag_task};
 
 use super::task_input::{
-    bad, user_timezone, validate_description, validate_recurrence, validate_reminders,
-    validate_title,
+    bad, user_timezone, validate_description, validate_due_at, validate_recurrence,
+    validate_reminders, validate_title,
 };
 use super::task_reminders::{recompute_fire_times, replace_reminders};
 use super::task_tagging::replace_tags;
@@ -53,6 +54,9 @@ pub async fn create_task(
     let description = validate_description(input.description.as_deref().unwrap_or_default())?;
     let tag_names = tags::validate_tag_names("input.tags", input.tags.as_deref().unwrap_or(&[]))?;
     let reminders = validate_reminders(input.reminders.as_deref().unwrap_or(&[]))?;
+    if let Some(due_at) = input.due_at {
+        validate_due_at("input.dueAt", due_at)?;
+    }
     let due_at = input.due_at.map(entities::to_db_precision);
     let recurrence = match &input.recurrence {
         Some(r) => Some(validate_recurrence(
@@ -179,6 +183,9 @@ pub async fn update_task(
         Some(r) => Some(validate_reminders(r.as_deref().unwrap_or(&[]))?),
         None => None,
     };
+    if let Some(Some(due_at)) = patch.due_at {
+        validate_due_at("input.dueAt", due_at)?;
+    }
     let default_tz = match &patch.recurrence {
         Some(Some(r)) if r.timezone.is_none() => Some(user_timezone(db, ctx).await?),
         _ => None,

@@ -87,9 +87,24 @@ pub async fn preview_recurrence(
         Some(_) => user::DEFAULT_TIMEZONE.to_owned(),
         None => user_timezone(db, ctx).await?,
     };
+    validate_due_at("dueAt", due_at)?;
     let rule = parse_recurrence("recurrence", input, &default_tz)?;
-    rule.upcoming(entities::to_db_precision(due_at), count)
+    upcoming_off_the_runtime(rule, entities::to_db_precision(due_at), count)
+        .await?
         .map_err(|e| bad(format!("recurrence.rule: {e}")))
+}
+
+/// `rule.upcoming(due_at, count)` on the blocking pool: an expansion is bounded (see
+/// [`RecurrenceRule::occurrences_after`]) but can take milliseconds of CPU, which must not
+/// stall the async workers (and with them the request timeout and other users' requests).
+pub async fn upcoming_off_the_runtime(
+    rule: RecurrenceRule,
+    due_at: DateTime<Utc>,
+    count: usize,
+) -> ApiResult<Result<Vec<DateTime<Utc>>, entities::recurrence::RecurrenceError>> {
+    tokio::task::spawn_blocking(move || rule.upcoming(due_at, count))
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("recurrence expansion failed: {e}")))
 }
 
 pub(super) fn bad(msg: String) -> ApiError {
@@ -104,6 +119,11 @@ pub(super) fn validate_description(value: &str) -> ApiResult<String> {
     limits::optional_text("input.description", value, limits::MAX_DESCRIPTION_CHARS).map_err(bad)
 }
 
+/// Checks that a date lies in the accepted range ([`limits::date_in_range`]); `field` names it.
+pub(super) fn validate_due_at(field: &str, value: DateTime<Utc>) -> ApiResult<()> {
+    limits::date_in_range(field, value).map_err(bad)
+}
+
 pub(super) fn validate_reminders(inputs: &[ReminderInput]) -> ApiResult<Vec<ReminderSpec>> {
     if inputs.len() > limits::MAX_REMINDERS_PER_TASK {
         return Err(bad(format!(
@@ -116,8 +136,11 @@ pub(super) fn validate_reminders(inputs: &[ReminderInput]) -> ApiResult<Vec<Remi
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            ReminderSpec::from_input(&format!("input.reminders[{i}]"), r.minutes_before_due, r.at)
-                .map_err(bad)
+            let field = format!("input.reminders[{i}]");
+            if let Some(at) = r.at {
+                limits::date_in_range(&format!("{field}.at"), at).map_err(bad)?;
+            }
+            ReminderSpec::from_input(&field, r.minutes_before_due, r.at).map_err(bad)
         })
         .collect()
 }
@@ -129,7 +152,9 @@ fn parse_recurrence(
     input: &RecurrenceInput,
     default_timezone: &str,
 ) -> ApiResult<RecurrenceRule> {
+    limits::no_nul(&format!("{field}.rule"), &input.rule).map_err(bad)?;
     let timezone = input.timezone.as_deref().unwrap_or(default_timezone);
+    limits::no_nul(&format!("{field}.timezone"), timezone).map_err(bad)?;
     RecurrenceRule::parse(&input.rule, timezone, input.anchor).map_err(|e| match e {
         entities::recurrence::RecurrenceError::UnknownTimezone(_) => {
             bad(format!("{field}.timezone: {e}"))

@@ -1,8 +1,11 @@
 //! Users and their settings.
 
 use chrono::{DateTime, Utc};
+use entities::limits::no_nul;
 use entities::user;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, EntityTrait, Set, TransactionSession, TransactionTrait,
+};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -70,6 +73,7 @@ pub struct SettingsPatch {
 
 /// Validates a time zone name; returns the canonical IANA name.
 pub fn validate_timezone(field: &str, name: &str) -> ApiResult<String> {
+    no_nul(field, name).map_err(ApiError::BadUserInput)?;
     entities::recurrence::parse_timezone(name)
         .map(|tz| tz.name().to_owned())
         .map_err(|e| ApiError::bad_input(format!("{field}: {e}")))
@@ -84,6 +88,7 @@ pub fn validate_webhook_url(
     raw: &str,
     targets: &subscribers::webhook::TargetPolicy,
 ) -> ApiResult<String> {
+    no_nul(field, raw).map_err(ApiError::BadUserInput)?;
     let raw = raw.trim();
     if raw.chars().count() > entities::limits::MAX_URL_CHARS {
         return Err(ApiError::bad_input(format!(
@@ -112,8 +117,9 @@ pub fn validate_webhook_url(
     Ok(url.to_string())
 }
 
-/// Validates a webhook secret's length.
+/// Validates a webhook secret: its length, and no NUL character.
 pub fn validate_webhook_secret(field: &str, secret: &str) -> ApiResult<String> {
+    no_nul(field, secret).map_err(ApiError::BadUserInput)?;
     let n = secret.chars().count();
     if !(MIN_WEBHOOK_SECRET_CHARS..=MAX_WEBHOOK_SECRET_CHARS).contains(&n) {
         return Err(ApiError::bad_input(format!(
@@ -123,16 +129,18 @@ pub fn validate_webhook_secret(field: &str, secret: &str) -> ApiResult<String> {
     Ok(secret.to_owned())
 }
 
-/// Applies a validated settings change and returns the user.
-pub async fn update_settings<C: ConnectionTrait>(
+/// Applies a validated settings change and returns the user. One transaction: creating the
+/// user's row and changing it commit together, so a change that fails leaves no row behind.
+pub async fn update_settings<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     user_id: &str,
     patch: SettingsPatch,
     now: DateTime<Utc>,
 ) -> ApiResult<user::Model> {
-    ensure_exists(db, user_id, now).await?;
+    let txn = super::begin_write(db).await?;
+    ensure_exists(&txn, user_id, now).await?;
     let current = user::Entity::find_by_id(user_id.to_owned())
-        .one(db)
+        .one(&txn)
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("user row vanished")))?;
     let mut row: user::ActiveModel = current.into();
@@ -146,7 +154,9 @@ pub async fn update_settings<C: ConnectionTrait>(
         row.webhook_secret = Set(secret);
     }
     row.updated_at = Set(entities::to_db_precision(now));
-    Ok(row.update(db).await?)
+    let updated = row.update(&txn).await?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
 #[cfg(test)]
@@ -168,6 +178,24 @@ mod tests {
             assert!(
                 err.to_string().starts_with("input.webhookUrl"),
                 "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn settings_with_a_nul_character_are_rejected_naming_the_field() {
+        let targets = Default::default();
+        for err in [
+            validate_timezone("input.timezone", "UTC\0").unwrap_err(),
+            validate_webhook_url("input.webhookUrl", "https://example.com/\0", &targets)
+                .unwrap_err(),
+            validate_webhook_secret("input.webhookSecret", &format!("{}\0", "x".repeat(20)))
+                .unwrap_err(),
+        ] {
+            assert!(
+                err.to_string()
+                    .ends_with("must not contain a NUL character"),
+                "{err}"
             );
         }
     }

@@ -15,6 +15,7 @@ mod support;
 
 mod server;
 
+mod limits;
 mod notification_received;
 mod protocol;
 mod task_changed;

@@ -181,3 +181,48 @@ async fn a_message_larger_than_the_cap_closes_the_socket_without_being_read() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_subscription_nested_two_thousand_deep_is_refused_and_the_socket_stays_usable() {
+    // Arrange
+    let server = TestServer::start().await;
+    let mut socket = server.connect().await;
+    handshake(&server, &mut socket, "alice").await;
+    let deep = format!(
+        "subscription {{ taskChanged(filter: {{ tags: {{ any: {}\"x\"{} }} }}) {{ kind }} }}",
+        "[".repeat(2_000),
+        "]".repeat(2_000)
+    );
+
+    // Act
+    send_json(
+        &mut socket,
+        json!({ "id": "deep", "type": "subscribe", "payload": { "query": deep } }),
+    )
+    .await;
+
+    // Assert: one error naming the limit, and the socket still answers.
+    let reply = receive(&mut socket).await.unwrap();
+    assert_eq!(reply["id"], "deep");
+    let errors = match reply["type"].as_str() {
+        Some("error") => reply["payload"].clone(),
+        Some("next") => reply["payload"]["errors"].clone(),
+        other => panic!("unexpected reply {other:?}: {reply}"),
+    };
+    assert_eq!(errors[0]["extensions"]["code"], "BAD_USER_INPUT", "{reply}");
+    assert_eq!(
+        errors[0]["extensions"]["limit"], "MAX_QUERY_NESTING",
+        "{reply}"
+    );
+    send_json(&mut socket, json!({ "type": "ping" })).await;
+    loop {
+        let message = receive(&mut socket).await.unwrap();
+        if message["type"] == "pong" {
+            break;
+        }
+        assert_eq!(
+            message["id"], "deep",
+            "only the refused operation's end: {message}"
+        );
+    }
+}

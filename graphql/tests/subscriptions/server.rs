@@ -20,7 +20,20 @@ impl TestServer {
 
     /// As [`TestServer::start`], with `init_timeout` for `connection_init`.
     pub(crate) async fn start_with_init_timeout(init_timeout: Duration) -> TestServer {
-        TestServer::start_inner(init_timeout, None).await
+        TestServer::start_inner(init_timeout, None, None).await
+    }
+
+    /// As [`TestServer::start`], with per-user caps on sockets and subscriptions.
+    pub(crate) async fn start_with_user_limits(
+        max_sockets: usize,
+        max_subscriptions: usize,
+    ) -> TestServer {
+        TestServer::start_inner(
+            graphql::http::WS_INIT_TIMEOUT,
+            None,
+            Some((max_sockets, max_subscriptions)),
+        )
+        .await
     }
 
     /// As embedded mode runs: the gateway plus every subscriber in-process (recurrence,
@@ -28,12 +41,13 @@ impl TestServer {
     pub(crate) async fn start_embedded(
         webhooks: subscribers::webhook::WebhookSettings,
     ) -> TestServer {
-        TestServer::start_inner(graphql::http::WS_INIT_TIMEOUT, Some(webhooks)).await
+        TestServer::start_inner(graphql::http::WS_INIT_TIMEOUT, Some(webhooks), None).await
     }
 
     async fn start_inner(
         init_timeout: Duration,
         embedded: Option<subscribers::webhook::WebhookSettings>,
+        user_limits: Option<(usize, usize)>,
     ) -> TestServer {
         let db = support::TestDb::empty(support::Backend::Sqlite)
             .await
@@ -54,10 +68,18 @@ impl TestServer {
             kafka: built.kafka.clone(),
             auth: built.auth.clone(),
             request_timeout: built.request_timeout,
+            body_timeout: built.body_timeout,
             graphiql_html: built.graphiql_html.clone(),
             live: built.live.clone(),
             ws_init_timeout: init_timeout,
             ws_max_subscriptions: built.ws_max_subscriptions,
+            components: built.components.clone(),
+            user_sockets: match user_limits {
+                Some((sockets, subscriptions)) => {
+                    graphql::sockets::UserSockets::new(sockets, subscriptions)
+                }
+                None => Arc::clone(&built.user_sockets),
+            },
             oidc: None,
         });
         let gateway = graphql::startup::Gateway {
@@ -92,9 +114,14 @@ impl TestServer {
     }
 
     pub(crate) fn token(&self, sub: &str) -> String {
+        self.token_for(sub, Duration::from_secs(600))
+    }
+
+    /// A token for `sub` that expires after `ttl` (whole seconds).
+    pub(crate) fn token_for(&self, sub: &str, ttl: Duration) -> String {
         graphql::auth::Authenticator::hs256(SECRET.as_bytes())
             .unwrap()
-            .issue_token(sub, Duration::from_secs(600))
+            .issue_token(sub, ttl)
             .unwrap()
     }
 

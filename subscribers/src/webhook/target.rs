@@ -7,6 +7,17 @@
 //! link-local, carrier-grade NAT, unspecified, multicast, documentation and reserved ranges —
 //! unless an operator lists it in the allow-list (`WEBHOOK_ALLOW_PRIVATE`, CIDRs).
 //!
+//! IPv6 addresses that carry an IPv4 address a network may route to ([`embedded_ipv4`]:
+//! IPv4-mapped `::ffff:a.b.c.d`, IPv4-translated `::ffff:0:a.b.c.d`, IPv4-compatible
+//! `::a.b.c.d`, 6to4 `2002:AABB:CCDD::/16` and NAT64 `64:ff9b::/96`) are judged by that IPv4
+//! address, exactly as the IPv4 literal would be (so `[::ffff:127.0.0.1]` is loopback, and
+//! allow-listing `127.0.0.1` allows it too). Two forms are refused whatever they carry, because
+//! where the IPv4 address sits is not fixed or not the destination: Teredo (`2001::/32`, a
+//! deprecated tunnel whose client address is obfuscated and whose relay is chosen by the
+//! network) and NAT64 local-use (`64:ff9b:1::/48`, RFC 8215: not globally reachable, and its
+//! operator may place the IPv4 address at any RFC 6052 offset). The allow-list can still
+//! permit them.
+//!
 //! It is applied where it cannot be bypassed: to the URL's host when it is an IP literal
 //! (before any connection), and to every address a host name resolves to ([`GuardedResolver`],
 //! installed as the HTTP client's resolver, so the address checked is the address connected
@@ -78,11 +89,18 @@ impl TargetPolicy {
         &self.allowed
     }
 
-    /// Checks one address; `host` names it in the error.
+    /// Checks one address; `host` names it in the error. An IPv6 address that embeds an IPv4
+    /// address ([`embedded_ipv4`]) is allowed when either of the two is allow-listed.
     pub fn check_address(&self, host: &str, address: IpAddr) -> Result<(), TargetError> {
+        let listed = |ip: IpAddr| self.allowed.iter().any(|net| net.contains(&ip));
+        let embedded = match address {
+            IpAddr::V6(v6) => embedded_ipv4(v6),
+            IpAddr::V4(_) => None,
+        };
         match non_public_kind(address) {
             None => Ok(()),
-            Some(_) if self.allowed.iter().any(|net| net.contains(&address)) => Ok(()),
+            Some(_) if listed(address) => Ok(()),
+            Some(_) if embedded.is_some_and(|v4| listed(IpAddr::V4(v4))) => Ok(()),
             Some(kind) => Err(TargetError::Refused {
                 host: host.to_owned(),
                 address,
@@ -146,29 +164,55 @@ fn v4_kind(ip: Ipv4Addr) -> Option<&'static str> {
 }
 
 fn v6_kind(ip: Ipv6Addr) -> Option<&'static str> {
-    if let Some(v4) = ip.to_ipv4_mapped() {
+    if ip.is_loopback() {
+        return Some("loopback");
+    }
+    if ip.is_unspecified() {
+        return Some("unspecified");
+    }
+    if let Some(v4) = embedded_ipv4(ip) {
+        // The IPv4 address it carries decides, as if it had been given as a literal.
         return v4_kind(v4);
     }
-    let first = ip.segments()[0];
-    if ip.is_loopback() {
-        Some("loopback")
-    } else if ip.is_unspecified() {
-        Some("unspecified")
-    } else if first & 0xfe00 == 0xfc00 {
+    let segments = ip.segments();
+    let first = segments[0];
+    if first & 0xfe00 == 0xfc00 {
         Some("private (unique local)")
     } else if first & 0xffc0 == 0xfe80 || first & 0xffc0 == 0xfec0 {
         Some("link-local")
     } else if ip.is_multicast() {
         Some("multicast or reserved")
-    } else if first == 0x2001 && ip.segments()[1] == 0x0db8 {
+    } else if first == 0x2001 && segments[1] == 0x0db8 {
         Some("documentation or benchmarking")
-    } else if ip.segments()[..6] == [0x0064, 0xff9b, 0, 0, 0, 0] {
-        // NAT64: the IPv4 address it embeds decides.
-        let [.., hi, lo] = ip.segments();
-        let v4 = Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
-        v4_kind(v4)
+    } else if first == 0x2001 && segments[1] == 0 {
+        Some("Teredo tunnel")
+    } else if segments[..3] == [0x0064, 0xff9b, 0x0001] {
+        Some("NAT64 local-use")
     } else {
         None
+    }
+}
+
+/// The IPv4 address that `ip` carries in a form a network may deliver to that IPv4 address:
+///
+/// - IPv4-mapped `::ffff:a.b.c.d` and IPv4-translated `::ffff:0:a.b.c.d` (SIIT): the last 32
+///   bits;
+/// - IPv4-compatible `::a.b.c.d` (deprecated; `::` and `::1` are not, they are the IPv6
+///   unspecified and loopback addresses): the last 32 bits;
+/// - 6to4 `2002:AABB:CCDD::/16`: bits 16 to 48 (`AA.BB.CC.DD`);
+/// - NAT64 well-known prefix `64:ff9b::/96` (RFC 6052): the last 32 bits.
+///
+/// Teredo and NAT64 local-use are not listed: [`non_public_kind`] refuses them outright.
+pub fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let segments = ip.segments();
+    let [.., hi, lo] = segments;
+    let last_32_bits = Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match segments {
+        [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] => Some(last_32_bits),
+        [0, 0, 0, 0, 0, 0, _, _] if !ip.is_unspecified() && !ip.is_loopback() => Some(last_32_bits),
+        [0x0064, 0xff9b, 0, 0, 0, 0, _, _] => Some(last_32_bits),
+        [0x2002, hi, lo, ..] => Some(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))),
+        _ => None,
     }
 }
 
@@ -266,6 +310,99 @@ mod tests {
         ] {
             assert_eq!(non_public_kind(ip(address)), None, "{address}");
         }
+    }
+
+    #[test]
+    fn ipv6_forms_embedding_a_non_public_ipv4_are_judged_by_that_ipv4() {
+        for (address, kind) in [
+            // IPv4-compatible.
+            ("::127.0.0.1", "loopback"),
+            ("::10.0.0.1", "private"),
+            ("::169.254.169.254", "link-local"),
+            // IPv4-mapped and IPv4-translated.
+            ("::ffff:192.168.0.1", "private"),
+            ("::ffff:0:127.0.0.1", "loopback"),
+            // 6to4: 2002:7f00:0001::/48 is 127.0.0.1, 2002:a9fe:a9fe::/48 is 169.254.169.254.
+            ("2002:7f00:1::1", "loopback"),
+            ("2002:a9fe:a9fe:1::5", "link-local"),
+            ("2002:c0a8:101::", "private"),
+            // NAT64 well-known prefix.
+            ("64:ff9b::127.0.0.1", "loopback"),
+            ("64:ff9b::10.1.2.3", "private"),
+        ] {
+            assert_eq!(non_public_kind(ip(address)), Some(kind), "{address}");
+        }
+    }
+
+    #[test]
+    fn teredo_and_nat64_local_use_are_refused_whatever_they_carry() {
+        for (address, kind) in [
+            // Teredo with server 65.54.227.120 and client 127.0.0.1 (XOR 0xffffffff).
+            ("2001:0:4136:e378:8000:63bf:80ff:fffe", "Teredo tunnel"),
+            ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", "Teredo tunnel"),
+            ("64:ff9b:1::7f00:1", "NAT64 local-use"),
+            ("64:ff9b:1::808:808", "NAT64 local-use"),
+        ] {
+            assert_eq!(non_public_kind(ip(address)), Some(kind), "{address}");
+        }
+    }
+
+    #[test]
+    fn ipv6_forms_embedding_a_public_ipv4_are_public() {
+        for address in [
+            "::8.8.8.8",
+            "::ffff:1.1.1.1",
+            "::ffff:0:1.1.1.1",
+            "2002:808:808::1",
+            "64:ff9b::1.1.1.1",
+        ] {
+            assert_eq!(non_public_kind(ip(address)), None, "{address}");
+        }
+        assert_eq!(
+            embedded_ipv4("::1".parse().unwrap_or(Ipv6Addr::UNSPECIFIED)),
+            None
+        );
+        assert_eq!(embedded_ipv4(Ipv6Addr::UNSPECIFIED), None);
+        assert_eq!(
+            embedded_ipv4("2002:c000:0204::1".parse().unwrap_or(Ipv6Addr::UNSPECIFIED)),
+            Some(Ipv4Addr::new(192, 0, 2, 4))
+        );
+    }
+
+    #[test]
+    fn allow_listing_an_ipv4_address_allows_the_ipv6_forms_that_embed_it() {
+        let policy = TargetPolicy::parse("127.0.0.1").unwrap_or_default();
+        for address in [
+            "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "2002:7f00:1::1",
+            "64:ff9b::7f00:1",
+        ] {
+            assert!(policy.check_address("h", ip(address)).is_ok(), "{address}");
+        }
+        assert!(policy.check_address("h", ip("::ffff:127.0.0.2")).is_err());
+        assert!(policy.check_address("h", ip("64:ff9b:1::7f00:1")).is_err());
+    }
+
+    #[test]
+    fn urls_with_ipv6_literals_embedding_a_private_ipv4_are_refused_before_connecting() {
+        let policy = TargetPolicy::public_only();
+        for url in [
+            "http://[::127.0.0.1]/hook",
+            "http://[::ffff:127.0.0.1]:8080/hook",
+            "http://[::ffff:7f00:1]/hook",
+            "http://[::ffff:0:a00:1]/hook",
+            "http://[2002:a9fe:a9fe::1]/latest/meta-data",
+            "http://[64:ff9b::169.254.169.254]/latest/meta-data",
+            "http://[64:ff9b:1::a00:1]/hook",
+            "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",
+        ] {
+            assert!(
+                matches!(policy.check_url(url), Err(TargetError::Refused { .. })),
+                "{url}"
+            );
+        }
+        assert!(policy.check_url("http://[2002:808:808::1]/hook").is_ok());
     }
 
     #[test]

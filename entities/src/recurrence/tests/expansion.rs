@@ -163,6 +163,24 @@ fn until_ends_the_series() {
 }
 
 #[test]
+fn the_series_ends_at_the_end_of_the_accepted_date_range() {
+    let daily = rule("FREQ=DAILY", "UTC");
+    assert_eq!(
+        daily.upcoming(utc(9000, 12, 29, 9, 0), 5).expect("expands"),
+        vec![utc(9000, 12, 30, 9, 0), utc(9000, 12, 31, 9, 0)]
+    );
+    assert_eq!(daily.upcoming(utc(9000, 12, 31, 9, 0), 5), Ok(Vec::new()));
+    // A zone east of UTC: 9001-01-01 08:00 in Auckland is still 9000-12-31 in UTC.
+    let auckland = rule("FREQ=DAILY", "Pacific/Auckland");
+    let last = auckland
+        .upcoming(utc(9000, 12, 29, 19, 0), 5)
+        .expect("expands");
+    assert_eq!(last.last(), Some(&utc(9000, 12, 31, 19, 0)));
+    let yearly = rule("FREQ=YEARLY;INTERVAL=500", "UTC");
+    assert_eq!(yearly.upcoming(utc(8800, 6, 1, 9, 0), 5), Ok(Vec::new()));
+}
+
+#[test]
 fn count_is_clamped_to_max_upcoming() {
     let r = rule("FREQ=DAILY", "UTC");
     let start = utc(2026, 1, 1, 9, 0);

@@ -127,7 +127,10 @@ fn value_from_json(field: SortField, raw: &Json) -> Option<SortValue> {
             Some(SortValue::Timestamp(t.with_timezone(&Utc)))
         }
         SortField::Priority => Some(SortValue::Rank(i16::try_from(raw.as_i64()?).ok()?)),
-        SortField::Title => Some(SortValue::Text(raw.as_str()?.to_owned())),
+        // A title never holds a NUL (it is refused on input), and PostgreSQL cannot take one.
+        SortField::Title => Some(SortValue::Text(
+            raw.as_str().filter(|s| !s.contains('\0'))?.to_owned(),
+        )),
         SortField::Relevance => {
             let f: f64 = raw.as_str()?.parse().ok()?;
             f.is_finite().then_some(SortValue::Float(f))

@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use entities::limits::{MAX_SEARCH_CHARS, MAX_TAG_MATCH_NAMES};
+use entities::limits::{MAX_SEARCH_CHARS, MAX_TAG_MATCH_NAMES, date_in_range, no_nul};
 use entities::{task, task_tag};
 use sea_orm::DbBackend;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query, SelectStatement};
@@ -104,6 +104,14 @@ impl Validation {
         if let Some(rank) = filter.min_priority {
             check_rank(&format!("{path}.minPriority"), rank)?;
         }
+        for (name, bound) in [
+            ("dueAfter", filter.due_after),
+            ("dueBefore", filter.due_before),
+        ] {
+            if let Some(bound) = bound {
+                date_in_range(&format!("{path}.{name}"), bound).map_err(ApiError::BadUserInput)?;
+            }
+        }
         if let Some(tags) = &filter.tags {
             for (name, list) in tag_lists(tags) {
                 let Some(names) = list else { continue };
@@ -116,6 +124,9 @@ impl Validation {
                         "{list_path} has {} names; the limit is {MAX_TAG_MATCH_NAMES}",
                         names.len()
                     )));
+                }
+                for (i, name) in names.iter().enumerate() {
+                    no_nul(&format!("{list_path}[{i}]"), name).map_err(ApiError::BadUserInput)?;
                 }
                 self.tag_keys
                     .extend(names.iter().map(|n| entities::tag::name_key(n)));
@@ -333,9 +344,12 @@ impl SearchWords {
 }
 
 /// Normalises the `search` argument: `None` for absent or blank; an error naming `search` when
-/// it is too long. A search with no words (e.g. `"!!!"`) is `Some` with no words: it matches
+/// it is too long or contains a NUL character. A search with no words (e.g. `"!!!"`) is `Some` with no words: it matches
 /// nothing.
 pub(crate) fn search_words(search: Option<&str>) -> ApiResult<Option<SearchWords>> {
+    if let Some(text) = search {
+        no_nul("search", text).map_err(ApiError::BadUserInput)?;
+    }
     let Some(text) = search.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };

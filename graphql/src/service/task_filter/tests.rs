@@ -153,3 +153,50 @@ fn search_text_is_reduced_to_words() {
     let long = "a".repeat(MAX_SEARCH_CHARS + 1);
     assert!(message(search_words(Some(&long))).starts_with("search is 501 characters"));
 }
+
+#[test]
+fn filter_dates_outside_the_accepted_range_are_rejected_by_path() {
+    let at = |s: &str| {
+        DateTime::parse_from_rfc3339(s)
+            .expect("test date")
+            .with_timezone(&Utc)
+    };
+    let late = TaskFilterSpec {
+        due_before: Some(at("9999-12-31T00:00:00Z")),
+        ..Default::default()
+    };
+    assert!(message(validate_filter(&late)).starts_with("filter.dueBefore must be between"));
+    let early = TaskFilterSpec {
+        not: Some(Box::new(TaskFilterSpec {
+            due_after: Some(at("0001-01-01T00:00:00Z")),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    assert!(message(validate_filter(&early)).starts_with("filter.not.dueAfter must be between"));
+    let edges = TaskFilterSpec {
+        due_after: Some(at("1000-01-01T00:00:00Z")),
+        due_before: Some(at("9000-12-31T23:59:59Z")),
+        ..Default::default()
+    };
+    assert!(validate_filter(&edges).is_ok());
+}
+
+#[test]
+fn nul_characters_in_tag_names_and_search_are_rejected_by_path() {
+    let filter = TaskFilterSpec {
+        tags: Some(TagMatchSpec {
+            any: Some(vec!["ok".into(), "bad\0".into()]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        message(validate_filter(&filter)),
+        "filter.tags.any[1] must not contain a NUL character"
+    );
+    assert_eq!(
+        message(search_words(Some("milk\0eggs"))),
+        "search must not contain a NUL character"
+    );
+}

@@ -1,0 +1,380 @@
+//! The subscribers' tables and dead letters, zero settings, bounded batches and the loop.
+
+use entities::{dead_letter, notification, user, webhook_delivery};
+use stream::dead_letters::DeadLetterStatus;
+
+use super::*;
+
+const ALICE: &str = "alice";
+
+async fn user(db: &DatabaseConnection) {
+    let now = entities::to_db_precision(Utc::now());
+    user::ActiveModel {
+        id: Set(ALICE.to_owned()),
+        timezone: Set("UTC".to_owned()),
+        webhook_url: Set(None),
+        webhook_secret: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+}
+
+/// A delivery with `status`, last changed at `updated_at`, of the record at `offset` on
+/// `notifications`.
+async fn delivery(
+    db: &DatabaseConnection,
+    status: &str,
+    updated_at: DateTime<Utc>,
+    offset: i64,
+) -> Uuid {
+    let id = Uuid::now_v7();
+    webhook_delivery::ActiveModel {
+        id: Set(id),
+        event_id: Set(Uuid::now_v7()),
+        owner_id: Set(ALICE.to_owned()),
+        notification_id: Set(None),
+        url: Set("https://example.com/hook".to_owned()),
+        body: Set("{}".to_owned()),
+        source_topic: Set(stream::topics::NOTIFICATIONS.to_owned()),
+        source_partition: Set(0),
+        source_offset: Set(offset),
+        source_headers: Set("{}".to_owned()),
+        status: Set(status.to_owned()),
+        attempts: Set(1),
+        next_attempt_at: Set(updated_at),
+        last_status_code: Set(None),
+        last_error: Set(None),
+        created_at: Set(updated_at),
+        updated_at: Set(updated_at),
+        delivered_at: Set(None),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    id
+}
+
+/// A dead letter of consumer `webhook` with `status`, last changed at `updated_at`, of the
+/// record at `offset` on `notifications`.
+async fn dead_letter(
+    db: &DatabaseConnection,
+    status: DeadLetterStatus,
+    updated_at: DateTime<Utc>,
+    offset: i64,
+) -> i64 {
+    dead_letter::ActiveModel {
+        consumer: Set("webhook".to_owned()),
+        topic: Set(stream::topics::NOTIFICATIONS.to_owned()),
+        partition: Set(0),
+        offset: Set(offset),
+        event_id: Set(Some(Uuid::now_v7())),
+        key: Set(Some(ALICE.to_owned())),
+        payload: Set("{}".to_owned()),
+        headers: Set("{}".to_owned()),
+        error: Set("HTTP 410".to_owned()),
+        attempts: Set(1),
+        status: Set(status.as_str().to_owned()),
+        created_at: Set(updated_at),
+        updated_at: Set(updated_at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .unwrap()
+    .id
+}
+
+async fn notification(db: &DatabaseConnection, read_at: Option<DateTime<Utc>>) -> Uuid {
+    let id = Uuid::now_v7();
+    notification::ActiveModel {
+        id: Set(id),
+        owner_id: Set(ALICE.to_owned()),
+        task_id: Set(None),
+        kind: Set("REMINDER_DUE".to_owned()),
+        title: Set("t".to_owned()),
+        body: Set("b".to_owned()),
+        event_id: Set(Uuid::now_v7()),
+        created_at: Set(read_at.unwrap_or_else(Utc::now)),
+        read_at: Set(read_at),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    id
+}
+
+async fn delivery_ids(db: &DatabaseConnection) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = webhook_delivery::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+async fn dead_letter_ids(db: &DatabaseConnection) -> Vec<i64> {
+    let mut ids: Vec<i64> = dead_letter::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+async fn notification_ids(db: &DatabaseConnection) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = notification::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
+
+on_both_databases!(
+    finished_webhook_deliveries_past_30_days_are_pruned_unless_pending_or_still_parked,
+    |t| {
+        // Arrange
+        user(&t.db).await;
+        let now = Utc::now();
+        let old = ago(now, 31);
+        let delivered_old = delivery(&t.db, webhook_delivery::STATUS_DELIVERED, old, 1).await;
+        let delivered_new =
+            delivery(&t.db, webhook_delivery::STATUS_DELIVERED, ago(now, 29), 2).await;
+        let pending_old = delivery(&t.db, webhook_delivery::STATUS_PENDING, old, 3).await;
+        let failed_old = delivery(&t.db, webhook_delivery::STATUS_FAILED, old, 4).await;
+        let failed_parked = delivery(&t.db, webhook_delivery::STATUS_FAILED, old, 5).await;
+        dead_letter(&t.db, DeadLetterStatus::Parked, old, 5).await;
+        dead_letter(&t.db, DeadLetterStatus::Discarded, ago(now, 1), 4).await;
+
+        // Act
+        let report = pass(&t.db, &policy(1_000), &embedded(&[]), now).await;
+
+        // Assert
+        assert_eq!(report.rows("webhook_deliveries"), 2);
+        assert!(!delivery_ids(&t.db).await.contains(&delivered_old));
+        assert!(!delivery_ids(&t.db).await.contains(&failed_old));
+        assert_eq!(
+            delivery_ids(&t.db).await,
+            sorted(vec![delivered_new, pending_old, failed_parked])
+        );
+    }
+);
+
+on_both_databases!(
+    discarded_and_replayed_dead_letters_past_30_days_are_pruned_and_parked_ones_never,
+    |t| {
+        // Arrange
+        let now = Utc::now();
+        let parked = dead_letter(&t.db, DeadLetterStatus::Parked, ago(now, 400), 1).await;
+        dead_letter(&t.db, DeadLetterStatus::Discarded, ago(now, 31), 2).await;
+        dead_letter(&t.db, DeadLetterStatus::Replayed, ago(now, 31), 3).await;
+        let discarded_new = dead_letter(&t.db, DeadLetterStatus::Discarded, ago(now, 29), 4).await;
+
+        // Act
+        let report = pass(&t.db, &policy(1_000), &embedded(&[]), now).await;
+        let later = pass(
+            &t.db,
+            &policy(1_000),
+            &embedded(&[]),
+            now + Duration::days(3_650),
+        )
+        .await;
+
+        // Assert: a parked dead letter outlives everything.
+        assert_eq!(report.rows("dead_letters"), 2);
+        assert_eq!(later.rows("dead_letters"), 1);
+        assert_eq!(dead_letter_ids(&t.db).await, vec![parked]);
+        assert!(discarded_new > parked);
+    }
+);
+
+on_both_databases!(
+    notifications_read_more_than_90_days_ago_are_pruned_and_unread_ones_kept,
+    |t| {
+        // Arrange
+        user(&t.db).await;
+        let now = Utc::now();
+        notification(&t.db, Some(ago(now, 91))).await;
+        let read_recently = notification(&t.db, Some(ago(now, 89))).await;
+        let unread = notification(&t.db, None).await;
+
+        // Act
+        let report = pass(&t.db, &policy(1_000), &embedded(&[]), now).await;
+
+        // Assert
+        assert_eq!(report.rows("notifications"), 1);
+        assert_eq!(
+            notification_ids(&t.db).await,
+            sorted(vec![read_recently, unread])
+        );
+    }
+);
+
+on_both_databases!(
+    expired_idempotency_keys_are_pruned_in_batches_and_live_ones_kept,
+    |t| {
+        use entities::idempotency_key::{self, IdempotencyState};
+        // Arrange: 25 expired keys of two users and one live key.
+        let now = entities::to_db_precision(Utc::now());
+        for (i, expires) in (0..25)
+            .map(|i| (i, ago(now, 1)))
+            .chain(std::iter::once((25, now + Duration::hours(1))))
+        {
+            idempotency_key::ActiveModel {
+                owner_id: Set(if i % 2 == 0 { "alice" } else { "bob" }.to_owned()),
+                key: Set(format!("k-{i}")),
+                request_hash: Set("0".repeat(64)),
+                state: Set(IdempotencyState::Done),
+                response: Set(Some("{}".to_owned())),
+                created_at: Set(ago(now, 2)),
+                expires_at: Set(expires),
+            }
+            .insert(&t.db)
+            .await
+            .unwrap();
+        }
+
+        // Act
+        let report = pass(&t.db, &policy(10), &embedded(&[]), now).await;
+
+        // Assert
+        assert_eq!(report.rows("idempotency_keys"), 25);
+        let left: Vec<String> = idempotency_key::Entity::find()
+            .all(&t.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.key)
+            .collect();
+        assert_eq!(left, vec!["k-25".to_owned()]);
+    }
+);
+
+on_both_databases!(a_setting_of_zero_keeps_that_table_forever, |t| {
+    // Arrange: old rows in every table, and settings of 0 from the command line.
+    user(&t.db).await;
+    let now = Utc::now();
+    let old = ago(now, 400);
+    for _ in 0..3 {
+        append(&t.db, TASK_EVENTS, old).await;
+    }
+    delivery(&t.db, webhook_delivery::STATUS_DELIVERED, old, 1).await;
+    dead_letter(&t.db, DeadLetterStatus::Discarded, old, 2).await;
+    notification(&t.db, Some(old)).await;
+    let args = <graphql::config::Cli as clap::Parser>::parse_from([
+        "taskstream",
+        "--retention-outbox-hours=0",
+        "--retention-processed-events-hours=0",
+        "--retention-webhook-deliveries-days=0",
+        "--retention-dead-letters-days=0",
+        "--retention-read-notifications-days=0",
+    ])
+    .server
+    .retention;
+    assert_eq!(args.policy(), keep_everything());
+
+    // Act
+    let report = pass(&t.db, &args.policy(), &embedded(&[]), now).await;
+
+    // Assert
+    // Only expired idempotency keys are pruned whatever the settings (they expire by their
+    // own TTL); there are none here.
+    assert!(
+        report
+            .pruned
+            .iter()
+            .all(|(table, _)| *table == "idempotency_keys"),
+        "no setting-governed table is pruned: {report:?}"
+    );
+    assert_eq!(report.rows("idempotency_keys"), 0);
+    assert_eq!(outbox_ids(&t.db, TASK_EVENTS).await.len(), 3);
+    assert_eq!(delivery_ids(&t.db).await.len(), 1);
+    assert_eq!(dead_letter_ids(&t.db).await.len(), 1);
+    assert_eq!(notification_ids(&t.db).await.len(), 1);
+});
+
+on_both_databases!(every_delete_statement_removes_at_most_one_batch, |t| {
+    // Arrange: 25 prunable rows in two tables, batches of 10.
+    user(&t.db).await;
+    let now = Utc::now();
+    for _ in 0..25 {
+        notification(&t.db, Some(ago(now, 100))).await;
+    }
+    for _ in 0..26 {
+        append(&t.db, TASK_EVENTS, ago(now, 100)).await;
+    }
+
+    // Act
+    let report = pass(&t.db, &policy(10), &embedded(&[]), now).await;
+
+    // Assert
+    let of = |table: &str| {
+        report
+            .pruned
+            .iter()
+            .find(|(t, _)| *t == table)
+            .map(|(_, p)| *p)
+            .unwrap()
+    };
+    for table in ["notifications", "outbox"] {
+        let pruned = of(table);
+        assert_eq!(pruned.rows, 25, "{table}");
+        assert_eq!(pruned.batches, 3, "{table}");
+        assert_eq!(pruned.largest_batch, 10, "{table}");
+    }
+});
+
+on_both_databases!(
+    the_pruning_loop_runs_a_pass_at_start_counts_it_and_stops_on_shutdown,
+    |t| {
+        // Arrange
+        user(&t.db).await;
+        for _ in 0..3 {
+            notification(&t.db, Some(Utc::now())).await;
+        }
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let far_future = Utc::now() + Duration::days(365);
+
+        // Act
+        let task = tokio::spawn(graphql::retention::run(
+            t.db.clone(),
+            policy(1_000),
+            embedded(&[]),
+            subscribers::Clock::Fixed(far_future),
+            shutdown,
+        ));
+        support::wait_until("the first pass pruned the read notifications", || async {
+            notification_ids(&t.db).await.is_empty()
+        })
+        .await;
+        stop.send(true).unwrap();
+
+        // Assert
+        tokio::time::timeout(std::time::Duration::from_secs(30), task)
+            .await
+            .expect("the loop stops on shutdown")
+            .unwrap();
+        let metrics = telemetry::metrics::render();
+        assert!(
+            metrics.contains("taskstream_retention_deleted_rows_total{table=\"notifications\"}"),
+            "{metrics}"
+        );
+    }
+);
