@@ -23,7 +23,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::DatabaseConnection;
@@ -91,7 +91,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/graphql", post(graphql))
         .route("/graphql/ws", get(graphql_ws))
-        .route("/graphiql", get(graphiql))
+        .merge(crate::graphiql::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::observability::metrics_handler))
@@ -437,13 +437,6 @@ fn lock(guard: &Mutex<ws::Guard>) -> std::sync::MutexGuard<'_, ws::Guard> {
     guard
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-async fn graphiql(State(state): State<Arc<AppState>>) -> Response {
-    match &state.graphiql_html {
-        Some(html) => Html(html.clone()).into_response(),
-        None => (StatusCode::NOT_FOUND, "GraphiQL is disabled").into_response(),
-    }
 }
 
 async fn healthz() -> &'static str {

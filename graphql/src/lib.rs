@@ -8,6 +8,7 @@
 //! - [`config`]: flags with environment fallbacks;
 //! - [`startup`]: wiring from configuration to a running server, development mode;
 //! - [`serve`]: the accept loop (connection cap, header and keep-alive timeout, draining);
+//! - [`graphiql`]: GraphiQL at `/graphiql`;
 //! - [`health`]: the long-lived tasks `/readyz` reports on (halted ones fail it by name);
 //! - [`http`]: routes, body limit, request ids, timeout, health, the WebSocket transport;
 //! - [`web`]: the embedded web app at `/` and, in development mode, `GET /dev/token`;
@@ -39,6 +40,7 @@ pub mod document_limits;
 pub mod error;
 pub mod events;
 pub mod execution_timeout;
+pub mod graphiql;
 pub mod health;
 pub mod http;
 pub mod idempotency;

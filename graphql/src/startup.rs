@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use async_graphql::http::GraphiQLSource;
 use tokio::net::TcpListener;
 
 use crate::auth::Authenticator;
@@ -64,19 +63,8 @@ pub async fn build(config: &ServerConfig) -> anyhow::Result<Gateway> {
     };
     let live = LiveHub::new();
     let schema = build_schema(db.clone(), Clock::System, &limits, live.clone());
-    let graphiql_html = (!config.disable_graphiql).then(|| {
-        let bearer = dev_token.as_ref().map(|t| format!("Bearer {t}"));
-        let mut source = GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("Taskstream");
-        if let Some(b) = &bearer {
-            source = source
-                .header("Authorization", b)
-                .ws_connection_param("Authorization", b);
-        }
-        source.finish()
-    });
+    let graphiql_html =
+        (!config.disable_graphiql).then(|| crate::graphiql::page(dev_token.as_deref()));
     let kafka = crate::events::kafka_config(config)?;
     let state = Arc::new(AppState {
         schema,
