@@ -1,6 +1,5 @@
 //! Command-line flags with environment fallbacks (`taskstream --help` documents each).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -56,7 +55,7 @@ pub enum EventsCommand {
     /// Print the events of one topic, oldest first, then (with --follow) new ones as they come.
     Tail {
         /// Topic: task-events, task-updates, reminders, notifications, or a `.dlq` twin.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_topic)]
         topic: String,
         /// Stop after this many events (default: all that are there now).
         #[arg(long)]
@@ -65,6 +64,21 @@ pub enum EventsCommand {
         #[arg(long)]
         follow: bool,
     },
+}
+
+/// A topic `events tail` can read: one of Taskstream's topics or its `.dlq` twin.
+fn parse_topic(topic: &str) -> Result<String, String> {
+    let known = stream::topics::ALL
+        .iter()
+        .any(|t| topic == *t || topic == stream::topics::dlq(t));
+    if known {
+        Ok(topic.to_owned())
+    } else {
+        Err(format!(
+            "unknown topic; Taskstream's topics are {} (and each with .dlq)",
+            stream::topics::ALL.join(", ")
+        ))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,17 +107,19 @@ pub struct ServerConfig {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "sqlite://taskstream.db?mode=rwc"
+        default_value = "sqlite://taskstream.db?mode=rwc",
+        global = true
     )]
     pub database_url: String,
 
-    /// Address to listen on. Use 0.0.0.0:8080 in containers.
+    /// Address to listen on, `HOST:PORT` (a name such as localhost:8080 works too). Use
+    /// 0.0.0.0:8080 in containers.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
-    pub listen_addr: SocketAddr,
+    pub listen_addr: String,
 
     /// HS256 secret that signs bearer tokens (at least 32 bytes). With neither this nor
     /// JWT_JWKS_URL set, the server runs in development mode with a generated secret.
-    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<String>,
 
     /// URL of a JSON Web Key Set for RS256/ES256 tokens (e.g. your identity provider's).
@@ -120,7 +136,7 @@ pub struct ServerConfig {
 
     /// Kafka-protocol brokers (`host:port,host:port`, e.g. Redpanda). Unset: embedded mode, where
     /// the outbox table itself is the event log.
-    #[arg(long, env = "KAFKA_BROKERS")]
+    #[arg(long, env = "KAFKA_BROKERS", global = true)]
     pub kafka_brokers: Option<String>,
 
     #[command(flatten)]
@@ -135,11 +151,11 @@ pub struct ServerConfig {
     pub no_migrate: bool,
 
     /// Log filter, e.g. `info` or `taskstream=debug,sqlx=warn`.
-    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true)]
     pub log_level: String,
 
     /// Log format: `text` (human-readable) or `json`.
-    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], global = true)]
     pub log_format: String,
 
     /// `taskstream relay` only: where to serve `GET /metrics` and `GET /healthz` (`host:port`,

@@ -37,12 +37,12 @@ async fn main() -> anyhow::Result<()> {
         }) => {
             let _telemetry = graphql::startup::init_tracing("warn", &cli.server.log_format)?;
             let kafka = graphql::events::kafka_config(&cli.server)?;
-            let db = graphql::db::connect(&cli.server.database_url).await?;
+            let db = graphql::db::connect_existing(&cli.server.database_url).await?;
             graphql::events::tail(db, kafka, &topic, limit, follow).await
         }
         Some(Command::Dlq { command }) => {
             let _telemetry = graphql::startup::init_tracing("warn", &cli.server.log_format)?;
-            let db = graphql::db::connect(&cli.server.database_url).await?;
+            let db = graphql::db::connect_existing(&cli.server.database_url).await?;
             graphql::dlq::run(&db, command).await
         }
         Some(Command::Serve) | None => {

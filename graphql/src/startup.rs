@@ -178,15 +178,22 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         gateway.state.kafka.is_some(),
         shutdown.clone(),
     );
-    let listener = TcpListener::bind(config.listen_addr)
+    let listener = TcpListener::bind(config.listen_addr.as_str())
         .await
-        .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (LISTEN_ADDR: HOST:PORT, e.g. 127.0.0.1:8080)",
+                config.listen_addr
+            )
+        })?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %crate::db::redact_url(&config.database_url), "Taskstream is listening");
     if let Some(token) = &gateway.dev_token {
         print_development_banner(&addr.to_string(), token);
     }
-    println!("GraphiQL: http://{addr}/graphiql   API: POST http://{addr}/graphql");
+    println!(
+        "Web app: http://{addr}/   GraphiQL: http://{addr}/graphiql   API: POST http://{addr}/graphql"
+    );
     let mut server_shutdown = shutdown.clone();
     crate::serve::serve(
         listener,
@@ -230,6 +237,7 @@ fn print_development_banner(addr: &str, token: &str) {
          A signing key was generated for this process only; tokens die with it.\n\
          Do not expose this server: set JWT_SECRET or JWT_JWKS_URL for real use.\n\n\
          Token for user \"{DEV_USER}\":\n{token}\n\n\
+         The web app, signed in as this user:\n  http://{addr}/\n\
          GraphiQL with this token already in its Authorization header:\n  http://{addr}/graphiql\n\
          curl:\n  curl -s http://{addr}/graphql -H 'Content-Type: application/json' \\\n    \
          -H \"Authorization: Bearer $TOKEN\" -d '{{\"query\":\"{{ me {{ id }} }}\"}}'\n\

@@ -83,13 +83,35 @@ impl Drop for Telemetry {
 const EXPORT_FILTER: &str = "info,h2=off,hyper=off,hyper_util=off,reqwest=off,tonic=off,tower=off,\
                              opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off";
 
+/// Dependencies whose own logs repeat what Taskstream already reports once, with backoff:
+/// rskafka logs three lines (INFO and WARN) per reconnect attempt, several times a second
+/// while a broker is down. They log errors only, unless the filter names them.
+const QUIET_DEPENDENCIES: [&str; 1] = ["rskafka"];
+
+/// `filter` with `,<dependency>=error` added for each [`QUIET_DEPENDENCIES`] entry it does not
+/// mention.
+fn with_quiet_dependencies(filter: &str) -> String {
+    let mut out = filter.to_owned();
+    for dependency in QUIET_DEPENDENCIES {
+        if !filter.contains(dependency) {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(dependency);
+            out.push_str("=error");
+        }
+    }
+    out
+}
+
 /// Installs the global `tracing` subscriber: log lines to stderr (filtered by
 /// [`TelemetryConfig::log_filter`], text or JSON) and, when [`TelemetryConfig::otlp`] is set,
 /// spans at INFO and above exported over OTLP with the batch processor. Errors when a
 /// subscriber is already installed or the configuration cannot work.
 pub fn init(config: &TelemetryConfig) -> anyhow::Result<Telemetry> {
-    let log_filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
-        .with_context(|| format!("invalid log filter {:?}", config.log_filter))?;
+    let log_filter =
+        tracing_subscriber::EnvFilter::try_new(with_quiet_dependencies(&config.log_filter))
+            .with_context(|| format!("invalid log filter {:?}", config.log_filter))?;
     let fmt = match config.log_format {
         // Colours only on a terminal: a log collector reading text lines gets plain text.
         LogFormat::Text => tracing_subscriber::fmt::layer()
@@ -154,6 +176,21 @@ pub fn hash_user_id(user_id: &str) -> String {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(user_id.as_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod quiet_tests {
+    use super::with_quiet_dependencies;
+
+    #[test]
+    fn noisy_dependencies_log_errors_only_unless_the_filter_names_them() {
+        assert_eq!(with_quiet_dependencies("info"), "info,rskafka=error");
+        assert_eq!(with_quiet_dependencies(""), "rskafka=error");
+        assert_eq!(
+            with_quiet_dependencies("info,rskafka=debug"),
+            "info,rskafka=debug"
+        );
+    }
 }
 
 #[cfg(test)]
