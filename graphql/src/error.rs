@@ -9,8 +9,13 @@ use sea_orm::DbErr;
 /// the offending field (e.g. `input.title must not be empty`).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{0}")]
-    BadUserInput(String),
+    /// Input the client must fix; `field` is the input path it concerns (`input.title`,
+    /// `filter.or[1].dueBefore`), returned as `extensions.field`.
+    #[error("{message}")]
+    BadUserInput {
+        message: String,
+        field: Option<String>,
+    },
     #[error("{0}")]
     Unauthenticated(String),
     #[error("{0}")]
@@ -30,7 +35,7 @@ impl ApiError {
     /// The `extensions.code` table (API.md): one code per variant.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadUserInput(_) => "BAD_USER_INPUT",
+            ApiError::BadUserInput { .. } => "BAD_USER_INPUT",
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::NotFound(_) => "NOT_FOUND",
@@ -40,8 +45,27 @@ impl ApiError {
         }
     }
 
+    /// Bad input that concerns no single field (e.g. two arguments that exclude each other).
     pub fn bad_input(message: impl Into<String>) -> ApiError {
-        ApiError::BadUserInput(message.into())
+        ApiError::BadUserInput {
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// Bad input at `field` (its input path); `message` is a sentence that names it too.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::BadUserInput {
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    /// `invalid(field, _)` as a function of the message, for `map_err` on validators that
+    /// return their message.
+    pub fn at(field: impl Into<String>) -> impl FnOnce(String) -> ApiError {
+        let field = field.into();
+        move |message| ApiError::invalid(field, message)
     }
 
     pub fn not_found(what: &str, id: &str) -> ApiError {
@@ -66,7 +90,16 @@ impl From<ApiError> for async_graphql::Error {
             tracing::error!(error = ?cause, "internal error while resolving a request");
         }
         let code = err.code();
-        async_graphql::Error::new(err.to_string()).extend_with(|_, e| e.set("code", code))
+        let field = match &err {
+            ApiError::BadUserInput { field, .. } => field.clone(),
+            _ => None,
+        };
+        async_graphql::Error::new(err.to_string()).extend_with(|_, e| {
+            e.set("code", code);
+            if let Some(field) = field {
+                e.set("field", field);
+            }
+        })
     }
 }
 

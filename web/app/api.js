@@ -1,6 +1,6 @@
 // The GraphQL client: one POST per operation with the stored bearer token. Errors keep the
-// API's `extensions.code` and the input field their message names, so forms can show them
-// next to that field.
+// API's `extensions.code` and `extensions.field` (the input path a BAD_USER_INPUT concerns),
+// so forms can show them next to that field.
 
 const TOKEN_KEY = 'taskstream.token';
 
@@ -13,31 +13,54 @@ export function storeToken(token) {
   else localStorage.removeItem(TOKEN_KEY);
 }
 
-/** An error the API returned (`code` is `extensions.code`), or a transport failure. */
+/**
+ * An error the API returned (`code` is `extensions.code`, `path` its `extensions.field`), or a
+ * transport failure. `field` is the form field `path` concerns (see `formField`).
+ */
 export class ApiError extends Error {
-  constructor(message, code, field) {
+  constructor(message, code, path) {
     super(message);
     this.name = 'ApiError';
     this.code = code;
-    this.field = field;
+    this.path = path || null;
+    this.field = formField(this.path);
   }
 }
 
 /**
- * The input field an error message names, as a dotted path without the `input.` prefix and
- * list indices: "input.recurrence.rule: ..." -> "recurrence.rule", "input.reminders[1] ..." ->
- * "reminders", "name must not be empty" -> "name". Null when the message starts otherwise.
+ * The form field an input path concerns: without the `input.` root and list indices.
+ * "input.recurrence.rule" -> "recurrence.rule", "input.reminders[1]" -> "reminders",
+ * "name" -> "name"; null for none.
  */
-export function fieldOf(message) {
-  const match = /^([a-z][A-Za-z]*(?:\[\d+\])?(?:\.[a-z][A-Za-z]*(?:\[\d+\])?)*)(?=[\s:]|$)/.exec(message || '');
-  if (!match) return null;
-  const path = match[1].replace(/\[\d+\]/g, '').replace(/^input\./, '');
-  return path === 'input' ? null : path;
+export function formField(path) {
+  if (!path) return null;
+  const parts = path.split('.').map((part) => part.split('[')[0]);
+  if (parts[0] === 'input') parts.shift();
+  return parts.length ? parts.join('.') : null;
+}
+
+/** The list index an input path ends in ("input.reminders[1]" -> 1), or null. */
+export function pathIndex(path) {
+  if (!path || !path.endsWith(']')) return null;
+  const open = path.lastIndexOf('[');
+  const index = Number(path.slice(open + 1, -1));
+  return Number.isInteger(index) ? index : null;
+}
+
+/**
+ * The message without the input path it starts with (`path`, from `extensions.field`) and its
+ * colon, when it does start with it; the API's messages name their field first.
+ */
+export function withoutPath(message, path) {
+  const text = String(message || '');
+  if (!path || !text.startsWith(path)) return null;
+  const rest = text.slice(path.length);
+  return rest.startsWith(':') ? rest.slice(1).trimStart() : rest;
 }
 
 /** The message with its `input.` prefixes dropped and a capital first letter, for people. */
 export function humanMessage(message) {
-  const text = String(message || '').replace(/\binput\./g, '');
+  const text = String(message || '').split('input.').join('');
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
@@ -76,7 +99,7 @@ export async function gql(query, variables = {}) {
   if (body.errors?.length) {
     const first = body.errors[0];
     const code = first.extensions?.code || 'ERROR';
-    throw new ApiError(first.message, code, code === 'BAD_USER_INPUT' ? fieldOf(first.message) : null);
+    throw new ApiError(first.message, code, code === 'BAD_USER_INPUT' ? first.extensions?.field : null);
   }
   return body.data;
 }

@@ -4,7 +4,7 @@
 // from `previewRecurrence`), reminders. API errors are shown next to the field their message
 // names.
 
-import { gql, humanMessage } from './api.js';
+import { gql, humanMessage, pathIndex, withoutPath } from './api.js';
 import { h, replace, announce, nextId } from './dom.js';
 import { zone, toInstant, toWallClock, formatDateTime } from './time.js';
 import { DAYS, PRESETS, PREVIEW_QUERY, ruleOf, presetOf, describe, previewVariables } from './recurrence.js';
@@ -65,15 +65,17 @@ export async function openEditor(task, ctx, onSaved) {
 const ITEM_NAMES = { reminders: 'Reminder', tags: 'Tag' };
 
 /**
- * The message for people. At the very field it names, its leading "input.field: " (or, for a
- * query argument, "field: ") is redundant, except for the list item it points at.
+ * The message of `e` for people. At the very field it concerns, the input path it starts with
+ * (`e.path`, from `extensions.field`) is redundant, except for the list item it points at.
  */
-function atField(message, exact) {
-  const prefix = /^(?:input\.)?([a-zA-Z]+)(?:\[(\d+)\])?(?:\.[a-zA-Z]+)*:\s*/.exec(message);
-  if (!exact || !prefix) return humanMessage(message);
-  const rest = message.slice(prefix[0].length);
-  if (prefix[2] === undefined) return humanMessage(rest);
-  return `${ITEM_NAMES[prefix[1]] || 'Item'} ${Number(prefix[2]) + 1}: ${rest}`;
+function atField(e, exact) {
+  // Only "path: reason" loses its path; "input.title must not be empty" reads as a sentence.
+  const named = exact && String(e.message).charAt((e.path || '').length) === ':';
+  const rest = named ? withoutPath(e.message, e.path) : null;
+  if (rest === null || !rest.trim()) return humanMessage(e.message);
+  const index = pathIndex(e.path);
+  if (index === null) return humanMessage(rest);
+  return `${ITEM_NAMES[e.field] || 'Item'} ${index + 1}: ${rest}`;
 }
 
 /** Whether two RFC 3339 instants (or nulls) are the same moment. */
@@ -327,7 +329,7 @@ class TaskForm {
       return;
     }
     const { error, control } = this.errors.get(field);
-    error.textContent = atField(e.message, field === e.field);
+    error.textContent = atField(e, field === e.field);
     control.setAttribute('aria-invalid', 'true');
     this.previewErrorAt = field;
     replace(this.preview, h('p', { class: 'hint', text: 'No dates until the rule is valid.' }));
@@ -431,7 +433,7 @@ class TaskForm {
     const field = this.errorField(e);
     const text = e.code === 'CONFLICT'
       ? 'This task was changed elsewhere since you opened it. Close and open it again to see the changes.'
-      : atField(e.message, field && field === e.field);
+      : atField(e, field && field === e.field);
     if (field) {
       const { error, control } = this.errors.get(field);
       error.textContent = text;

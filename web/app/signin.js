@@ -4,7 +4,7 @@
 // pastes a bearer token, kept in localStorage. Settings (#/settings): the time zone every time
 // is shown and entered in, and the notification webhook (its secret is write-only: never shown).
 
-import { gql, storeToken, humanMessage } from './api.js';
+import { gql, storeToken, humanMessage, withoutPath } from './api.js';
 import { h, replace, announce } from './dom.js';
 import { oidcSettings, knownOidcSettings, providerName, beginSignIn } from './oidc.js';
 import { zone, browserZone, isKnownZone, zoneSuggestions, formatDateTime, zoneAbbreviation } from './time.js';
@@ -119,13 +119,16 @@ const USER_FIELDS = 'id timezone webhookUrl';
 /** How a message names each settings field, once its "input.field" start is dropped. */
 const FIELD_SUBJECTS = { timezone: 'This time zone', webhookUrl: 'This URL', webhookSecret: 'The secret' };
 
-/** An API error message for the field it names: "input.webhookUrl: refused ..." -> "Refused ...". */
-function settingsMessage(message, field) {
-  const text = String(message || '');
-  const named = new RegExp(`^input\\.${field}(?::\\s*|\\b)`).exec(text);
-  if (!named) return humanMessage(text);
-  const rest = text.slice(named[0].length);
-  return named[0].includes(':') ? humanMessage(rest) : `${FIELD_SUBJECTS[field]}${rest}`;
+/**
+ * The message of `e` at its settings field, without the input path it starts with
+ * (`e.path`, from `extensions.field`): "input.webhookUrl: refused ..." -> "Refused ...",
+ * "input.webhookUrl must be ..." -> "This URL must be ...".
+ */
+function settingsMessage(e) {
+  const rest = withoutPath(e.message, e.path);
+  if (rest === null) return humanMessage(e.message);
+  const colon = String(e.message).charAt(e.path.length) === ':';
+  return colon ? humanMessage(rest) : `${FIELD_SUBJECTS[e.field]}${rest}`;
 }
 
 /**
@@ -212,7 +215,7 @@ export function mountSettings(main, ctx) {
       ctx.setTimezone(user);
       announce(`Time zone saved: times are now shown in ${zone()}.`);
     } catch (e) {
-      if (e.field === 'timezone') showError('timezone', settingsMessage(e.message, 'timezone'));
+      if (e.field === 'timezone') showError('timezone', settingsMessage(e));
       else showError('timezone', humanMessage(e.message));
     } finally {
       tzSave.disabled = false;
@@ -271,7 +274,7 @@ export function mountSettings(main, ctx) {
       announce(user.webhookUrl ? `Webhook saved: notifications go to ${user.webhookUrl}.${secretNote}`
         : `Webhooks turned off.${secretNote}`);
     } catch (e) {
-      if (e.field === 'webhookUrl' || e.field === 'webhookSecret') showError(e.field, settingsMessage(e.message, e.field));
+      if (e.field === 'webhookUrl' || e.field === 'webhookSecret') showError(e.field, settingsMessage(e));
       else hookError.textContent = humanMessage(e.message);
     } finally {
       hookSave.disabled = false;

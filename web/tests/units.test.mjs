@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { ruleOf, presetOf, describe as describeRule } from '../app/recurrence.js';
 import { toInstant, toWallClock, nextDay, formatDateTime, setZone, zone, browserZone, isKnownZone, zoneSuggestions }
   from '../app/time.js';
-import { fieldOf, humanMessage } from '../app/api.js';
+import { ApiError, formField, humanMessage, pathIndex, withoutPath } from '../app/api.js';
 import { base64url, randomValue, codeChallenge, jwtClaims, isCallback, checkDiscovery } from '../app/oidc.js';
 
 describe('recurrence presets', () => {
@@ -141,18 +141,25 @@ describe('wall-clock time in a zone', () => {
   });
 });
 
-describe('API error messages', () => {
-  it('name the field the form shows them at', () => {
-    assert.equal(fieldOf('input.title must not be empty'), 'title');
-    assert.equal(fieldOf('input.recurrence.rule: unknown FREQ'), 'recurrence.rule');
-    assert.equal(fieldOf('input.recurrence requires input.dueAt: the due date starts the series'), 'recurrence');
-    assert.equal(fieldOf('input.reminders[1] needs exactly one of minutesBeforeDue and at'), 'reminders');
-    assert.equal(fieldOf('name must not be empty'), 'name');
-    assert.equal(fieldOf('Unknown field "x"'), null);
+describe('API errors', () => {
+  it('are placed by extensions.field, not by their message', () => {
+    assert.equal(formField('input.title'), 'title');
+    assert.equal(formField('input.recurrence.rule'), 'recurrence.rule');
+    assert.equal(formField('input.reminders[1]'), 'reminders');
+    assert.equal(formField('filter.or[1].dueBefore'), 'filter.or.dueBefore');
+    assert.equal(formField('name'), 'name');
+    assert.equal(formField(null), null);
+    const e = new ApiError('input.reminders[1] needs exactly one of minutesBeforeDue and at', 'BAD_USER_INPUT', 'input.reminders[1]');
+    assert.equal(e.field, 'reminders');
+    assert.equal(pathIndex(e.path), 1);
+    assert.equal(pathIndex('input.title'), null);
+  });
+
+  it('lose the input path they start with where they are shown at their field', () => {
+    assert.equal(withoutPath('input.timezone: unknown time zone "Mars/Olympus"', 'input.timezone'), 'unknown time zone "Mars/Olympus"');
+    assert.equal(withoutPath('input.webhookSecret must be 16 to 256 characters long', 'input.webhookSecret'), ' must be 16 to 256 characters long');
+    assert.equal(withoutPath('Something else', 'input.title'), null);
     assert.equal(humanMessage('input.title must not be empty'), 'Title must not be empty');
-    assert.equal(fieldOf('input.timezone: unknown time zone "Mars/Olympus"'), 'timezone');
-    assert.equal(fieldOf('input.webhookUrl: refused to send to 127.0.0.1: it is 127.0.0.1, a loopback address'), 'webhookUrl');
-    assert.equal(fieldOf('input.webhookSecret must be 16 to 256 characters long'), 'webhookSecret');
   });
 });
 

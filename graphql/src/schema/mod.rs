@@ -192,12 +192,24 @@ pub async fn execute(
             .as_ref()
             .is_some_and(|e| e.get("code").is_some());
         if !has_code {
-            err.extensions
-                .get_or_insert_with(Default::default)
-                .set("code", "BAD_USER_INPUT");
+            let extensions = err.extensions.get_or_insert_with(Default::default);
+            extensions.set("code", "BAD_USER_INPUT");
+            if let Some(field) = engine_error_field(&err.message) {
+                extensions.set("field", field);
+            }
         }
     }
     response
+}
+
+/// The argument path an engine validation error names: async-graphql words a value that does
+/// not fit its argument's type as `Invalid value for argument "input.priority", ...`. (Its
+/// errors carry no structured path; this is the one shape that names an input field.)
+pub fn engine_error_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("Invalid value for argument \"")?;
+    let end = rest.find('"')?;
+    let field = &rest[..end];
+    (!field.is_empty()).then(|| field.to_owned())
 }
 
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> &'a DatabaseConnection {

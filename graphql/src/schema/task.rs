@@ -229,7 +229,9 @@ impl Recurrence {
         let count = count.unwrap_or(5);
         let max = i32::try_from(MAX_UPCOMING).unwrap_or(50);
         if !(1..=max).contains(&count) {
-            return Err(ApiError::bad_input(format!("count must be between 1 and {max}")).into());
+            return Err(
+                ApiError::invalid("count", format!("count must be between 1 and {max}")).into(),
+            );
         }
         let Some(due_at) = self.due_at else {
             return Ok(Vec::new());
@@ -242,7 +244,7 @@ impl Recurrence {
         let n = usize::try_from(count).unwrap_or(5);
         crate::service::task::upcoming_off_the_runtime(rule, due_at, n)
             .await?
-            .map_err(|e| ApiError::bad_input(format!("recurrence.upcoming: {e}")).into())
+            .map_err(|e| ApiError::invalid("count", format!("recurrence.upcoming: {e}")).into())
     }
 }
 

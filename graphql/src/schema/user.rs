@@ -61,7 +61,8 @@ impl UserMutation {
             timezone: match input.timezone {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => {
-                    return Err(crate::error::ApiError::bad_input(
+                    return Err(crate::error::ApiError::invalid(
+                        "input.timezone",
                         "input.timezone cannot be null; give an IANA time zone name",
                     )
                     .into());

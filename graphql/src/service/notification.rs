@@ -61,7 +61,7 @@ fn decode_cursor(text: &str) -> ApiResult<(DateTime<Utc>, Uuid)> {
         let id = Uuid::parse_str(body.get("id")?.as_str()?).ok()?;
         Some((t, id))
     })();
-    decoded.ok_or_else(|| ApiError::bad_input("after: cursor is invalid"))
+    decoded.ok_or_else(|| ApiError::invalid("after", "after: cursor is invalid"))
 }
 
 fn page_size(first: Option<i32>) -> ApiResult<u64> {
@@ -71,9 +71,10 @@ fn page_size(first: Option<i32>) -> ApiResult<u64> {
             .ok()
             .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
             .ok_or_else(|| {
-                ApiError::bad_input(format!(
-                    "first must be between 1 and {MAX_PAGE_SIZE}, not {n}"
-                ))
+                ApiError::invalid(
+                    "first",
+                    format!("first must be between 1 and {MAX_PAGE_SIZE}, not {n}"),
+                )
             }),
     }
 }

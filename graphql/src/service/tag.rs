@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult};
 
 /// Validates one tag name: trimmed, non-empty, at most [`limits::MAX_TAG_NAME_CHARS`].
 pub fn validate_tag_name(field: &str, name: &str) -> ApiResult<String> {
-    limits::required_text(field, name, limits::MAX_TAG_NAME_CHARS).map_err(ApiError::BadUserInput)
+    limits::required_text(field, name, limits::MAX_TAG_NAME_CHARS).map_err(ApiError::at(field))
 }
 
 /// Validates a list of tag names for one task: each valid, case-insensitive duplicates folded
@@ -26,11 +26,14 @@ pub fn validate_tag_name(field: &str, name: &str) -> ApiResult<String> {
 /// folding is linear (a set of keys).
 pub fn validate_tag_names(field: &str, names: &[String]) -> ApiResult<Vec<String>> {
     if names.len() > limits::MAX_TAGS_PER_TASK {
-        return Err(ApiError::bad_input(format!(
-            "{field} has {} tags; the limit is {}",
-            names.len(),
-            limits::MAX_TAGS_PER_TASK
-        )));
+        return Err(ApiError::invalid(
+            field,
+            format!(
+                "{field} has {} tags; the limit is {}",
+                names.len(),
+                limits::MAX_TAGS_PER_TASK
+            ),
+        ));
     }
     let mut out: Vec<String> = Vec::with_capacity(names.len());
     let mut seen = std::collections::HashSet::with_capacity(names.len());
@@ -50,9 +53,10 @@ pub fn validate_color(field: &str, color: &str) -> ApiResult<String> {
     if (hex.len() == 3 || hex.len() == 6) && hex.chars().all(|ch| ch.is_ascii_hexdigit()) {
         Ok(c.to_ascii_lowercase())
     } else {
-        Err(ApiError::bad_input(format!(
-            "{field} must be a hex colour like #1e90ff or #f80"
-        )))
+        Err(ApiError::invalid(
+            field,
+            format!("{field} must be a hex colour like #1e90ff or #f80"),
+        ))
     }
 }
 

@@ -162,7 +162,8 @@ pub async fn update_task(
     let title = match &patch.title {
         Some(None) => {
             return Err(bad(
-                "input.title cannot be null; a task needs a title".into()
+                "input.title",
+                "input.title cannot be null; a task needs a title".into(),
             ));
         }
         Some(Some(t)) => Some(validate_title(t)?),
@@ -219,6 +220,7 @@ pub async fn update_task(
     };
     if recurs_after && due_at.is_none() {
         return Err(bad(
+            "input.dueAt",
             "input.dueAt cannot be cleared while the task recurs; clear input.recurrence too"
                 .into(),
         ));

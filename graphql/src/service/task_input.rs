@@ -82,7 +82,12 @@ pub async fn preview_recurrence(
     let count = usize::try_from(count)
         .ok()
         .filter(|n| (1..=MAX_UPCOMING).contains(n))
-        .ok_or_else(|| bad(format!("count must be between 1 and {MAX_UPCOMING}")))?;
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "count",
+                format!("count must be between 1 and {MAX_UPCOMING}"),
+            )
+        })?;
     let default_tz = match &input.timezone {
         Some(_) => user::DEFAULT_TIMEZONE.to_owned(),
         None => user_timezone(db, ctx).await?,
@@ -91,7 +96,7 @@ pub async fn preview_recurrence(
     let rule = parse_recurrence("recurrence", input, &default_tz)?;
     upcoming_off_the_runtime(rule, entities::to_db_precision(due_at), count)
         .await?
-        .map_err(|e| bad(format!("recurrence.rule: {e}")))
+        .map_err(|e| ApiError::invalid("recurrence.rule", format!("recurrence.rule: {e}")))
 }
 
 /// `rule.upcoming(due_at, count)` on the blocking pool: an expansion is bounded (see
@@ -107,30 +112,35 @@ pub async fn upcoming_off_the_runtime(
         .map_err(|e| ApiError::internal(anyhow::anyhow!("recurrence expansion failed: {e}")))
 }
 
-pub(super) fn bad(msg: String) -> ApiError {
-    ApiError::BadUserInput(msg)
+pub(super) fn bad(field: &str, msg: String) -> ApiError {
+    ApiError::invalid(field, msg)
 }
 
 pub(super) fn validate_title(value: &str) -> ApiResult<String> {
-    limits::required_text("input.title", value, limits::MAX_TITLE_CHARS).map_err(bad)
+    limits::required_text("input.title", value, limits::MAX_TITLE_CHARS)
+        .map_err(ApiError::at("input.title"))
 }
 
 pub(super) fn validate_description(value: &str) -> ApiResult<String> {
-    limits::optional_text("input.description", value, limits::MAX_DESCRIPTION_CHARS).map_err(bad)
+    limits::optional_text("input.description", value, limits::MAX_DESCRIPTION_CHARS)
+        .map_err(ApiError::at("input.description"))
 }
 
 /// Checks that a date lies in the accepted range ([`limits::date_in_range`]); `field` names it.
 pub(super) fn validate_due_at(field: &str, value: DateTime<Utc>) -> ApiResult<()> {
-    limits::date_in_range(field, value).map_err(bad)
+    limits::date_in_range(field, value).map_err(ApiError::at(field))
 }
 
 pub(super) fn validate_reminders(inputs: &[ReminderInput]) -> ApiResult<Vec<ReminderSpec>> {
     if inputs.len() > limits::MAX_REMINDERS_PER_TASK {
-        return Err(bad(format!(
-            "input.reminders has {} entries; the limit is {}",
-            inputs.len(),
-            limits::MAX_REMINDERS_PER_TASK
-        )));
+        return Err(bad(
+            "input.reminders",
+            format!(
+                "input.reminders has {} entries; the limit is {}",
+                inputs.len(),
+                limits::MAX_REMINDERS_PER_TASK
+            ),
+        ));
     }
     inputs
         .iter()
@@ -138,9 +148,11 @@ pub(super) fn validate_reminders(inputs: &[ReminderInput]) -> ApiResult<Vec<Remi
         .map(|(i, r)| {
             let field = format!("input.reminders[{i}]");
             if let Some(at) = r.at {
-                limits::date_in_range(&format!("{field}.at"), at).map_err(bad)?;
+                limits::date_in_range(&format!("{field}.at"), at)
+                    .map_err(ApiError::at(format!("{field}.at")))?;
             }
-            ReminderSpec::from_input(&field, r.minutes_before_due, r.at).map_err(bad)
+            ReminderSpec::from_input(&field, r.minutes_before_due, r.at)
+                .map_err(ApiError::at(&field))
         })
         .collect()
 }
@@ -152,14 +164,17 @@ fn parse_recurrence(
     input: &RecurrenceInput,
     default_timezone: &str,
 ) -> ApiResult<RecurrenceRule> {
-    limits::no_nul(&format!("{field}.rule"), &input.rule).map_err(bad)?;
+    limits::no_nul(&format!("{field}.rule"), &input.rule)
+        .map_err(ApiError::at(format!("{field}.rule")))?;
     let timezone = input.timezone.as_deref().unwrap_or(default_timezone);
-    limits::no_nul(&format!("{field}.timezone"), timezone).map_err(bad)?;
+    limits::no_nul(&format!("{field}.timezone"), timezone)
+        .map_err(ApiError::at(format!("{field}.timezone")))?;
     RecurrenceRule::parse(&input.rule, timezone, input.anchor).map_err(|e| match e {
-        entities::recurrence::RecurrenceError::UnknownTimezone(_) => {
-            bad(format!("{field}.timezone: {e}"))
-        }
-        _ => bad(format!("{field}.rule: {e}")),
+        entities::recurrence::RecurrenceError::UnknownTimezone(_) => bad(
+            &format!("{field}.timezone"),
+            format!("{field}.timezone: {e}"),
+        ),
+        _ => bad(&format!("{field}.rule"), format!("{field}.rule: {e}")),
     })
 }
 
@@ -173,6 +188,7 @@ pub(super) fn validate_recurrence(
     let rule = parse_recurrence("input.recurrence", input, default_timezone)?;
     if due_at.is_none() {
         return Err(bad(
+            "input.recurrence",
             "input.recurrence requires input.dueAt: the due date starts the series".to_owned(),
         ));
     }

@@ -14,9 +14,8 @@ use stream::task_events::TaskChangeKind;
 use uuid::Uuid;
 
 use super::task::{TaskChangeContext, emit, load_for_update};
-use super::task_input::bad;
 use super::{begin_write, tag as tags};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 /// Adds tags (creating missing ones) to a task; no-op (no new version) when it has them all.
 pub async fn tag_task(
@@ -93,11 +92,14 @@ async fn retag(
         .collect();
     let after = change(&before);
     if after.len() > limits::MAX_TAGS_PER_TASK {
-        return Err(bad(format!(
-            "tags: the task would carry {} tags; the limit is {}",
-            after.len(),
-            limits::MAX_TAGS_PER_TASK
-        )));
+        return Err(ApiError::invalid(
+            "tags",
+            format!(
+                "tags: the task would carry {} tags; the limit is {}",
+                after.len(),
+                limits::MAX_TAGS_PER_TASK
+            ),
+        ));
     }
     if after.len() == before.len() && after.iter().all(|a| before.contains(a)) {
         super::commit_and_notify(txn).await?;

@@ -73,10 +73,10 @@ pub struct SettingsPatch {
 
 /// Validates a time zone name; returns the canonical IANA name.
 pub fn validate_timezone(field: &str, name: &str) -> ApiResult<String> {
-    no_nul(field, name).map_err(ApiError::BadUserInput)?;
+    no_nul(field, name).map_err(ApiError::at(field))?;
     entities::recurrence::parse_timezone(name)
         .map(|tz| tz.name().to_owned())
-        .map_err(|e| ApiError::bad_input(format!("{field}: {e}")))
+        .map_err(|e| ApiError::invalid(field, format!("{field}: {e}")))
 }
 
 /// Validates a webhook URL: absolute http(s) with a host, at most
@@ -88,43 +88,54 @@ pub fn validate_webhook_url(
     raw: &str,
     targets: &subscribers::webhook::TargetPolicy,
 ) -> ApiResult<String> {
-    no_nul(field, raw).map_err(ApiError::BadUserInput)?;
+    no_nul(field, raw).map_err(ApiError::at(field))?;
     let raw = raw.trim();
     if raw.chars().count() > entities::limits::MAX_URL_CHARS {
-        return Err(ApiError::bad_input(format!(
-            "{field} is longer than {} characters",
-            entities::limits::MAX_URL_CHARS
-        )));
+        return Err(ApiError::invalid(
+            field,
+            format!(
+                "{field} is longer than {} characters",
+                entities::limits::MAX_URL_CHARS
+            ),
+        ));
     }
     let url = reqwest::Url::parse(raw)
-        .map_err(|e| ApiError::bad_input(format!("{field} is not a valid URL: {e}")))?;
+        .map_err(|e| ApiError::invalid(field, format!("{field} is not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(ApiError::bad_input(format!(
-            "{field} must be an http or https URL"
-        )));
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must be an http or https URL"),
+        ));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(ApiError::bad_input(format!("{field} must name a host")));
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must name a host"),
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(ApiError::bad_input(format!(
-            "{field} must not contain credentials; use webhookSecret"
-        )));
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not contain credentials; use webhookSecret"),
+        ));
     }
     targets
         .check_url(url.as_str())
-        .map_err(|e| ApiError::bad_input(format!("{field}: {e}")))?;
+        .map_err(|e| ApiError::invalid(field, format!("{field}: {e}")))?;
     Ok(url.to_string())
 }
 
 /// Validates a webhook secret: its length, and no NUL character.
 pub fn validate_webhook_secret(field: &str, secret: &str) -> ApiResult<String> {
-    no_nul(field, secret).map_err(ApiError::BadUserInput)?;
+    no_nul(field, secret).map_err(ApiError::at(field))?;
     let n = secret.chars().count();
     if !(MIN_WEBHOOK_SECRET_CHARS..=MAX_WEBHOOK_SECRET_CHARS).contains(&n) {
-        return Err(ApiError::bad_input(format!(
-            "{field} must be {MIN_WEBHOOK_SECRET_CHARS} to {MAX_WEBHOOK_SECRET_CHARS} characters long"
-        )));
+        return Err(ApiError::invalid(
+            field,
+            format!(
+                "{field} must be {MIN_WEBHOOK_SECRET_CHARS} to {MAX_WEBHOOK_SECRET_CHARS} characters long"
+            ),
+        ));
     }
     Ok(secret.to_owned())
 }

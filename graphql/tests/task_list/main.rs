@@ -239,7 +239,7 @@ fn names(list: &[&str]) -> Vec<String> {
 /// The message of a `BAD_USER_INPUT` error.
 fn bad_input<T: std::fmt::Debug>(result: Result<T, ApiError>) -> String {
     match result {
-        Err(ApiError::BadUserInput(message)) => message,
+        Err(ApiError::BadUserInput { message, .. }) => message,
         other => panic!("expected BAD_USER_INPUT, got {other:?}"),
     }
 }

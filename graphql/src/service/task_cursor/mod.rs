@@ -83,7 +83,7 @@ pub(crate) fn decode(
     sort: &[SortKey],
 ) -> ApiResult<Cursor> {
     try_decode(text, signature, sort)
-        .ok_or_else(|| ApiError::bad_input(format!("{argument}: {INVALID_CURSOR}")))
+        .ok_or_else(|| ApiError::invalid(argument, format!("{argument}: {INVALID_CURSOR}")))
 }
 
 fn try_decode(text: &str, signature: &str, sort: &[SortKey]) -> Option<Cursor> {

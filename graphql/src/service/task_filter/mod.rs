@@ -82,16 +82,22 @@ struct Validation {
 impl Validation {
     fn visit(&mut self, filter: &TaskFilterSpec, path: &str, depth: usize) -> ApiResult<()> {
         if depth > MAX_FILTER_DEPTH {
-            return Err(ApiError::bad_input(format!(
-                "{path}: filters are nested too deeply; the limit is {MAX_FILTER_DEPTH} levels"
-            )));
+            return Err(ApiError::invalid(
+                path,
+                format!(
+                    "{path}: filters are nested too deeply; the limit is {MAX_FILTER_DEPTH} levels"
+                ),
+            ));
         }
         self.nodes += 1;
         if self.nodes > MAX_FILTER_NODES {
-            return Err(ApiError::bad_input(format!(
-                "filter has more than {MAX_FILTER_NODES} nested filters (at {path}); \
+            return Err(ApiError::invalid(
+                path,
+                format!(
+                    "filter has more than {MAX_FILTER_NODES} nested filters (at {path}); \
                  the limit is {MAX_FILTER_NODES}"
-            )));
+                ),
+            ));
         }
         if let Some(ranks) = &filter.priority {
             if ranks.is_empty() {
@@ -109,7 +115,8 @@ impl Validation {
             ("dueBefore", filter.due_before),
         ] {
             if let Some(bound) = bound {
-                date_in_range(&format!("{path}.{name}"), bound).map_err(ApiError::BadUserInput)?;
+                let field = format!("{path}.{name}");
+                date_in_range(&field, bound).map_err(ApiError::at(&field))?;
             }
         }
         if let Some(tags) = &filter.tags {
@@ -120,13 +127,17 @@ impl Validation {
                     return Err(empty_list(&list_path));
                 }
                 if names.len() > MAX_TAG_MATCH_NAMES {
-                    return Err(ApiError::bad_input(format!(
-                        "{list_path} has {} names; the limit is {MAX_TAG_MATCH_NAMES}",
-                        names.len()
-                    )));
+                    return Err(ApiError::invalid(
+                        &list_path,
+                        format!(
+                            "{list_path} has {} names; the limit is {MAX_TAG_MATCH_NAMES}",
+                            names.len()
+                        ),
+                    ));
                 }
                 for (i, name) in names.iter().enumerate() {
-                    no_nul(&format!("{list_path}[{i}]"), name).map_err(ApiError::BadUserInput)?;
+                    let field = format!("{list_path}[{i}]");
+                    no_nul(&field, name).map_err(ApiError::at(&field))?;
                 }
                 self.tag_keys
                     .extend(names.iter().map(|n| entities::tag::name_key(n)));
@@ -139,9 +150,10 @@ impl Validation {
         }
         if let Some(members) = &filter.or {
             if members.is_empty() {
-                return Err(ApiError::bad_input(format!(
-                    "{path}.or must not be an empty list: no task could match it"
-                )));
+                return Err(ApiError::invalid(
+                    format!("{path}.or"),
+                    format!("{path}.or must not be an empty list: no task could match it"),
+                ));
             }
             for (i, member) in members.iter().enumerate() {
                 self.visit(member, &format!("{path}.or[{i}]"), depth + 1)?;
@@ -155,16 +167,17 @@ impl Validation {
 }
 
 fn empty_list(path: &str) -> ApiError {
-    ApiError::bad_input(format!("{path} must not be an empty list"))
+    ApiError::invalid(path, format!("{path} must not be an empty list"))
 }
 
 fn check_rank(path: &str, rank: i16) -> ApiResult<()> {
     if (0..=MAX_PRIORITY_RANK).contains(&rank) {
         Ok(())
     } else {
-        Err(ApiError::bad_input(format!(
-            "{path} must be a priority rank between 0 and {MAX_PRIORITY_RANK}, not {rank}"
-        )))
+        Err(ApiError::invalid(
+            path,
+            format!("{path} must be a priority rank between 0 and {MAX_PRIORITY_RANK}, not {rank}"),
+        ))
     }
 }
 
@@ -290,7 +303,10 @@ impl Translation<'_> {
             let mut ids = BTreeSet::new();
             for name in names {
                 let id = self.tag_id(name).ok_or_else(|| {
-                    ApiError::bad_input(format!("{path}.none: unknown tag \"{}\"", name.trim()))
+                    ApiError::invalid(
+                        format!("{path}.none"),
+                        format!("{path}.none: unknown tag \"{}\"", name.trim()),
+                    )
                 })?;
                 ids.insert(id);
             }
@@ -348,16 +364,17 @@ impl SearchWords {
 /// nothing.
 pub(crate) fn search_words(search: Option<&str>) -> ApiResult<Option<SearchWords>> {
     if let Some(text) = search {
-        no_nul("search", text).map_err(ApiError::BadUserInput)?;
+        no_nul("search", text).map_err(ApiError::at("search"))?;
     }
     let Some(text) = search.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
     let chars = text.chars().count();
     if chars > MAX_SEARCH_CHARS {
-        return Err(ApiError::bad_input(format!(
-            "search is {chars} characters long; the limit is {MAX_SEARCH_CHARS}"
-        )));
+        return Err(ApiError::invalid(
+            "search",
+            format!("search is {chars} characters long; the limit is {MAX_SEARCH_CHARS}"),
+        ));
     }
     let words = text
         .split(|c: char| !c.is_alphanumeric())

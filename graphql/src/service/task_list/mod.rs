@@ -111,7 +111,8 @@ pub fn page_request(
     before: Option<String>,
 ) -> ApiResult<PageRequest> {
     if first.is_some() && last.is_some() {
-        return Err(ApiError::bad_input(
+        return Err(ApiError::invalid(
+            "last",
             "first and last cannot be used together: page forward with first/after or backward with last/before",
         ));
     }
@@ -122,17 +123,20 @@ pub fn page_request(
         page_size("last", Some(n))?;
     }
     if after.is_some() && last.is_some() {
-        return Err(ApiError::bad_input(
+        return Err(ApiError::invalid(
+            "after",
             "after cannot be used with last: use before to page backward",
         ));
     }
     if before.is_some() && first.is_some() {
-        return Err(ApiError::bad_input(
+        return Err(ApiError::invalid(
+            "before",
             "before cannot be used with first: use after to page forward",
         ));
     }
     if after.is_some() && before.is_some() {
-        return Err(ApiError::bad_input(
+        return Err(ApiError::invalid(
+            "before",
             "after and before cannot be used together",
         ));
     }
@@ -150,9 +154,10 @@ fn page_size(argument: &str, requested: Option<i32>) -> ApiResult<u64> {
             .ok()
             .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
             .ok_or_else(|| {
-                ApiError::bad_input(format!(
-                    "{argument} must be between 1 and {MAX_PAGE_SIZE}, not {n}"
-                ))
+                ApiError::invalid(
+                    argument,
+                    format!("{argument} must be between 1 and {MAX_PAGE_SIZE}, not {n}"),
+                )
             }),
     }
 }
@@ -417,15 +422,19 @@ fn effective_sort(sort: &[SortKey], searching: bool) -> ApiResult<Vec<SortKey>> 
     }
     for (i, key) in sort.iter().enumerate() {
         if key.field == SortField::Relevance && !searching {
-            return Err(ApiError::bad_input(format!(
-                "sort[{i}]: RELEVANCE can only be used together with search"
-            )));
+            return Err(ApiError::invalid(
+                format!("sort[{i}]"),
+                format!("sort[{i}]: RELEVANCE can only be used together with search"),
+            ));
         }
         if sort[..i].iter().any(|earlier| earlier.field == key.field) {
-            return Err(ApiError::bad_input(format!(
-                "sort[{i}]: {} appears more than once; each field can be sorted by once",
-                key.field.as_str()
-            )));
+            return Err(ApiError::invalid(
+                format!("sort[{i}]"),
+                format!(
+                    "sort[{i}]: {} appears more than once; each field can be sorted by once",
+                    key.field.as_str()
+                ),
+            ));
         }
     }
     Ok(sort.to_vec())
