@@ -197,7 +197,7 @@ async fn dev_token(State(state): State<Arc<AppState>>, uri: Uri, headers: Header
 /// Checks that a request was addressed to this machine by a loopback name (`Host`, or the
 /// URI's authority under HTTP/2) and, when it has an `Origin`, comes from a loopback origin.
 /// The error is the sentence the client gets.
-fn loopback_request(uri: &Uri, headers: &HeaderMap) -> Result<(), &'static str> {
+pub(crate) fn loopback_request(uri: &Uri, headers: &HeaderMap) -> Result<(), &'static str> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
