@@ -167,6 +167,17 @@ pub struct ServerConfig {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Queries remembered for automatic persisted queries (Apollo's protocol: a client sends
+    /// a query's SHA-256 instead of its text once the gateway has seen it); 0 turns them off.
+    /// Also bounded to 32 MiB of query text.
+    #[arg(long, env = "APQ_CACHE_ENTRIES", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub apq_cache_entries: u64,
+
+    /// Origins allowed to call /graphql from a browser page (CORS): comma-separated
+    /// `scheme://host[:port]`, or `*` for any origin. Unset: no cross-origin access.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_parser = crate::cors::parse_flag)]
+    pub cors_allowed_origins: Option<String>,
+
     /// Longest a GraphQL request may run before it is cancelled, in seconds (over HTTP and,
     /// for queries and mutations, over the WebSocket).
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 10)]

@@ -1,15 +1,21 @@
-//! The HTTP transport: `POST /graphql` (one operation per request), subscriptions over a
-//! WebSocket at `/graphql/ws` (`graphql-transport-ws`), GraphiQL, health and readiness, with
-//! the body-size limit, request ids and the execution timeout. It adapts the transport-free
-//! schema and knows nothing of tasks. The web app's routes (`/`, `/app/...`) come from
-//! [`crate::web`].
+//! The HTTP transport: `/graphql` (GraphQL over HTTP: POST and GET, one operation per
+//! request, content negotiation, automatic persisted queries, CORS when configured; see
+//! `endpoint` and `media`), subscriptions over a WebSocket at `/graphql/ws`
+//! (`graphql-transport-ws`), GraphiQL, health and readiness, with the body-size limit, request
+//! ids and the execution timeout. It adapts the transport-free schema and knows nothing of
+//! tasks. The web app's routes (`/`, `/app/...`) come from [`crate::web`].
 //!
 //! WebSocket: the bearer token travels in the `connection_init` payload as
 //! `{"Authorization": "Bearer <jwt>"}`; a missing or bad token closes the socket with 4403
 //! Forbidden. A socket that sends no `connection_init` within [`AppState::ws_init_timeout`] is
 //! closed with 4408, and one socket holds at most [`AppState::ws_max_subscriptions`]
 //! subscriptions. The other graphql-transport-ws close codes (4400, 4401, 4409, 4429) come
-//! from [`crate::ws`].
+//! from [`crate::ws`]. An operation the engine refuses gets the protocol's `error` message,
+//! and every error carries an `extensions.code` as over HTTP (`socket_messages`).
+
+mod endpoint;
+mod media;
+mod socket_messages;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,9 +28,9 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
@@ -37,7 +43,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::Authenticator;
 use crate::live::LiveHub;
 use crate::schema::subscription::SocketSubscriptions;
-use crate::schema::{RequestMeta, TaskstreamSchema, connection_data, prepare_request};
+use crate::schema::{RequestMeta, TaskstreamSchema, connection_data};
 use crate::ws::{self, FORBIDDEN_REASON};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -84,12 +90,44 @@ pub struct AppState {
     pub user_sockets: Arc<crate::sockets::UserSockets>,
     /// The web app's OpenID Connect sign-in, when configured.
     pub oidc: Option<crate::oidc::OidcSettings>,
+    /// Persisted queries, the GET guard's limits and CORS (see [`GraphqlHttp`]).
+    pub graphql_http: GraphqlHttp,
+}
+
+/// What `/graphql` needs beyond the engine.
+#[derive(Clone)]
+pub struct GraphqlHttp {
+    /// The automatic persisted queries cache (`APQ_CACHE_ENTRIES`).
+    pub persisted_queries: Arc<crate::apq::PersistedQueries>,
+    /// The document limits: a GET is parsed (to refuse a mutation) only within their nesting.
+    pub document_limits: crate::document_limits::DocumentLimits,
+    /// Cross-origin access (`CORS_ALLOWED_ORIGINS`); `None` is off.
+    pub cors: Option<crate::cors::AllowedOrigins>,
+}
+
+impl GraphqlHttp {
+    /// From the flags; a bad `CORS_ALLOWED_ORIGINS` is an error naming it.
+    pub fn from_config(config: &crate::config::ServerConfig) -> anyhow::Result<GraphqlHttp> {
+        Ok(GraphqlHttp {
+            persisted_queries: Arc::new(crate::apq::PersistedQueries::new(
+                usize::try_from(config.apq_cache_entries).unwrap_or(usize::MAX),
+            )),
+            document_limits: config.document_limits(),
+            cors: crate::cors::AllowedOrigins::parse(config.cors_allowed_origins.as_deref())
+                .map_err(anyhow::Error::msg)?,
+        })
+    }
 }
 
 /// The gateway's routes and middleware.
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    let graphql = Router::new().route("/graphql", get(endpoint::get).post(endpoint::post));
+    let graphql = match &state.graphql_http.cors {
+        Some(origins) => graphql.layer(origins.layer()),
+        None => graphql,
+    };
     Router::new()
-        .route("/graphql", post(graphql))
+        .merge(graphql)
         .route("/graphql/ws", get(graphql_ws))
         .merge(crate::graphiql::router())
         .route("/healthz", get(healthz))
@@ -131,113 +169,13 @@ fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-async fn graphql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or("\u{0}invalid"));
-    let user = match state.auth.authenticate(authorization).await {
-        Ok(user) => user,
-        Err(err) => {
-            return error_response(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                &err.to_string(),
-            );
-        }
-    };
-    let body = match read_body(body, state.body_timeout).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let value: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "BAD_USER_INPUT",
-                &format!("request body is not valid JSON: {e}"),
-            );
-        }
-    };
-    if value.is_array() {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
-            "batched requests are not supported; send one operation per request",
-        );
-    }
-    let mut request: async_graphql::Request = match serde_json::from_value(value) {
-        Ok(r) => r,
-        Err(e) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "BAD_USER_INPUT",
-                &format!("request body is not a GraphQL request: {e}"),
-            );
-        }
-    };
-    if let Some(key) = headers.get(crate::idempotency::HEADER) {
-        let key = match key.to_str().map_err(|_| String::new()).and_then(|k| {
-            crate::idempotency::validate_key(k)?;
-            Ok(k.to_owned())
-        }) {
-            Ok(key) => key,
-            Err(reason) => {
-                let reason = if reason.is_empty() {
-                    "the Idempotency-Key header must be visible ASCII".to_owned()
-                } else {
-                    reason
-                };
-                return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &reason);
-            }
-        };
-        let body_key = request
-            .extensions
-            .get(crate::idempotency::EXTENSION)
-            .cloned();
-        if body_key.is_some_and(|k| k != async_graphql::Value::String(key.clone())) {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "BAD_USER_INPUT",
-                "the Idempotency-Key header and extensions.idempotencyKey differ; send one",
-            );
-        }
-        request.extensions.insert(
-            crate::idempotency::EXTENSION.to_owned(),
-            async_graphql::Value::String(key),
-        );
-    }
-    let request_id = headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let request = prepare_request(request, &state.db, RequestMeta { user, request_id });
-    match tokio::time::timeout(
-        state.request_timeout,
-        crate::schema::execute(&state.schema, request),
-    )
-    .await
-    {
-        Ok(mut response) => {
-            let headers = std::mem::take(&mut response.http_headers);
-            let mut reply = axum::Json(response).into_response();
-            reply.headers_mut().extend(headers);
-            reply
-        }
-        Err(_) => {
-            tracing::warn!(timeout = ?state.request_timeout, "request timed out and was cancelled");
-            error_response(
-                StatusCode::OK,
-                "INTERNAL",
-                &crate::execution_timeout::timeout_message(state.request_timeout),
-            )
-        }
-    }
-}
-
 /// Reads the whole request body within `timeout` (a client that trickles its body is cut
 /// off: 408), under the body-size limit of the router's layer (413).
-async fn read_body(body: Body, timeout: Duration) -> Result<Bytes, Response> {
+async fn read_body(
+    body: Body,
+    timeout: Duration,
+    media: media::ResponseMedia,
+) -> Result<Bytes, Response> {
     match tokio::time::timeout(timeout, axum::body::to_bytes(body, usize::MAX)).await {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(e)) => {
@@ -245,20 +183,23 @@ async fn read_body(body: Body, timeout: Duration) -> Result<Bytes, Response> {
                 std::iter::successors(std::error::Error::source(&e), |cause| cause.source())
                     .any(|cause| cause.is::<http_body_util::LengthLimitError>());
             Err(if too_large {
-                error_response(
+                media::error(
+                    media,
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "BAD_USER_INPUT",
                     "the request body is larger than MAX_BODY_BYTES allows",
                 )
             } else {
-                error_response(
+                media::error(
+                    media,
                     StatusCode::BAD_REQUEST,
                     "BAD_USER_INPUT",
                     "the request body could not be read",
                 )
             })
         }
-        Err(_) => Err(error_response(
+        Err(_) => Err(media::error(
+            media,
             StatusCode::REQUEST_TIMEOUT,
             "BAD_USER_INPUT",
             &format!(
@@ -302,14 +243,20 @@ async fn serve_socket(
 
     let engine_sink = {
         let guard = Arc::clone(&guard);
-        futures_util::sink::unfold(out_tx.clone(), move |tx, message: Message| {
+        let state = (out_tx.clone(), socket_messages::OutgoingErrors::default());
+        futures_util::sink::unfold(state, move |(tx, mut errors), message: Message| {
             let message = crate::sockets::overload_close(ws::forbidden_close(message));
             if guarded {
+                // The guard sees the engine's own messages (a `complete` frees its id even
+                // when the client is not sent it).
                 lock(&guard).outgoing(&message);
             }
-            let sent = tx
-                .send(message)
-                .map(|()| tx)
+            let sent = match errors.map(message, guarded) {
+                Some(message) => tx.send(message),
+                None => Ok(()),
+            };
+            let sent = sent
+                .map(|()| (tx, errors))
                 .map_err(|_| axum::Error::new("the WebSocket writer has stopped"));
             futures_util::future::ready(sent)
         })

@@ -10,6 +10,8 @@
 //! - [`serve`]: the accept loop (connection cap, header and keep-alive timeout, draining);
 //! - [`graphiql`]: GraphiQL at `/graphiql`;
 //! - [`health`]: the long-lived tasks `/readyz` reports on (halted ones fail it by name);
+//! - [`apq`]: automatic persisted queries (Apollo's protocol), a bounded per-user cache;
+//! - [`cors`]: `CORS_ALLOWED_ORIGINS`, off by default;
 //! - [`http`]: routes, body limit, request ids, timeout, health, the WebSocket transport;
 //! - [`web`]: the embedded web app at `/` and, in development mode, `GET /dev/token`;
 //! - [`sockets`]: per-user caps on WebSockets and live subscriptions;
@@ -32,8 +34,10 @@
 //! - [`db`]: connection pool and migrations;
 //! - [`observability`]: the request and operation spans, operation metrics, `GET /metrics`.
 
+pub mod apq;
 pub mod auth;
 pub mod config;
+pub mod cors;
 pub mod db;
 pub mod dlq;
 pub mod document_limits;

@@ -83,6 +83,7 @@ pub async fn build(config: &ServerConfig) -> anyhow::Result<Gateway> {
             usize::try_from(config.ws_max_subscriptions_per_user).unwrap_or(usize::MAX),
         ),
         oidc,
+        graphql_http: crate::http::GraphqlHttp::from_config(config)?,
     });
     Ok(Gateway {
         router: router(state.clone(), config.max_body_bytes),

@@ -19,10 +19,15 @@ struct TestServer {
 
 impl TestServer {
     async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// As [`TestServer::start`], with `configure` applied to the configuration first.
+    async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let db = support::TestDb::empty(support::Backend::Sqlite)
             .await
             .unwrap();
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             database_url: db.url.clone(),
             jwt_secret: Some(SECRET.to_owned()),
             jwt_jwks_url: None,
@@ -30,6 +35,7 @@ impl TestServer {
             jwt_issuer: None,
             ..ServerConfig::default()
         };
+        configure(&mut config);
         let gateway = graphql::startup::build(&config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -557,6 +563,516 @@ async fn responses_follow_the_selection_order_with_aliases_and_nesting() {
             text,
             "{\"data\":{\"d\":{\"timezone\":\"UTC\",\"id\":\"alice\"},\"b\":{\"totalCount\":0,\
              \"nodes\":[]},\"c\":{\"id\":\"alice\",\"timezone\":\"UTC\"},\"a\":{\"id\":\"alice\"}}}"
+        );
+    }
+}
+
+// GraphQL over HTTP: GET, content negotiation, status codes, persisted queries, CORS.
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// A reply as a client sees it: status, headers and the body as JSON (or a string).
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Reply {
+    async fn read(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .map_or("", |v| v.to_str().unwrap())
+    }
+}
+
+impl TestServer {
+    /// POST /graphql with `token`, `accept` and a JSON `body`.
+    async fn post_accepting(&self, token: &str, accept: &str, body: Value) -> Reply {
+        let response = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("accept", accept)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        Reply::read(response).await
+    }
+
+    /// GET /graphql with `token`, `accept` and URL `params`.
+    async fn get(&self, token: &str, accept: &str, params: &[(&str, String)]) -> Reply {
+        let response = self
+            .client
+            .get(format!("{}/graphql", self.base))
+            .bearer_auth(token)
+            .header("accept", accept)
+            .query(params)
+            .send()
+            .await
+            .unwrap();
+        Reply::read(response).await
+    }
+}
+
+#[tokio::test]
+async fn a_query_over_get_runs_and_a_mutation_over_get_is_refused_with_405() {
+    // Arrange
+    let server = TestServer::start().await;
+    let token = server.token("alice");
+
+    // Act
+    let query = server
+        .get(
+            &token,
+            "application/json",
+            &[
+                (
+                    "query",
+                    "query Me($n: String!) { me { id } __type(name: $n) { name } }".into(),
+                ),
+                ("operationName", "Me".into()),
+                ("variables", json!({ "n": "Task" }).to_string()),
+            ],
+        )
+        .await;
+    let mutation = server
+        .get(
+            &token,
+            GRAPHQL_RESPONSE,
+            &[(
+                "query",
+                "mutation { createTask(input: { title: \"x\" }) { id } }".into(),
+            )],
+        )
+        .await;
+
+    // Assert
+    assert_eq!(query.status, 200, "{}", query.body);
+    assert_eq!(query.body["data"]["me"]["id"], "alice");
+    assert_eq!(query.body["data"]["__type"]["name"], "Task");
+    assert_eq!(mutation.status, 405, "{}", mutation.body);
+    assert_eq!(mutation.headers["allow"], "POST");
+    let (_, tasks) = server.query(Some(&token), "{ tasks { totalCount } }").await;
+    assert_eq!(
+        tasks["data"]["tasks"]["totalCount"], 0,
+        "nothing was written"
+    );
+}
+
+#[tokio::test]
+async fn graphql_response_json_answers_request_errors_with_400_and_no_data() {
+    // Arrange
+    let server = TestServer::start().await;
+    let token = server.token("alice");
+    let aliases: String = (0..51).map(|i| format!("a{i}: id ")).collect();
+    let refused = [
+        ("parse", json!({ "query": "{" })),
+        ("validation", json!({ "query": "{ me { nope } }" })),
+        (
+            "variable coercion",
+            json!({ "query": "query Q($id: ID!) { task(id: $id) { id } }", "variables": { "id": null } }),
+        ),
+        (
+            "document limit",
+            json!({ "query": format!("{{ me {{ {aliases} }} }}") }),
+        ),
+    ];
+
+    for (what, body) in refused {
+        // Act
+        let reply = server
+            .post_accepting(&token, GRAPHQL_RESPONSE, body.clone())
+            .await;
+        let legacy = server
+            .post_accepting(&token, "application/json", body)
+            .await;
+
+        // Assert
+        assert_eq!(reply.status, 400, "{what}: {}", reply.body);
+        assert!(reply.content_type().starts_with(GRAPHQL_RESPONSE), "{what}");
+        assert!(reply.body.get("data").is_none(), "{what}: {}", reply.body);
+        assert_eq!(code(&reply.body), "BAD_USER_INPUT", "{what}");
+        assert_eq!(legacy.status, 200, "{what}: application/json keeps 200");
+        assert_eq!(legacy.content_type(), "application/json", "{what}");
+        assert_eq!(code(&legacy.body), "BAD_USER_INPUT", "{what}");
+    }
+
+    let executed = server
+        .post_accepting(
+            &token,
+            "application/graphql-response+json, application/json;q=0.9",
+            json!({ "query": "{ me { id } task(id: \"nope\") { id } }" }),
+        )
+        .await;
+    assert_eq!(executed.status, 200, "{}", executed.body);
+    assert!(executed.content_type().starts_with(GRAPHQL_RESPONSE));
+    assert_eq!(executed.body["data"]["me"]["id"], "alice");
+}
+
+#[tokio::test]
+async fn unsupported_content_types_unacceptable_accepts_and_missing_queries_are_refused() {
+    // Arrange
+    let server = TestServer::start().await;
+    let token = server.token("alice");
+    let post = |content_type: Option<&'static str>, accept: &'static str, body: &'static str| {
+        let mut request = server
+            .client
+            .post(format!("{}/graphql", server.base))
+            .bearer_auth(&token)
+            .header("accept", accept)
+            .body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        async move { Reply::read(request.send().await.unwrap()).await }
+    };
+    let query = r#"{"query":"{ me { id } }"}"#;
+
+    // Act
+    let no_type = post(None, "application/json", query).await;
+    let text = post(Some("text/plain"), "application/json", query).await;
+    let latin1 = post(Some("application/json; charset=latin1"), "*/*", query).await;
+    let html_only = post(Some("application/json"), "text/html", query).await;
+    let empty = post(Some("application/json"), "application/json", "").await;
+    let no_query = post(
+        Some("application/json"),
+        GRAPHQL_RESPONSE,
+        r#"{"qeury":"{ me { id } }"}"#,
+    )
+    .await;
+    let utf8 = post(Some("application/json; charset=utf-8"), "*/*", query).await;
+
+    // Assert
+    for (what, reply, status) in [
+        ("no content type", &no_type, 415),
+        ("text/plain", &text, 415),
+        ("latin1", &latin1, 415),
+        ("Accept: text/html", &html_only, 406),
+        ("empty body", &empty, 400),
+        ("no query", &no_query, 400),
+    ] {
+        assert_eq!(reply.status, status, "{what}: {}", reply.body);
+        assert_eq!(code(&reply.body), "BAD_USER_INPUT", "{what}");
+    }
+    assert_eq!(utf8.status, 200);
+    assert_eq!(
+        utf8.content_type(),
+        "application/json",
+        "*/* gets application/json"
+    );
+    assert_eq!(utf8.body["data"]["me"]["id"], "alice");
+}
+
+/// The persisted-query extension for `query`, with `hash` (the query's own when `None`).
+fn persisted(query: &str, version: i64, hash: Option<&str>) -> Value {
+    use sha2::Digest as _;
+    let own: String = sha2::Sha256::digest(query.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    json!({ "persistedQuery": { "version": version, "sha256Hash": hash.unwrap_or(&own) } })
+}
+
+#[tokio::test]
+async fn a_persisted_query_misses_then_registers_then_hits_over_get() {
+    // Arrange
+    let server = TestServer::start().await;
+    let token = server.token("alice");
+    let query = "query Me { me { id } }";
+    let hashed = [
+        ("operationName", "Me".to_owned()),
+        ("extensions", persisted(query, 1, None).to_string()),
+    ];
+
+    // Act
+    let miss = server.get(&token, GRAPHQL_RESPONSE, &hashed).await;
+    let register = server
+        .post_accepting(
+            &token,
+            GRAPHQL_RESPONSE,
+            json!({ "query": query, "extensions": persisted(query, 1, None) }),
+        )
+        .await;
+    let hit = server.get(&token, GRAPHQL_RESPONSE, &hashed).await;
+    let other_user = server
+        .get(&server.token("bob"), "application/json", &hashed)
+        .await;
+
+    // Assert
+    assert_eq!(miss.status, 200, "{}", miss.body);
+    assert_eq!(miss.body["errors"][0]["message"], "PersistedQueryNotFound");
+    assert_eq!(code(&miss.body), "PERSISTED_QUERY_NOT_FOUND");
+    assert_eq!(register.body["data"]["me"]["id"], "alice");
+    assert_eq!(hit.status, 200, "{}", hit.body);
+    assert_eq!(hit.body["data"]["me"]["id"], "alice");
+    assert_eq!(
+        code(&other_user.body),
+        "PERSISTED_QUERY_NOT_FOUND",
+        "one user's registrations never answer another's"
+    );
+}
+
+#[tokio::test]
+async fn a_persisted_query_with_a_wrong_hash_or_an_unknown_version_is_a_bad_request() {
+    // Arrange
+    let server = TestServer::start().await;
+    let token = server.token("alice");
+    let query = "{ me { id } }";
+    let wrong = "0".repeat(64);
+
+    // Act
+    let mismatch = server
+        .post_accepting(
+            &token,
+            "application/json",
+            json!({ "query": query, "extensions": persisted(query, 1, Some(&wrong)) }),
+        )
+        .await;
+    let version = server
+        .post_accepting(
+            &token,
+            "application/json",
+            json!({ "query": query, "extensions": persisted(query, 2, None) }),
+        )
+        .await;
+    let after = server
+        .post_accepting(
+            &token,
+            "application/json",
+            json!({ "extensions": persisted(query, 1, Some(&wrong)) }),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(mismatch.status, 400, "{}", mismatch.body);
+    assert_eq!(code(&mismatch.body), "BAD_USER_INPUT");
+    assert_eq!(
+        mismatch.body["errors"][0]["message"],
+        "provided sha does not match query"
+    );
+    assert_eq!(version.status, 400, "{}", version.body);
+    assert!(
+        version.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("version 2"),
+        "{}",
+        version.body
+    );
+    assert_eq!(
+        code(&after.body),
+        "PERSISTED_QUERY_NOT_FOUND",
+        "nothing was registered"
+    );
+}
+
+#[tokio::test]
+async fn the_persisted_query_cache_holds_at_most_apq_cache_entries() {
+    // Arrange
+    let server = TestServer::start_with(|c| c.apq_cache_entries = 2).await;
+    let token = server.token("alice");
+    let queries = [
+        "{ me { id } }",
+        "{ me { timezone } }",
+        "{ me { id timezone } }",
+    ];
+
+    // Act
+    for query in queries {
+        let registered = server
+            .post_accepting(
+                &token,
+                "application/json",
+                json!({ "query": query, "extensions": persisted(query, 1, None) }),
+            )
+            .await;
+        assert!(
+            registered.body.get("errors").is_none(),
+            "{}",
+            registered.body
+        );
+    }
+    let mut found = Vec::new();
+    for query in queries {
+        let reply = server
+            .post_accepting(
+                &token,
+                "application/json",
+                json!({ "extensions": persisted(query, 1, None) }),
+            )
+            .await;
+        found.push(reply.body.get("errors").is_none());
+    }
+
+    // Assert: the oldest was evicted; the two newest answer.
+    assert_eq!(found, [false, true, true]);
+}
+
+#[tokio::test]
+async fn with_apq_cache_entries_zero_persisted_queries_are_not_supported() {
+    let server = TestServer::start_with(|c| c.apq_cache_entries = 0).await;
+    let token = server.token("alice");
+    let query = "{ me { id } }";
+    let reply = server
+        .post_accepting(
+            &token,
+            "application/json",
+            json!({ "query": query, "extensions": persisted(query, 1, None) }),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.body["errors"][0]["message"],
+        "PersistedQueryNotSupported"
+    );
+    assert_eq!(code(&reply.body), "PERSISTED_QUERY_NOT_SUPPORTED");
+}
+
+/// An `OPTIONS /graphql` preflight from `origin` for a POST with a token.
+async fn preflight(server: &TestServer, origin: &str) -> reqwest::Response {
+    server
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/graphql", server.base))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type,idempotency-key,traceparent",
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_allowed_origin_passes_the_preflight_and_another_origin_does_not() {
+    // Arrange
+    let server = TestServer::start_with(|c| {
+        c.cors_allowed_origins = Some("https://app.example.com, http://127.0.0.1:5173".into());
+    })
+    .await;
+    let token = server.token("alice");
+
+    // Act
+    let allowed = preflight(&server, "https://app.example.com").await;
+    let denied = preflight(&server, "https://evil.example.com").await;
+    let actual = server
+        .client
+        .post(format!("{}/graphql", server.base))
+        .bearer_auth(&token)
+        .header("origin", "http://127.0.0.1:5173")
+        .header("content-type", "application/json")
+        .body(json!({ "query": "{ me { id } }" }).to_string())
+        .send()
+        .await
+        .unwrap();
+
+    // Assert
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    let headers = allowed.headers();
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let methods = headers["access-control-allow-methods"].to_str().unwrap();
+    assert!(
+        methods.contains("GET") && methods.contains("POST"),
+        "{methods}"
+    );
+    let allowed_headers = headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for name in [
+        "authorization",
+        "content-type",
+        "idempotency-key",
+        "traceparent",
+    ] {
+        assert!(allowed_headers.contains(name), "{allowed_headers}");
+    }
+    assert_eq!(headers["access-control-max-age"], "600");
+    assert!(headers.get("access-control-allow-credentials").is_none());
+    assert!(
+        denied
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    assert_eq!(
+        actual.headers()["access-control-allow-origin"],
+        "http://127.0.0.1:5173"
+    );
+}
+
+#[tokio::test]
+async fn without_cors_allowed_origins_no_cors_headers_are_sent() {
+    let server = TestServer::start().await;
+    let token = server.token("alice");
+    let preflight = preflight(&server, "https://app.example.com").await;
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let actual = server
+        .client
+        .post(format!("{}/graphql", server.base))
+        .bearer_auth(&token)
+        .header("origin", "https://app.example.com")
+        .header("content-type", "application/json")
+        .body(json!({ "query": "{ me { id } }" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(actual.status(), 200);
+    assert!(
+        actual
+            .headers()
+            .keys()
+            .all(|name| !name.as_str().starts_with("access-control-")),
+        "{:?}",
+        actual.headers()
+    );
+}
+
+#[tokio::test]
+async fn a_bad_cors_allowed_origins_stops_start_up_naming_the_flag() {
+    let db = support::TestDb::empty(support::Backend::Sqlite)
+        .await
+        .unwrap();
+    for bad in [
+        "*, https://app.example.com",
+        "https://app.example.com/graphql",
+    ] {
+        let config = ServerConfig {
+            database_url: db.url.clone(),
+            jwt_secret: Some(SECRET.to_owned()),
+            cors_allowed_origins: Some(bad.into()),
+            ..ServerConfig::default()
+        };
+        let Err(err) = graphql::startup::build(&config).await else {
+            panic!("{bad} was accepted");
+        };
+        assert!(
+            err.to_string().contains("CORS_ALLOWED_ORIGINS"),
+            "{bad}: {err}"
         );
     }
 }

@@ -67,7 +67,8 @@ export async function startServer(env = {}, { port: chosenPort } = {}) {
   const port = chosenPort ?? await freePort();
   const childEnv = { ...process.env };
   for (const key of ['JWT_SECRET', 'JWT_JWKS_URL', 'JWT_AUDIENCE', 'JWT_ISSUER', 'KAFKA_BROKERS', 'DISABLE_GRAPHIQL',
-    'WEBHOOK_ALLOW_PRIVATE', 'OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_SCOPES', 'OIDC_TOKEN']) {
+    'WEBHOOK_ALLOW_PRIVATE', 'OIDC_ISSUER', 'OIDC_CLIENT_ID', 'OIDC_SCOPES', 'OIDC_TOKEN',
+    'CORS_ALLOWED_ORIGINS', 'APQ_CACHE_ENTRIES']) {
     delete childEnv[key];
   }
   Object.assign(childEnv, {

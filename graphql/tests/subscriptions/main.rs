@@ -6,8 +6,9 @@
 //!
 //! Modules: the in-process `LiveApp` helpers live here and `server` (the real gateway on port 0
 //! and WebSocket helpers) is shared; the tests are grouped into `task_changed`,
-//! `notification_received`, `websocket` (end to end over HTTP and WebSocket) and `protocol`
-//! (the graphql-transport-ws close codes and the message size cap).
+//! `notification_received`, `websocket` (end to end over HTTP and WebSocket), `protocol`
+//! (the graphql-transport-ws close codes and the message size cap) and `errors` (refused
+//! operations as `error` messages, with codes as over HTTP).
 #![allow(clippy::unwrap_used)]
 
 #[path = "../support/mod.rs"]
@@ -15,6 +16,7 @@ mod support;
 
 mod server;
 
+mod errors;
 mod limits;
 mod notification_received;
 mod protocol;

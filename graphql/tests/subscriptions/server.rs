@@ -81,6 +81,7 @@ impl TestServer {
                 None => Arc::clone(&built.user_sockets),
             },
             oidc: None,
+            graphql_http: built.graphql_http.clone(),
         });
         let gateway = graphql::startup::Gateway {
             router: graphql::http::router(Arc::clone(&state), config.max_body_bytes),
