@@ -37,6 +37,11 @@ impl Gateway {
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("JWT_SECRET", secret)
             .env("LOG_LEVEL", "warn")
+            // The benchmarks hold hundreds of sockets for one user on purpose (fan-out to one
+            // owner is the case they measure); the per-user caps protect production from
+            // exactly that, so they are raised here.
+            .env("WS_MAX_SOCKETS_PER_USER", "10000")
+            .env("WS_MAX_SUBSCRIPTIONS_PER_USER", "100000")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("OTEL_")) {

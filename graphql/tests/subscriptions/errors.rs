@@ -106,3 +106,41 @@ async fn the_id_of_a_refused_operation_is_free_again_and_queries_get_codes_too()
     let complete = receive(&mut socket).await.unwrap();
     assert_eq!(complete, json!({ "type": "complete", "id": "1" }));
 }
+
+#[tokio::test]
+async fn websocket_responses_follow_the_selection_order() {
+    // Arrange
+    let server = TestServer::start().await;
+    let mut socket = server.connect().await;
+    handshake(&server, &mut socket, "alice").await;
+    let query = "{ d: me { timezone id } b: tasks { totalCount nodes { id } } a: me { id } }";
+
+    for round in 0..10 {
+        // Act
+        let id = format!("order-{round}");
+        send_json(
+            &mut socket,
+            json!({ "id": id, "type": "subscribe", "payload": { "query": query } }),
+        )
+        .await;
+
+        // Assert: on the raw text, since serde_json's map would sort the keys.
+        let text = loop {
+            let message = tokio::time::timeout(DEADLINE, socket.next())
+                .await
+                .expect("no reply before the deadline")
+                .expect("the socket closed")
+                .unwrap();
+            if let Message::Text(text) = message {
+                if text.contains("\"next\"") {
+                    break text.to_string();
+                }
+            }
+        };
+        let data = &text[text.find("\"data\"").expect("a data member")..];
+        let at = |needle: &str| data.find(needle).unwrap_or_else(|| panic!("{needle} in {text}"));
+        assert!(at("\"d\"") < at("\"b\"") && at("\"b\"") < at("\"a\""), "{text}");
+        assert!(at("\"timezone\"") < at("\"id\""), "{text}");
+        assert!(at("\"totalCount\"") < at("\"nodes\""), "{text}");
+    }
+}
