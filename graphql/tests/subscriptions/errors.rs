@@ -138,8 +138,14 @@ async fn websocket_responses_follow_the_selection_order() {
             }
         };
         let data = &text[text.find("\"data\"").expect("a data member")..];
-        let at = |needle: &str| data.find(needle).unwrap_or_else(|| panic!("{needle} in {text}"));
-        assert!(at("\"d\"") < at("\"b\"") && at("\"b\"") < at("\"a\""), "{text}");
+        let at = |needle: &str| {
+            data.find(needle)
+                .unwrap_or_else(|| panic!("{needle} in {text}"))
+        };
+        assert!(
+            at("\"d\"") < at("\"b\"") && at("\"b\"") < at("\"a\""),
+            "{text}"
+        );
         assert!(at("\"timezone\"") < at("\"id\""), "{text}");
         assert!(at("\"totalCount\"") < at("\"nodes\""), "{text}");
     }
