@@ -131,10 +131,10 @@ async fn websocket_responses_follow_the_selection_order() {
                 .expect("no reply before the deadline")
                 .expect("the socket closed")
                 .unwrap();
-            if let Message::Text(text) = message {
-                if text.contains("\"next\"") {
-                    break text.to_string();
-                }
+            if let Message::Text(text) = message
+                && text.contains("\"next\"")
+            {
+                break text.to_string();
             }
         };
         let data = &text[text.find("\"data\"").expect("a data member")..];
