@@ -247,18 +247,10 @@ impl DocumentLimits {
 }
 
 impl DocumentLimits {
-    /// Refuses a document holding a subscription when the request is over
-    /// `max_subscription_bytes` (`size`: the query text plus the variables as JSON).
-    pub fn check_subscription_size(
-        &self,
-        doc: &ExecutableDocument,
-        size: usize,
-    ) -> Result<(), LimitExceeded> {
-        let subscribes = doc
-            .operations
-            .iter()
-            .any(|(_, op)| op.node.ty == OperationType::Subscription);
-        if subscribes && size > self.max_subscription_bytes {
+    /// Refuses a subscription request of more than `max_subscription_bytes` (`size`: the query
+    /// text plus the variables as JSON).
+    pub fn check_subscription_size(&self, size: usize) -> Result<(), LimitExceeded> {
+        if size > self.max_subscription_bytes {
             return Err(LimitExceeded::SubscriptionSize {
                 found: size,
                 max: self.max_subscription_bytes,
@@ -266,6 +258,13 @@ impl DocumentLimits {
         }
         Ok(())
     }
+}
+
+/// Whether `doc` holds a subscription operation.
+pub fn subscribes(doc: &ExecutableDocument) -> bool {
+    doc.operations
+        .iter()
+        .any(|(_, op)| op.node.ty == OperationType::Subscription)
 }
 
 /// What a selection set costs with its fragments expanded.
@@ -428,13 +427,19 @@ impl Extension for DocumentGuardExtension {
             .check_text(&request.query)
             .and_then(|()| limits.check_variables(&request.variables))
             .map_err(LimitExceeded::into_server_error)?;
-        let size =
-            request.query.len() + serde_json::to_string(&request.variables).map_or(0, |v| v.len());
         let doc = request.parsed_query()?;
         limits
             .check_document(doc)
-            .and_then(|()| limits.check_subscription_size(doc, size))
             .map_err(LimitExceeded::into_server_error)?;
+        // Measured only for subscriptions: serialising the variables is work a query or a
+        // mutation does not need.
+        if subscribes(doc) {
+            let size = request.query.len()
+                + serde_json::to_string(&request.variables).map_or(0, |v| v.len());
+            limits
+                .check_subscription_size(size)
+                .map_err(LimitExceeded::into_server_error)?;
+        }
         next.run(ctx, request).await
     }
 }

@@ -32,7 +32,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// The `extensions.code` table (API.md): one code per variant.
+    /// The `extensions.code` table (the README's error contract): one code per variant.
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadUserInput { .. } => "BAD_USER_INPUT",

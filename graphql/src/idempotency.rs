@@ -22,13 +22,14 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
 };
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{ErrorExtensions, Request, Response, ServerError, ServerResult, Variables};
+use async_graphql::{Request, Response, ServerError, ServerResult, Variables};
 use chrono::Utc;
 use entities::idempotency_key::{self, IdempotencyState};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 
+use crate::error::ApiError;
 use crate::schema::RequestMeta;
 
 /// The HTTP request header (the IETF HTTPAPI draft's name).
@@ -98,9 +99,15 @@ impl Extension for IdempotencyExtension {
         if let Some(value) = request.extensions.get(EXTENSION) {
             let key = match value {
                 async_graphql::Value::String(key) => key.clone(),
-                _ => return Err(bad_input("extensions.idempotencyKey must be a string")),
+                _ => {
+                    return Err(server_error(ApiError::invalid(
+                        "extensions.idempotencyKey",
+                        "extensions.idempotencyKey must be a string",
+                    )));
+                }
             };
-            validate_key(&key).map_err(|m| bad_input(&m))?;
+            validate_key(&key)
+                .map_err(|m| server_error(ApiError::invalid("extensions.idempotencyKey", m)))?;
             *self.lock() = Some(Pending {
                 key,
                 hash: request_hash(
@@ -145,17 +152,17 @@ impl Extension for IdempotencyExtension {
         };
         let owner = meta.user.id.clone();
         match claim(db, &owner, &pending, self.ttl).await {
-            Err(e) => {
-                tracing::error!(error = %e, "idempotency key claim failed");
-                error_response("INTERNAL", "internal error")
-            }
+            // Logged with its cause by the conversion.
+            Err(e) => error_response(ApiError::internal(
+                anyhow::Error::new(e).context("claiming an idempotency key"),
+            )),
             Ok(Claim::Replay(mut response)) => {
                 if let Ok(value) = axum::http::HeaderValue::from_str("true") {
                     response.http_headers.insert(REPLAYED_HEADER, value);
                 }
                 response
             }
-            Ok(Claim::Refused(message)) => error_response("CONFLICT", &message),
+            Ok(Claim::Refused(message)) => error_response(ApiError::Conflict(message)),
             Ok(Claim::Claimed) => {
                 let guard = UnknownOnDrop {
                     db: Some(db.clone()),
@@ -193,41 +200,51 @@ async fn claim(
     let now = entities::to_db_precision(Utc::now());
     let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1));
     let id = (owner.to_owned(), pending.key.clone());
-    // An expired row is as good as none (pruning may not have run yet).
-    if let Some(old) = idempotency_key::Entity::find_by_id(id.clone())
-        .one(db)
-        .await?
-        && old.expires_at <= now
-    {
-        idempotency_key::Entity::delete_by_id(id.clone())
-            .exec(db)
-            .await?;
-    }
-    let inserted = idempotency_key::Entity::insert(idempotency_key::ActiveModel {
-        owner_id: Set(owner.to_owned()),
-        key: Set(pending.key.clone()),
-        request_hash: Set(pending.hash.clone()),
-        state: Set(IdempotencyState::InProgress),
-        response: Set(None),
-        created_at: Set(now),
-        expires_at: Set(expires),
-    })
-    .on_conflict(
-        OnConflict::columns([
-            idempotency_key::Column::OwnerId,
-            idempotency_key::Column::Key,
-        ])
-        .do_nothing()
-        .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    if inserted == 1 {
-        return Ok(Claim::Claimed);
-    }
-    let Some(row) = idempotency_key::Entity::find_by_id(id).one(db).await? else {
-        // Deleted between the insert and the read (an expiry race): treat as running.
-        return Ok(Claim::Refused(in_progress()));
+    // A new key (the usual case) costs one insert. A row in the way is read; an expired one is
+    // as good as none (pruning may not have run yet): it is deleted and the insert tried once
+    // more.
+    let mut attempts = 0;
+    let row = loop {
+        attempts += 1;
+        let inserted = idempotency_key::Entity::insert(idempotency_key::ActiveModel {
+            owner_id: Set(owner.to_owned()),
+            key: Set(pending.key.clone()),
+            request_hash: Set(pending.hash.clone()),
+            state: Set(IdempotencyState::InProgress),
+            response: Set(None),
+            created_at: Set(now),
+            expires_at: Set(expires),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                idempotency_key::Column::OwnerId,
+                idempotency_key::Column::Key,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+        if inserted == 1 {
+            return Ok(Claim::Claimed);
+        }
+        match idempotency_key::Entity::find_by_id(id.clone())
+            .one(db)
+            .await?
+        {
+            Some(row) if row.expires_at > now => break row,
+            _ if attempts >= 2 => return Ok(Claim::Refused(in_progress())),
+            Some(_) => {
+                idempotency_key::Entity::delete_many()
+                    .filter(idempotency_key::Column::OwnerId.eq(owner))
+                    .filter(idempotency_key::Column::Key.eq(pending.key.as_str()))
+                    .filter(idempotency_key::Column::ExpiresAt.lte(now))
+                    .exec(db)
+                    .await?;
+            }
+            // Deleted between the insert and the read: try again.
+            None => {}
+        }
     };
     if row.request_hash != pending.hash {
         return Ok(Claim::Refused(
@@ -343,18 +360,13 @@ fn is_mutation(doc: &ExecutableDocument, name: Option<&str>) -> bool {
     ty == Some(OperationType::Mutation)
 }
 
-fn bad_input(message: &str) -> ServerError {
-    async_graphql::Error::new(message)
-        .extend_with(|_, e| e.set("code", "BAD_USER_INPUT"))
-        .into_server_error(async_graphql::Pos::default())
+/// `err` with its code (and field) from the one error table, as the engine carries it.
+fn server_error(err: ApiError) -> ServerError {
+    async_graphql::Error::from(err).into_server_error(async_graphql::Pos::default())
 }
 
-fn error_response(code: &'static str, message: &str) -> Response {
-    Response::from_errors(vec![
-        async_graphql::Error::new(message)
-            .extend_with(|_, e| e.set("code", code))
-            .into_server_error(async_graphql::Pos::default()),
-    ])
+fn error_response(err: ApiError) -> Response {
+    Response::from_errors(vec![server_error(err)])
 }
 
 #[cfg(test)]

@@ -49,6 +49,17 @@ async fn start(limits: ConnectionLimits, body_timeout_secs: u64) -> Server {
     }
 }
 
+async fn start_with_a_one_second_header_timeout() -> Server {
+    start(
+        ConnectionLimits {
+            header_timeout: Duration::from_secs(1),
+            ..ConnectionLimits::default()
+        },
+        15,
+    )
+    .await
+}
+
 /// Everything the server sends until it closes the connection (or the deadline passes).
 async fn read_until_closed(stream: &mut TcpStream) -> String {
     let mut received = Vec::new();
@@ -66,14 +77,7 @@ async fn healthz(addr: std::net::SocketAddr) -> u16 {
 #[tokio::test]
 async fn an_idle_connection_is_closed_after_the_header_timeout() {
     // Arrange
-    let server = start(
-        ConnectionLimits {
-            header_timeout: Duration::from_secs(1),
-            ..ConnectionLimits::default()
-        },
-        15,
-    )
-    .await;
+    let server = start_with_a_one_second_header_timeout().await;
     let started = tokio::time::Instant::now();
 
     // Act: connect and say nothing.
@@ -87,14 +91,7 @@ async fn an_idle_connection_is_closed_after_the_header_timeout() {
 #[tokio::test]
 async fn a_request_head_trickled_past_the_header_timeout_is_cut_off() {
     // Arrange
-    let server = start(
-        ConnectionLimits {
-            header_timeout: Duration::from_secs(1),
-            ..ConnectionLimits::default()
-        },
-        15,
-    )
-    .await;
+    let server = start_with_a_one_second_header_timeout().await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
 
     // Act: half a request head, then silence.
@@ -111,14 +108,7 @@ async fn a_request_head_trickled_past_the_header_timeout_is_cut_off() {
 #[tokio::test]
 async fn a_keep_alive_connection_is_closed_once_idle_past_the_header_timeout() {
     // Arrange
-    let server = start(
-        ConnectionLimits {
-            header_timeout: Duration::from_secs(1),
-            ..ConnectionLimits::default()
-        },
-        15,
-    )
-    .await;
+    let server = start_with_a_one_second_header_timeout().await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
 
     // Act: one complete request, then nothing.

@@ -179,8 +179,9 @@ pub struct ConsumerConfig {
     pub partitions: Vec<i32>,
     /// Where a consumer without a stored offset starts: 0 reads the whole log.
     pub initial_offset: i64,
-    /// Failed attempts of a transiently failing record before it is parked. Five, as
-    /// `MAX_ATTEMPTS` in notes/events.md §8.8: enough to ride out a blip of a second or two.
+    /// Failed attempts of a transiently failing record before it is parked. Five: with the
+    /// doubling backoff, enough to ride out a blip of a second or two, short enough that a
+    /// poison record does not hold its partition for long.
     pub max_attempts: u32,
     /// The first retry delay; doubled on every further failure of the same record.
     pub backoff_initial: Duration,
