@@ -7,22 +7,16 @@
 import { gql, humanMessage, pathIndex, withoutPath } from './api.js';
 import { h, replace, announce, nextId } from './dom.js';
 import { zone, toInstant, toWallClock, formatDateTime } from './time.js';
-import { DAYS, PRESETS, PREVIEW_QUERY, ruleOf, presetOf, describe, previewVariables } from './recurrence.js';
+import { DAYS, PRESETS, ruleOf, presetOf, describe, previewVariables } from './recurrence.js';
 import { ReminderList, DEFAULT_TIME } from './reminders.js';
+import { TASK, CREATE_TASK, UPDATE_TASK, PREVIEW_RECURRENCE } from './operations.js';
+import { PRIORITIES } from './priority.js';
 
-export const TASK_FIELDS = `id title description priority completed completedAt dueAt version
-  tags { id name color }
-  recurrence { rule timezone anchor }
-  reminders { id minutesBeforeDue at fireAt status }
-  seriesId previousOccurrence { id } nextOccurrence { id dueAt completed }`;
-
-const PRIORITY_OPTIONS = [['NONE', 'None'], ['LOW', 'Low'], ['MEDIUM', 'Medium'], ['HIGH', 'High'], ['URGENT', 'Urgent']];
+/** How many next dates the form shows, and how many a save announces. */
 const UPCOMING = 5;
+const UPCOMING_SAVED = 3;
 /** How long the rule, due date or zone must stay unchanged before the dates are asked for. */
 const PREVIEW_DELAY_MS = 300;
-
-const TASK_QUERY = `query($id: ID!) { task(id: $id) { ${TASK_FIELDS}
-  recurrence { rule timezone anchor upcoming(count: ${UPCOMING}) } } }`;
 
 /**
  * Opens the editor for `task` (null: a new task). `onSaved(task, created)` runs after a
@@ -33,7 +27,7 @@ export async function openEditor(task, ctx, onSaved) {
   let fresh = task;
   if (task) {
     try {
-      fresh = (await gql(TASK_QUERY, { id: task.id })).task;
+      fresh = (await gql(TASK, { id: task.id, upcoming: UPCOMING })).task;
     } catch (e) {
       announce(e.message, 'error');
       return;
@@ -122,9 +116,9 @@ class TaskForm {
     this.description = h('textarea', { id: 'task-description', name: 'description', rows: 3, value: t?.description || '' });
 
     this.priority = h('div', { class: 'segmented', role: 'radiogroup', 'aria-label': 'Priority' },
-      PRIORITY_OPTIONS.map(([value, label]) => h('label', { class: `seg prio-${value.toLowerCase()}` },
-        h('input', { type: 'radio', name: 'priority', value, checked: (t?.priority || 'NONE') === value }),
-        h('span', { text: label }))));
+      PRIORITIES.map((p) => h('label', { class: `seg ${p.className}` },
+        h('input', { type: 'radio', name: 'priority', value: p.name, checked: (t?.priority || 'NONE') === p.name }),
+        h('span', { text: p.label }))));
 
     const due = t?.dueAt ? toWallClock(t.dueAt, this.tz) : { date: '', time: '' };
     this.dueDate = h('input', { type: 'date', id: 'task-due-date', name: 'dueDate', value: due.date });
@@ -141,7 +135,7 @@ class TaskForm {
       placeholder: 'Type a tag, press Enter' });
     this.tagList = h('ul', { class: 'tags editable', id: 'task-tags', 'aria-label': 'Tags on this task' });
     const datalist = h('datalist', { id: 'task-tag-options' },
-      this.ctx.tags.map((tag) => h('option', { value: tag.name, label: `${tag.name} (${tag.taskCount})` })));
+      this.knownTags().map((tag) => h('option', { value: tag.name, label: `${tag.name} (${tag.taskCount})` })));
     this.tagInput.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' || e.key === ',') {
         e.preventDefault();
@@ -153,7 +147,7 @@ class TaskForm {
     });
     this.tagInput.addEventListener('change', () => {
       // Picking a suggestion from the list adds it at once.
-      if (this.ctx.tags.some((tag) => tag.name === this.tagInput.value)) this.addTag();
+      if (this.knownTags().some((tag) => tag.name === this.tagInput.value)) this.addTag();
     });
     this.drawTags();
 
@@ -297,7 +291,7 @@ class TaskForm {
       let dates = null;
       let failure = null;
       try {
-        dates = (await gql(PREVIEW_QUERY, variables)).previewRecurrence;
+        dates = (await gql(PREVIEW_RECURRENCE, variables)).previewRecurrence;
       } catch (e) {
         failure = e;
       }
@@ -343,11 +337,16 @@ class TaskForm {
     shown.control.removeAttribute('aria-invalid');
   }
 
+  /** The user's tags, as the tag store has them. */
+  knownTags() {
+    return this.ctx.stores.tags.getState().tags;
+  }
+
   addTag() {
     const name = this.tagInput.value.replace(/,/g, ' ').trim();
     if (!name) return;
     if (!this.tags.some((t) => t.toLowerCase() === name.toLowerCase())) {
-      const existing = this.ctx.tags.find((t) => t.name.toLowerCase() === name.toLowerCase());
+      const existing = this.knownTags().find((t) => t.name.toLowerCase() === name.toLowerCase());
       this.tags.push(existing ? existing.name : name);
       announce(existing ? `Tag ${existing.name} added.` : `New tag ${name} will be created.`);
     }
@@ -357,7 +356,7 @@ class TaskForm {
 
   drawTags() {
     replace(this.tagList, this.tags.map((name, i) => {
-      const known = this.ctx.tags.find((t) => t.name.toLowerCase() === name.toLowerCase());
+      const known = this.knownTags().find((t) => t.name.toLowerCase() === name.toLowerCase());
       const chip = h('li', { class: 'tag' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), name,
         !known && h('span', { class: 'new', text: ' (new)' }),
         h('button', { type: 'button', class: 'chip-remove', 'aria-label': `Remove tag ${name}`, text: '×',
@@ -448,22 +447,19 @@ class TaskForm {
     this.clearErrors();
     button.disabled = true;
     const v = this.values();
-    const selection = `${TASK_FIELDS} recurrence { rule timezone anchor upcoming(count: 3) }`;
     try {
       let saved;
       if (this.task) {
         const input = this.changes(v);
-        saved = (await gql(`mutation($id: ID!, $input: UpdateTaskInput!) {
-          updateTask(id: $id, input: $input) { ${selection} } }`, { id: this.task.id, input })).updateTask;
+        saved = (await gql(UPDATE_TASK, { id: this.task.id, input, upcoming: UPCOMING_SAVED })).updateTask;
       } else {
         const input = { ...v };
         if (!input.recurrence) delete input.recurrence;
         if (!input.dueAt) delete input.dueAt;
-        saved = (await gql(`mutation($input: CreateTaskInput!) { createTask(input: $input) { ${selection} } }`,
-          { input })).createTask;
+        saved = (await gql(CREATE_TASK, { input, upcoming: UPCOMING_SAVED })).createTask;
       }
-      if (v.tags.some((name) => !this.ctx.tags.some((t) => t.name.toLowerCase() === name.toLowerCase()))) {
-        this.ctx.refreshTags().catch(() => {});
+      if (v.tags.some((name) => !this.knownTags().some((t) => t.name.toLowerCase() === name.toLowerCase()))) {
+        this.ctx.stores.tags.refresh().catch(() => {});
       }
       this.onSaved?.(saved, !this.task);
       if (saved.recurrence?.upcoming?.length) {
@@ -479,10 +475,9 @@ class TaskForm {
   async remove() {
     if (!window.confirm(`Delete “${this.task.title}”? This cannot be undone.`)) return;
     try {
-      await gql('mutation($id: ID!) { deleteTask(id: $id) }', { id: this.task.id });
+      await this.ctx.stores.tasks.remove(this.task.id);
       this.onCancel?.();
       announce(`Deleted “${this.task.title}”.`);
-      this.ctx.emit('resync');
     } catch (e) {
       this.showError(e);
     }

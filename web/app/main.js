@@ -1,7 +1,7 @@
 // The app shell: sign-in, the live connection, the unread badge, the user's time zone and hash
 // routing between the views (#/tasks, #/tags, #/notifications, #/settings). Views get a shared
-// context: the live client, an event bus for task, tag, notification and zone changes, the
-// signed-in user (`me`) and the tag cache.
+// context: the live client, the stores (tasks, tags, notifications: each owns its data, paging
+// and live updates), an event bus for task changes and the zone, and the signed-in user (`me`).
 
 import { gql, storedToken, storeToken, setUnauthenticatedHandler } from './api.js';
 import { LiveClient } from './live.js';
@@ -12,13 +12,10 @@ import { oidcSettings, isCallback, completeSignIn } from './oidc.js';
 import { mountTasks } from './tasks.js';
 import { mountTags } from './tags.js';
 import { mountNotifications } from './notifications.js';
-
-const TASK_CHANGED = `subscription {
-  taskChanged { kind taskId task { id title dueAt previousOccurrence { id } } }
-}`;
-const NOTIFICATION_RECEIVED = `subscription {
-  notificationReceived { id kind title body createdAt readAt task { id title } }
-}`;
+import { createTaskStore } from './task_store.js';
+import { createTagStore } from './tag_store.js';
+import { createNotificationStore } from './notification_store.js';
+import { ME, VIEWER, TASK_CHANGED, NOTIFICATION_RECEIVED } from './operations.js';
 
 /** How often the unread count is polled when the server has no notification subscription. */
 const UNREAD_POLL_MS = 30000;
@@ -29,18 +26,8 @@ const ctx = {
   bus: new EventTarget(),
   live: null,
   me: null,
-  tags: [],
-  /** Reloads the tag cache and tells the views. */
-  async refreshTags() {
-    const data = await gql('{ tags { id name color taskCount } }');
-    ctx.tags = data.tags;
-    ctx.bus.dispatchEvent(new CustomEvent('tags'));
-    return ctx.tags;
-  },
-  async refreshUnread() {
-    const data = await gql('{ notifications(unreadOnly: true, first: 1) { totalCount } }');
-    setUnread(data.notifications.totalCount);
-  },
+  /** {tasks, tags, notifications}, fresh for each sign-in. */
+  stores: null,
   emit(name, detail) {
     ctx.bus.dispatchEvent(new CustomEvent(name, { detail }));
   },
@@ -70,12 +57,12 @@ function showZone() {
 let current = null;
 let pollTimer = null;
 
-function setUnread(count) {
+function showUnread({ unread }) {
+  if (unread === null) return;
   const badge = document.getElementById('unread-badge');
-  badge.hidden = count === 0;
-  badge.textContent = String(count);
-  badge.setAttribute('aria-label', `${count} unread`);
-  ctx.unread = count;
+  badge.hidden = unread === 0;
+  badge.textContent = String(unread);
+  badge.setAttribute('aria-label', `${unread} unread`);
 }
 
 function showLiveState(state) {
@@ -111,31 +98,38 @@ function route(event) {
 }
 
 async function start() {
-  ctx.me = (await gql('{ me { id timezone webhookUrl } }')).me;
+  ctx.me = (await gql(ME)).me;
   setZone(ctx.me.timezone);
   document.getElementById('nav').hidden = false;
   showZone();
+  const stores = { tasks: createTaskStore(), tags: createTagStore(), notifications: createNotificationStore() };
+  ctx.stores = stores;
+  stores.notifications.subscribe(showUnread);
   ctx.live = new LiveClient(storedToken, {
     onState: showLiveState,
     onReconnect: () => {
-      ctx.emit('resync');
-      ctx.refreshUnread().catch(() => {});
+      // Changes made while the socket was down were missed.
+      stores.tasks.invalidate();
+      stores.notifications.invalidate();
     },
     onForbidden: () => signOut('Your session ended; sign in again.'),
   });
-  ctx.live.subscribe(TASK_CHANGED, {}, (data) => ctx.emit('task-changed', data.taskChanged));
+  ctx.live.subscribe(TASK_CHANGED, {}, (data) => {
+    stores.tasks.applyChange(data.taskChanged);
+    stores.tags.applyTaskChange(data.taskChanged);
+    ctx.emit('task-changed', data.taskChanged);
+  });
   ctx.live.subscribe(NOTIFICATION_RECEIVED, {}, (data) => {
     const n = data.notificationReceived;
-    setUnread((ctx.unread || 0) + (n.readAt ? 0 : 1));
-    ctx.emit('notification', n);
+    stores.notifications.received(n);
     announce(`New notification: ${n.title}`);
   }, () => {
     // A server without the notification subscription: poll the count instead.
     clearInterval(pollTimer);
-    pollTimer = setInterval(() => ctx.refreshUnread().catch(() => {}), UNREAD_POLL_MS);
+    pollTimer = setInterval(() => stores.notifications.refreshUnread().catch(() => {}), UNREAD_POLL_MS);
   });
   ctx.live.start();
-  await Promise.all([ctx.refreshTags(), ctx.refreshUnread()]);
+  await Promise.all([stores.tags.refresh(), stores.notifications.refreshUnread()]);
   window.addEventListener('hashchange', route);
   route();
 }
@@ -171,7 +165,7 @@ async function finishProviderSignIn() {
   const previous = storedToken();
   try {
     storeToken(await completeSignIn());
-    await gql('{ me { id } }');
+    await gql(VIEWER);
     return 'signed-in';
   } catch (e) {
     const problem = e.code === 'UNAUTHENTICATED'
@@ -208,7 +202,7 @@ async function boot() {
   // it, and in development mode fetch a fresh one.
   if (storedToken()) {
     try {
-      await gql('{ me { id } }');
+      await gql(VIEWER);
       return start();
     } catch (e) {
       if (e.code !== 'UNAUTHENTICATED') throw e;

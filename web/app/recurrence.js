@@ -80,13 +80,10 @@ export function describe(rule) {
   }
 }
 
-/** The next dates of a rule that is not saved yet, as the API computes them once it is saved. */
-export const PREVIEW_QUERY = `query($recurrence: RecurrenceInput!, $dueAt: DateTime!, $count: Int) {
-  previewRecurrence(recurrence: $recurrence, dueAt: $dueAt, count: $count) }`;
-
 /**
- * The variables of PREVIEW_QUERY for a recurrence ({rule, timezone, anchor}) and a due date
- * (RFC 3339), or null when there is nothing to preview: no rule or no due date.
+ * The variables of PreviewRecurrence (operations.js) for a recurrence ({rule, timezone,
+ * anchor}) and a due date (RFC 3339), or null when there is nothing to preview: no rule or no
+ * due date.
  */
 export function previewVariables(recurrence, dueAt, count) {
   const rule = recurrence?.rule?.trim();

@@ -5,6 +5,7 @@
 // is shown and entered in, and the notification webhook (its secret is write-only: never shown).
 
 import { gql, storeToken, humanMessage, withoutPath } from './api.js';
+import { VIEWER, UPDATE_SETTINGS } from './operations.js';
 import { h, replace, announce } from './dom.js';
 import { oidcSettings, knownOidcSettings, providerName, beginSignIn } from './oidc.js';
 import { zone, browserZone, isKnownZone, zoneSuggestions, formatDateTime, zoneAbbreviation } from './time.js';
@@ -71,7 +72,7 @@ export function renderSignIn(main, { message, problem, onSignedIn }) {
     }
     storeToken(token);
     try {
-      await gql('{ me { id } }');
+      await gql(VIEWER);
       onSignedIn();
     } catch (e) {
       storeToken(null);
@@ -113,8 +114,6 @@ function showProvider(form, slot, settings) {
   for (const submit of form.querySelectorAll('button[type="submit"].primary')) submit.classList.remove('primary');
   if (!form.querySelector('#token').value) button.focus();
 }
-
-const USER_FIELDS = 'id timezone webhookUrl';
 
 /** How a message names each settings field, once its "input.field" start is dropped. */
 const FIELD_SUBJECTS = { timezone: 'This time zone', webhookUrl: 'This URL', webhookSecret: 'The secret' };
@@ -209,8 +208,7 @@ export function mountSettings(main, ctx) {
     }
     tzSave.disabled = true;
     try {
-      const { updateSettings: user } = await gql(`mutation($input: SettingsInput!) {
-        updateSettings(input: $input) { ${USER_FIELDS} } }`, { input: { timezone } });
+      const { updateSettings: user } = await gql(UPDATE_SETTINGS, { input: { timezone } });
       tzInput.value = user.timezone;
       ctx.setTimezone(user);
       announce(`Time zone saved: times are now shown in ${zone()}.`);
@@ -262,8 +260,7 @@ export function mountSettings(main, ctx) {
     else if (clearSecret.checked) input.webhookSecret = null;
     hookSave.disabled = true;
     try {
-      const { updateSettings: user } = await gql(`mutation($input: SettingsInput!) {
-        updateSettings(input: $input) { ${USER_FIELDS} } }`, { input });
+      const { updateSettings: user } = await gql(UPDATE_SETTINGS, { input });
       Object.assign(ctx.me, user);
       urlInput.value = user.webhookUrl || '';
       secretInput.value = '';

@@ -1,6 +1,7 @@
 // Tag management: create, rename, recolour and delete tags, with how many tasks carry each.
+// It renders from the tag store (tag_store.js), which keeps the counts live while it is shown.
 
-import { gql, humanMessage } from './api.js';
+import { humanMessage } from './api.js';
 import { h, replace, announce } from './dom.js';
 
 const DEFAULT_COLOR = '#2f5bd3';
@@ -8,6 +9,7 @@ const DEFAULT_COLOR = '#2f5bd3';
 const NO_COLOR = '#8a90a2';
 
 export function mountTags(main, ctx) {
+  const store = ctx.stores.tags;
   const list = h('ul', { class: 'tag-admin', id: 'tag-admin', 'aria-labelledby': 'tags-heading' });
   const nameInput = h('input', { id: 'new-tag-name', autocomplete: 'off', 'aria-describedby': 'new-tag-error' });
   const colorInput = h('input', { type: 'color', id: 'new-tag-color', value: DEFAULT_COLOR });
@@ -24,11 +26,9 @@ export function mountTags(main, ctx) {
     newError.textContent = '';
     nameInput.removeAttribute('aria-invalid');
     try {
-      const { createTag } = await gql('mutation($name: String!, $color: String) { createTag(name: $name, color: $color) { id name } }',
-        { name: nameInput.value, color: colorInput.value });
-      announce(`Created tag ${createTag.name}.`);
+      const created = await store.create(nameInput.value, colorInput.value);
+      announce(`Created tag ${created.name}.`);
       nameInput.value = '';
-      await ctx.refreshTags();
     } catch (err) {
       newError.textContent = humanMessage(err.message);
       nameInput.setAttribute('aria-invalid', 'true');
@@ -42,8 +42,9 @@ export function mountTags(main, ctx) {
     form, list));
 
   function draw() {
-    main.querySelector('#tag-count').textContent = `${ctx.tags.length} ${ctx.tags.length === 1 ? 'tag' : 'tags'}`;
-    replace(list, ctx.tags.length ? ctx.tags.map(row) : h('li', { class: 'muted', text: 'No tags yet.' }));
+    const { tags } = store.getState();
+    main.querySelector('#tag-count').textContent = `${tags.length} ${tags.length === 1 ? 'tag' : 'tags'}`;
+    replace(list, tags.length ? tags.map(row) : h('li', { class: 'muted', text: 'No tags yet.' }));
   }
 
   function row(tag) {
@@ -71,10 +72,8 @@ export function mountTags(main, ctx) {
       error.textContent = '';
       name.removeAttribute('aria-invalid');
       try {
-        const { updateTag } = await gql('mutation($id: ID!, $name: String, $color: String) { updateTag(id: $id, name: $name, color: $color) { id name color } }',
-          { id: tag.id, ...changes });
-        announce(`Tag ${updateTag.name}: ${what}.`);
-        await ctx.refreshTags();
+        const updated = await store.update(tag.id, changes);
+        announce(`Tag ${updated.name}: ${what}.`);
         main.querySelector(`#tag-${CSS.escape(tag.id)}-name`)?.focus();
       } catch (err) {
         error.textContent = humanMessage(err.message);
@@ -93,9 +92,8 @@ export function mountTags(main, ctx) {
       const carried = tag.taskCount ? ` It is removed from ${tag.taskCount} ${tag.taskCount === 1 ? 'task' : 'tasks'}.` : '';
       if (!window.confirm(`Delete tag “${tag.name}”?${carried}`)) return;
       try {
-        await gql('mutation($id: ID!) { deleteTag(id: $id) }', { id: tag.id });
+        await store.remove(tag.id);
         announce(`Deleted tag ${tag.name}.`);
-        await ctx.refreshTags();
         nameInput.focus();
       } catch (err) {
         error.textContent = humanMessage(err.message);
@@ -104,17 +102,15 @@ export function mountTags(main, ctx) {
     return item;
   }
 
-  const onTags = () => draw();
-  // Task changes move the counts.
-  const onTaskChanged = () => ctx.refreshTags().catch(() => {});
-  ctx.bus.addEventListener('tags', onTags);
-  ctx.bus.addEventListener('task-changed', onTaskChanged);
+  const unsubscribe = store.subscribe(draw);
+  // While shown, task changes move the counts.
+  const unwatch = store.watch();
   draw();
-  ctx.refreshTags().catch((e) => announce(e.message, 'error'));
+  store.refresh().catch((e) => announce(e.message, 'error'));
   return {
     unmount() {
-      ctx.bus.removeEventListener('tags', onTags);
-      ctx.bus.removeEventListener('task-changed', onTaskChanged);
+      unwatch();
+      unsubscribe();
     },
   };
 }

@@ -1,33 +1,18 @@
 // The task list: search, filters, multi-key sort, cursor paging and counts; complete, reopen
-// and delete in place. It refetches when `taskChanged` reports a change (from this tab or
-// another), and follows a completed recurring task until its next occurrence exists.
+// and delete in place. It renders from the task store (task_store.js), which applies each
+// `taskChanged` (from this tab or another) to the list, and follows a completed recurring task
+// until its next occurrence exists.
 
-import { gql } from './api.js';
 import { h, replace, announce, debounce } from './dom.js';
 import { zone, toInstant, nextDay, formatDateTime, isPast } from './time.js';
 import { describe } from './recurrence.js';
-import { openEditor, TASK_FIELDS } from './editor.js';
+import { openEditor } from './editor.js';
+import { PRIORITIES, priority } from './priority.js';
 
-export const PRIORITIES = ['NONE', 'LOW', 'MEDIUM', 'HIGH', 'URGENT'];
-export const PRIORITY_NAMES = { NONE: 'None', LOW: 'Low', MEDIUM: 'Medium', HIGH: 'High', URGENT: 'Urgent' };
 const SORT_FIELDS = [
   ['CREATED_AT', 'Created'], ['UPDATED_AT', 'Updated'], ['DUE_AT', 'Due date'],
   ['PRIORITY', 'Priority'], ['TITLE', 'Title'], ['RELEVANCE', 'Relevance (with search)'],
 ];
-const PAGE = 20;
-/** The most a refetch reloads at once (the API's page limit). */
-const MAX_PAGE = 100;
-
-const LIST_QUERY = `query List($filter: TaskFilter, $search: String, $sort: [TaskSort!],
-    $first: Int, $after: String) {
-  tasks(filter: $filter, search: $search, sort: $sort, first: $first, after: $after) {
-    totalCount
-    pageInfo { hasNextPage endCursor }
-    nodes { ${TASK_FIELDS} }
-  }
-  open: tasks(filter: { completed: false }, first: 1) { totalCount }
-  overdue: tasks(filter: { overdue: true }, first: 1) { totalCount }
-}`;
 
 /** The view's state survives switching views (not reloads). */
 const state = {
@@ -62,10 +47,13 @@ function activeFilterCount(s) {
     s.overdue, s.recurring !== 'any'].filter(Boolean).length;
 }
 
+/** The list's query ({filter, search, sort}) for the current state. */
+function listQuery() {
+  return { filter: buildFilter(state), search: state.search || null, sort: state.sort.length ? state.sort : null };
+}
+
 export function mountTasks(main, ctx) {
-  let loaded = [];
-  let pageInfo = { hasNextPage: false, endCursor: null };
-  let generation = 0;
+  const store = ctx.stores.tasks;
   /** Completed recurring tasks whose next occurrence we are waiting for: id -> title. */
   const awaitingNext = new Map();
   /** What was announced for each of them once the next occurrence arrived: id -> message. */
@@ -75,8 +63,9 @@ export function mountTasks(main, ctx) {
   const resultCount = h('p', { class: 'result-count', id: 'result-count', role: 'status' });
   const list = h('ul', { class: 'task-list', id: 'task-list', 'aria-labelledby': 'tasks-heading' });
   const more = h('button', { type: 'button', class: 'more', id: 'load-more', hidden: true, text: 'Load more',
-    onclick: () => load({ append: true }) });
+    onclick: () => store.loadMore() });
   const listError = h('p', { class: 'error', role: 'alert' });
+  const load = () => store.setQuery(listQuery());
 
   const searchInput = h('input', { type: 'search', id: 'search', name: 'search', value: state.search,
     placeholder: 'Words in title or description', autocomplete: 'off' });
@@ -85,8 +74,8 @@ export function mountTasks(main, ctx) {
     load();
   }, 250));
 
-  const filters = renderFilters(ctx, () => load());
-  const sorter = renderSort(() => load());
+  const filters = renderFilters(ctx, load);
+  const sorter = renderSort(load);
 
   replace(main,
     h('section', { class: 'view tasks-view', 'aria-labelledby': 'tasks-heading' },
@@ -99,52 +88,36 @@ export function mountTasks(main, ctx) {
         h('label', { for: 'search', text: 'Search' }), searchInput),
       h('div', { class: 'controls' }, filters.element, sorter),
       resultCount, listError, list, more));
+  const section = main.querySelector('.tasks-view');
 
   function afterSave(task, created) {
     announce(created ? `Created “${task.title}”.` : `Saved “${task.title}”.`);
-    load();
+    store.saved(task, created);
   }
 
-  async function load({ append = false } = {}) {
-    const mine = ++generation;
-    const first = append ? PAGE : Math.min(MAX_PAGE, Math.max(PAGE, loaded.length));
-    const variables = {
-      filter: buildFilter(state),
-      search: state.search || null,
-      sort: state.sort.length ? state.sort : null,
-      first,
-      after: append ? pageInfo.endCursor : null,
-    };
-    main.querySelector('.tasks-view')?.setAttribute('aria-busy', 'true');
-    try {
-      const data = await gql(LIST_QUERY, variables);
-      if (mine !== generation) return;
-      listError.textContent = '';
-      loaded = append ? loaded.concat(data.tasks.nodes) : data.tasks.nodes;
-      pageInfo = data.tasks.pageInfo;
-      render(data);
-    } catch (e) {
-      if (mine !== generation) return;
-      listError.textContent = e.message;
-    } finally {
-      if (mine === generation) main.querySelector('.tasks-view')?.removeAttribute('aria-busy');
-    }
-  }
-
-  function render(data) {
-    replace(counts, `${data.open.totalCount} open · `,
-      h('span', { class: data.overdue.totalCount ? 'overdue' : '', text: `${data.overdue.totalCount} overdue` }));
-    const total = data.tasks.totalCount;
-    resultCount.textContent = total === 0
+  let shown = null;
+  function render(s) {
+    if (s.loading) section.setAttribute('aria-busy', 'true');
+    else section.removeAttribute('aria-busy');
+    if (s.error) listError.textContent = s.error.message;
+    if (!s.loaded || s.error || s === shown) return;
+    listError.textContent = '';
+    const { items } = s;
+    replace(counts, `${s.open} open · `,
+      h('span', { class: s.overdue ? 'overdue' : '', text: `${s.overdue} overdue` }));
+    resultCount.textContent = s.totalCount === 0
       ? (state.search || activeFilterCount(state) ? 'No tasks match.' : 'No tasks yet: create one with “New task”.')
-      : `Showing ${loaded.length} of ${total} ${total === 1 ? 'task' : 'tasks'}`;
-    const focusedId = document.activeElement?.closest?.('.task')?.dataset.id;
-    const focusedRole = document.activeElement?.dataset?.role;
-    replace(list, loaded.map((task) => renderTask(task)));
-    if (focusedId && focusedRole) {
-      list.querySelector(`.task[data-id="${CSS.escape(focusedId)}"] [data-role="${focusedRole}"]`)?.focus();
+      : `Showing ${items.length} of ${s.totalCount} ${s.totalCount === 1 ? 'task' : 'tasks'}`;
+    more.hidden = !s.pageInfo.hasNextPage;
+    if (!shown || items !== shown.items) {
+      const focusedId = document.activeElement?.closest?.('.task')?.dataset.id;
+      const focusedRole = document.activeElement?.dataset?.role;
+      replace(list, items.map((task) => renderTask(task)));
+      if (focusedId && focusedRole) {
+        list.querySelector(`.task[data-id="${CSS.escape(focusedId)}"] [data-role="${focusedRole}"]`)?.focus();
+      }
     }
-    more.hidden = !pageInfo.hasNextPage;
+    shown = s;
     filters.update();
   }
 
@@ -153,8 +126,9 @@ export function mountTasks(main, ctx) {
       'aria-label': `${task.completed ? 'Reopen' : 'Complete'} “${task.title}”` });
     checkbox.addEventListener('change', () => toggle(task, checkbox));
     const overdue = !task.completed && isPast(task.dueAt);
+    const prio = priority(task.priority);
     const meta = [
-      task.priority !== 'NONE' && h('span', { class: `prio prio-${task.priority.toLowerCase()}`, text: PRIORITY_NAMES[task.priority] }),
+      prio.rank > 0 && h('span', { class: `prio ${prio.className}`, text: prio.label }),
       task.dueAt && h('span', { class: overdue ? 'due overdue' : 'due' },
         h('time', { dateTime: task.dueAt, text: `${overdue ? 'Overdue: ' : 'Due '}${formatDateTime(task.dueAt)}` })),
       task.recurrence && h('span', { class: 'recurs', text: `↻ ${describe(task.recurrence.rule)}` }),
@@ -182,7 +156,7 @@ export function mountTasks(main, ctx) {
       if (checkbox.checked) {
         // Armed before the mutation: the next occurrence may be reported before its answer.
         if (task.recurrence) awaitingNext.set(task.id, task.title);
-        await gql('mutation($id: ID!) { completeTask(id: $id) { id } }', { id: task.id });
+        await store.complete(task.id);
         if (task.recurrence) {
           // The next occurrence may already have been reported (and announced) meanwhile.
           announce(awaitingNext.has(task.id)
@@ -192,10 +166,9 @@ export function mountTasks(main, ctx) {
           announce(`Completed “${task.title}”.`);
         }
       } else {
-        await gql('mutation($id: ID!) { reopenTask(id: $id) { id } }', { id: task.id });
+        await store.reopen(task.id);
         announce(`Reopened “${task.title}”.`);
       }
-      await load();
     } catch (e) {
       awaitingNext.delete(task.id);
       checkbox.checked = !checkbox.checked;
@@ -208,16 +181,14 @@ export function mountTasks(main, ctx) {
   async function remove(task) {
     if (!window.confirm(`Delete “${task.title}”? This cannot be undone.`)) return;
     try {
-      await gql('mutation($id: ID!) { deleteTask(id: $id) }', { id: task.id });
+      await store.remove(task.id);
       announce(`Deleted “${task.title}”.`);
-      await load();
       main.querySelector('#new-task')?.focus();
     } catch (e) {
       announce(e.message, 'error');
     }
   }
 
-  const reload = debounce(() => load(), 150);
   const onChange = (event) => {
     const change = event.detail;
     const previous = change.task?.previousOccurrence?.id;
@@ -228,15 +199,15 @@ export function mountTasks(main, ctx) {
       announcedNext.set(previous, message);
       announce(message);
     }
-    reload();
   };
-  const onTags = () => filters.update();
-  ctx.bus.addEventListener('task-changed', onChange);
-  ctx.bus.addEventListener('resync', reload);
-  ctx.bus.addEventListener('tags', onTags);
   // Another zone in the settings: the times and the due-date filter's days are in it now.
-  ctx.bus.addEventListener('zone', reload);
-  load();
+  const onZone = debounce(load, 150);
+  ctx.bus.addEventListener('task-changed', onChange);
+  ctx.bus.addEventListener('zone', onZone);
+  const unsubscribe = store.subscribe(render);
+  const unsubscribeTags = ctx.stores.tags.subscribe(() => filters.update());
+  const unwatch = store.watch();
+  store.restart(listQuery());
   // A link to one task (#/tasks/<id>, from a notification) opens it.
   const linked = /^#\/tasks\/(.+)$/.exec(location.hash);
   if (linked) {
@@ -245,11 +216,11 @@ export function mountTasks(main, ctx) {
   }
   return {
     unmount() {
-      generation += 1;
+      unwatch();
+      unsubscribe();
+      unsubscribeTags();
       ctx.bus.removeEventListener('task-changed', onChange);
-      ctx.bus.removeEventListener('resync', reload);
-      ctx.bus.removeEventListener('tags', onTags);
-      ctx.bus.removeEventListener('zone', reload);
+      ctx.bus.removeEventListener('zone', onZone);
     },
   };
 }
@@ -269,13 +240,14 @@ function renderFilters(ctx, changed) {
   status.addEventListener('change', () => { state.status = status.value; changed(); });
 
   const priorityBoxes = PRIORITIES.slice().reverse().map((p) => {
-    const box = h('input', { type: 'checkbox', id: `filter-priority-${p.toLowerCase()}`, value: p,
-      checked: state.priorities.includes(p) });
+    const box = h('input', { type: 'checkbox', id: `filter-priority-${p.key}`, value: p.name,
+      checked: state.priorities.includes(p.name) });
     box.addEventListener('change', () => {
-      state.priorities = PRIORITIES.filter((q) => document.getElementById(`filter-priority-${q.toLowerCase()}`)?.checked);
+      state.priorities = PRIORITIES.filter((q) => document.getElementById(`filter-priority-${q.key}`)?.checked)
+        .map((q) => q.name);
       changed();
     });
-    return h('label', { class: 'check' }, box, PRIORITY_NAMES[p]);
+    return h('label', { class: 'check' }, box, p.label);
   });
 
   const tagMode = h('select', { id: 'filter-tag-mode' },
@@ -322,9 +294,10 @@ function renderFilters(ctx, changed) {
   function update() {
     const n = activeFilterCount(state);
     summary.textContent = n ? `Filters (${n} active)` : 'Filters';
-    const known = new Set(ctx.tags.map((t) => t.name.toLowerCase()));
+    const { tags } = ctx.stores.tags.getState();
+    const known = new Set(tags.map((t) => t.name.toLowerCase()));
     state.tags = state.tags.filter((name) => known.has(name.toLowerCase()));
-    replace(tagBoxes, ctx.tags.length ? ctx.tags.map((tag) => {
+    replace(tagBoxes, tags.length ? tags.map((tag) => {
       const box = h('input', { type: 'checkbox', value: tag.name, checked: state.tags.includes(tag.name),
         id: `filter-tag-${tag.id}` });
       box.addEventListener('change', () => {

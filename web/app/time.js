@@ -155,3 +155,12 @@ export function zoneAbbreviation(iso, tz = zone()) {
 export function isPast(iso) {
   return Boolean(iso) && new Date(iso).getTime() < Date.now();
 }
+
+/**
+ * Microseconds since the epoch of an RFC 3339 instant: the API's precision, of which `Date`
+ * keeps only the milliseconds (two tasks created in one request differ in the microseconds).
+ */
+export function instantMicros(iso) {
+  const fraction = /\.(\d+)/.exec(iso)?.[1] || '';
+  return Date.parse(iso) * 1000 + Number(fraction.slice(3, 6).padEnd(3, '0'));
+}

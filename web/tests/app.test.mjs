@@ -28,6 +28,20 @@ function taskItem(page, title) {
   return page.locator('#task-list .task').filter({ has: page.getByRole('button', { name: `Edit “${title}”`, exact: true }) });
 }
 
+/**
+ * Records the GraphQL requests `page` sends (POST /graphql) by operation name, until stop():
+ * live updates arrive over the WebSocket, which this does not see.
+ */
+function recordRequests(page) {
+  const names = [];
+  const onRequest = (request) => {
+    if (request.method() !== 'POST' || new URL(request.url()).pathname !== '/graphql') return;
+    names.push(/^\s*(?:query|mutation)\s+(\w+)/.exec(request.postDataJSON()?.query || '')?.[1] || 'anonymous');
+  };
+  page.on('request', onRequest);
+  return { names, stop: () => page.off('request', onRequest) };
+}
+
 async function openFilters(page) {
   if (!(await page.locator('#filters').evaluate((d) => d.open))) await page.locator('#filters > summary').click();
 }
@@ -265,6 +279,42 @@ describe('the web app in development mode', () => {
     await page.locator('#result-count', { hasText: 'Showing 4 of 4 tasks' }).waitFor();
   });
 
+  it('applies another session\'s changes to the list and its counts without refetching them', async () => {
+    const shown = ['Read a book', 'Call the plumber about the leak', 'Pay the electricity bill', 'Water the plants'];
+    await waitForTitles(page, shown, 'the list is newest first');
+    const requests = recordRequests(page);
+    try {
+      // Created elsewhere, due in the past: on top (newest first), open and overdue.
+      const { createTask: { id } } = await graphql(server.base, token, `mutation {
+        createTask(input: { title: "Sort the mail", dueAt: "2020-01-06T09:00:00Z" }) { id } }`);
+      await waitForTitles(page, ['Sort the mail', ...shown], 'the new task is inserted in its place');
+      await page.locator('#task-counts', { hasText: '5 open · 1 overdue' }).waitFor();
+      await page.locator('#result-count', { hasText: 'Showing 5 of 5 tasks' }).waitFor();
+      const change = (mutation) => graphql(server.base, token, `mutation($id: ID!) { ${mutation} }`, { id });
+
+      await change('updateTask(id: $id, input: { title: "Sort the post", priority: HIGH }) { id }');
+      await taskItem(page, 'Sort the post').locator('.prio-high').waitFor();
+      await waitForTitles(page, ['Sort the post', ...shown], 'the task is patched in place');
+
+      await change('completeTask(id: $id) { id }');
+      await waitForTitles(page, shown, 'completed, it leaves the open tasks');
+      await page.locator('#task-counts', { hasText: '4 open · 0 overdue' }).waitFor();
+      await page.locator('#result-count', { hasText: 'Showing 4 of 4 tasks' }).waitFor();
+
+      await change('reopenTask(id: $id) { id }');
+      await waitForTitles(page, ['Sort the post', ...shown], 'reopened, it is back in its place');
+      await page.locator('#task-counts', { hasText: '5 open · 1 overdue' }).waitFor();
+
+      await change('deleteTask(id: $id)');
+      await waitForTitles(page, shown, 'deleted, it is gone');
+      await page.locator('#task-counts', { hasText: '4 open · 0 overdue' }).waitFor();
+      await page.locator('#result-count', { hasText: 'Showing 4 of 4 tasks' }).waitFor();
+      assert.deepEqual(requests.names, [], 'every change came with its event: nothing was refetched');
+    } finally {
+      requests.stop();
+    }
+  });
+
   it('searches title and description by word stem', async () => {
     await page.getByLabel('Search', { exact: true }).fill('watering');
     await waitForTitles(page, ['Water the plants'], 'the search finds the stemmed word');
@@ -386,6 +436,49 @@ describe('the web app in development mode', () => {
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
     console.log(`# notificationReceived ${live ? 'is live' : 'is not in the schema: checked after a reload'}`);
+  });
+
+  it('drops an answer to the notifications screen that a newer one overtook', async () => {
+    await page.getByRole('link', { name: 'Tasks' }).click();
+    await page.getByRole('heading', { name: 'Tasks' }).waitFor();
+    const at = new Date(Date.now() + 1000).toISOString();
+    const due = new Date(Date.now() + 3600_000).toISOString();
+    await graphql(server.base, token, `mutation($at: DateTime!, $due: DateTime!) {
+      createTask(input: { title: "Water the cactus", dueAt: $due, reminders: [{ at: $at }] }) { id } }`, { at, due });
+    await waitFor('the reminder fired', async () => (await graphql(server.base, token,
+      '{ notifications(unreadOnly: true) { totalCount } }')).notifications.totalCount === 1, 60000, 250);
+    // The screen's first answer (the new notification unread) is held back until a newer one,
+    // after "Mark all read", has been shown.
+    let held = null;
+    let release;
+    const released = new Promise((resolve) => { release = resolve; });
+    await page.route('**/graphql', async (route) => {
+      if (held || !/^\s*query NotificationList\b/.test(route.request().postDataJSON()?.query || '')) {
+        return route.continue();
+      }
+      held = route.request();
+      const response = await route.fetch();
+      await released;
+      return route.fulfill({ response });
+    });
+    try {
+      await page.getByRole('link', { name: /Notifications/ }).click();
+      await waitFor('the screen asked for its first page', () => held);
+      await page.getByRole('button', { name: 'Mark all read' }).click();
+      await page.locator('#notification-count', { hasText: '0 unread · 2 in all' }).waitFor();
+      await page.locator('.notification', { hasText: 'Water the cactus' }).waitFor();
+      const finished = page.waitForEvent('requestfinished', (request) => request === held);
+      release();
+      await finished;
+      // A round trip later the page has handled the held answer.
+      await page.evaluate(() => fetch('/healthz').then((response) => response.text()));
+      assert.equal(await page.locator('.notification.unread').count(), 0, 'the older answer did not bring back the unread one');
+      assert.equal(await page.locator('#notification-count').innerText(), '0 unread · 2 in all');
+      await page.locator('#unread-badge').waitFor({ state: 'hidden' });
+    } finally {
+      release();
+      await page.unroute('**/graphql');
+    }
   });
 
   it('shows due times in the zone chosen in Settings, and saves a webhook', async () => {
