@@ -2,7 +2,8 @@
 //! one request cannot make a row (or an index entry, or an event) unreasonably large.
 //!
 //! Two rules apply to every input, whatever its size: text never contains a NUL character
-//! ([`no_nul`]), and a date-time lies in [`EARLIEST_DATE`]..=[`LATEST_DATE`] ([`date_in_range`]).
+//! ([`no_nul`]), and a date-time lies in [`EARLIEST_DATE`]..=[`LATEST_DATE`] ([`date_in_range`])
+//! with whole microseconds ([`whole_microseconds`]).
 
 use chrono::{DateTime, Utc};
 
@@ -63,6 +64,25 @@ pub fn date_in_range(field: &str, value: DateTime<Utc>) -> Result<(), String> {
         Err(format!(
             "{field} must be between 1000-01-01T00:00:00Z and 9000-12-31T23:59:59Z, not {}",
             value.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        ))
+    }
+}
+
+/// Checks that `value` has no digits below the microsecond: timestamps are stored, compared and
+/// carried in cursors to the microsecond (PostgreSQL's precision, and SQLite's as stored here),
+/// so a finer input could only be truncated silently, and a bound of `…00.5000001Z` would
+/// behave like `…00.5Z`. Filter bounds are checked with it (date-times that are stored are cut
+/// to the microsecond instead, see [`crate::to_db_precision`]). The error names `field` and the
+/// value.
+pub fn whole_microseconds(field: &str, value: DateTime<Utc>) -> Result<(), String> {
+    use chrono::Timelike;
+    if value.nanosecond().is_multiple_of(1_000) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} has digits below the microsecond ({}); date-times are stored to the \
+             microsecond, so give at most 6 fractional digits",
+            value.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
         ))
     }
 }
@@ -150,5 +170,25 @@ mod tests {
         let late = date_in_range("input.dueAt", at(9001, 1, 1, 0, 0, 0)).unwrap_err();
         assert!(late.starts_with("input.dueAt must be between"), "{late}");
         assert!(date_in_range("filter.dueAfter", at(999, 12, 31, 23, 59, 59)).is_err());
+    }
+
+    #[test]
+    fn date_times_finer_than_a_microsecond_are_rejected_naming_the_field() {
+        let at = |nanos| DateTime::from_timestamp(1_800_000_000, nanos).unwrap();
+        for nanos in [0, 500_000_000, 500_001_000, 999_999_000] {
+            assert!(
+                whole_microseconds("filter.dueAfter", at(nanos)).is_ok(),
+                "{nanos}"
+            );
+        }
+        for nanos in [1, 500_000_100, 999_999_999] {
+            let err = whole_microseconds("filter.or[1].dueBefore", at(nanos)).unwrap_err();
+            assert!(
+                err.starts_with("filter.or[1].dueBefore has digits below the microsecond"),
+                "{err}"
+            );
+        }
+        let err = whole_microseconds("input.dueAt", at(500_000_100)).unwrap_err();
+        assert!(err.contains("2027-01-15T08:00:00.500000100Z"), "{err}");
     }
 }

@@ -2,6 +2,17 @@
 
 use sea_orm::entity::prelude::*;
 
+text_enum! {
+    /// What a notification is about: `notifications.kind` (`ck_notifications_kind`), the `kind`
+    /// of a `taskstream.notification.created` event, and the GraphQL `Notification.kind`.
+    pub enum NotificationKind("notification kind") {
+        /// A reminder fired on time.
+        ReminderDue = "REMINDER_DUE",
+        /// A reminder found later than the lateness.
+        ReminderMissed = "REMINDER_MISSED",
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "notifications")]
 pub struct Model {
@@ -10,8 +21,7 @@ pub struct Model {
     pub owner_id: String,
     /// The task it is about; no foreign key, so the task may be gone.
     pub task_id: Option<Uuid>,
-    /// `REMINDER_DUE` or `REMINDER_MISSED`.
-    pub kind: String,
+    pub kind: NotificationKind,
     pub title: String,
     pub body: String,
     /// The source event; unique (`uq_notifications_event`): one notification per event.

@@ -16,7 +16,8 @@ pub struct Model {
     pub key: String,
     /// The CloudEvent in structured JSON mode.
     pub payload: String,
-    /// Record headers as a JSON object of strings (`ce_*` copies of the attributes).
+    /// Record headers as a JSON object of strings (`ce_*` copies of the attributes); read with
+    /// [`decode_headers`].
     pub headers: String,
     pub created_at: DateTimeUtc,
     /// NULL while pending. A per-row flag, never a watermark: ids commit out of order.
@@ -31,3 +32,36 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Headers text that is not a JSON object of strings (see [`decode_headers`]).
+#[derive(Debug, thiserror::Error)]
+#[error("the stored record headers are not a JSON object of strings: {0}")]
+pub struct CorruptHeaders(#[source] pub serde_json::Error);
+
+/// Reads record headers as `outbox.headers`, `dead_letters.headers` and
+/// `webhook_deliveries.source_headers` store them: a JSON object of strings. Anything else is
+/// an error, never an empty set: the headers carry the event's id, type and trace context.
+pub fn decode_headers(
+    text: &str,
+) -> Result<std::collections::BTreeMap<String, String>, CorruptHeaders> {
+    serde_json::from_str(text).map_err(CorruptHeaders)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_headers;
+
+    #[test]
+    fn headers_decode_from_a_json_object_of_strings_and_anything_else_is_an_error() {
+        let headers = decode_headers(r#"{"ce_id":"1","ce_type":"t"}"#).unwrap();
+        assert_eq!(headers.get("ce_type").map(String::as_str), Some("t"));
+        assert!(decode_headers("{}").unwrap().is_empty());
+        for corrupt in ["", "not json", "[]", r#"{"ce_id":1}"#, "null"] {
+            let error = decode_headers(corrupt).unwrap_err().to_string();
+            assert!(
+                error.contains("not a JSON object of strings"),
+                "{corrupt:?}: {error}"
+            );
+        }
+    }
+}

@@ -16,7 +16,7 @@ pub struct Model {
     /// the task has no due date.
     pub fire_at: Option<DateTimeUtc>,
     /// `PENDING`, `FIRED`, `CANCELLED` or `MISSED`.
-    pub status: String,
+    pub status: crate::reminder_offset::ReminderStatus,
     pub created_at: DateTimeUtc,
     pub fired_at: Option<DateTimeUtc>,
 }

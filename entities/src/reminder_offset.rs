@@ -12,33 +12,14 @@ pub enum ReminderSpec {
     At(DateTime<Utc>),
 }
 
-/// Lifecycle of a stored reminder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReminderStatus {
-    Pending,
-    Fired,
-    Cancelled,
-    Missed,
-}
-
-impl ReminderStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReminderStatus::Pending => "PENDING",
-            ReminderStatus::Fired => "FIRED",
-            ReminderStatus::Cancelled => "CANCELLED",
-            ReminderStatus::Missed => "MISSED",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ReminderStatus> {
-        match s {
-            "PENDING" => Some(ReminderStatus::Pending),
-            "FIRED" => Some(ReminderStatus::Fired),
-            "CANCELLED" => Some(ReminderStatus::Cancelled),
-            "MISSED" => Some(ReminderStatus::Missed),
-            _ => None,
-        }
+text_enum! {
+    /// Lifecycle of a stored reminder: `reminders.status` (`ck_reminders_status`) and the
+    /// `status` of a reminder in task snapshots.
+    pub enum ReminderStatus("reminder status") {
+        Pending = "PENDING",
+        Fired = "FIRED",
+        Cancelled = "CANCELLED",
+        Missed = "MISSED",
     }
 }
 
@@ -106,18 +87,5 @@ mod tests {
         );
         assert_eq!(spec.fire_at(None), None);
         assert_eq!(ReminderSpec::At(due).fire_at(None), Some(due));
-    }
-
-    #[test]
-    fn status_names_round_trip() {
-        for s in [
-            ReminderStatus::Pending,
-            ReminderStatus::Fired,
-            ReminderStatus::Cancelled,
-            ReminderStatus::Missed,
-        ] {
-            assert_eq!(ReminderStatus::parse(s.as_str()), Some(s));
-        }
-        assert_eq!(ReminderStatus::parse("pending"), None);
     }
 }

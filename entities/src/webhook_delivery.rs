@@ -3,12 +3,18 @@
 
 use sea_orm::entity::prelude::*;
 
-/// Waiting for its next attempt (`next_attempt_at`).
-pub const STATUS_PENDING: &str = "PENDING";
-/// The receiver answered 2xx.
-pub const STATUS_DELIVERED: &str = "DELIVERED";
-/// Given up: the last attempt failed or the failure cannot be retried; parked as a dead letter.
-pub const STATUS_FAILED: &str = "FAILED";
+text_enum! {
+    /// Where a delivery is: `webhook_deliveries.status` (`ck_webhook_deliveries_status`).
+    pub enum DeliveryStatus("webhook delivery status") {
+        /// Waiting for its next attempt (`next_attempt_at`).
+        Pending = "PENDING",
+        /// The receiver answered 2xx.
+        Delivered = "DELIVERED",
+        /// Given up: the last attempt failed or the failure cannot be retried; parked as a dead
+        /// letter.
+        Failed = "FAILED",
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "webhook_deliveries")]
@@ -27,10 +33,10 @@ pub struct Model {
     pub source_topic: String,
     pub source_partition: i32,
     pub source_offset: i64,
-    /// The source record's headers as a JSON object (copied to the dead letter).
+    /// The source record's headers as a JSON object (copied to the dead letter); read with
+    /// [`crate::outbox::decode_headers`].
     pub source_headers: String,
-    /// [`STATUS_PENDING`], [`STATUS_DELIVERED`] or [`STATUS_FAILED`].
-    pub status: String,
+    pub status: DeliveryStatus,
     /// Attempts started so far.
     pub attempts: i32,
     pub next_attempt_at: DateTimeUtc,

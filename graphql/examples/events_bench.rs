@@ -107,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
             groups.entry(p).or_default().push(OutgoingRecord {
                 key: key.clone(),
                 value: Some(serde_json::to_vec(ev)?),
-                headers: ev.headers(),
+                headers: stream::outbox::event_headers(ev),
                 timestamp: ev.time,
             });
         }

@@ -108,6 +108,9 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The title of every benchmark task.
+const TITLE: &str = "Benchmark task";
+
 /// One user and `count / PER_TASK` tasks due far ahead (their reminders come from
 /// [`schedule`]).
 async fn load(db: &DatabaseConnection, count: usize) -> anyhow::Result<()> {
@@ -129,9 +132,9 @@ async fn load(db: &DatabaseConnection, count: usize) -> anyhow::Result<()> {
         task::Entity::insert_many(chunk.iter().map(|&id| task::ActiveModel {
             id: Set(id),
             owner_id: Set("bench".into()),
-            title: Set("Benchmark task".into()),
+            title: Set(TITLE.into()),
             description: Set(String::new()),
-            priority: Set(0),
+            priority: Set(entities::priority::Priority::None),
             completed: Set(false),
             completed_at: Set(None),
             due_at: Set(Some(now + chrono::Duration::days(365))),
@@ -144,6 +147,11 @@ async fn load(db: &DatabaseConnection, count: usize) -> anyhow::Result<()> {
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
+            // `insert_many` skips `before_save`, which derives these elsewhere.
+            search_title: Set(entities::search::document(TITLE)),
+            search_body: Set(String::new()),
+            title_key: Set(entities::search::title_key(TITLE)),
+            ..Default::default()
         }))
         .exec_without_returning(db)
         .await?;
@@ -179,7 +187,7 @@ async fn schedule(db: &DatabaseConnection, count: usize, window: u64) -> anyhow:
                 minutes_before_due: Set(None),
                 at: Set(Some(fire_at)),
                 fire_at: Set(Some(fire_at)),
-                status: Set("PENDING".into()),
+                status: Set(entities::reminder_offset::ReminderStatus::Pending),
                 created_at: Set(now),
                 fired_at: Set(None),
             }

@@ -140,7 +140,7 @@ pub struct ServerConfig {
     pub kafka_brokers: Option<String>,
 
     #[command(flatten)]
-    pub kafka: subscribers::process::KafkaArgs,
+    pub kafka: stream::kafka::KafkaArgs,
 
     /// Do not run the outbox relay inside this process (run `taskstream relay` instead).
     #[arg(long, env = "TASKSTREAM_NO_RELAY")]

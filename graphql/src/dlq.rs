@@ -3,6 +3,7 @@
 
 use sea_orm::DatabaseConnection;
 use stream::dead_letters::{self, DeadLetterStatus, ReplayOutcome};
+use subscribers::registry::{Subscriber, SubscriberSettings};
 
 use crate::config::DlqCommand;
 
@@ -41,36 +42,21 @@ pub async fn run(db: &DatabaseConnection, command: DlqCommand) -> anyhow::Result
     Ok(())
 }
 
-/// Replays through the handler of the consumer that parked the record. Handlers are registered
-/// here as the subscribers that own them are built into this binary.
+/// Replays through the handler of the consumer that parked the record: a subscriber of the
+/// registry ([`Subscriber::named`]).
 async fn replay_with_registered_handler(
     db: &DatabaseConnection,
     id: i64,
     consumer: &str,
 ) -> anyhow::Result<ReplayOutcome> {
-    match consumer {
-        subscribers::recurrence::CONSUMER => {
-            let handler =
-                subscribers::recurrence::RecurrenceHandler::new(subscribers::Clock::System);
-            Ok(dead_letters::replay(db, id, &handler).await?)
-        }
-        subscribers::reminder::CONSUMER => {
-            let handler = subscribers::reminder::ReminderHandler::new();
-            Ok(dead_letters::replay(db, id, &handler).await?)
-        }
-        subscribers::notification::CONSUMER => {
-            let handler = subscribers::notification::NotificationHandler::new();
-            Ok(dead_letters::replay(db, id, &handler).await?)
-        }
-        subscribers::webhook::CONSUMER => {
-            let handler = subscribers::webhook::WebhookHandler::new();
-            Ok(dead_letters::replay(db, id, &handler).await?)
-        }
-        other => anyhow::bail!(
-            "dead letter {id} belongs to consumer {other:?}, which is not built into this binary; \
-             nothing was replayed"
-        ),
-    }
+    let Some(subscriber) = Subscriber::named(consumer) else {
+        anyhow::bail!(
+            "dead letter {id} belongs to consumer {consumer:?}, which is not built into this \
+             binary; nothing was replayed"
+        );
+    };
+    let handler = subscriber.handler(&SubscriberSettings::default());
+    Ok(dead_letters::replay(db, id, &handler).await?)
 }
 
 fn summary(row: &entities::dead_letter::Model) -> serde_json::Value {

@@ -1,6 +1,9 @@
 //! The one error type at the gateway edge. Its variants are what a client can act on; each maps
 //! to one `extensions.code` (see [`ApiError::code`], the single table). Internal causes are
-//! logged with the request id and never returned.
+//! logged with the request id and never returned. Database constraint violations are mapped by
+//! the constraint's name ([`constraints`]).
+
+pub mod constraints;
 
 use async_graphql::ErrorExtensions;
 use sea_orm::DbErr;
@@ -77,9 +80,11 @@ impl ApiError {
     }
 }
 
+/// A constraint a request can violate becomes its `CONFLICT`; any other database error is
+/// `INTERNAL` (see [`constraints::api_error`]).
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> ApiError {
-        ApiError::Internal(anyhow::Error::new(err).context("database error"))
+        constraints::api_error(err)
     }
 }
 
@@ -105,15 +110,3 @@ impl From<ApiError> for async_graphql::Error {
 
 /// Result alias for service functions and resolvers.
 pub type ApiResult<T> = Result<T, ApiError>;
-
-/// The name of the unique or check constraint a database error violated, if any. Both SQLite
-/// and PostgreSQL report it differently; the mapping is by name, never by message text beyond
-/// extracting that name.
-pub fn violated_constraint(err: &DbErr) -> Option<String> {
-    use sea_orm::SqlErr;
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(msg))
-        | Some(SqlErr::ForeignKeyConstraintViolation(msg)) => Some(msg),
-        _ => None,
-    }
-}

@@ -5,30 +5,16 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use futures_util::future::join_all;
 use sea_orm::DatabaseConnection;
+use stream::embedded::EmbeddedLog;
 use stream::kafka::{KafkaConfig, KafkaLog};
 use stream::log::{LogError, LogReader};
 use stream::relay::{Relay, RelayConfig};
+use subscribers::registry::{Subscriber, SubscriberSettings};
+use subscribers::webhook::WebhookSettings;
 
 use crate::config::ServerConfig;
-
-/// The consumers embedded mode runs in-process, as `(consumer, topic)`: retention keeps every
-/// outbox row of a topic until each of them has stored an offset past it.
-pub const EMBEDDED_CONSUMERS: [(&str, &str); 4] = [
-    (
-        subscribers::recurrence::CONSUMER,
-        stream::topics::TASK_EVENTS,
-    ),
-    (subscribers::reminder::CONSUMER, stream::topics::TASK_EVENTS),
-    (
-        subscribers::notification::CONSUMER,
-        stream::topics::REMINDERS,
-    ),
-    (
-        subscribers::webhook::CONSUMER,
-        stream::topics::NOTIFICATIONS,
-    ),
-];
 
 /// The Kafka settings, or `None` in embedded mode (no KAFKA_BROKERS).
 pub fn kafka_config(config: &ServerConfig) -> anyhow::Result<Option<KafkaConfig>> {
@@ -91,125 +77,69 @@ pub async fn run_relay(
     Ok(())
 }
 
-/// The health components of the in-process subscribers (see [`crate::health`]).
-pub const SUBSCRIBER_COMPONENTS: [&str; 4] = [
-    "subscriber recurrence",
-    "subscriber reminder",
-    "subscriber notification",
-    "subscriber webhook",
-];
-
-/// Embedded mode: runs every subscriber in this process over the outbox table, until
-/// `shutdown` turns true. (In distributed mode each subscriber is its own binary.)
+/// Embedded mode: runs every subscriber of the registry ([`Subscriber::ALL`]) in this process
+/// over the outbox table, until `shutdown` turns true. (In distributed mode each subscriber is
+/// its own binary.)
 pub async fn run_embedded_subscribers(
     db: DatabaseConnection,
-    webhooks: subscribers::webhook::WebhookSettings,
+    webhooks: WebhookSettings,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    run_embedded_subscribers_reporting(db, webhooks, shutdown, crate::health::Components::new())
-        .await
+    let log = EmbeddedLog::new(db.clone());
+    run_embedded_subscribers_reporting(
+        db,
+        log,
+        webhooks,
+        shutdown,
+        crate::health::Components::new(),
+    )
+    .await
 }
 
-/// [`run_embedded_subscribers`], reporting each subscriber to `components` (so that one that
-/// halts fails `/readyz` by name).
+/// [`run_embedded_subscribers`] on `log` (the gateway's one [`EmbeddedLog`], shared with the
+/// live updates), reporting each subscriber to `components` under
+/// [`Subscriber::component`], so that one that halts fails `/readyz` by name.
 pub async fn run_embedded_subscribers_reporting(
     db: DatabaseConnection,
-    webhooks: subscribers::webhook::WebhookSettings,
+    log: EmbeddedLog,
+    webhooks: WebhookSettings,
     shutdown: tokio::sync::watch::Receiver<bool>,
     components: crate::health::Components,
 ) -> anyhow::Result<()> {
-    use stream::consumer::{Consumer, ConsumerConfig};
-    use stream::embedded::EmbeddedLog;
-    use subscribers::notification::NotificationHandler;
-    use subscribers::recurrence::RecurrenceHandler;
-    use subscribers::reminder::ReminderHandler;
-    use subscribers::reminder_scheduler::ReminderScheduler;
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let recurrence = Consumer::new(
-        db.clone(),
-        EmbeddedLog::new(db.clone()),
-        RecurrenceHandler::new(subscribers::Clock::System),
-        ConsumerConfig::new(
-            subscribers::recurrence::CONSUMER,
-            stream::topics::TASK_EVENTS,
-        ),
-    );
-    let reminder = Consumer::new(
-        db.clone(),
-        EmbeddedLog::new(db.clone()),
-        ReminderHandler::new(),
-        ConsumerConfig::new(subscribers::reminder::CONSUMER, stream::topics::TASK_EVENTS),
-    );
-    let notification = Consumer::new(
-        db.clone(),
-        EmbeddedLog::new(db.clone()),
-        NotificationHandler::new(),
-        ConsumerConfig::new(
-            subscribers::notification::CONSUMER,
-            stream::topics::REMINDERS,
-        ),
-    );
-    let webhook = Consumer::new(
-        db.clone(),
-        EmbeddedLog::new(db.clone()),
-        subscribers::webhook::WebhookHandler::new(),
-        ConsumerConfig::new(
-            subscribers::webhook::CONSUMER,
-            stream::topics::NOTIFICATIONS,
-        ),
-    );
-    let dispatcher = subscribers::webhook::WebhookDispatcher::new(
-        db.clone(),
+    let settings = SubscriberSettings {
         webhooks,
-        subscribers::Clock::System,
-    )?;
-    let scheduler = ReminderScheduler::new(db, subscribers::Clock::System);
-    tracing::info!("recurrence, reminder, notification and webhook subscribers running in-process");
+        ..SubscriberSettings::default()
+    };
+    let companions = subscribers::registry::companions(Subscriber::ALL, &db, &settings)?;
+    tracing::info!(
+        subscribers = ?Subscriber::ALL.map(Subscriber::name),
+        "subscribers running in-process"
+    );
     // A subscriber that halts (e.g. its stored offset is outside the log) says so at once; the
     // others keep running until shutdown.
-    for name in SUBSCRIBER_COMPONENTS {
-        components.running(name);
+    for subscriber in Subscriber::ALL {
+        components.running(subscriber.component());
     }
-    let loud = |name: &'static str| {
-        let components = components.clone();
-        move |e: &stream::consumer::ConsumerError| {
-            components.halted(name, e.to_string());
+    let consumers = Subscriber::ALL.map(|subscriber| {
+        let consumer = subscriber.consumer(db.clone(), log.clone(), &settings, vec![0]);
+        let (components, shutdown) = (components.clone(), shutdown.clone());
+        async move {
+            consumer
+                .run(stopped(shutdown))
+                .await
+                .inspect_err(|e| components.halted(subscriber.component(), e.to_string()))
         }
-    };
-    let (recurrence, reminder, notification, webhook, (), ()) = tokio::join!(
-        async {
-            recurrence
-                .run(stopped(shutdown.clone()))
-                .await
-                .inspect_err(loud("subscriber recurrence"))
-        },
-        async {
-            reminder
-                .run(stopped(shutdown.clone()))
-                .await
-                .inspect_err(loud("subscriber reminder"))
-        },
-        async {
-            notification
-                .run(stopped(shutdown.clone()))
-                .await
-                .inspect_err(loud("subscriber notification"))
-        },
-        async {
-            webhook
-                .run(stopped(shutdown.clone()))
-                .await
-                .inspect_err(loud("subscriber webhook"))
-        },
-        scheduler.run(stopped(shutdown.clone())),
-        dispatcher.run(stopped(shutdown.clone())),
-    );
-    recurrence?;
-    reminder?;
-    notification?;
-    webhook?;
+    });
+    let companions = companions
+        .iter()
+        .map(|companion| companion.run(stopped(shutdown.clone())));
+    let (results, _) = tokio::join!(join_all(consumers), join_all(companions));
+    for result in results {
+        result?;
+    }
     Ok(())
 }
 
@@ -245,7 +175,7 @@ pub async fn tail(
             tail_log(&log, topic, limit, follow).await
         }
         None => {
-            let log = stream::embedded::EmbeddedLog::new(db);
+            let log = EmbeddedLog::new(db);
             tail_log(&log, topic, limit, follow).await
         }
     }

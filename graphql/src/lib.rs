@@ -30,7 +30,8 @@
 //!   completion order);
 //! - [`schema`]: the transport-free GraphQL schema, one module per resource;
 //! - [`service`]: database work behind the resolvers;
-//! - [`error`]: the one error enum and its `extensions.code` table;
+//! - [`error`]: the one error enum, its `extensions.code` table and the database constraint
+//!   table (`error::constraints`: violations mapped by constraint name);
 //! - [`db`]: connection pool and migrations;
 //! - [`observability`]: the request and operation spans, operation metrics, `GET /metrics`.
 

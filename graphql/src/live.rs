@@ -21,8 +21,8 @@ use std::time::Duration;
 use entities::notification;
 use stream::CloudEvent;
 use stream::log::{LogError, LogReader, LogRecord};
+use stream::notification_events::{NOTIFICATION_CREATED_TYPE, NotificationData};
 use stream::task_events::{TaskChangeKind, TaskEventData, TaskSnapshot};
-use subscribers::notification::{NOTIFICATION_CREATED_TYPE, NotificationData};
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 

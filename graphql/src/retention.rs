@@ -154,9 +154,9 @@ pub fn log_mode(distributed: bool) -> LogMode {
         LogMode::Distributed
     } else {
         LogMode::Embedded {
-            registered: crate::events::EMBEDDED_CONSUMERS
+            registered: subscribers::registry::Subscriber::ALL
                 .iter()
-                .map(|(c, t)| ((*c).to_owned(), (*t).to_owned()))
+                .map(|s| (s.name().to_owned(), s.topic().to_owned()))
                 .collect(),
         }
     }
@@ -331,8 +331,8 @@ pub async fn prune_webhook_deliveries(
     batch: u64,
 ) -> Result<Pruned, DbErr> {
     let finished = [
-        webhook_delivery::STATUS_DELIVERED,
-        webhook_delivery::STATUS_FAILED,
+        webhook_delivery::DeliveryStatus::Delivered,
+        webhook_delivery::DeliveryStatus::Failed,
     ];
     let w = |c: webhook_delivery::Column| Expr::col((webhook_delivery::Entity, c));
     let d = |c: dead_letter::Column| Expr::col((dead_letter::Entity, c));
@@ -340,8 +340,7 @@ pub async fn prune_webhook_deliveries(
         .expr(Expr::val(1))
         .from(dead_letter::Entity)
         .and_where(
-            d(dead_letter::Column::Status)
-                .eq(stream::dead_letters::DeadLetterStatus::Parked.as_str()),
+            d(dead_letter::Column::Status).eq(stream::dead_letters::DeadLetterStatus::Parked),
         )
         .and_where(d(dead_letter::Column::Topic).eq(w(webhook_delivery::Column::SourceTopic)))
         .and_where(

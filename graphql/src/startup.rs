@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use stream::embedded::EmbeddedLog;
 use tokio::net::TcpListener;
 
 use crate::auth::Authenticator;
@@ -99,10 +100,20 @@ pub fn start_live_updates(
     state: &AppState,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    start_live_updates_on(state, None, shutdown)
+}
+
+/// [`start_live_updates`], reading the outbox in embedded mode through `embedded` when given:
+/// the process's one [`EmbeddedLog`], shared with the in-process subscribers.
+fn start_live_updates_on(
+    state: &AppState,
+    embedded: Option<EmbeddedLog>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     let hub = state.live.clone();
     let tail = match &state.kafka {
         None => {
-            let log = Arc::new(stream::embedded::EmbeddedLog::new(state.db.clone()));
+            let log = Arc::new(embedded.unwrap_or_else(|| EmbeddedLog::new(state.db.clone())));
             let shutdown = shutdown.clone();
             futures_util::future::FutureExt::boxed(async move {
                 crate::live::run_consumer(log, hub, shutdown).await;
@@ -160,19 +171,25 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
             None
         }
     };
-    let subscribers = if gateway.state.kafka.is_none() {
-        Some(tokio::spawn(
+    // Embedded mode: one reader of the outbox table for every consumer in this process.
+    let embedded = gateway
+        .state
+        .kafka
+        .is_none()
+        .then(|| EmbeddedLog::new(gateway.state.db.clone()));
+    let subscribers = match &embedded {
+        Some(log) => Some(tokio::spawn(
             crate::events::run_embedded_subscribers_reporting(
                 gateway.state.db.clone(),
+                log.clone(),
                 config.webhooks.settings()?,
                 shutdown.clone(),
                 gateway.state.components.clone(),
             ),
-        ))
-    } else {
-        None
+        )),
+        None => None,
     };
-    let live = start_live_updates(&gateway.state, shutdown.clone());
+    let live = start_live_updates_on(&gateway.state, embedded, shutdown.clone());
     let retention = crate::retention::spawn(
         &config.retention,
         gateway.state.db.clone(),

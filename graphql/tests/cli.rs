@@ -22,7 +22,7 @@ async fn park(db: &sea_orm::DatabaseConnection, consumer: &str) -> i64 {
         headers: Set("{}".into()),
         error: Set("payload is not a CloudEvent".into()),
         attempts: Set(1),
-        status: Set("PARKED".into()),
+        status: Set(entities::dead_letter::DeadLetterStatus::Parked),
         created_at: Set(Utc::now()),
         updated_at: Set(Utc::now()),
         ..Default::default()
@@ -89,7 +89,7 @@ on_both_databases!(dlq_commands_list_show_discard_and_refuse_bad_input, |t| {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, "PARKED");
+    assert_eq!(row.status, entities::dead_letter::DeadLetterStatus::Parked);
 
     graphql::dlq::run(&t.db, DlqCommand::Discard { id })
         .await
@@ -99,7 +99,10 @@ on_both_databases!(dlq_commands_list_show_discard_and_refuse_bad_input, |t| {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, "DISCARDED");
+    assert_eq!(
+        row.status,
+        entities::dead_letter::DeadLetterStatus::Discarded
+    );
     let err = graphql::dlq::run(&t.db, DlqCommand::Discard { id })
         .await
         .unwrap_err();

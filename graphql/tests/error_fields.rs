@@ -4,23 +4,6 @@
 
 mod support;
 
-use serde_json::json;
-
-/// The first error's `extensions.field` and code.
-async fn field_of(app: &support::TestApp, query: &str) -> (String, Option<String>) {
-    let response = app.exec("alice", query, json!({})).await;
-    let error = response
-        .errors
-        .first()
-        .unwrap_or_else(|| panic!("no error for {query}"));
-    let ext = error.extensions.as_ref().unwrap();
-    let text = |key: &str| {
-        ext.get(key)
-            .map(|v| v.clone().into_json().unwrap().as_str().unwrap().to_owned())
-    };
-    (text("code").unwrap(), text("field"))
-}
-
 on_both_databases!(
     bad_input_errors_carry_the_input_path_in_extensions_field,
     |t| {
@@ -67,7 +50,7 @@ on_both_databases!(
             "input.priority",
         ),
     ] {
-        let (code, got) = field_of(&app, &query).await;
+        let (code, got) = app.error_field("alice", &query).await;
         assert_eq!(code, "BAD_USER_INPUT", "{query}");
         assert_eq!(got.as_deref(), Some(field), "{query}");
     }

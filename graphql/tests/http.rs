@@ -457,6 +457,7 @@ async fn a_halted_embedded_subscriber_makes_readyz_fail_naming_it() {
     // Act
     tokio::spawn(graphql::events::run_embedded_subscribers_reporting(
         gateway.state.db.clone(),
+        stream::embedded::EmbeddedLog::new(gateway.state.db.clone()),
         config.webhooks.settings().unwrap(),
         stopped,
         gateway.state.components.clone(),

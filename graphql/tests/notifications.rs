@@ -11,15 +11,16 @@ use support::RunningConsumer;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use entities::notification;
+use entities::notification::{self, NotificationKind};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 use stream::CloudEvent;
 use stream::consumer::{Handler, HandlerOutcome};
 use stream::log::LogRecord;
+use stream::notification_events::NOTIFICATION_CREATED_TYPE;
 use stream::topics::{NOTIFICATIONS, REMINDERS};
 use subscribers::Clock;
-use subscribers::notification::{CONSUMER, NOTIFICATION_CREATED_TYPE, NotificationHandler};
+use subscribers::notification::{CONSUMER, NotificationHandler};
 use subscribers::reminder_scheduler::ReminderScheduler;
 use support::TestApp;
 use uuid::Uuid;
@@ -123,7 +124,7 @@ on_both_databases!(a_fired_reminder_becomes_exactly_one_notification, |t| {
     let rows = notifications_of(&t.db, ALICE).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     let n = &rows[0];
-    assert_eq!(n.kind, "REMINDER_DUE");
+    assert_eq!(n.kind, NotificationKind::ReminderDue);
     assert_eq!(n.title, "Call the plumber");
     assert_eq!(n.body, "Due at 2030-01-07T09:00:00Z");
     assert_eq!(n.task_id, Some(task_id));
@@ -144,7 +145,7 @@ on_both_databases!(a_fired_reminder_becomes_exactly_one_notification, |t| {
     // The same event delivered again (past the runtime's dedupe) changes nothing.
     running.stop().await;
     for _ in 0..2 {
-        let txn = stream::consumer::begin_write(&t.db).await.unwrap();
+        let txn = stream::outbox::begin_write(&t.db).await.unwrap();
         let outcome = NotificationHandler::new()
             .handle(&txn, &as_record(source))
             .await
@@ -175,7 +176,7 @@ on_both_databases!(a_missed_reminder_is_worded_as_missed, |t| {
     wait_caught_up(&t.db).await;
     let rows = notifications_of(&t.db, ALICE).await;
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].kind, "REMINDER_MISSED");
+    assert_eq!(rows[0].kind, NotificationKind::ReminderMissed);
     assert_eq!(rows[0].body, "Missed: was due at 2030-01-07T09:00:00Z");
     running.stop().await;
 });
@@ -304,7 +305,7 @@ on_both_databases!(
                 id: Set(Uuid::now_v7()),
                 owner_id: Set(ALICE.to_owned()),
                 task_id: Set(None),
-                kind: Set("REMINDER_DUE".to_owned()),
+                kind: Set(NotificationKind::ReminderDue),
                 title: Set(format!("n{i}")),
                 body: Set("Due".to_owned()),
                 event_id: Set(Uuid::now_v7()),

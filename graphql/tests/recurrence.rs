@@ -9,6 +9,7 @@ mod support;
 use support::{RunningConsumer, wait_until};
 
 use chrono::{DateTime, Utc};
+use entities::recurrence::RecurrenceAnchor;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     Set,
@@ -301,7 +302,7 @@ on_both_databases!(a_completion_delivered_twice_yields_one_successor, |t| {
     // ... and a distinct completion event for the same task version (the handler must cope).
     let mut again = completed.clone();
     again.id = Uuid::now_v7();
-    let txn = stream::consumer::begin_write(&t.db).await.unwrap();
+    let txn = stream::outbox::begin_write(&t.db).await.unwrap();
     stream::outbox::append(&txn, TASK_EVENTS, &row.key, &again, Utc::now())
         .await
         .unwrap();
@@ -362,8 +363,8 @@ on_both_databases!(
         assert_eq!(next.due_at, Some(restart + chrono::Duration::days(3)));
         assert!(next.due_at.unwrap() > completed_at);
         assert_eq!(
-            next.recurrence_anchor.as_deref(),
-            Some("COMPLETION"),
+            next.recurrence_anchor,
+            Some(RecurrenceAnchor::Completion),
             "the anchor is copied"
         );
         running.stop().await;
@@ -423,3 +424,137 @@ on_both_databases!(non_recurring_tasks_and_poison_records, |t| {
     assert_eq!(task_count(&t.db).await, 1);
     running.stop().await;
 });
+
+// ------------------------------------------------- daylight saving and COUNT (RFC 5545)
+
+/// The dates `recurrence.upcoming(count)` of task `id` shows.
+async fn upcoming_of(app: &TestApp, id: Uuid, count: i32) -> Vec<String> {
+    let data = app
+        .ok(
+            USER,
+            "query($id: ID!, $n: Int) { task(id: $id) { recurrence { upcoming(count: $n) } } }",
+            json!({ "id": id, "n": count }),
+        )
+        .await;
+    data["task"]["recurrence"]["upcoming"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_owned())
+        .collect()
+}
+
+on_both_databases!(a_series_keeps_its_wall_clock_time_after_a_dst_gap, |t| {
+    let app = TestApp::on(t);
+    let running = start(&t.db, at("2027-03-01T00:00:00Z"));
+    // Daily at 02:30 in Berlin. On 28 March 2027 clocks skip from 02:00 to 03:00, so that day's
+    // 02:30 is read with the offset before the gap: 01:30 UTC (03:30 CEST).
+    let first = create(
+        &app,
+        json!({
+            "title": "Night backup check",
+            "dueAt": "2027-03-27T01:30:00Z",
+            "recurrence": { "rule": "FREQ=DAILY", "timezone": "Europe/Berlin" }
+        }),
+    )
+    .await;
+    complete(&app, first).await;
+    let gap_day = wait_successor(&t.db, first).await;
+    assert_eq!(gap_day.due_at, Some(at("2027-03-28T01:30:00Z")));
+    let wall = chrono::NaiveDate::from_ymd_opt(2027, 3, 28)
+        .unwrap()
+        .and_hms_opt(2, 30, 0)
+        .unwrap();
+    assert_eq!(gap_day.occurrence_local, Some(wall));
+    // The day after, the series is back at 02:30 local (00:30 UTC in summer time), not 03:30.
+    assert_eq!(
+        upcoming_of(&app, gap_day.id, 2).await,
+        ["2027-03-29T00:30:00+00:00", "2027-03-30T00:30:00+00:00"]
+    );
+    complete(&app, gap_day.id).await;
+    let after = wait_successor(&t.db, gap_day.id).await;
+    assert_eq!(after.due_at, Some(at("2027-03-29T00:30:00Z")));
+    assert_eq!(after.occurrence_local, None);
+    assert_eq!(after.occurrence_index, Some(3));
+    running.stop().await;
+});
+
+on_both_databases!(count_counts_the_dates_a_late_completion_skips, |t| {
+    let app = TestApp::on(t);
+    // Completed a day late: the second date has passed and is skipped, but it was a date of
+    // the series, so the successor is the third and last occurrence of COUNT=3.
+    let running = start(&t.db, at("2030-01-08T12:00:00Z"));
+    let first = create(
+        &app,
+        json!({
+            "title": "Three doses",
+            "dueAt": "2030-01-07T09:00:00Z",
+            "recurrence": { "rule": "FREQ=DAILY;COUNT=3", "timezone": "UTC" }
+        }),
+    )
+    .await;
+    assert_eq!(
+        upcoming_of(&app, first, 5).await,
+        ["2030-01-08T09:00:00+00:00", "2030-01-09T09:00:00+00:00"]
+    );
+    complete(&app, first).await;
+    let last = wait_successor(&t.db, first).await;
+    assert_eq!(last.due_at, Some(at("2030-01-09T09:00:00Z")));
+    assert_eq!(last.occurrence_index, Some(3));
+    assert!(upcoming_of(&app, last.id, 5).await.is_empty());
+    complete(&app, last.id).await;
+    wait_caught_up(&t.db).await;
+    assert!(successors_of(&t.db, last.id).await.is_empty());
+    running.stop().await;
+});
+
+on_both_databases!(
+    create_update_and_preview_refuse_a_rule_that_never_meets_its_due_date_alike,
+    |t| {
+        let app = TestApp::on(t);
+        // Every 24 hours from 09:00 is always 09:00: BYHOUR=5 is never met.
+        let rule = json!({ "rule": "FREQ=HOURLY;INTERVAL=24;BYHOUR=5", "timezone": "UTC" });
+        let (code, message) = app
+            .err(
+                USER,
+                "query($r: RecurrenceInput!, $d: DateTime!) { \
+                 previewRecurrence(recurrence: $r, dueAt: $d, count: 1) }",
+                json!({ "r": rule, "d": "2030-01-07T09:00:00Z" }),
+            )
+            .await;
+        assert_eq!(code, "BAD_USER_INPUT");
+        assert!(message.starts_with("recurrence.rule: "), "{message}");
+        let create_task = "mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }";
+        let (code, message) = app
+            .err(
+                USER,
+                create_task,
+                json!({ "i": { "title": "x", "dueAt": "2030-01-07T09:00:00Z", "recurrence": rule } }),
+            )
+            .await;
+        assert_eq!(code, "BAD_USER_INPUT");
+        assert!(message.starts_with("input.recurrence.rule: "), "{message}");
+        assert_eq!(task_count(&t.db).await, 0, "nothing is written");
+
+        // Due at 05:00 the rule is met every day; moving the due date to 09:00 is refused.
+        let id = create(
+            &app,
+            json!({ "title": "x", "dueAt": "2030-01-07T05:00:00Z", "recurrence": rule }),
+        )
+        .await;
+        let (code, message) = app
+            .err(
+                USER,
+                "mutation($id: ID!) { updateTask(id: $id, input: { dueAt: \"2030-01-07T09:00:00Z\" }) { id } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(code, "BAD_USER_INPUT");
+        assert!(message.starts_with("input.dueAt: "), "{message}");
+        assert_eq!(
+            get_task(&app, id).await["dueAt"],
+            "2030-01-07T05:00:00+00:00",
+            "nothing is written"
+        );
+    }
+);

@@ -13,17 +13,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entities::reminder;
+use entities::reminder_offset::ReminderStatus;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde_json::{Value, json};
 use stream::CloudEvent;
+use stream::reminder_events::{REMINDER_DUE_TYPE, REMINDER_MISSED_TYPE};
 use stream::topics::{REMINDERS, TASK_EVENTS};
 use subscribers::Clock;
 use subscribers::reminder::{CONSUMER, ReminderHandler};
-use subscribers::reminder_scheduler::{
-    REMINDER_DUE_TYPE, REMINDER_MISSED_TYPE, ReminderScheduler, reminder_event_id,
-};
+use subscribers::reminder_scheduler::{ReminderScheduler, reminder_event_id};
 use support::{TASK_FIELDS, TestApp};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -264,7 +264,7 @@ on_both_databases!(a_reminder_fires_once_at_its_time_and_never_early, |t| {
     let report = scheduler(&t.db, fire_at).fire_due().await.unwrap();
     assert_eq!(report.fired, [reminder_id]);
     let row = &reminders_of(&t.db, id).await[0];
-    assert_eq!(row.status, "FIRED");
+    assert_eq!(row.status, ReminderStatus::Fired);
     assert_eq!(row.fired_at, Some(fire_at));
     let events = reminder_events(&app).await;
     assert_eq!(events.len(), 1);
@@ -420,7 +420,7 @@ on_both_databases!(two_schedulers_never_fire_one_reminder_twice, |t| {
             reminders_of(&t.db, id)
                 .await
                 .iter()
-                .all(|r| r.status == "FIRED")
+                .all(|r| r.status == ReminderStatus::Fired)
         );
     }
     other_pool.close().await.unwrap();

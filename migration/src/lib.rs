@@ -1,8 +1,9 @@
 //! Taskstream's database migrations, run by the gateway at start-up (unless disabled), by the
 //! Helm hook Job, and by hand with `cargo run -p migration -- up|down|status`.
 //!
-//! Migrations are append-only and never import `entities`: each describes the schema as it
-//! was on its day. Every migration has a `down`. Constraints and indexes are named so that
+//! Migrations are append-only and never use `entities`' table models: each describes the
+//! schema as it was on its day. The one import is `entities::search`, the pure text function
+//! whose results `m20261207_000003_add_search_terms` backfills. Every migration has a `down`. Constraints and indexes are named so that
 //! errors can be mapped by name (`uq_tags_owner_name`, `uq_tasks_generated_from`, ...).
 //!
 //! Module map: one module per migration, named `mYYYYMMDD_HHMMSS_verb_object`.
@@ -15,6 +16,9 @@ mod m20261127_000003_create_notifications;
 mod m20261127_000004_create_webhook_deliveries;
 mod m20261206_000001_create_idempotency_keys;
 mod m20261206_000002_add_retention_indexes;
+mod m20261207_000002_add_occurrence_times;
+mod m20261207_000003_add_search_terms;
+mod m20261207_000004_add_value_checks;
 
 /// The ordered list of Taskstream's migrations.
 #[derive(Debug)]
@@ -30,6 +34,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_create_webhook_deliveries::Migration),
             Box::new(m20261206_000001_create_idempotency_keys::Migration),
             Box::new(m20261206_000002_add_retention_indexes::Migration),
+            Box::new(m20261207_000002_add_occurrence_times::Migration),
+            Box::new(m20261207_000003_add_search_terms::Migration),
+            Box::new(m20261207_000004_add_value_checks::Migration),
         ]
     }
 }

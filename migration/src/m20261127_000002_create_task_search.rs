@@ -26,26 +26,40 @@ const POSTGRES_DOWN: &[&str] = &[
     "ALTER TABLE tasks DROP COLUMN IF EXISTS search",
 ];
 
-const SQLITE_UP: &[&str] = &[
-    "CREATE TABLE task_search_ids (rowid INTEGER PRIMARY KEY, task_id BLOB NOT NULL UNIQUE)",
-    "CREATE VIRTUAL TABLE task_search USING fts5(title, description, tokenize = 'porter unicode61')",
+/// The stable rowid map (see the module documentation).
+const SQLITE_MAP_TABLE: &str =
+    "CREATE TABLE task_search_ids (rowid INTEGER PRIMARY KEY, task_id BLOB NOT NULL UNIQUE)";
+
+/// The FTS table and its triggers (the insert and delete triggers are restored by
+/// `m20261207_000003_add_search_terms`'s `down`).
+const SQLITE_FTS_TABLE: &str = "CREATE VIRTUAL TABLE task_search USING fts5(title, description, tokenize = 'porter unicode61')";
+pub(crate) const SQLITE_INSERT_TRIGGER: &str =
     "CREATE TRIGGER tasks_search_insert AFTER INSERT ON tasks BEGIN
         INSERT INTO task_search_ids (task_id) VALUES (new.id);
         INSERT INTO task_search (rowid, title, description)
             VALUES (last_insert_rowid(), new.title, new.description);
-     END",
+     END";
+const SQLITE_UPDATE_TRIGGER: &str =
     "CREATE TRIGGER tasks_search_update AFTER UPDATE OF title, description ON tasks BEGIN
         DELETE FROM task_search
             WHERE rowid = (SELECT rowid FROM task_search_ids WHERE task_id = old.id);
         INSERT INTO task_search (rowid, title, description)
             VALUES ((SELECT rowid FROM task_search_ids WHERE task_id = new.id),
                     new.title, new.description);
-     END",
+     END";
+pub(crate) const SQLITE_DELETE_TRIGGER: &str =
     "CREATE TRIGGER tasks_search_delete AFTER DELETE ON tasks BEGIN
         DELETE FROM task_search
             WHERE rowid = (SELECT rowid FROM task_search_ids WHERE task_id = old.id);
         DELETE FROM task_search_ids WHERE task_id = old.id;
-     END",
+     END";
+
+const SQLITE_UP: &[&str] = &[
+    SQLITE_MAP_TABLE,
+    SQLITE_FTS_TABLE,
+    SQLITE_INSERT_TRIGGER,
+    SQLITE_UPDATE_TRIGGER,
+    SQLITE_DELETE_TRIGGER,
 ];
 
 const SQLITE_DOWN: &[&str] = &[

@@ -115,11 +115,10 @@ ts_kafka_provision() {
 # The independent client the interoperability test reads the topics with.
 TS_KAFKA_PYTHON_VERSION=2.3.3
 
+# shellcheck source=scripts/lib/python.sh
+source "$(dirname "${BASH_SOURCE[0]}")/python.sh"
+
 # ts_kafka_python_provision: makes `python3 -c 'import kafka'` work (kafka-python, from PyPI).
 ts_kafka_python_provision() {
-    if python3 -c "import kafka, sys; sys.exit(kafka.__version__ != '$TS_KAFKA_PYTHON_VERSION')" 2>/dev/null; then
-        return 0
-    fi
-    printf '==> installing kafka-python %s (pip) for the interoperability test\n' "$TS_KAFKA_PYTHON_VERSION"
-    python3 -m pip install --quiet --disable-pip-version-check "kafka-python==$TS_KAFKA_PYTHON_VERSION"
+    ts_pip_pinned kafka-python "$TS_KAFKA_PYTHON_VERSION" "for the interoperability test"
 }

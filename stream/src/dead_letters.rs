@@ -10,61 +10,18 @@
 //! A replayed event may be older than events applied since; handlers guard with the event's
 //! `aggregateversion` where order matters.
 
-use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use crate::consumer::{Handler, HandlerError, begin_write};
+use crate::consumer::{Handler, HandlerError};
 use crate::log::LogRecord;
+use crate::outbox::begin_write;
 use entities::dead_letter;
 
-/// Where a dead letter is in its life: parked by a consumer, then replayed or discarded by an
-/// operator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DeadLetterStatus {
-    Parked,
-    Replayed,
-    Discarded,
-}
-
-impl DeadLetterStatus {
-    /// The value stored in `dead_letters.status`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeadLetterStatus::Parked => "PARKED",
-            DeadLetterStatus::Replayed => "REPLAYED",
-            DeadLetterStatus::Discarded => "DISCARDED",
-        }
-    }
-}
-
-impl fmt::Display for DeadLetterStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Case-insensitive, for command-line flags.
-impl FromStr for DeadLetterStatus {
-    type Err = DeadLetterError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            DeadLetterStatus::Parked,
-            DeadLetterStatus::Replayed,
-            DeadLetterStatus::Discarded,
-        ]
-        .into_iter()
-        .find(|status| status.as_str().eq_ignore_ascii_case(s.trim()))
-        .ok_or_else(|| DeadLetterError::UnknownStatus(s.to_owned()))
-    }
-}
+pub use entities::dead_letter::DeadLetterStatus;
 
 /// Why a dead-letter operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +29,7 @@ pub enum DeadLetterError {
     #[error("no dead letter has id {0}")]
     NotFound(i64),
     #[error("dead letter {id} is {status}; only PARKED dead letters can be replayed or discarded")]
-    NotParked { id: i64, status: String },
+    NotParked { id: i64, status: DeadLetterStatus },
     #[error(
         "dead letter {0} has no event id, so a replay could not be deduplicated; discard it \
          (and fix the producer)"
@@ -94,8 +51,13 @@ pub enum DeadLetterError {
         #[source]
         source: HandlerError,
     },
-    #[error("unknown dead-letter status {0:?} (expected PARKED, REPLAYED or DISCARDED)")]
-    UnknownStatus(String),
+    /// The row's headers are corrupt; the record cannot be rebuilt as it was consumed.
+    #[error("dead letter {id} cannot be replayed: {source}")]
+    CorruptHeaders {
+        id: i64,
+        #[source]
+        source: entities::outbox::CorruptHeaders,
+    },
     #[error(transparent)]
     Database(#[from] DbErr),
 }
@@ -117,7 +79,7 @@ pub async fn list(
 ) -> Result<Vec<dead_letter::Model>, DbErr> {
     let mut query = dead_letter::Entity::find();
     if let Some(status) = status {
-        query = query.filter(dead_letter::Column::Status.eq(status.as_str()));
+        query = query.filter(dead_letter::Column::Status.eq(status));
     }
     query
         .order_by_asc(dead_letter::Column::Id)
@@ -142,7 +104,7 @@ pub async fn discard(
     let txn = begin_write(db).await?;
     let row = load_parked(&txn, id).await?;
     let mut row = row.into_active_model();
-    row.status = Set(DeadLetterStatus::Discarded.as_str().to_owned());
+    row.status = Set(DeadLetterStatus::Discarded);
     row.updated_at = Set(entities::to_db_precision(Utc::now()));
     let row = row.update(&txn).await?;
     txn.commit().await?;
@@ -187,19 +149,18 @@ pub async fn replay<H: Handler>(
         });
     }
     let event_id = row.event_id.ok_or(DeadLetterError::NoEventId(id))?;
+    let record =
+        to_record(&row).map_err(|source| DeadLetterError::CorruptHeaders { id, source })?;
     let fresh = !crate::consumer::store::mark_processed(&txn, &row.consumer, &[event_id])
         .await?
         .is_empty();
-    if fresh {
-        let record = to_record(&row);
-        if let Err(source) = handler.handle(&txn, &record).await {
-            txn.rollback().await?;
-            record_failure(db, id, &source).await?;
-            return Err(DeadLetterError::Handler { id, source });
-        }
+    if fresh && let Err(source) = handler.handle(&txn, &record).await {
+        txn.rollback().await?;
+        record_failure(db, id, &source).await?;
+        return Err(DeadLetterError::Handler { id, source });
     }
     let mut row = row.into_active_model();
-    row.status = Set(DeadLetterStatus::Replayed.as_str().to_owned());
+    row.status = Set(DeadLetterStatus::Replayed);
     row.updated_at = Set(entities::to_db_precision(Utc::now()));
     row.update(&txn).await?;
     txn.commit().await?;
@@ -223,7 +184,7 @@ async fn load_parked(
         .one(txn)
         .await?
         .ok_or(DeadLetterError::NotFound(id))?;
-    if row.status != DeadLetterStatus::Parked.as_str() {
+    if row.status != DeadLetterStatus::Parked {
         return Err(DeadLetterError::NotParked {
             id,
             status: row.status,
@@ -240,7 +201,7 @@ async fn record_failure(
 ) -> Result<(), DbErr> {
     let txn = begin_write(db).await?;
     if let Some(row) = dead_letter::Entity::find_by_id(id)
-        .filter(dead_letter::Column::Status.eq(DeadLetterStatus::Parked.as_str()))
+        .filter(dead_letter::Column::Status.eq(DeadLetterStatus::Parked))
         .one(&txn)
         .await?
     {
@@ -257,9 +218,9 @@ async fn record_failure(
 
 /// The parked record as the handler first saw it. The original record timestamp is not
 /// stored; the time it was parked stands in for it.
-fn to_record(row: &dead_letter::Model) -> LogRecord {
-    let headers: BTreeMap<String, String> = serde_json::from_str(&row.headers).unwrap_or_default();
-    LogRecord {
+fn to_record(row: &dead_letter::Model) -> Result<LogRecord, entities::outbox::CorruptHeaders> {
+    let headers = entities::outbox::decode_headers(&row.headers)?;
+    Ok(LogRecord {
         topic: row.topic.clone(),
         partition: row.partition,
         offset: row.offset,
@@ -267,29 +228,5 @@ fn to_record(row: &dead_letter::Model) -> LogRecord {
         value: Some(row.payload.clone().into_bytes()),
         headers,
         timestamp: row.created_at,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::DeadLetterStatus;
-
-    #[test]
-    fn statuses_parse_case_insensitively_and_round_trip() {
-        for status in [
-            DeadLetterStatus::Parked,
-            DeadLetterStatus::Replayed,
-            DeadLetterStatus::Discarded,
-        ] {
-            assert_eq!(
-                status.as_str().parse::<DeadLetterStatus>().ok(),
-                Some(status)
-            );
-        }
-        assert_eq!(
-            "parked".parse::<DeadLetterStatus>().ok(),
-            Some(DeadLetterStatus::Parked)
-        );
-        assert!("gone".parse::<DeadLetterStatus>().is_err());
-    }
+    })
 }

@@ -11,7 +11,7 @@
 //!   whatever the other topics do. Consequence for retention: a clean-up job must keep each
 //!   topic's newest row; deleting it moves the end backwards and the consumers past it halt
 //!   with [`LogError::OffsetOutOfRange`], which is the loud failure we want for lost data;
-//! - records are built from rows by [`crate::relay::to_record`], as the relay publishes them,
+//! - records are built from rows by [`crate::outbox::to_record`], as the relay publishes them,
 //!   so a `task-updates` deletion arrives as a tombstone in both modes;
 //! - [`LogWriter::produce`] appends outbox rows (for tools and tests; the consumer runtime
 //!   writes its dead-letter copies with its own transaction). Tombstones cannot be stored
@@ -45,8 +45,9 @@
 //!   (2) or had already ended, and a snapshot taken after (2) sees its row if it committed.
 //!   Once none of the transactions listed in (2) still holds the lock (checked at a later
 //!   fetch), every id `<= L` is final and the horizon moves to `L`. Pending `(L, holders)`
-//!   pairs are kept per [`EmbeddedLog`], so the horizon trails the commits by about one
-//!   transaction. The horizon never moves backwards: ids allocated later are all above `L`.
+//!   pairs are kept per [`EmbeddedLog`] (shared by its clones, which take observations one at
+//!   a time, so a later check always reads the lock holders after the pair it resolves), so
+//!   the horizon trails the commits by about one transaction. The horizon never moves backwards: ids allocated later are all above `L`.
 //!   The cost: a transaction that keeps `ROW EXCLUSIVE` on `outbox` open (idle in
 //!   transaction, or a long batch) holds back delivery of later rows until it ends, never
 //!   their correctness. The rejected alternative, serialising every outbox writer with an
@@ -54,18 +55,17 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::consumer::begin_write;
 use crate::log::{Fetched, LogError, LogReader, LogRecord, LogWriter, OutgoingRecord};
 use entities::outbox;
 
@@ -77,11 +77,13 @@ const HORIZON_RECHECK: Duration = Duration::from_millis(25);
 /// first; a newer observation proves a larger id anyway, so dropping only delays.
 const MAX_PENDING_OBSERVATIONS: usize = 64;
 
-/// The outbox table read as an event log. Cheap to clone; clones share the horizon.
+/// The outbox table read as an event log. Cheap to clone; clones share the horizon, so a
+/// process makes one and gives a clone to each of its consumers (the gateway: every
+/// in-process subscriber and the live updates).
 #[derive(Clone, Debug)]
 pub struct EmbeddedLog {
     db: DatabaseConnection,
-    horizon: Arc<Mutex<Horizon>>,
+    horizon: Arc<tokio::sync::Mutex<Horizon>>,
 }
 
 impl EmbeddedLog {
@@ -119,7 +121,10 @@ impl EmbeddedLog {
             .limit(max as u64)
             .all(&self.db)
             .await?;
-        let records: Vec<LogRecord> = rows.into_iter().map(to_record).collect();
+        let records = rows
+            .into_iter()
+            .map(to_record)
+            .collect::<Result<Vec<LogRecord>, _>>()?;
         // A row committed after `topic_end` was read may be in `records` (SQLite): keep the end
         // consistent with what was delivered.
         let end = records.last().map_or(end, |r| end.max(r.offset + 1));
@@ -147,9 +152,14 @@ impl EmbeddedLog {
         if self.db.get_database_backend() != DbBackend::Postgres {
             return Ok(i64::MAX);
         }
-        let known = self.lock_horizon().safe;
-        if wanted <= known {
-            return Ok(known);
+        // Held until the observation is recorded, so the readers sharing this log observe one at
+        // a time: each observation's lock holders are read after the previous one's. Otherwise
+        // an older holder list, recorded late, could prove a newer observation whose writer
+        // took its lock after that list was read. A waiting reader may then find the horizon
+        // already moved by another.
+        let mut horizon = self.horizon.lock().await;
+        if wanted <= horizon.safe {
+            return Ok(horizon.safe);
         }
         // (1) the largest id allocated so far, strictly before (2).
         let row = self
@@ -185,15 +195,7 @@ impl EmbeddedLog {
             .iter()
             .map(|r| r.try_get::<String>("", "vxid"))
             .collect::<Result<_, _>>()?;
-        Ok(self.lock_horizon().observe(last_allocated, holders))
-    }
-
-    fn lock_horizon(&self) -> std::sync::MutexGuard<'_, Horizon> {
-        // The guarded data is two plain values updated without awaiting: a panic elsewhere
-        // cannot leave it half-written, so a poisoned lock is safe to reuse.
-        self.horizon
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        Ok(horizon.observe(last_allocated, holders))
     }
 }
 
@@ -318,24 +320,20 @@ impl LogWriter for EmbeddedLog {
                     record.key
                 ))
             })?;
-            let headers = serde_json::to_string(&record.headers)
-                .map_err(|e| LogError::Fatal(format!("BUG: headers do not serialise: {e}")))?;
-            rows.push(outbox::ActiveModel {
-                event_id: Set(Uuid::now_v7()),
-                topic: Set(topic.to_owned()),
-                key: Set(record.key),
-                payload: Set(payload),
-                headers: Set(headers),
-                created_at: Set(entities::to_db_precision(record.timestamp)),
-                published_at: Set(None),
-                partition: Set(None),
-                offset: Set(None),
-                attempts: Set(0),
-                last_error: Set(None),
-                ..Default::default()
-            });
+            let row = crate::outbox::row(
+                Uuid::now_v7(),
+                topic,
+                &record.key,
+                payload,
+                &record.headers,
+                record.timestamp,
+            )
+            .map_err(|e| LogError::Fatal(e.to_string()))?;
+            rows.push(row);
         }
-        let txn = begin_write(&self.db).await.map_err(unavailable)?;
+        let txn = crate::outbox::begin_write(&self.db)
+            .await
+            .map_err(unavailable)?;
         let mut offsets = Vec::with_capacity(rows.len());
         for row in rows {
             offsets.push(row.insert(&txn).await.map_err(unavailable)?.id);
@@ -367,10 +365,12 @@ fn unavailable(e: DbErr) -> LogError {
 }
 
 /// An outbox row as a log record, exactly as the relay would publish it (a `task-updates`
-/// deletion becomes a tombstone), so consumers see the same records in both modes.
-fn to_record(row: outbox::Model) -> LogRecord {
-    let published = crate::relay::to_record(&row);
-    LogRecord {
+/// deletion becomes a tombstone), so consumers see the same records in both modes. A row whose
+/// headers are corrupt is a read error (retried, as the relay retries it), never empty headers.
+fn to_record(row: outbox::Model) -> Result<LogRecord, DbErr> {
+    let published = crate::outbox::to_record(&row)
+        .map_err(|e| DbErr::Custom(format!("outbox row {}: {e}", row.id)))?;
+    Ok(LogRecord {
         topic: row.topic,
         partition: 0,
         offset: row.id,
@@ -378,7 +378,7 @@ fn to_record(row: outbox::Model) -> LogRecord {
         value: published.value,
         headers: published.headers,
         timestamp: published.timestamp,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -1,11 +1,9 @@
 //! The CloudEvents 1.0 envelope in structured JSON mode, with Taskstream's extensions.
 //!
 //! Attributes are also copied into `ce_*` record headers (the CloudEvents Kafka binding), so a
-//! consumer can route or filter without parsing the body.
+//! consumer can route or filter without parsing the body: see [`crate::outbox::event_headers`].
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -72,39 +70,6 @@ impl CloudEvent {
         self.correlationid = correlation_id;
         self
     }
-
-    /// The `ce_*` record headers: every attribute except `data`, as strings.
-    pub fn headers(&self) -> BTreeMap<String, String> {
-        let mut h = BTreeMap::new();
-        h.insert("ce_specversion".to_owned(), self.specversion.clone());
-        h.insert("ce_id".to_owned(), self.id.to_string());
-        h.insert("ce_source".to_owned(), self.source.clone());
-        h.insert("ce_type".to_owned(), self.event_type.clone());
-        h.insert("ce_subject".to_owned(), self.subject.clone());
-        h.insert(
-            "ce_time".to_owned(),
-            self.time.to_rfc3339_opts(SecondsFormat::Micros, true),
-        );
-        h.insert(
-            "content-type".to_owned(),
-            "application/cloudevents+json".to_owned(),
-        );
-        let optional = [
-            (
-                "ce_aggregateversion",
-                self.aggregateversion.map(|v| v.to_string()),
-            ),
-            ("ce_correlationid", self.correlationid.clone()),
-            ("ce_causationid", self.causationid.clone()),
-            ("ce_traceparent", self.traceparent.clone()),
-        ];
-        for (name, value) in optional {
-            if let Some(v) = value {
-                h.insert(name.to_owned(), v);
-            }
-        }
-        h
-    }
 }
 
 #[cfg(test)]
@@ -130,20 +95,5 @@ mod tests {
         assert!(json.get("correlationid").is_none());
         let back: CloudEvent = serde_json::from_value(json).unwrap();
         assert_eq!(back, ev);
-    }
-
-    #[test]
-    fn headers_copy_every_attribute_but_data() {
-        let t = Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap();
-        let ev = CloudEvent::new("x", "s", t, serde_json::Value::Null)
-            .with_version(2)
-            .with_correlation(Some("req-1".into()));
-        let h = ev.headers();
-        assert_eq!(h["ce_id"], ev.id.to_string());
-        assert_eq!(h["ce_type"], "x");
-        assert_eq!(h["ce_aggregateversion"], "2");
-        assert_eq!(h["ce_correlationid"], "req-1");
-        assert_eq!(h["ce_time"], "2026-11-27T09:00:00.000000Z");
-        assert!(!h.contains_key("ce_traceparent"));
     }
 }

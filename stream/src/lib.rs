@@ -8,14 +8,22 @@
 //!
 //! Architecture invariant: only `stream/src/kafka*` imports `rskafka`.
 //!
+//! Layering, one way: the contract (`envelope`, `topics`, `*_events`) and `log` at the bottom;
+//! `outbox` on them; the transports, `relay`, `consumer`, `dead_letters` and `retention` on
+//! those. The transports, the relay and the consumer runtime do not import one another.
+//!
 //! Module map:
-//! - [`envelope`]: the CloudEvents 1.0 structured-mode envelope and its `ce_*` record headers;
+//! - [`envelope`]: the CloudEvents 1.0 structured-mode envelope;
 //! - [`topics`]: topic names and their dead-letter twins;
 //! - [`task_events`]: task event types and the task snapshot carried in their data;
-//! - [`outbox`]: appends events to the `outbox` table inside the caller's transaction;
+//! - [`reminder_events`], [`notification_events`]: the event types and data of fired reminders
+//!   and new notifications;
 //! - [`log`]: the transport-independent log interface (records, offsets, errors);
+//! - [`outbox`]: the outbox's shape on both sides: the write transaction, appending events
+//!   (one, or the two of a task change) inside the caller's transaction, header names, and
+//!   rows as records and back;
 //! - [`partitioner`]: murmur2 key partitioning, identical to Kafka's Java client;
-//! - [`kafka`]: the Kafka-protocol transport (rskafka);
+//! - [`kafka`]: the Kafka-protocol transport (rskafka) and the `KAFKA_*` flags;
 //! - [`embedded`]: the embedded transport: the `outbox` table read as the log;
 //! - [`consumer`]: the consumer runtime (offsets, dedupe, batching, retry, dead letters);
 //! - [`dead_letters`]: list, show, replay and discard parked records;
@@ -31,9 +39,11 @@ pub mod embedded;
 pub mod envelope;
 pub mod kafka;
 pub mod log;
+pub mod notification_events;
 pub mod outbox;
 pub mod partitioner;
 pub mod relay;
+pub mod reminder_events;
 pub mod retention;
 pub mod task_events;
 pub mod topics;

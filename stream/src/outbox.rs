@@ -1,10 +1,103 @@
-//! The transactional outbox writer: events are rows written by the same transaction as the
-//! change they describe, so a change and its events commit together or not at all.
+//! The transactional outbox: events are rows written by the same transaction as the change they
+//! describe, so a change and its events commit together or not at all.
+//!
+//! This module owns the outbox's shape on both sides, so the writers, the relay, the embedded
+//! log and the consumer runtime agree without importing each other:
+//! - writing: [`begin_write`] (the write transaction every writer opens), [`append`] (one
+//!   event), [`append_change`] (the two events of one task change, for the gateway and the
+//!   recurrence subscriber alike), and the commit wake-up ([`notify_committed`]);
+//! - the record headers: their names ([`header`]) and an event's ([`event_headers`]);
+//! - rows and records: [`to_record`] (a row as the relay publishes it and the embedded log reads
+//!   it) and [`row`] (a record as a row: the embedded log's produce, dead-letter copies).
 
-use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use entities::outbox;
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DbErr, Set, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
+use uuid::Uuid;
 
 use crate::envelope::CloudEvent;
+use crate::log::OutgoingRecord;
+use crate::task_events::{TaskChangeKind, TaskSnapshot, task_change_events};
+use crate::topics;
+
+/// Record header names: the CloudEvents Kafka binding's `ce_*` copies of the attributes, and
+/// the `dlq_*` headers a dead-letter copy adds.
+pub mod header {
+    pub const SPECVERSION: &str = "ce_specversion";
+    pub const ID: &str = "ce_id";
+    pub const SOURCE: &str = "ce_source";
+    pub const TYPE: &str = "ce_type";
+    pub const SUBJECT: &str = "ce_subject";
+    pub const TIME: &str = "ce_time";
+    pub const AGGREGATE_VERSION: &str = "ce_aggregateversion";
+    pub const CORRELATION_ID: &str = "ce_correlationid";
+    pub const CAUSATION_ID: &str = "ce_causationid";
+    /// The W3C trace context of the span that wrote (or, on a broker, published) the event.
+    pub const TRACEPARENT: &str = "ce_traceparent";
+    /// `application/cloudevents+json`: the value is a structured-mode CloudEvent.
+    pub const CONTENT_TYPE: &str = "content-type";
+
+    /// The topic a dead-lettered record was consumed from.
+    pub const DLQ_ORIGINAL_TOPIC: &str = "dlq_original_topic";
+    pub const DLQ_ORIGINAL_PARTITION: &str = "dlq_original_partition";
+    pub const DLQ_ORIGINAL_OFFSET: &str = "dlq_original_offset";
+    /// The consumer that gave up on it.
+    pub const DLQ_CONSUMER: &str = "dlq_consumer";
+    /// Its last error (at most 1 KiB).
+    pub const DLQ_ERROR: &str = "dlq_error";
+    pub const DLQ_ATTEMPTS: &str = "dlq_attempts";
+}
+
+/// The record headers of `event`: every attribute but `data`, as strings, so a consumer can
+/// route or filter without parsing the body.
+pub fn event_headers(event: &CloudEvent) -> BTreeMap<String, String> {
+    let mut h = BTreeMap::new();
+    h.insert(header::SPECVERSION.to_owned(), event.specversion.clone());
+    h.insert(header::ID.to_owned(), event.id.to_string());
+    h.insert(header::SOURCE.to_owned(), event.source.clone());
+    h.insert(header::TYPE.to_owned(), event.event_type.clone());
+    h.insert(header::SUBJECT.to_owned(), event.subject.clone());
+    h.insert(
+        header::TIME.to_owned(),
+        event.time.to_rfc3339_opts(SecondsFormat::Micros, true),
+    );
+    h.insert(
+        header::CONTENT_TYPE.to_owned(),
+        "application/cloudevents+json".to_owned(),
+    );
+    let optional = [
+        (
+            header::AGGREGATE_VERSION,
+            event.aggregateversion.map(|v| v.to_string()),
+        ),
+        (header::CORRELATION_ID, event.correlationid.clone()),
+        (header::CAUSATION_ID, event.causationid.clone()),
+        (header::TRACEPARENT, event.traceparent.clone()),
+    ];
+    for (name, value) in optional {
+        if let Some(v) = value {
+            h.insert(name.to_owned(), v);
+        }
+    }
+    h
+}
+
+/// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`, taking the write
+/// lock up front: a deferred transaction that reads and then writes fails with SQLITE_BUSY
+/// (not retried by the busy timeout) when another writer committed in between. PostgreSQL
+/// ignores the option and relies on row locks.
+pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
 
 /// Appends `event` for `topic` with record key `key` to the outbox, on `conn` (pass the open
 /// transaction of the change). `now` is the row's `created_at`.
@@ -31,25 +124,75 @@ pub async fn append<C: ConnectionTrait>(
     };
     let payload = serde_json::to_string(event)
         .map_err(|e| DbErr::Custom(format!("BUG: event does not serialise: {e}")))?;
-    let headers = serde_json::to_string(&event.headers())
+    row(event.id, topic, key, payload, &event_headers(event), now)?
+        .insert(conn)
+        .await?;
+    Ok(())
+}
+
+/// Appends the events of one task change, on `conn` (the change's open transaction): the
+/// `kind` event with the full `snapshot` on `task-events` and the latest state on
+/// `task-updates`, both keyed by the task id, built by [`task_change_events`]. The history
+/// event carries `correlation_id` and, when the change was caused by another event (the
+/// recurrence subscriber's successor), `causation_id`.
+pub async fn append_change<C: ConnectionTrait>(
+    conn: &C,
+    kind: TaskChangeKind,
+    snapshot: &TaskSnapshot,
+    now: DateTime<Utc>,
+    correlation_id: Option<String>,
+    causation_id: Option<String>,
+) -> Result<(), DbErr> {
+    let (mut history, state) = task_change_events(kind, snapshot, now, correlation_id)
+        .map_err(|e| DbErr::Custom(format!("BUG: the task snapshot does not serialise: {e}")))?;
+    history.causationid = causation_id;
+    let key = snapshot.id.to_string();
+    append(conn, topics::TASK_EVENTS, &key, &history, now).await?;
+    append(conn, topics::TASK_UPDATES, &key, &state, now).await
+}
+
+/// A pending outbox row (not yet published), created at `created_at` (to the microsecond).
+pub fn row(
+    event_id: Uuid,
+    topic: &str,
+    key: &str,
+    payload: String,
+    headers: &BTreeMap<String, String>,
+    created_at: DateTime<Utc>,
+) -> Result<outbox::ActiveModel, DbErr> {
+    let headers = serde_json::to_string(headers)
         .map_err(|e| DbErr::Custom(format!("BUG: headers do not serialise: {e}")))?;
-    entities::outbox::ActiveModel {
-        event_id: Set(event.id),
+    Ok(outbox::ActiveModel {
+        event_id: Set(event_id),
         topic: Set(topic.to_owned()),
         key: Set(key.to_owned()),
         payload: Set(payload),
         headers: Set(headers),
-        created_at: Set(entities::to_db_precision(now)),
+        created_at: Set(entities::to_db_precision(created_at)),
         published_at: Set(None),
         partition: Set(None),
         offset: Set(None),
         attempts: Set(0),
         last_error: Set(None),
         ..Default::default()
-    }
-    .insert(conn)
-    .await?;
-    Ok(())
+    })
+}
+
+/// Turns an outbox row into a log record. A `task-updates` deletion (CloudEvent data `null`)
+/// becomes a Kafka tombstone (no value), so compaction can drop the task; its `ce_*` headers
+/// still say what happened. Corrupt stored headers are an error, never an empty set.
+pub fn to_record(row: &outbox::Model) -> Result<OutgoingRecord, outbox::CorruptHeaders> {
+    let headers = outbox::decode_headers(&row.headers)?;
+    let tombstone = row.topic == topics::TASK_UPDATES
+        && serde_json::from_str::<serde_json::Value>(&row.payload)
+            .map(|v| v.get("data").is_some_and(serde_json::Value::is_null))
+            .unwrap_or(false);
+    Ok(OutgoingRecord {
+        key: row.key.clone(),
+        value: (!tombstone).then(|| row.payload.clone().into_bytes()),
+        headers,
+        timestamp: row.created_at,
+    })
 }
 
 static COMMITTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
@@ -72,4 +215,25 @@ pub fn committed() -> tokio::sync::futures::Notified<'static> {
 /// Waits until [`notify_committed`] is called or `timeout` passes (the slow poll).
 pub async fn wait_for_commit(timeout: std::time::Duration) {
     let _ = tokio::time::timeout(timeout, COMMITTED.notified()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn headers_copy_every_attribute_but_data() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap();
+        let ev = CloudEvent::new("x", "s", t, serde_json::Value::Null)
+            .with_version(2)
+            .with_correlation(Some("req-1".into()));
+        let h = event_headers(&ev);
+        assert_eq!(h["ce_id"], ev.id.to_string());
+        assert_eq!(h["ce_type"], "x");
+        assert_eq!(h["ce_aggregateversion"], "2");
+        assert_eq!(h["ce_correlationid"], "req-1");
+        assert_eq!(h["ce_time"], "2026-11-27T09:00:00.000000Z");
+        assert!(!h.contains_key("ce_traceparent"));
+    }
 }

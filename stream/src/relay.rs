@@ -32,6 +32,7 @@ use sea_orm::{
 };
 
 use crate::log::{LogError, LogWriter, OutgoingRecord};
+use crate::outbox::{header, to_record};
 use crate::partitioner::partition_for_key;
 
 /// Relay settings. Defaults suit both a laptop and a production database.
@@ -177,8 +178,18 @@ impl<W: LogWriter> Relay<W> {
         }
         let results = futures_util::future::join_all(groups.into_iter().map(
             |((topic, partition), rows)| async move {
-                let (records, spans): (Vec<_>, Vec<_>) =
-                    rows.iter().map(|row| traced_record(row, partition)).unzip();
+                // A row whose headers are corrupt holds its group back (a failure, retried).
+                let built: Result<Vec<_>, _> = rows
+                    .iter()
+                    .map(|row| traced_record(row, partition))
+                    .collect();
+                let (records, spans): (Vec<_>, Vec<_>) = match built {
+                    Ok(built) => built.into_iter().unzip(),
+                    Err(e) => {
+                        let outcome = Err(LogError::Fatal(e.to_string()));
+                        return (topic, partition, rows, outcome, Vec::new());
+                    }
+                };
                 let outcome = self.log.produce(&topic, partition, records).await;
                 (topic, partition, rows, outcome, spans)
             },
@@ -230,31 +241,17 @@ impl<W: LogWriter> Relay<W> {
     }
 }
 
-/// Turns an outbox row into a log record. A `task-updates` deletion (CloudEvent data `null`)
-/// becomes a Kafka tombstone (no value), so compaction can drop the task; its `ce_*` headers
-/// still say what happened.
-pub fn to_record(row: &outbox::Model) -> OutgoingRecord {
-    let headers: BTreeMap<String, String> = serde_json::from_str(&row.headers).unwrap_or_default();
-    let tombstone = row.topic == crate::topics::TASK_UPDATES
-        && serde_json::from_str::<serde_json::Value>(&row.payload)
-            .map(|v| v.get("data").is_some_and(serde_json::Value::is_null))
-            .unwrap_or(false);
-    OutgoingRecord {
-        key: row.key.clone(),
-        value: (!tombstone).then(|| row.payload.clone().into_bytes()),
-        headers,
-        timestamp: row.created_at,
-    }
-}
-
 /// The record of `row` and, when spans are exported, its publish span: a child of the trace
 /// the event was written in (its `ce_traceparent`), which becomes the record's
 /// `ce_traceparent` on the broker, so the consumer's span hangs below the publish. Without
 /// export the span is disabled and the headers are the row's.
-fn traced_record(row: &outbox::Model, partition: i32) -> (OutgoingRecord, tracing::Span) {
-    let mut record = to_record(row);
+fn traced_record(
+    row: &outbox::Model,
+    partition: i32,
+) -> Result<(OutgoingRecord, tracing::Span), outbox::CorruptHeaders> {
+    let mut record = to_record(row)?;
     if !telemetry::exporting() {
-        return (record, tracing::Span::none());
+        return Ok((record, tracing::Span::none()));
     }
     let span = tracing::info_span!(
         "relay.publish",
@@ -268,18 +265,15 @@ fn traced_record(row: &outbox::Model, partition: i32) -> (OutgoingRecord, tracin
     );
     telemetry::continue_trace(
         &span,
-        record.headers.get(TRACEPARENT_HEADER).map(String::as_str),
+        record.headers.get(header::TRACEPARENT).map(String::as_str),
     );
     if let Some(traceparent) = telemetry::trace_context::traceparent_of(&span) {
         record
             .headers
-            .insert(TRACEPARENT_HEADER.to_owned(), traceparent);
+            .insert(header::TRACEPARENT.to_owned(), traceparent);
     }
-    (record, span)
+    Ok((record, span))
 }
-
-/// The record header that carries the W3C trace context (CloudEvents Kafka binding).
-pub const TRACEPARENT_HEADER: &str = "ce_traceparent";
 
 async fn mark_published(
     db: &DatabaseConnection,

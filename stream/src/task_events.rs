@@ -4,8 +4,15 @@
 //! on [`crate::topics::TASK_UPDATES`] (latest state; a deletion carries `data: null` and the
 //! relay turns it into a tombstone). Both carry the full post-change snapshot so that consumers
 //! never need to read the database to know what happened.
+//!
+//! The snapshot's priority, recurrence anchor and reminder statuses are the `entities` enums,
+//! carried by their names (`HIGH`, `SCHEDULE`, `PENDING`, ...): an event with any other name
+//! does not deserialise, and consumers park it as a dead letter rather than read a default.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use entities::priority::Priority;
+use entities::recurrence::RecurrenceAnchor;
+use entities::reminder_offset::ReminderStatus;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -24,7 +31,7 @@ pub enum TaskChangeKind {
 
 impl TaskChangeKind {
     /// The CloudEvents `type` on `task-events`.
-    pub fn event_type(self) -> &'static str {
+    pub const fn event_type(self) -> &'static str {
         match self {
             TaskChangeKind::Created => "taskstream.task.created",
             TaskChangeKind::Updated => "taskstream.task.updated",
@@ -57,7 +64,7 @@ pub const TASK_STATE_TYPE: &str = "taskstream.task.state";
 pub struct RecurrenceSnapshot {
     pub rule: String,
     pub timezone: String,
-    pub anchor: String,
+    pub anchor: RecurrenceAnchor,
 }
 
 /// A reminder in a snapshot.
@@ -68,7 +75,7 @@ pub struct ReminderSnapshot {
     pub minutes_before_due: Option<i32>,
     pub at: Option<DateTime<Utc>>,
     pub fire_at: Option<DateTime<Utc>>,
-    pub status: String,
+    pub status: ReminderStatus,
 }
 
 /// The full state of a task after a change.
@@ -79,7 +86,7 @@ pub struct TaskSnapshot {
     pub owner_id: String,
     pub title: String,
     pub description: String,
-    pub priority: String,
+    pub priority: Priority,
     pub completed: bool,
     pub completed_at: Option<DateTime<Utc>>,
     pub due_at: Option<DateTime<Utc>>,
@@ -89,6 +96,14 @@ pub struct TaskSnapshot {
     pub reminders: Vec<ReminderSnapshot>,
     pub series_id: Option<Uuid>,
     pub occurrence_index: Option<i32>,
+    /// The wall-clock time, in the rule's zone, that the recurrence rule gave this occurrence,
+    /// when it is not the local time of `dueAt` (the rule's time fell in a daylight-saving gap);
+    /// absent otherwise. The next occurrence is computed from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrence_local: Option<NaiveDateTime>,
+    /// The wall-clock time its series started at, when this occurrence did not start it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_start_local: Option<NaiveDateTime>,
     pub generated_from_task_id: Option<Uuid>,
     pub version: i32,
     pub created_at: DateTime<Utc>,
@@ -112,7 +127,7 @@ impl TaskSnapshot {
             (Some(rule), Some(tz), Some(anchor)) => Some(RecurrenceSnapshot {
                 rule: rule.clone(),
                 timezone: tz.clone(),
-                anchor: anchor.clone(),
+                anchor: *anchor,
             }),
             _ => None,
         };
@@ -121,10 +136,7 @@ impl TaskSnapshot {
             owner_id: task.owner_id.clone(),
             title: task.title.clone(),
             description: task.description.clone(),
-            priority: entities::priority::Priority::from_rank(task.priority)
-                .unwrap_or_default()
-                .as_str()
-                .to_owned(),
+            priority: task.priority,
             completed: task.completed,
             completed_at: task.completed_at,
             due_at: task.due_at,
@@ -137,11 +149,13 @@ impl TaskSnapshot {
                     minutes_before_due: r.minutes_before_due,
                     at: r.at,
                     fire_at: r.fire_at,
-                    status: r.status.clone(),
+                    status: r.status,
                 })
                 .collect(),
             series_id: task.series_id,
             occurrence_index: task.occurrence_index,
+            occurrence_local: task.occurrence_local,
+            series_start_local: task.series_start_local,
             generated_from_task_id: task.generated_from_task_id,
             version: task.version,
             created_at: task.created_at,
@@ -212,5 +226,67 @@ mod tests {
             TaskChangeKind::from_event_type("taskstream.task.exploded"),
             None
         );
+    }
+
+    fn snapshot_json() -> serde_json::Value {
+        serde_json::json!({
+            "id": "01900000-0000-7000-8000-000000000001",
+            "ownerId": "alice",
+            "title": "t",
+            "description": "",
+            "priority": "HIGH",
+            "completed": false,
+            "completedAt": null,
+            "dueAt": "2030-01-07T09:00:00Z",
+            "tags": [],
+            "recurrence": { "rule": "FREQ=DAILY", "timezone": "UTC", "anchor": "COMPLETION" },
+            "reminders": [{
+                "id": "01900000-0000-7000-8000-000000000002",
+                "minutesBeforeDue": 30,
+                "at": null,
+                "fireAt": "2030-01-07T08:30:00Z",
+                "status": "FIRED"
+            }],
+            "seriesId": null,
+            "occurrenceIndex": null,
+            "generatedFromTaskId": null,
+            "version": 1,
+            "createdAt": "2030-01-01T00:00:00Z",
+            "updatedAt": "2030-01-01T00:00:00Z"
+        })
+    }
+
+    #[test]
+    fn the_snapshot_keeps_its_wire_names() {
+        let json = snapshot_json();
+        let snapshot: TaskSnapshot = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(snapshot.priority, Priority::High);
+        assert_eq!(
+            snapshot.recurrence.as_ref().map(|r| r.anchor),
+            Some(RecurrenceAnchor::Completion)
+        );
+        assert_eq!(snapshot.reminders[0].status, ReminderStatus::Fired);
+        assert_eq!(serde_json::to_value(&snapshot).unwrap(), json);
+    }
+
+    #[test]
+    fn a_snapshot_with_an_unknown_name_does_not_decode() {
+        for (pointer, value, message) in [
+            ("/priority", "WHENEVER", "unknown priority \"WHENEVER\""),
+            ("/priority", "high", "unknown priority \"high\""),
+            (
+                "/recurrence/anchor",
+                "SOMETIMES",
+                "unknown recurrence anchor",
+            ),
+            ("/reminders/0/status", "SNOOZED", "unknown reminder status"),
+        ] {
+            let mut json = snapshot_json();
+            *json.pointer_mut(pointer).unwrap() = serde_json::json!(value);
+            let error = serde_json::from_value::<TaskSnapshot>(json)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(message), "{pointer}: {error}");
+        }
     }
 }

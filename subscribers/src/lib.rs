@@ -22,15 +22,19 @@
 //! - [`webhook`]: POSTs new notifications to users' webhooks, signed, retried, logged in
 //!   `webhook_deliveries` and guarded against SSRF (the [`webhook::WebhookHandler`], consumer
 //!   `webhook` on `notifications`, queues; the [`webhook::WebhookDispatcher`] sends);
+//! - [`registry`]: the one list of subscribers ([`registry::Subscriber`]): consumer, topic,
+//!   event types, health component, binary and metrics port, handler and companion loop of
+//!   each; everything that runs or replays subscribers iterates it;
 //! - [`process`]: what the binaries share (flags, database, Kafka, partitions, signals,
-//!   telemetry);
+//!   telemetry) and their one runner, [`process::run_binary`];
 //! - [`metrics_server`]: `GET /metrics` and `GET /healthz` on `METRICS_ADDR` for the binaries
 //!   (and `taskstream relay`).
 //!
-//! Binaries: `recurrence` (`src/bin/recurrence.rs`) runs the recurrence handler on Kafka;
-//! `reminder` (`src/bin/reminder.rs`) runs the reminder handler on Kafka and the scheduler;
-//! `notification` (`src/bin/notification.rs`) runs the notification and webhook handlers on
-//! Kafka and the webhook dispatcher.
+//! Binaries, each its flags and a call to [`process::run_binary`], which runs the subscribers
+//! the registry assigns it: `recurrence` (`src/bin/recurrence.rs`) runs the recurrence handler
+//! on Kafka; `reminder` (`src/bin/reminder.rs`) runs the reminder handler on Kafka and the
+//! scheduler; `notification` (`src/bin/notification.rs`) runs the notification and webhook
+//! handlers on Kafka and the webhook dispatcher.
 
 mod due_loop;
 pub mod metrics_server;
@@ -38,6 +42,7 @@ pub mod next_occurrence;
 pub mod notification;
 pub mod process;
 pub mod recurrence;
+pub mod registry;
 pub mod reminder;
 pub mod reminder_scheduler;
 pub mod webhook;

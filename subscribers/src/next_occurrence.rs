@@ -1,90 +1,56 @@
 //! When the next occurrence of a completed recurring task is due: pure rule arithmetic on
 //! [`RecurrenceRule`], no IO, no clock (the caller passes `now`).
 //!
-//! - Anchor `SCHEDULE`: the first rule date strictly after the completed occurrence's due date
-//!   *and* strictly after `now`, with the series started at that due date. Dates already past
-//!   are skipped, so completing late never piles up overdue occurrences.
-//! - Anchor `COMPLETION`: the rule restarted at the completion day, at the due date's wall-clock
-//!   time of day in the rule's zone; the next occurrence is the first rule date strictly after
-//!   both that restart and the completion time (the restart itself is "occurrence zero").
-//! - `COUNT` counts the tasks of the series: with `COUNT=n`, the occurrence with index `n` is
-//!   the last and its completion ends the series. Skipped past dates do not count (they never
-//!   became tasks). `COUNT` is therefore checked here against the occurrence index and removed
-//!   from the rule before expanding it, since [`RecurrenceRule::occurrences_after`] would count
-//!   it from the start it is given.
+//! - Anchor `SCHEDULE`: the next occurrence of the series ([`RecurrenceRule::following`]) due
+//!   strictly after the completed occurrence *and* strictly after `now`. Dates already past are
+//!   skipped, so completing late never piles up overdue occurrences; skipped dates still take
+//!   their positions in the series, so `COUNT` bounds the series exactly as RFC 5545 does (a
+//!   calendar showing the rule shows the same last date). The series is expanded from the
+//!   completed occurrence's own wall-clock time ([`Occurrence::local`]), so an occurrence moved
+//!   by a daylight-saving gap does not move the ones after it.
+//! - Anchor `COMPLETION`: the rule restarted at the completion day, at the occurrence's
+//!   wall-clock time of day in the rule's zone; the next occurrence is the first rule date
+//!   strictly after both that restart and the completion time (the restart itself is
+//!   "occurrence zero"). Each completion is one step of the series: `COUNT` counts tasks.
 //! - `UNTIL` is absolute: when no rule date remains, the series is over.
 //! - The accepted date range ends every series: a next date after
 //!   [`entities::limits::LATEST_DATE`] (9000-12-31, UTC) is no date at all, so no successor is
 //!   created with a due date the API would refuse (and could not page through by cursor).
 
-use chrono::{DateTime, TimeZone, Utc};
-use entities::recurrence::{RecurrenceAnchor, RecurrenceError, RecurrenceRule};
+use chrono::{DateTime, Utc};
+use entities::recurrence::{Occurrence, RecurrenceAnchor, RecurrenceError, RecurrenceRule};
 
-/// The due date of the next occurrence, or `None` when `COUNT`, `UNTIL` or the end of the
-/// accepted date range ([`entities::limits::LATEST_DATE`]) ended the series.
+/// The next occurrence, or `None` when `COUNT`, `UNTIL` or the end of the accepted date range
+/// ([`entities::limits::LATEST_DATE`]) ended the series.
 ///
-/// `due_at` and `completed_at` are those of the completed occurrence, `occurrence_index` its
-/// 1-based position in the series. Errors come from the rule itself (it no longer parses, or
-/// expanding it is too expensive) and will not go away on retry.
+/// `current` is the completed occurrence, `completed_at` when it was completed. Errors come from
+/// the rule itself (expanding it is too expensive) and will not go away on retry.
 pub fn next_due(
     rule: &RecurrenceRule,
-    due_at: DateTime<Utc>,
+    current: &Occurrence,
     completed_at: DateTime<Utc>,
-    occurrence_index: i32,
     now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, RecurrenceError> {
-    let (count, without_count) = split_count(rule)?;
-    if count.is_some_and(|n| i64::from(occurrence_index) >= i64::from(n)) {
-        return Ok(None);
-    }
-    let (start, after) = match rule.anchor() {
-        RecurrenceAnchor::Schedule => (due_at, due_at.max(now)),
+) -> Result<Option<Occurrence>, RecurrenceError> {
+    let next = match rule.anchor() {
+        RecurrenceAnchor::Schedule => rule.following(current, now, 1)?.into_iter().next(),
         RecurrenceAnchor::Completion => {
-            let start = restart_at(rule.timezone(), due_at, completed_at);
-            (start, start.max(completed_at))
+            if rule.count().is_some_and(|n| current.index >= n) {
+                return Ok(None);
+            }
+            let day = completed_at.with_timezone(&rule.timezone()).date_naive();
+            let restart = Occurrence::at_local(rule, day.and_time(current.local.time()), 0);
+            rule.without_count()
+                .following(&restart, completed_at, 1)?
+                .into_iter()
+                .next()
+                .map(|next| Occurrence {
+                    index: current.index.saturating_add(1),
+                    ..next
+                })
         }
     };
-    // `occurrences_after` stops at `LATEST_DATE`; the filter states the rule here too.
-    Ok(without_count
-        .occurrences_after(start, after, 1)?
-        .into_iter()
-        .next()
-        .filter(|next| *next <= entities::limits::LATEST_DATE))
-}
-
-/// The rule's `COUNT`, and the rule without it.
-fn split_count(rule: &RecurrenceRule) -> Result<(Option<u32>, RecurrenceRule), RecurrenceError> {
-    let mut count = None;
-    let mut kept = Vec::new();
-    for part in rule.rule().split(';') {
-        match part.strip_prefix("COUNT=") {
-            Some(n) => {
-                count = Some(n.parse::<u32>().map_err(|_| {
-                    RecurrenceError::InvalidRule(format!("COUNT={n} is not a count"))
-                })?);
-            }
-            None => kept.push(part),
-        }
-    }
-    if count.is_none() {
-        return Ok((None, rule.clone()));
-    }
-    let stripped = RecurrenceRule::parse(&kept.join(";"), rule.timezone_name(), rule.anchor())?;
-    Ok((count, stripped))
-}
-
-/// The completion day at the due date's wall-clock time of day, in `zone`. A time that does not
-/// exist that day (a daylight-saving gap) falls back to the completion time itself.
-fn restart_at(
-    zone: chrono_tz::Tz,
-    due_at: DateTime<Utc>,
-    completed_at: DateTime<Utc>,
-) -> DateTime<Utc> {
-    let day = completed_at.with_timezone(&zone).date_naive();
-    let time = due_at.with_timezone(&zone).time();
-    zone.from_local_datetime(&day.and_time(time))
-        .earliest()
-        .map_or(completed_at, |t| t.with_timezone(&Utc))
+    // `following` stops at `LATEST_DATE`; the filter states the rule here too.
+    Ok(next.filter(|next| next.due_at <= entities::limits::LATEST_DATE))
 }
 
 #[cfg(test)]
@@ -92,6 +58,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use chrono::TimeZone;
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
@@ -101,11 +68,23 @@ mod tests {
         RecurrenceRule::parse(text, zone, anchor).unwrap()
     }
 
+    /// [`next_due`] for a stored occurrence without its own wall-clock time, as a due date.
+    fn next_due_at(
+        rule: &RecurrenceRule,
+        due_at: DateTime<Utc>,
+        completed_at: DateTime<Utc>,
+        index: i32,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, RecurrenceError> {
+        let current = Occurrence::stored(rule, due_at, None, None, index);
+        Ok(next_due(rule, &current, completed_at, now)?.map(|next| next.due_at))
+    }
+
     #[test]
     fn schedule_takes_the_next_rule_date_after_the_due_date() {
         let r = rule("FREQ=WEEKLY", "UTC", RecurrenceAnchor::Schedule);
         let due = utc(2026, 3, 2, 9, 0);
-        let next = next_due(&r, due, utc(2026, 3, 1, 12, 0), 1, utc(2026, 3, 1, 12, 0));
+        let next = next_due_at(&r, due, utc(2026, 3, 1, 12, 0), 1, utc(2026, 3, 1, 12, 0));
         assert_eq!(next.unwrap(), Some(utc(2026, 3, 9, 9, 0)));
     }
 
@@ -115,7 +94,7 @@ mod tests {
         let due = utc(2026, 3, 2, 9, 0);
         let now = utc(2026, 3, 25, 12, 0);
         assert_eq!(
-            next_due(&r, due, now, 1, now).unwrap(),
+            next_due_at(&r, due, now, 1, now).unwrap(),
             Some(utc(2026, 3, 30, 9, 0))
         );
     }
@@ -127,7 +106,7 @@ mod tests {
         let due = utc(2026, 3, 23, 9, 0);
         let now = utc(2026, 3, 23, 10, 0);
         assert_eq!(
-            next_due(&r, due, now, 1, now).unwrap(),
+            next_due_at(&r, due, now, 1, now).unwrap(),
             Some(utc(2026, 3, 30, 8, 0))
         );
     }
@@ -139,13 +118,13 @@ mod tests {
         // Completed two days late in the afternoon: three days after the completion day, 09:00.
         let done = utc(2026, 3, 4, 15, 0);
         assert_eq!(
-            next_due(&r, due, done, 1, done).unwrap(),
+            next_due_at(&r, due, done, 1, done).unwrap(),
             Some(utc(2026, 3, 7, 9, 0))
         );
         // Completed early in the morning, before the due time: still one interval later.
         let early = utc(2026, 3, 4, 7, 0);
         assert_eq!(
-            next_due(&r, due, early, 1, early).unwrap(),
+            next_due_at(&r, due, early, 1, early).unwrap(),
             Some(utc(2026, 3, 7, 9, 0))
         );
     }
@@ -156,11 +135,11 @@ mod tests {
         let due = utc(2026, 3, 2, 9, 0);
         let now = utc(2026, 3, 2, 10, 0);
         assert_eq!(
-            next_due(&r, due, now, 1, now).unwrap(),
+            next_due_at(&r, due, now, 1, now).unwrap(),
             Some(utc(2026, 3, 3, 9, 0))
         );
         let second = utc(2026, 3, 3, 9, 0);
-        assert_eq!(next_due(&r, second, now, 2, now).unwrap(), None);
+        assert_eq!(next_due_at(&r, second, now, 2, now).unwrap(), None);
     }
 
     #[test]
@@ -172,17 +151,17 @@ mod tests {
         );
         let now = utc(2026, 3, 2, 10, 0);
         assert_eq!(
-            next_due(&r, utc(2026, 3, 2, 9, 0), now, 1, now).unwrap(),
+            next_due_at(&r, utc(2026, 3, 2, 9, 0), now, 1, now).unwrap(),
             Some(utc(2026, 3, 3, 9, 0))
         );
         assert_eq!(
-            next_due(&r, utc(2026, 3, 3, 9, 0), now, 2, now).unwrap(),
+            next_due_at(&r, utc(2026, 3, 3, 9, 0), now, 2, now).unwrap(),
             None
         );
         // Completed so late that every remaining date has passed.
         let late = utc(2026, 4, 1, 0, 0);
         assert_eq!(
-            next_due(&r, utc(2026, 3, 2, 9, 0), late, 1, late).unwrap(),
+            next_due_at(&r, utc(2026, 3, 2, 9, 0), late, 1, late).unwrap(),
             None
         );
     }
@@ -192,17 +171,17 @@ mod tests {
         let now = utc(2026, 3, 2, 10, 0);
         let daily = rule("FREQ=DAILY", "UTC", RecurrenceAnchor::Schedule);
         assert_eq!(
-            next_due(&daily, utc(9000, 12, 30, 9, 0), now, 1, now).unwrap(),
+            next_due_at(&daily, utc(9000, 12, 30, 9, 0), now, 1, now).unwrap(),
             Some(utc(9000, 12, 31, 9, 0))
         );
         assert_eq!(
-            next_due(&daily, utc(9000, 12, 31, 9, 0), now, 2, now).unwrap(),
+            next_due_at(&daily, utc(9000, 12, 31, 9, 0), now, 2, now).unwrap(),
             None
         );
         let done = utc(9000, 12, 31, 12, 0);
         let completion = rule("FREQ=DAILY", "UTC", RecurrenceAnchor::Completion);
         assert_eq!(
-            next_due(&completion, utc(9000, 12, 31, 9, 0), done, 1, done).unwrap(),
+            next_due_at(&completion, utc(9000, 12, 31, 9, 0), done, 1, done).unwrap(),
             None
         );
     }

@@ -14,59 +14,22 @@
 //! - Webhook delivery is not done here.
 
 use anyhow::anyhow;
-use chrono::{DateTime, SecondsFormat, Utc};
-use entities::notification;
+use chrono::SecondsFormat;
+use entities::notification::{self, NotificationKind};
 use sea_orm::{DatabaseTransaction, EntityTrait, Set};
-use serde::{Deserialize, Serialize};
 use stream::CloudEvent;
 use stream::consumer::{Handler, HandlerError, HandlerOutcome};
 use stream::log::LogRecord;
+use stream::notification_events::{NOTIFICATION_CREATED_TYPE, NotificationData};
+use stream::reminder_events::{REMINDER_DUE_TYPE, REMINDER_MISSED_TYPE, ReminderDueData};
 use stream::topics;
 use uuid::Uuid;
-
-use crate::reminder_scheduler::{REMINDER_DUE_TYPE, REMINDER_MISSED_TYPE, ReminderDueData};
 
 /// The consumer name: the key of this subscriber's offsets, processed events and dead letters.
 pub const CONSUMER: &str = "notification";
 
-/// The CloudEvents `type` of a new notification, on `notifications`.
-pub const NOTIFICATION_CREATED_TYPE: &str = "taskstream.notification.created";
-
-/// The kind of a notification of a reminder fired on time.
-pub const KIND_REMINDER_DUE: &str = "REMINDER_DUE";
-/// The kind of a notification of a reminder found later than the lateness.
-pub const KIND_REMINDER_MISSED: &str = "REMINDER_MISSED";
-
-/// The data of a `taskstream.notification.created` event: the notification as stored.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NotificationData {
-    pub id: Uuid,
-    pub owner_id: String,
-    pub task_id: Option<Uuid>,
-    pub kind: String,
-    pub title: String,
-    pub body: String,
-    pub event_id: Uuid,
-    pub created_at: DateTime<Utc>,
-    pub read_at: Option<DateTime<Utc>>,
-}
-
-impl From<&notification::Model> for NotificationData {
-    fn from(n: &notification::Model) -> NotificationData {
-        NotificationData {
-            id: n.id,
-            owner_id: n.owner_id.clone(),
-            task_id: n.task_id,
-            kind: n.kind.clone(),
-            title: n.title.clone(),
-            body: n.body.clone(),
-            event_id: n.event_id,
-            created_at: n.created_at,
-            read_at: n.read_at,
-        }
-    }
-}
+/// The CloudEvent types the handler acts on: fired reminders (the runtime skips the others).
+pub const EVENT_TYPES: &[&str] = &[REMINDER_DUE_TYPE, REMINDER_MISSED_TYPE];
 
 /// Creates notifications from reminder events. See the module documentation.
 #[derive(Clone, Copy, Debug, Default)]
@@ -81,6 +44,10 @@ impl NotificationHandler {
 impl Handler for NotificationHandler {
     fn name(&self) -> &str {
         CONSUMER
+    }
+
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(EVENT_TYPES)
     }
 
     async fn handle(
@@ -124,11 +91,10 @@ async fn notify(
         owner_id: data.owner_id.clone(),
         task_id: Some(data.task_id),
         kind: if missed {
-            KIND_REMINDER_MISSED
+            NotificationKind::ReminderMissed
         } else {
-            KIND_REMINDER_DUE
-        }
-        .to_owned(),
+            NotificationKind::ReminderDue
+        },
         title: data.task_title.clone(),
         body: body(data, missed),
         event_id: event.id,
@@ -139,7 +105,7 @@ async fn notify(
         id: Set(row.id),
         owner_id: Set(row.owner_id.clone()),
         task_id: Set(row.task_id),
-        kind: Set(row.kind.clone()),
+        kind: Set(row.kind),
         title: Set(row.title.clone()),
         body: Set(row.body.clone()),
         event_id: Set(row.event_id),

@@ -1,13 +1,17 @@
 //! What every subscriber binary shares: its common flags, logging, the database pool, the Kafka
-//! log, partition assignment and the shutdown signal. Each binary is then a few lines that pick
-//! a topic and a handler.
+//! log, partition assignment, the shutdown signal, and the one runner, [`run_binary`], which
+//! runs the subscribers the registry ([`crate::registry`]) assigns to the binary. Each binary is
+//! then its own flags and a call.
 
 use std::time::Duration;
 
 use anyhow::Context;
+use futures_util::future::join_all;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
-use stream::consumer::{Consumer, ConsumerConfig, Handler};
-use stream::kafka::{KafkaConfig, KafkaLog};
+use stream::kafka::{KafkaArgs, KafkaLog};
+use tokio::sync::watch;
+
+use crate::registry::{self, Subscriber, SubscriberSettings};
 
 /// Flags (with environment fallbacks) common to every subscriber binary.
 #[derive(Debug, Clone, clap::Args)]
@@ -35,106 +39,6 @@ pub struct CommonArgs {
     /// 9093), so they can run side by side on a laptop; the Helm chart sets `0.0.0.0:9090`.
     #[arg(long, env = "METRICS_ADDR")]
     pub metrics_addr: Option<String>,
-}
-
-/// How to reach the brokers and create topics, beyond their addresses: shared by the gateway
-/// (and its relay) and every subscriber binary, so one set of `KAFKA_*` variables configures
-/// all of them.
-#[derive(Debug, Clone, clap::Args)]
-pub struct KafkaArgs {
-    /// Partitions of each topic Taskstream creates at start-up when missing.
-    #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 3)]
-    pub kafka_partitions: i32,
-
-    /// Replication factor of the topics Taskstream creates (3 on a production cluster).
-    #[arg(long, env = "KAFKA_REPLICATION_FACTOR", default_value_t = 1)]
-    pub kafka_replication_factor: i16,
-
-    /// Compression of produced batches: `gzip` or `none`.
-    #[arg(long, env = "KAFKA_COMPRESSION", default_value = "gzip", value_parser = ["gzip", "none"])]
-    pub kafka_compression: String,
-
-    /// SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with KAFKA_SASL_USERNAME and
-    /// KAFKA_SASL_PASSWORD).
-    #[arg(long, env = "KAFKA_SASL_MECHANISM", value_parser = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])]
-    pub kafka_sasl_mechanism: Option<String>,
-
-    #[arg(long, env = "KAFKA_SASL_USERNAME")]
-    pub kafka_sasl_username: Option<String>,
-
-    #[arg(long, env = "KAFKA_SASL_PASSWORD", hide_env_values = true)]
-    pub kafka_sasl_password: Option<String>,
-
-    /// Connect to the brokers over TLS.
-    #[arg(long, env = "KAFKA_TLS")]
-    pub kafka_tls: bool,
-
-    /// PEM file of the CA that signed the brokers' certificates (implies KAFKA_TLS).
-    #[arg(long, env = "KAFKA_TLS_CA_FILE")]
-    pub kafka_tls_ca_file: Option<std::path::PathBuf>,
-}
-
-impl Default for KafkaArgs {
-    fn default() -> KafkaArgs {
-        KafkaArgs {
-            kafka_partitions: 3,
-            kafka_replication_factor: 1,
-            kafka_compression: "gzip".into(),
-            kafka_sasl_mechanism: None,
-            kafka_sasl_username: None,
-            kafka_sasl_password: None,
-            kafka_tls: false,
-            kafka_tls_ca_file: None,
-        }
-    }
-}
-
-impl KafkaArgs {
-    /// The transport configuration for `brokers`; errors name the variable.
-    pub fn config(&self, brokers: &str) -> anyhow::Result<KafkaConfig> {
-        use stream::kafka::{Compression, SaslMechanism, SaslSettings, TlsSettings};
-        let mut kafka = KafkaConfig::from_brokers(brokers)?;
-        if self.kafka_partitions < 1 {
-            anyhow::bail!("KAFKA_PARTITIONS must be at least 1");
-        }
-        if self.kafka_replication_factor < 1 {
-            anyhow::bail!("KAFKA_REPLICATION_FACTOR must be at least 1");
-        }
-        kafka.partitions = self.kafka_partitions;
-        kafka.replication_factor = self.kafka_replication_factor;
-        kafka.compression = match self.kafka_compression.as_str() {
-            "none" => Compression::None,
-            _ => Compression::Gzip,
-        };
-        kafka.sasl = match &self.kafka_sasl_mechanism {
-            None => None,
-            Some(mechanism) => {
-                let mechanism = match mechanism.as_str() {
-                    "PLAIN" => SaslMechanism::Plain,
-                    "SCRAM-SHA-256" => SaslMechanism::ScramSha256,
-                    _ => SaslMechanism::ScramSha512,
-                };
-                let (Some(username), Some(password)) =
-                    (&self.kafka_sasl_username, &self.kafka_sasl_password)
-                else {
-                    anyhow::bail!(
-                        "KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
-                    );
-                };
-                Some(SaslSettings {
-                    mechanism,
-                    username: username.clone(),
-                    password: password.clone(),
-                })
-            }
-        };
-        if self.kafka_tls || self.kafka_tls_ca_file.is_some() {
-            kafka.tls = Some(TlsSettings {
-                ca_file: self.kafka_tls_ca_file.clone(),
-            });
-        }
-        Ok(kafka)
-    }
 }
 
 /// Logs to stderr with `filter`, as text or (`format` = `json`) one JSON object per line, and
@@ -212,29 +116,59 @@ pub fn parse_partitions(spec: &str, topic: &str, count: i32) -> anyhow::Result<V
     Ok(list)
 }
 
-/// Runs `handler` on `topic` over Kafka until SIGINT or SIGTERM (the recurrence and
-/// notification binaries).
-pub async fn run_consumer<H: Handler + 'static>(
+/// Runs the subscribers of `binary` ([`Subscriber::in_binary`]) over Kafka, each on the
+/// partitions of its topic given by `PARTITIONS`, with their companion loops, until SIGINT or
+/// SIGTERM. A consumer that halts on its own stops the rest of the binary too, and its error is
+/// returned. Serves `/metrics` on the binary's default port unless `METRICS_ADDR` says otherwise.
+pub async fn run_binary(
+    binary: &str,
     args: CommonArgs,
-    topic: &str,
-    handler: H,
-    metrics_port: u16,
+    settings: SubscriberSettings,
 ) -> anyhow::Result<()> {
-    let _telemetry = init_tracing(handler.name(), &args.log_level, &args.log_format)?;
-    start_metrics_server(&args, metrics_port).await?;
-    let db = connect_db(&args.database_url).await?;
-    let log = connect_log(&args).await?;
-    let partitions = partitions(&log, topic, &args.partitions).await?;
-    let name = handler.name().to_owned();
-    tracing::info!(subscriber = %name, topic, ?partitions, "subscriber starting");
-    let config = ConsumerConfig {
-        partitions,
-        ..ConsumerConfig::new(name.clone(), topic)
+    let subscribers: Vec<Subscriber> = Subscriber::in_binary(binary).collect();
+    let Some(first) = subscribers.first() else {
+        anyhow::bail!("BUG: no subscriber is registered for the binary {binary:?}");
     };
-    Consumer::new(db, log, handler, config)
-        .run(shutdown_signal())
-        .await?;
-    tracing::info!(subscriber = %name, "subscriber stopped");
+    let _telemetry = init_tracing(binary, &args.log_level, &args.log_format)?;
+    start_metrics_server(&args, first.metrics_port()).await?;
+    let db = connect_db(&args.database_url).await?;
+    let mut consumers = Vec::with_capacity(subscribers.len());
+    for subscriber in &subscribers {
+        // A log each: a broker answers one connection's requests in order, so a consumer's
+        // waiting fetch must not delay another's.
+        let log = connect_log(&args).await?;
+        let topic = subscriber.topic();
+        let partitions = partitions(&log, topic, &args.partitions).await?;
+        tracing::info!(
+            subscriber = subscriber.name(),
+            topic,
+            ?partitions,
+            "subscriber starting"
+        );
+        consumers.push(subscriber.consumer(db.clone(), log, &settings, partitions));
+    }
+    let companions = registry::companions(subscribers.iter().copied(), &db, &settings)?;
+
+    // One stop signal for every part: a signal, or a consumer halting on its own.
+    let (stop, stopped) = watch::channel(false);
+    let consumers = join_all(consumers.into_iter().map(|consumer| {
+        let (stop, stopped) = (&stop, stopped.clone());
+        async move {
+            let result = consumer.run(until_stopped(stopped)).await;
+            let _ = stop.send(true);
+            result
+        }
+    }));
+    let companions = join_all(
+        companions
+            .iter()
+            .map(|companion| companion.run(until_stopped(stopped.clone()))),
+    );
+    let (results, _, ()) = tokio::join!(consumers, companions, stop_on_signal(&stop));
+    for result in results {
+        result?;
+    }
+    tracing::info!(binary, "subscriber stopped");
     Ok(())
 }
 

@@ -22,13 +22,13 @@
 //!   ends its series rather than being resurrected by a late event.
 //! - The successor is created even if the predecessor was reopened meanwhile: the completion
 //!   happened, and a later completion will not create a second one.
-//! - An unparseable record, and a rule that no longer parses or is too expensive to expand, are
-//!   permanent errors (parked as dead letters); database errors are transient.
+//! - An unparseable record (an unknown priority, anchor or reminder status included: the
+//!   snapshot does not deserialise), and a rule that no longer parses or is too expensive to
+//!   expand, are permanent errors (parked as dead letters); database errors are transient.
 
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
-use entities::priority::Priority;
-use entities::recurrence::{RecurrenceAnchor, RecurrenceRule};
+use entities::recurrence::{Occurrence, RecurrenceRule};
 use entities::reminder_offset::ReminderStatus;
 use entities::{reminder, tag, task, task_tag};
 use sea_orm::{
@@ -38,14 +38,16 @@ use sea_orm::{
 use stream::CloudEvent;
 use stream::consumer::{Handler, HandlerError, HandlerOutcome};
 use stream::log::LogRecord;
-use stream::task_events::{TaskChangeKind, TaskEventData, TaskSnapshot, task_change_events};
-use stream::topics;
+use stream::task_events::{TaskChangeKind, TaskEventData, TaskSnapshot};
 use uuid::Uuid;
 
 use crate::Clock;
 
 /// The consumer name: the key of this subscriber's offsets, processed events and dead letters.
 pub const CONSUMER: &str = "recurrence";
+
+/// The CloudEvent types the handler acts on: a completion (the runtime skips the others).
+pub const EVENT_TYPES: &[&str] = &[TaskChangeKind::Completed.event_type()];
 
 /// The namespace of successor ids: a successor's id is `Uuid::new_v5(SUCCESSOR_NAMESPACE,
 /// predecessor_id.as_bytes())`. Fixed forever: changing it would let a replayed completion
@@ -73,6 +75,10 @@ impl RecurrenceHandler {
 impl Handler for RecurrenceHandler {
     fn name(&self) -> &str {
         CONSUMER
+    }
+
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(EVENT_TYPES)
     }
 
     async fn handle(
@@ -106,18 +112,18 @@ async fn create_successor(
     let (Some(recurrence), Some(due_at)) = (&done.recurrence, done.due_at) else {
         return Ok(HandlerOutcome::Ignored);
     };
-    let anchor = RecurrenceAnchor::parse(&recurrence.anchor).ok_or_else(|| {
-        HandlerError::permanent(anyhow!(
-            "task {} has an unknown recurrence anchor {:?}",
-            done.id,
-            recurrence.anchor
-        ))
-    })?;
+    let anchor = recurrence.anchor;
     let rule = RecurrenceRule::parse(&recurrence.rule, &recurrence.timezone, anchor)
         .map_err(|e| HandlerError::permanent(anyhow!("task {}: {e}", done.id)))?;
-    let index = done.occurrence_index.unwrap_or(1);
+    let current = Occurrence::stored(
+        &rule,
+        due_at,
+        done.occurrence_local,
+        done.series_start_local,
+        done.occurrence_index.unwrap_or(1),
+    );
     let completed_at = done.completed_at.unwrap_or(now);
-    let Some(next) = crate::next_occurrence::next_due(&rule, due_at, completed_at, index, now)
+    let Some(next) = crate::next_occurrence::next_due(&rule, &current, completed_at, now)
         .map_err(|e| HandlerError::permanent(anyhow!("task {}: {e}", done.id)))?
     else {
         tracing::debug!(task = %done.id, "the recurrence series is over");
@@ -143,19 +149,25 @@ async fn create_successor(
         owner_id: done.owner_id.clone(),
         title: done.title.clone(),
         description: done.description.clone(),
-        priority: priority_rank(&done.priority),
+        priority: done.priority,
         completed: false,
         completed_at: None,
-        due_at: Some(next),
+        due_at: Some(next.due_at),
         recurrence_rule: Some(rule.rule().to_owned()),
         recurrence_timezone: Some(rule.timezone_name().to_owned()),
-        recurrence_anchor: Some(anchor.as_str().to_owned()),
+        recurrence_anchor: Some(anchor),
         series_id: Some(done.series_id.unwrap_or(done.id)),
-        occurrence_index: Some(index.saturating_add(1)),
+        occurrence_index: Some(i32::try_from(next.index).unwrap_or(i32::MAX)),
+        occurrence_local: next.stored_local(&rule),
+        series_start_local: Some(next.start),
         generated_from_task_id: Some(done.id),
         version: 1,
         created_at: now,
         updated_at: now,
+        // `Entity::insert` skips `before_save`, which derives these elsewhere.
+        search_title: entities::search::document(&done.title),
+        search_body: entities::search::document(&done.description),
+        title_key: entities::search::title_key(&done.title),
     };
     let active: task::ActiveModel = successor.clone().into();
     let inserted = task::Entity::insert(active)
@@ -170,33 +182,22 @@ async fn create_successor(
     let reminders = copy_reminders(txn, done.id, &successor, due_at, now).await?;
 
     let snapshot = TaskSnapshot::from_models(&successor, &tags, &reminders);
-    let (mut history, state) = task_change_events(
+    stream::outbox::append_change(
+        txn,
         TaskChangeKind::Created,
         &snapshot,
         now,
         event.correlationid.clone(),
+        Some(event.id.to_string()),
     )
-    .map_err(|e| HandlerError::permanent(anyhow!("BUG: the snapshot does not serialise: {e}")))?;
-    history.causationid = Some(event.id.to_string());
-    let key = id.to_string();
-    stream::outbox::append(txn, topics::TASK_EVENTS, &key, &history, now).await?;
-    stream::outbox::append(txn, topics::TASK_UPDATES, &key, &state, now).await?;
+    .await?;
     tracing::info!(
         task = %done.id,
         successor = %id,
-        due_at = %next,
+        due_at = %next.due_at,
         "created the next occurrence"
     );
     Ok(HandlerOutcome::Applied)
-}
-
-/// The stored rank of a snapshot's priority name (NONE when unknown).
-fn priority_rank(name: &str) -> i16 {
-    (0..=i16::MAX)
-        .map_while(Priority::from_rank)
-        .find(|p| p.as_str() == name)
-        .unwrap_or_default()
-        .rank()
 }
 
 /// Gives `to` the tags of `from`; returns them.
@@ -263,7 +264,7 @@ async fn copy_reminders<C: ConnectionTrait>(
                 minutes_before_due: r.minutes_before_due,
                 at,
                 fire_at,
-                status: ReminderStatus::Pending.as_str().to_owned(),
+                status: ReminderStatus::Pending,
                 created_at: now,
                 fired_at: None,
             }

@@ -41,6 +41,15 @@ use uuid::Uuid;
 /// The consumer name: the key of this subscriber's offsets, processed events and dead letters.
 pub const CONSUMER: &str = "reminder";
 
+/// The CloudEvent types the handler acts on: every task event (the runtime skips the others).
+pub const EVENT_TYPES: &[&str] = &[
+    TaskChangeKind::Created.event_type(),
+    TaskChangeKind::Updated.event_type(),
+    TaskChangeKind::Completed.event_type(),
+    TaskChangeKind::Reopened.event_type(),
+    TaskChangeKind::Deleted.event_type(),
+];
+
 /// Keeps reminders in step with task events. See the module documentation.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ReminderHandler;
@@ -54,6 +63,10 @@ impl ReminderHandler {
 impl Handler for ReminderHandler {
     fn name(&self) -> &str {
         CONSUMER
+    }
+
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(EVENT_TYPES)
     }
 
     async fn handle(
@@ -141,9 +154,9 @@ async fn set_status<C: ConnectionTrait>(
     to: ReminderStatus,
 ) -> Result<u64, HandlerError> {
     let result = reminder::Entity::update_many()
-        .col_expr(reminder::Column::Status, Expr::value(to.as_str()))
+        .col_expr(reminder::Column::Status, Expr::value(to))
         .filter(reminder::Column::TaskId.eq(task_id))
-        .filter(reminder::Column::Status.eq(from.as_str()))
+        .filter(reminder::Column::Status.eq(from))
         .exec(txn)
         .await?;
     Ok(result.rows_affected)
@@ -157,7 +170,7 @@ async fn recompute_fire_times<C: ConnectionTrait>(
 ) -> Result<u64, HandlerError> {
     let pending = reminder::Entity::find()
         .filter(reminder::Column::TaskId.eq(task.id))
-        .filter(reminder::Column::Status.eq(ReminderStatus::Pending.as_str()))
+        .filter(reminder::Column::Status.eq(ReminderStatus::Pending))
         .all(txn)
         .await?;
     let mut changed = 0;
@@ -200,7 +213,7 @@ mod tests {
             minutes_before_due,
             at,
             fire_at: None,
-            status: ReminderStatus::Pending.as_str().to_owned(),
+            status: ReminderStatus::Pending,
             created_at: t,
             fired_at: None,
         }

@@ -32,18 +32,15 @@ use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use serde::{Deserialize, Serialize};
 use stream::CloudEvent;
+use stream::reminder_events::{
+    LATE_AFTER, REMINDER_DUE_TYPE, REMINDER_MISSED_TYPE, ReminderDueData,
+};
 use stream::topics;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::Clock;
-
-/// The CloudEvents `type` of a reminder fired on time (within the lateness).
-pub const REMINDER_DUE_TYPE: &str = "taskstream.reminder.due";
-/// The CloudEvents `type` of a reminder found later than the lateness (after downtime).
-pub const REMINDER_MISSED_TYPE: &str = "taskstream.reminder.missed";
 
 /// The namespace of reminder event ids: an event's id is `Uuid::new_v5(REMINDER_EVENT_NAMESPACE,
 /// reminder_id.as_bytes())`. Fixed forever: it is what makes a second firing of one reminder
@@ -67,25 +64,6 @@ pub const DEFAULT_POLL: Duration = Duration::from_secs(10);
 
 /// Most rows one pass claims, so a catch-up after downtime commits in bounded transactions.
 pub const DEFAULT_BATCH_SIZE: u64 = 100;
-
-/// A fired reminder is flagged `late` when it fires more than this after its time (a
-/// catch-up), so a notifier can word it "was due" rather than "is due".
-pub const LATE_AFTER: chrono::Duration = chrono::Duration::minutes(1);
-
-/// The data of a `reminders` event (`taskstream.reminder.due` or `.missed`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReminderDueData {
-    pub reminder_id: Uuid,
-    pub task_id: Uuid,
-    pub owner_id: String,
-    pub task_title: String,
-    pub due_at: Option<DateTime<Utc>>,
-    pub fire_at: DateTime<Utc>,
-    pub fired_at: DateTime<Utc>,
-    /// Fired more than [`LATE_AFTER`] after `fire_at`; always true when missed.
-    pub late: bool,
-}
 
 /// What one pass did, by reminder id.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -137,10 +115,10 @@ impl ReminderScheduler {
         let now = entities::to_db_precision(self.clock.now());
         let lateness = chrono::Duration::from_std(self.lateness)
             .map_err(|e| DbErr::Custom(format!("the lateness is out of range: {e}")))?;
-        let txn = stream::consumer::begin_write(&self.db).await?;
+        let txn = stream::outbox::begin_write(&self.db).await?;
         // SQLite ignores the lock clause; its `BEGIN IMMEDIATE` already serializes passes.
         let due = reminder::Entity::find()
-            .filter(reminder::Column::Status.eq(ReminderStatus::Pending.as_str()))
+            .filter(reminder::Column::Status.eq(ReminderStatus::Pending))
             .filter(reminder::Column::FireAt.lte(now))
             .order_by_asc(reminder::Column::FireAt)
             .order_by_asc(reminder::Column::Id)
@@ -233,7 +211,7 @@ impl ReminderScheduler {
     /// The earliest fire time of a pending reminder, if any.
     pub async fn next_fire_at(&self) -> Result<Option<DateTime<Utc>>, DbErr> {
         let next = reminder::Entity::find()
-            .filter(reminder::Column::Status.eq(ReminderStatus::Pending.as_str()))
+            .filter(reminder::Column::Status.eq(ReminderStatus::Pending))
             .filter(reminder::Column::FireAt.is_not_null())
             .order_by_asc(reminder::Column::FireAt)
             .one(&self.db)
@@ -277,9 +255,9 @@ async fn claim<C: sea_orm::ConnectionTrait>(
     fired_at: Option<DateTime<Utc>>,
 ) -> Result<bool, DbErr> {
     let mut update = reminder::Entity::update_many()
-        .col_expr(reminder::Column::Status, Expr::value(status.as_str()))
+        .col_expr(reminder::Column::Status, Expr::value(status))
         .filter(reminder::Column::Id.eq(id))
-        .filter(reminder::Column::Status.eq(ReminderStatus::Pending.as_str()));
+        .filter(reminder::Column::Status.eq(ReminderStatus::Pending));
     if let Some(t) = fired_at {
         update = update.col_expr(reminder::Column::FiredAt, Expr::value(t));
     }

@@ -7,6 +7,19 @@
 //! `Europe/London` stays at 09:00 local time across daylight-saving changes, and they are
 //! returned in UTC.
 //!
+//! A series follows RFC 5545 (see [`RecurrenceRule::following`]):
+//! - the rule is expanded in wall-clock time from the first due date's local time (DTSTART);
+//! - a wall-clock time that happens twice is its first occurrence, and one that does not exist
+//!   (a daylight-saving gap) is read with the offset before the gap (§3.3.5), so 02:30 on the
+//!   day Berlin skips from 02:00 to 03:00 is 01:30 UTC; a series keeps its wall-clock time after
+//!   such a day, because every occurrence remembers the local time the rule gave it
+//!   ([`Occurrence::local`]);
+//! - two wall-clock times that give one instant are one occurrence ("duplicate instances are
+//!   ignored", §3.8.5.3), and occurrences are in instant order;
+//! - the first due date is always the first occurrence and counts toward `COUNT` ("the DTSTART
+//!   property value always counts as the first occurrence", §3.3.10), even when it does not
+//!   match the rule; `UNTIL` is an instant and inclusive.
+//!
 //! Normalisation rules, applied by [`RecurrenceRule::parse`]:
 //! - an optional leading `RRULE:` (any case) and all whitespace are removed;
 //! - part names and values are upper-cased, `BYWEEKDAY` is spelled `BYDAY`, and the parts are
@@ -25,46 +38,33 @@
 //!
 //! Module map: this file (the public types, [`RecurrenceRule::parse`] and [`parse_timezone`]);
 //! `rule_text` (splitting, checking and normalising the rule text, and the plain-words errors);
-//! `expansion` ([`RecurrenceRule::occurrences_after`] and its iteration bounds); `tests` (unit
-//! tests, split into `tests::parsing` and `tests::expansion`).
+//! `local_time` (wall-clock times read in a zone as RFC 5545 reads them); `expansion`
+//! ([`RecurrenceRule::following`] and its iteration bounds); `tests` (unit tests, split into
+//! `tests::parsing` and `tests::expansion`).
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SubsecRound, Utc};
 use rrule::{Frequency, RRule, Unvalidated};
 
 use expansion::probe_has_date;
 use rule_text::{invalid, invalid_from, join_parts, split_parts, times_per_day};
 
 mod expansion;
+mod local_time;
 mod rule_text;
 #[cfg(test)]
 mod tests;
 
-/// Whether the next occurrence follows the schedule or restarts from the completion time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum RecurrenceAnchor {
-    /// The next occurrence is the next rule date after the previous due date.
-    #[default]
-    Schedule,
-    /// The next occurrence is the next rule date after the moment the task was completed.
-    Completion,
-}
-
-impl RecurrenceAnchor {
-    /// Returns the stored and GraphQL name: `SCHEDULE` or `COMPLETION`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecurrenceAnchor::Schedule => "SCHEDULE",
-            RecurrenceAnchor::Completion => "COMPLETION",
-        }
-    }
-
-    /// Parses the exact upper-case name returned by [`RecurrenceAnchor::as_str`].
-    pub fn parse(s: &str) -> Option<RecurrenceAnchor> {
-        match s {
-            "SCHEDULE" => Some(RecurrenceAnchor::Schedule),
-            "COMPLETION" => Some(RecurrenceAnchor::Completion),
-            _ => None,
-        }
+text_enum! {
+    /// Whether the next occurrence follows the schedule or restarts from the completion time.
+    /// Stored in `tasks.recurrence_anchor` (`ck_tasks_recurrence_anchor`) and carried in task
+    /// snapshots as `SCHEDULE` or `COMPLETION`, also its GraphQL name.
+    #[derive(Default)]
+    pub enum RecurrenceAnchor("recurrence anchor") {
+        /// The next occurrence is the next rule date after the previous due date.
+        #[default]
+        Schedule = "SCHEDULE",
+        /// The next occurrence is the next rule date after the moment the task was completed.
+        Completion = "COMPLETION",
     }
 }
 
@@ -94,8 +94,13 @@ pub enum RecurrenceError {
     /// The time zone is not a known IANA time zone name.
     #[error("timezone '{0}' is not a known IANA time zone name")]
     UnknownTimezone(String),
-    /// The rule is valid but its expansion exceeded the iteration budget (pathological rule).
-    #[error("rule needs too many iterations to expand; simplify it")]
+    /// The rule is valid but its expansion from this start exceeded the iteration budget: it
+    /// never meets from this start, or is pathologically sparse.
+    #[error(
+        "the rule gives no next date from this due date within the iteration budget (it may never \
+         match from here, e.g. INTERVAL=24 with another BYHOUR than the due hour's, or be \
+         extremely sparse); change the rule or the due date"
+    )]
     TooExpensive,
 }
 
@@ -109,10 +114,88 @@ pub struct RecurrenceRule {
     timezone: chrono_tz::Tz,
     /// Whether the next occurrence follows the schedule or the completion time.
     anchor: RecurrenceAnchor,
-    /// The rule body as parsed by the `rrule` crate.
-    parsed: RRule<Unvalidated>,
+    /// The rule without `COUNT` and `UNTIL`, expanded in floating wall-clock time.
+    floating: RRule<Unvalidated>,
     /// The rule without `COUNT`, `UNTIL` and `INTERVAL`, used to check that dates exist at all.
     probe: RRule<Unvalidated>,
+    /// The rule's `COUNT`: how many occurrences the series has, the first due date included.
+    count: Option<u32>,
+    /// The rule's `UNTIL`: the last instant an occurrence may have.
+    until: Option<DateTime<Utc>>,
+    /// Whether the rule has `BYSETPOS` (it is then expanded from the series' start).
+    by_set_pos: bool,
+}
+
+/// One occurrence of a series: when it is due, the wall-clock time the rule gave it, and its
+/// position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Occurrence {
+    /// When the occurrence is due.
+    pub due_at: DateTime<Utc>,
+    /// The wall-clock time in the rule's zone that the rule gave this occurrence (RFC 5545's
+    /// RECURRENCE-ID). It differs from the local time of `due_at` only when that time fell in a
+    /// daylight-saving gap, or when `due_at` is the second of a repeated hour.
+    pub local: NaiveDateTime,
+    /// The 1-based position in the series; the first due date is 1.
+    pub index: u32,
+    /// The wall-clock time the series started at (its DTSTART): the first occurrence's `local`,
+    /// or where a `COMPLETION` rule restarted.
+    pub start: NaiveDateTime,
+}
+
+impl Occurrence {
+    /// The first occurrence of a series that starts at `due_at` (truncated to whole seconds).
+    pub fn first(rule: &RecurrenceRule, due_at: DateTime<Utc>) -> Occurrence {
+        let due_at = due_at.trunc_subsecs(0);
+        let local = due_at.with_timezone(&rule.timezone).naive_local();
+        Occurrence {
+            due_at,
+            local,
+            index: 1,
+            start: local,
+        }
+    }
+
+    /// An occurrence as a task stores it: `local` is absent when it is the local time of
+    /// `due_at` (the first occurrence, or any whose time did not fall in a gap), `start` is
+    /// absent when this occurrence started its series, and an index below 1 (never stored) is
+    /// read as 1.
+    pub fn stored(
+        rule: &RecurrenceRule,
+        due_at: DateTime<Utc>,
+        local: Option<NaiveDateTime>,
+        start: Option<NaiveDateTime>,
+        index: i32,
+    ) -> Occurrence {
+        let first = Occurrence::first(rule, due_at);
+        let local = local.map_or(first.local, |l| l.trunc_subsecs(0));
+        Occurrence {
+            due_at: first.due_at,
+            local,
+            index: u32::try_from(index).unwrap_or(1).max(1),
+            start: start.map_or(local, |s| s.trunc_subsecs(0).min(local)),
+        }
+    }
+
+    /// The occurrence at the wall-clock time `local` in `rule`'s zone, at position `index`; its
+    /// due date is `local` read as RFC 5545 reads local times (the first of a repeated time, the
+    /// offset before a gap).
+    pub fn at_local(rule: &RecurrenceRule, local: NaiveDateTime, index: u32) -> Occurrence {
+        let local = local.trunc_subsecs(0);
+        Occurrence {
+            due_at: local_time::instant_of(rule.timezone, local),
+            local,
+            index,
+            start: local,
+        }
+    }
+
+    /// The wall-clock time to store for this occurrence: `None` when it is just the local time
+    /// of `due_at` in `rule`'s zone.
+    pub fn stored_local(&self, rule: &RecurrenceRule) -> Option<NaiveDateTime> {
+        let plain = self.due_at.with_timezone(&rule.timezone).naive_local();
+        (self.local != plain).then_some(self.local)
+    }
 }
 
 impl RecurrenceRule {
@@ -131,6 +214,13 @@ impl RecurrenceRule {
         let parts = split_parts(rule, timezone)?;
         let normalised = join_parts(&parts, |_| true);
         let parsed: RRule<Unvalidated> = normalised.parse().map_err(|e| invalid_from(&e))?;
+        let floating: RRule<Unvalidated> =
+            join_parts(&parts, |name| !matches!(name, "COUNT" | "UNTIL"))
+                .parse()
+                .map_err(|e| invalid_from(&e))?;
+        let count = parsed.get_count();
+        let by_set_pos = !parsed.get_by_set_pos().is_empty();
+        let until = parsed.get_until().map(|until| until.with_timezone(&Utc));
 
         match parsed.get_freq() {
             Frequency::Secondly | Frequency::Minutely => {
@@ -170,8 +260,11 @@ impl RecurrenceRule {
             rule: normalised,
             timezone,
             anchor,
-            parsed,
+            floating,
             probe,
+            count,
+            until,
+            by_set_pos,
         })
     }
 
@@ -193,6 +286,20 @@ impl RecurrenceRule {
     /// Returns whether the next occurrence follows the schedule or the completion time.
     pub fn anchor(&self) -> RecurrenceAnchor {
         self.anchor
+    }
+
+    /// Returns the rule's `COUNT`: how many occurrences the series has, the first included.
+    pub fn count(&self) -> Option<u32> {
+        self.count
+    }
+
+    /// The same rule without `COUNT`, for callers that count occurrences themselves. The rule
+    /// text ([`RecurrenceRule::rule`]) is unchanged.
+    pub fn without_count(&self) -> RecurrenceRule {
+        RecurrenceRule {
+            count: None,
+            ..self.clone()
+        }
     }
 }
 

@@ -196,13 +196,15 @@ fn normalise_until(value: &str, zone: chrono_tz::Tz) -> Result<String, Recurrenc
     Ok(instant.format("%Y%m%dT%H%M%SZ").to_string())
 }
 
-/// Upper bound of how many times a day `rule` fires.
+/// Upper bound of how many times a local calendar day `rule` fires (rules are expanded in
+/// wall-clock time, so a day has 24 hours; an `INTERVAL` that does not divide 24 can land on one
+/// more hour on some days than on others, hence the rounding up).
 pub(super) fn times_per_day(rule: &RRule<Unvalidated>) -> usize {
     let count_or_one = |n: usize| n.max(1);
     let hours = match rule.get_freq() {
         Frequency::Hourly if rule.get_by_hour().is_empty() => {
             let interval = usize::from(rule.get_interval().max(1));
-            (24 / interval + 1).min(24)
+            24usize.div_ceil(interval).min(24)
         }
         _ => count_or_one(rule.get_by_hour().len()),
     };

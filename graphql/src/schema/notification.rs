@@ -31,7 +31,7 @@ impl Notification {
 
     /// `REMINDER_DUE` or `REMINDER_MISSED`.
     async fn kind(&self) -> &str {
-        &self.0.kind
+        self.0.kind.as_str()
     }
 
     async fn title(&self) -> &str {

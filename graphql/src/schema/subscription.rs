@@ -246,36 +246,32 @@ pub fn model_from_snapshot(s: &TaskSnapshot) -> task::Model {
         owner_id: s.owner_id.clone(),
         title: s.title.clone(),
         description: s.description.clone(),
-        priority: priority_rank(&s.priority),
+        priority: s.priority,
         completed: s.completed,
         completed_at: s.completed_at,
         due_at: s.due_at,
         recurrence_rule: recurrence.map(|r| r.rule.clone()),
         recurrence_timezone: recurrence.map(|r| r.timezone.clone()),
-        recurrence_anchor: recurrence.map(|r| r.anchor.clone()),
+        recurrence_anchor: recurrence.map(|r| r.anchor),
         series_id: s.series_id,
         occurrence_index: s.occurrence_index,
+        occurrence_local: s.occurrence_local,
+        series_start_local: s.series_start_local,
         generated_from_task_id: s.generated_from_task_id,
         version: s.version,
         created_at: s.created_at,
         updated_at: s.updated_at,
+        search_title: entities::search::document(&s.title),
+        search_body: entities::search::document(&s.description),
+        title_key: entities::search::title_key(&s.title),
     }
-}
-
-/// The rank of a snapshot's priority name (`NONE` … `URGENT`); an unknown name ranks as NONE.
-fn priority_rank(name: &str) -> i16 {
-    entities::priority::Priority::ALL
-        .into_iter()
-        .find(|p| p.as_str() == name)
-        .unwrap_or_default()
-        .rank()
 }
 
 /// Whether `task` matches `filter`, with the meaning `tasks(filter)` gives it in SQL: every set
 /// field must hold; a bound on the due date never matches a task without one; `overdue` is
 /// "due before `now` and not completed"; tag names compare case-insensitively.
 pub fn matches(filter: &TaskFilterSpec, task: &TaskSnapshot, now: DateTime<Utc>) -> bool {
-    let rank = priority_rank(&task.priority);
+    let rank = task.priority.rank();
     let due = task.due_at;
     let overdue = due.is_some_and(|d| d < now) && !task.completed;
     let tag_keys: BTreeSet<String> = task
@@ -333,7 +329,7 @@ mod tests {
             owner_id: "alice".into(),
             title: "Write report".into(),
             description: String::new(),
-            priority: "HIGH".into(),
+            priority: entities::priority::Priority::High,
             completed: false,
             completed_at: None,
             due_at: Some(at(12)),
@@ -342,6 +338,8 @@ mod tests {
             reminders: Vec::new(),
             series_id: None,
             occurrence_index: None,
+            occurrence_local: None,
+            series_start_local: None,
             generated_from_task_id: None,
             version: 1,
             created_at: at(8),
@@ -453,7 +451,7 @@ mod tests {
             recurrence: Some(RecurrenceSnapshot {
                 rule: "FREQ=DAILY".into(),
                 timezone: "UTC".into(),
-                anchor: "SCHEDULE".into(),
+                anchor: entities::recurrence::RecurrenceAnchor::Schedule,
             }),
             ..snapshot()
         };
@@ -482,7 +480,7 @@ mod tests {
     #[test]
     fn a_snapshot_becomes_the_row_it_was_taken_from() {
         let model = model_from_snapshot(&snapshot());
-        assert_eq!(model.priority, 3);
+        assert_eq!(model.priority.rank(), 3);
         assert_eq!(model.owner_id, "alice");
         assert_eq!(model.recurrence_rule, None);
     }

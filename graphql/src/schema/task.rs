@@ -2,8 +2,8 @@
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result};
-use chrono::{DateTime, Utc};
-use entities::recurrence::{MAX_UPCOMING, RecurrenceRule};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use entities::recurrence::{MAX_UPCOMING, Occurrence, RecurrenceRule};
 use entities::{reminder, task};
 
 use super::loaders::{TaskRemindersLoader, TaskTagsLoader, to_gql};
@@ -12,8 +12,13 @@ use super::{change_context, db, parse_id, viewer};
 use crate::error::ApiError;
 use crate::service::task as service;
 
+// The GraphQL enums mirror the stored ones variant for variant (`remote` derives the
+// conversions both ways), so a value read from a row is always one of them: a row with an
+// unknown value does not load at all (INTERNAL), it is never shown as a default.
+
 /// How important a task is; ordered, URGENT highest.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default)]
+#[graphql(remote = "entities::priority::Priority")]
 pub enum Priority {
     #[default]
     None,
@@ -23,50 +28,17 @@ pub enum Priority {
     Urgent,
 }
 
-impl From<Priority> for entities::priority::Priority {
-    fn from(p: Priority) -> Self {
-        use entities::priority::Priority as P;
-        match p {
-            Priority::None => P::None,
-            Priority::Low => P::Low,
-            Priority::Medium => P::Medium,
-            Priority::High => P::High,
-            Priority::Urgent => P::Urgent,
-        }
-    }
-}
-
-impl From<entities::priority::Priority> for Priority {
-    fn from(p: entities::priority::Priority) -> Self {
-        use entities::priority::Priority as P;
-        match p {
-            P::None => Priority::None,
-            P::Low => Priority::Low,
-            P::Medium => Priority::Medium,
-            P::High => Priority::High,
-            P::Urgent => Priority::Urgent,
-        }
-    }
-}
-
 /// Whether the next occurrence follows the schedule or restarts from the completion time.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default)]
+#[graphql(remote = "entities::recurrence::RecurrenceAnchor")]
 pub enum RecurrenceAnchor {
     #[default]
     Schedule,
     Completion,
 }
 
-impl From<RecurrenceAnchor> for entities::recurrence::RecurrenceAnchor {
-    fn from(a: RecurrenceAnchor) -> Self {
-        match a {
-            RecurrenceAnchor::Schedule => entities::recurrence::RecurrenceAnchor::Schedule,
-            RecurrenceAnchor::Completion => entities::recurrence::RecurrenceAnchor::Completion,
-        }
-    }
-}
-
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "entities::reminder_offset::ReminderStatus")]
 pub enum ReminderStatus {
     Pending,
     Fired,
@@ -92,9 +64,7 @@ impl Task {
     }
 
     async fn priority(&self) -> Priority {
-        entities::priority::Priority::from_rank(self.0.priority)
-            .unwrap_or_default()
-            .into()
+        self.0.priority.into()
     }
 
     async fn completed(&self) -> bool {
@@ -132,8 +102,11 @@ impl Task {
             (Some(rule), Some(tz), Some(anchor)) => Some(Recurrence {
                 rule: rule.clone(),
                 timezone: tz.clone(),
-                anchor: anchor.clone(),
+                anchor: *anchor,
                 due_at: self.0.due_at,
+                occurrence_local: self.0.occurrence_local,
+                series_start_local: self.0.series_start_local,
+                occurrence_index: self.0.occurrence_index,
             }),
             _ => None,
         }
@@ -196,8 +169,14 @@ impl Task {
 pub struct Recurrence {
     rule: String,
     timezone: String,
-    anchor: String,
+    anchor: entities::recurrence::RecurrenceAnchor,
     due_at: Option<DateTime<Utc>>,
+    /// The wall-clock time the rule gave this occurrence, when it is not `due_at`'s.
+    occurrence_local: Option<NaiveDateTime>,
+    /// The wall-clock time the series started at, when this occurrence did not start it.
+    series_start_local: Option<NaiveDateTime>,
+    /// The position of this occurrence in its series.
+    occurrence_index: Option<i32>,
 }
 
 #[Object]
@@ -213,15 +192,12 @@ impl Recurrence {
     }
 
     async fn anchor(&self) -> RecurrenceAnchor {
-        match entities::recurrence::RecurrenceAnchor::parse(&self.anchor) {
-            Some(entities::recurrence::RecurrenceAnchor::Completion) => {
-                RecurrenceAnchor::Completion
-            }
-            _ => RecurrenceAnchor::Schedule,
-        }
+        self.anchor.into()
     }
 
-    /// The next `count` rule dates strictly after the task's dueAt (1 to 50).
+    /// The next `count` dates of the series after this occurrence (1 to 50): what completing
+    /// each on time would create. `COUNT` counts from the series' first occurrence, so fewer
+    /// dates are returned near its end.
     async fn upcoming(
         &self,
         #[graphql(default = 5)] count: Option<i32>,
@@ -236,15 +212,23 @@ impl Recurrence {
         let Some(due_at) = self.due_at else {
             return Ok(Vec::new());
         };
-        let anchor =
-            entities::recurrence::RecurrenceAnchor::parse(&self.anchor).unwrap_or_default();
-        let rule = RecurrenceRule::parse(&self.rule, &self.timezone, anchor).map_err(|e| {
+        let rule = RecurrenceRule::parse(&self.rule, &self.timezone, self.anchor).map_err(|e| {
             ApiError::internal(anyhow::anyhow!("stored rule no longer parses: {e}"))
         })?;
+        let current = Occurrence::stored(
+            &rule,
+            due_at,
+            self.occurrence_local,
+            self.series_start_local,
+            self.occurrence_index.unwrap_or(1),
+        );
         let n = usize::try_from(count).unwrap_or(5);
-        crate::service::task::upcoming_off_the_runtime(rule, due_at, n)
-            .await?
-            .map_err(|e| ApiError::invalid("count", format!("recurrence.upcoming: {e}")).into())
+        crate::service::task::expand_off_the_runtime(move || {
+            rule.following(&current, current.due_at, n)
+        })
+        .await?
+        .map(|next| next.into_iter().map(|o| o.due_at).collect())
+        .map_err(|e| ApiError::invalid("count", format!("recurrence.upcoming: {e}")).into())
     }
 }
 
@@ -271,13 +255,7 @@ impl Reminder {
     }
 
     async fn status(&self) -> ReminderStatus {
-        use entities::reminder_offset::ReminderStatus as S;
-        match S::parse(&self.0.status) {
-            Some(S::Fired) => ReminderStatus::Fired,
-            Some(S::Cancelled) => ReminderStatus::Cancelled,
-            Some(S::Missed) => ReminderStatus::Missed,
-            _ => ReminderStatus::Pending,
-        }
+        self.0.status.into()
     }
 }
 

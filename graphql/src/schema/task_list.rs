@@ -19,6 +19,9 @@ pub enum TaskSortField {
     Priority,
     CreatedAt,
     UpdatedAt,
+    /// Case- and accent-insensitive: titles compare by their folded form (lower case, accents
+    /// removed, ß as ss, compatibility forms such as ligatures as plain letters) code point by
+    /// code point, on the first 250 characters, the same on every database; ties by id.
     Title,
     /// Only with `search`.
     Relevance,
@@ -49,9 +52,9 @@ pub struct TaskFilter {
     /// At least this.
     pub min_priority: Option<Priority>,
     pub tags: Option<TagMatch>,
-    /// Inclusive.
+    /// Inclusive. At most microsecond precision: more fractional digits are an error.
     pub due_after: Option<DateTime<Utc>>,
-    /// Exclusive.
+    /// Exclusive. At most microsecond precision: more fractional digits are an error.
     pub due_before: Option<DateTime<Utc>>,
     pub has_due_date: Option<bool>,
     /// Due before now and not completed.
@@ -176,10 +179,15 @@ pub struct TaskListQuery;
 
 #[Object]
 impl TaskListQuery {
-    /// The caller's tasks. `search` is full text over title and description (word stems,
-    /// case-insensitive) combined with `filter`; with `search` and no `sort`, results are in
-    /// relevance order, otherwise the default is CREATED_AT DESC. `first`/`last` default to
-    /// 20, at most 100.
+    /// The caller's tasks. `search` is full text over title and description, combined with
+    /// `filter`: every word must occur, each in the title or the description, in any order. Case
+    /// and accents are ignored (`cafe` finds "Café", `strasse` finds "Straße"); anything that is
+    /// not a letter or digit separates words (hyphens and apostrophes too); English words match
+    /// their other forms by stem (`watering` finds "Water"); stop words such as `the` count like
+    /// any word; whole words only, no prefixes; each Chinese or Japanese character is a word; a
+    /// search without any word matches nothing. The same on every database. With `search` and no
+    /// `sort`, results are in relevance order, otherwise the default is CREATED_AT DESC.
+    /// `first`/`last` default to 20, at most 100.
     #[allow(clippy::too_many_arguments)]
     #[graphql(
         complexity = "first.or(last).map_or(20, |n| n.clamp(1, 100) as usize) * child_complexity"

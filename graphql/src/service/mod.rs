@@ -24,19 +24,10 @@ mod task_tagging;
 mod task_cursor;
 mod task_filter;
 
-use sea_orm::{DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait};
+use sea_orm::DbErr;
 
-/// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`, taking the write
-/// lock up front: a deferred transaction that reads and then writes fails with SQLITE_BUSY
-/// (not retried by the busy timeout) when another writer committed in between. PostgreSQL
-/// ignores the option and relies on row locks.
-pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    })
-    .await
-}
+/// The write transaction every writer of the database opens (`BEGIN IMMEDIATE` on SQLite).
+pub use stream::outbox::begin_write;
 
 /// Commits a transaction that may have appended to the outbox, then wakes the relay and the
 /// embedded consumers so the events go out at once rather than at the next poll.

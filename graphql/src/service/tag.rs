@@ -185,11 +185,9 @@ pub async fn tags_of_tasks<C: ConnectionTrait>(
     Ok(map)
 }
 
-fn conflict_name(name: &str) -> ApiError {
-    ApiError::Conflict(format!("a tag named \"{name}\" already exists"))
-}
-
-/// Creates a tag; CONFLICT when the owner already has one with that name (any case).
+/// Creates a tag; CONFLICT when the owner already has one with that name (any case). The unique
+/// index decides (`uq_tags_owner_name`, mapped to CONFLICT by `error::constraints`), so two
+/// concurrent requests cannot both create it.
 pub async fn create_tag<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     owner_id: &str,
@@ -201,35 +199,22 @@ pub async fn create_tag<C: ConnectionTrait + TransactionTrait>(
     let color = color.map(|c| validate_color("color", c)).transpose()?;
     let txn = super::begin_write(db).await?;
     super::user::ensure_exists(&txn, owner_id, now).await?;
-    if !find_by_keys(&txn, owner_id, &[tag::name_key(&name)])
-        .await?
-        .is_empty()
-    {
-        return Err(conflict_name(&name));
-    }
     let row = tag::ActiveModel {
         id: Set(Uuid::now_v7()),
         owner_id: Set(owner_id.to_owned()),
         name_key: Set(tag::name_key(&name)),
-        name: Set(name.clone()),
+        name: Set(name),
         color: Set(color),
         created_at: Set(entities::to_db_precision(now)),
     }
     .insert(&txn)
-    .await
-    .map_err(|e| unique_to_conflict(e, &name))?;
+    .await?;
     super::commit_and_notify(txn).await?;
     Ok(row)
 }
 
-fn unique_to_conflict(err: sea_orm::DbErr, name: &str) -> ApiError {
-    match err.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => conflict_name(name),
-        _ => err.into(),
-    }
-}
-
-/// Renames and/or recolours a tag (`color: Some(None)` clears it). A rename changes the tag
+/// Renames and/or recolours a tag (`color: Some(None)` clears it); CONFLICT, as in
+/// [`create_tag`], when another of the owner's tags has the new name. A rename changes the tag
 /// set of every task carrying it, so those tasks get a new version and an UPDATED event.
 pub async fn update_tag<C: ConnectionTrait + TransactionTrait>(
     db: &C,
@@ -250,26 +235,15 @@ pub async fn update_tag<C: ConnectionTrait + TransactionTrait>(
         .ok_or_else(|| ApiError::not_found("tag", &id.to_string()))?;
     let mut renamed = false;
     let mut row: tag::ActiveModel = current.clone().into();
-    if let Some(name) = &name {
-        let key = tag::name_key(name);
-        if key != current.name_key
-            && !find_by_keys(&txn, &ctx.owner_id, std::slice::from_ref(&key))
-                .await?
-                .is_empty()
-        {
-            return Err(conflict_name(name));
-        }
-        renamed = *name != current.name;
-        row.name = Set(name.clone());
-        row.name_key = Set(key);
+    if let Some(name) = name {
+        renamed = name != current.name;
+        row.name_key = Set(tag::name_key(&name));
+        row.name = Set(name);
     }
     if let Some(color) = color {
         row.color = Set(color);
     }
-    let updated = row
-        .update(&txn)
-        .await
-        .map_err(|e| unique_to_conflict(e, name.as_deref().unwrap_or_default()))?;
+    let updated = row.update(&txn).await?;
     if renamed {
         let task_ids = tasks_with_tag(&txn, id).await?;
         touch_tasks(&txn, ctx, &task_ids).await?;

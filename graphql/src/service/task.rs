@@ -15,20 +15,18 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QuerySelect, Set,
 };
-use stream::task_events::{TaskChangeKind, TaskSnapshot, task_change_events};
-use stream::topics;
+use stream::task_events::{TaskChangeKind, TaskSnapshot};
 use uuid::Uuid;
 
 pub use super::task_input::{
-    NewTask, RecurrenceInput, ReminderInput, TaskPatch, preview_recurrence,
-    upcoming_off_the_runtime,
+    NewTask, RecurrenceInput, ReminderInput, TaskPatch, expand_off_the_runtime, preview_recurrence,
 };
 pub use super::task_reminders::reminders_of_tasks;
 pub use super::task_tagging::{tag_task, touch_tasks, untag_task};
 
 use super::task_input::{
-    bad, user_timezone, validate_description, validate_due_at, validate_recurrence,
-    validate_reminders, validate_title,
+    bad, check_series_expands, stored_rule, user_timezone, validate_date, validate_description,
+    validate_recurrence, validate_reminders, validate_title,
 };
 use super::task_reminders::{recompute_fire_times, replace_reminders};
 use super::task_tagging::replace_tags;
@@ -55,15 +53,11 @@ pub async fn create_task(
     let tag_names = tags::validate_tag_names("input.tags", input.tags.as_deref().unwrap_or(&[]))?;
     let reminders = validate_reminders(input.reminders.as_deref().unwrap_or(&[]))?;
     if let Some(due_at) = input.due_at {
-        validate_due_at("input.dueAt", due_at)?;
+        validate_date("input.dueAt", due_at)?;
     }
     let due_at = input.due_at.map(entities::to_db_precision);
     let recurrence = match &input.recurrence {
-        Some(r) => Some(validate_recurrence(
-            r,
-            due_at,
-            &user_timezone(db, ctx).await?,
-        )?),
+        Some(r) => Some(validate_recurrence(r, due_at, &user_timezone(db, ctx).await?).await?),
         None => None,
     };
 
@@ -76,19 +70,22 @@ pub async fn create_task(
         owner_id: Set(ctx.owner_id.clone()),
         title: Set(title),
         description: Set(description),
-        priority: Set(input.priority.rank()),
+        priority: Set(input.priority),
         completed: Set(false),
         completed_at: Set(None),
         due_at: Set(due_at),
         recurrence_rule: Set(recurrence.as_ref().map(|r| r.rule().to_owned())),
         recurrence_timezone: Set(recurrence.as_ref().map(|r| r.timezone_name().to_owned())),
-        recurrence_anchor: Set(recurrence.as_ref().map(|r| r.anchor().as_str().to_owned())),
+        recurrence_anchor: Set(recurrence.as_ref().map(RecurrenceRule::anchor)),
         series_id: Set(recurrence.as_ref().map(|_| id)),
         occurrence_index: Set(recurrence.as_ref().map(|_| 1)),
         generated_from_task_id: Set(None),
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
+        // search_title, search_body and title_key are derived from the title and description
+        // by `task::ActiveModel::before_save`.
+        ..Default::default()
     }
     .insert(&txn)
     .await?;
@@ -185,7 +182,7 @@ pub async fn update_task(
         None => None,
     };
     if let Some(Some(due_at)) = patch.due_at {
-        validate_due_at("input.dueAt", due_at)?;
+        validate_date("input.dueAt", due_at)?;
     }
     let default_tz = match &patch.recurrence {
         Some(Some(r)) if r.timezone.is_none() => Some(user_timezone(db, ctx).await?),
@@ -206,11 +203,14 @@ pub async fn update_task(
         None => current.due_at,
     };
     let recurrence: Option<Option<RecurrenceRule>> = match &patch.recurrence {
-        Some(Some(r)) => Some(Some(validate_recurrence(
-            r,
-            due_at,
-            default_tz.as_deref().unwrap_or(user::DEFAULT_TIMEZONE),
-        )?)),
+        Some(Some(r)) => Some(Some(
+            validate_recurrence(
+                r,
+                due_at,
+                default_tz.as_deref().unwrap_or(user::DEFAULT_TIMEZONE),
+            )
+            .await?,
+        )),
         Some(None) => Some(None),
         None => None,
     };
@@ -234,15 +234,25 @@ pub async fn update_task(
         row.description = Set(d);
     }
     if let Some(p) = patch.priority {
-        row.priority = Set(p.unwrap_or_default().rank());
+        row.priority = Set(p.unwrap_or_default());
     }
     row.due_at = Set(due_at);
+    if due_at != current.due_at || recurrence.is_some() {
+        // A new due date or rule restarts the series' wall-clock time at this occurrence.
+        row.occurrence_local = Set(None);
+        row.series_start_local = Set(None);
+        if recurrence.is_none()
+            && let (Some(rule), Some(due_at)) = (stored_rule(&current), due_at)
+        {
+            check_series_expands("input.dueAt", &rule, due_at).await?;
+        }
+    }
     if let Some(r) = recurrence {
         match r {
             Some(rule) => {
                 row.recurrence_rule = Set(Some(rule.rule().to_owned()));
                 row.recurrence_timezone = Set(Some(rule.timezone_name().to_owned()));
-                row.recurrence_anchor = Set(Some(rule.anchor().as_str().to_owned()));
+                row.recurrence_anchor = Set(Some(rule.anchor()));
                 if current.series_id.is_none() {
                     row.series_id = Set(Some(current.id));
                     row.occurrence_index = Set(Some(1));
@@ -369,10 +379,14 @@ async fn append_events<C: ConnectionTrait>(
     kind: TaskChangeKind,
     snapshot: &TaskSnapshot,
 ) -> ApiResult<()> {
-    let (history, state) = task_change_events(kind, snapshot, ctx.now, ctx.correlation_id.clone())
-        .map_err(ApiError::internal)?;
-    let key = snapshot.id.to_string();
-    stream::outbox::append(txn, topics::TASK_EVENTS, &key, &history, ctx.now).await?;
-    stream::outbox::append(txn, topics::TASK_UPDATES, &key, &state, ctx.now).await?;
+    stream::outbox::append_change(
+        txn,
+        kind,
+        snapshot,
+        ctx.now,
+        ctx.correlation_id.clone(),
+        None,
+    )
+    .await?;
     Ok(())
 }

@@ -10,6 +10,7 @@ use entities::limits;
 use entities::priority::Priority;
 use entities::recurrence::{MAX_UPCOMING, RecurrenceAnchor, RecurrenceRule};
 use entities::reminder_offset::ReminderSpec;
+use entities::task;
 use sea_orm::DatabaseConnection;
 
 use super::task::TaskChangeContext;
@@ -92,24 +93,50 @@ pub async fn preview_recurrence(
         Some(_) => user::DEFAULT_TIMEZONE.to_owned(),
         None => user_timezone(db, ctx).await?,
     };
-    validate_due_at("dueAt", due_at)?;
+    validate_date("dueAt", due_at)?;
     let rule = parse_recurrence("recurrence", input, &default_tz)?;
-    upcoming_off_the_runtime(rule, entities::to_db_precision(due_at), count)
+    let due_at = entities::to_db_precision(due_at);
+    expand_off_the_runtime(move || rule.upcoming(due_at, count))
         .await?
         .map_err(|e| ApiError::invalid("recurrence.rule", format!("recurrence.rule: {e}")))
 }
 
-/// `rule.upcoming(due_at, count)` on the blocking pool: an expansion is bounded (see
-/// [`RecurrenceRule::occurrences_after`]) but can take milliseconds of CPU, which must not
-/// stall the async workers (and with them the request timeout and other users' requests).
-pub async fn upcoming_off_the_runtime(
-    rule: RecurrenceRule,
-    due_at: DateTime<Utc>,
-    count: usize,
-) -> ApiResult<Result<Vec<DateTime<Utc>>, entities::recurrence::RecurrenceError>> {
-    tokio::task::spawn_blocking(move || rule.upcoming(due_at, count))
+/// Runs a recurrence expansion on the blocking pool: an expansion is bounded (see
+/// [`RecurrenceRule::following`]) but can take milliseconds of CPU, which must not stall the
+/// async workers (and with them the request timeout and other users' requests).
+pub async fn expand_off_the_runtime<T: Send + 'static>(
+    expand: impl FnOnce() -> T + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(expand)
         .await
         .map_err(|e| ApiError::internal(anyhow::anyhow!("recurrence expansion failed: {e}")))
+}
+
+/// Checks that the series of `rule` starting at `due_at` can be expanded, exactly as
+/// `previewRecurrence` expands it, so that a rule is accepted by `createTask` and
+/// `updateTask` if and only if the preview shows its dates; errors name `field`.
+pub(super) async fn check_series_expands(
+    field: &str,
+    rule: &RecurrenceRule,
+    due_at: DateTime<Utc>,
+) -> ApiResult<()> {
+    let rule = rule.clone();
+    expand_off_the_runtime(move || rule.upcoming(due_at, 1))
+        .await?
+        .map(|_| ())
+        .map_err(|e| ApiError::invalid(field, format!("{field}: {e}")))
+}
+
+/// The recurrence stored on `task`, if it has one that still parses.
+pub(super) fn stored_rule(task: &task::Model) -> Option<RecurrenceRule> {
+    let (Some(rule), Some(zone), Some(anchor)) = (
+        &task.recurrence_rule,
+        &task.recurrence_timezone,
+        &task.recurrence_anchor,
+    ) else {
+        return None;
+    };
+    RecurrenceRule::parse(rule, zone, *anchor).ok()
 }
 
 pub(super) fn bad(field: &str, msg: String) -> ApiError {
@@ -126,8 +153,11 @@ pub(super) fn validate_description(value: &str) -> ApiResult<String> {
         .map_err(ApiError::at("input.description"))
 }
 
-/// Checks that a date lies in the accepted range ([`limits::date_in_range`]); `field` names it.
-pub(super) fn validate_due_at(field: &str, value: DateTime<Utc>) -> ApiResult<()> {
+/// Checks a date-time input that is stored: in the accepted range
+/// ([`limits::date_in_range`]); `field` names it. Digits below the microsecond are cut when it
+/// is stored ([`entities::to_db_precision`]), as clients that send nanoseconds expect; only
+/// filter bounds, where a cut would change which tasks match, refuse them.
+pub(super) fn validate_date(field: &str, value: DateTime<Utc>) -> ApiResult<()> {
     limits::date_in_range(field, value).map_err(ApiError::at(field))
 }
 
@@ -148,8 +178,7 @@ pub(super) fn validate_reminders(inputs: &[ReminderInput]) -> ApiResult<Vec<Remi
         .map(|(i, r)| {
             let field = format!("input.reminders[{i}]");
             if let Some(at) = r.at {
-                limits::date_in_range(&format!("{field}.at"), at)
-                    .map_err(ApiError::at(format!("{field}.at")))?;
+                validate_date(&format!("{field}.at"), at)?;
             }
             ReminderSpec::from_input(&field, r.minutes_before_due, r.at)
                 .map_err(ApiError::at(&field))
@@ -179,19 +208,20 @@ fn parse_recurrence(
 }
 
 /// Validates a recurrence against the task's (final) due date; the zone defaults to the
-/// user's.
-pub(super) fn validate_recurrence(
+/// user's. The series must expand from that due date (see [`check_series_expands`]).
+pub(super) async fn validate_recurrence(
     input: &RecurrenceInput,
     due_at: Option<DateTime<Utc>>,
     default_timezone: &str,
 ) -> ApiResult<RecurrenceRule> {
     let rule = parse_recurrence("input.recurrence", input, default_timezone)?;
-    if due_at.is_none() {
+    let Some(due_at) = due_at else {
         return Err(bad(
             "input.recurrence",
             "input.recurrence requires input.dueAt: the due date starts the series".to_owned(),
         ));
-    }
+    };
+    check_series_expands("input.recurrence.rule", &rule, due_at).await?;
     Ok(rule)
 }
 

@@ -39,7 +39,7 @@ pub(super) async fn replace_reminders<C: ConnectionTrait>(
             minutes_before_due: Set(minutes),
             at: Set(at),
             fire_at: Set(spec.fire_at(task.due_at)),
-            status: Set(ReminderStatus::Pending.as_str().to_owned()),
+            status: Set(ReminderStatus::Pending),
             created_at: Set(now),
             fired_at: Set(None),
         }
@@ -56,7 +56,7 @@ pub(super) async fn recompute_fire_times<C: ConnectionTrait>(
 ) -> ApiResult<()> {
     let pending = reminder::Entity::find()
         .filter(reminder::Column::TaskId.eq(task.id))
-        .filter(reminder::Column::Status.eq(ReminderStatus::Pending.as_str()))
+        .filter(reminder::Column::Status.eq(ReminderStatus::Pending))
         .filter(reminder::Column::MinutesBeforeDue.is_not_null())
         .all(txn)
         .await?;

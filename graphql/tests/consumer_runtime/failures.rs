@@ -60,7 +60,7 @@ on_both_databases!(
         assert_eq!(dead.key.as_deref(), Some(original.key.as_str()));
         assert_eq!(dead.payload, original.payload);
         assert_eq!(dead.attempts, 3);
-        assert_eq!(dead.status, "PARKED");
+        assert_eq!(dead.status, DeadLetterStatus::Parked);
         assert!(dead.error.contains("dependency down"), "{}", dead.error);
 
         // ...and its copy on task-events.dlq, with the original headers and the DLQ headers.
@@ -93,7 +93,7 @@ on_both_databases!(
         assert_eq!(outcome, ReplayOutcome::Applied);
         assert_eq!(
             dead_letters::show(&t.db, dead.id).await.unwrap().status,
-            "REPLAYED"
+            DeadLetterStatus::Replayed
         );
         let err = dead_letters::replay(&t.db, dead.id, &handler)
             .await
@@ -182,7 +182,7 @@ on_both_databases!(
             .unwrap_err();
         assert!(matches!(err, DeadLetterError::WrongHandler { .. }), "{err}");
         let discarded = dead_letters::discard(&t.db, garbage_row.id).await.unwrap();
-        assert_eq!(discarded.status, "DISCARDED");
+        assert_eq!(discarded.status, DeadLetterStatus::Discarded);
         let err = dead_letters::replay(&t.db, garbage_row.id, &handler)
             .await
             .unwrap_err();

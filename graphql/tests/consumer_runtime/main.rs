@@ -81,7 +81,7 @@ async fn effects(db: &DatabaseConnection) -> Vec<Uuid> {
 
 /// Appends `n` events to `topic` in one transaction, like a service would.
 async fn append(db: &DatabaseConnection, topic: &str, n: usize) -> Vec<Uuid> {
-    let txn = stream::consumer::begin_write(db).await.unwrap();
+    let txn = stream::outbox::begin_write(db).await.unwrap();
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let event = CloudEvent::new(

@@ -1,4 +1,4 @@
-//! Hostile input, the "Low" findings of issue 13, on SQLite and PostgreSQL, mostly through
+//! Hostile input of low severity, on SQLite and PostgreSQL, mostly through
 //! `schema.execute`: JWT subjects that are blank or hold a NUL (`auth`, over HTTP), webhook
 //! URLs whose IPv6 literal embeds a private IPv4 address (`ssrf`), NUL characters in free text
 //! (`nul`), a failed `updateSettings` that must write nothing (`settings`), and dates outside

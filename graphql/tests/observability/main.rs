@@ -13,7 +13,6 @@ mod support;
 
 mod collector;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use collector::exporter;
@@ -309,26 +308,11 @@ async fn metrics_name_every_series_and_lag_returns_to_zero() {
     server.stop().await;
 }
 
-/// A `tracing` writer into memory, for checking log lines.
-#[derive(Clone, Default)]
-struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for CapturedLogs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_line_logged_inside_a_resolver_carries_the_request_id_and_no_token() {
     // Arrange: JSON logs captured on this thread (the current-thread runtime runs the server
     // here too), and a database that makes the `tags` resolver fail internally.
-    let logs = CapturedLogs::default();
+    let logs = support::CapturedLogs::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()

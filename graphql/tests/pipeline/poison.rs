@@ -122,7 +122,7 @@ on_both_databases!(
         assert_applied_exactly_once(&t.db, &all).await;
         assert_eq!(
             dead_letters::show(&t.db, dead.id).await.unwrap().status,
-            DeadLetterStatus::Replayed.as_str()
+            DeadLetterStatus::Replayed
         );
     }
 );

@@ -20,7 +20,7 @@ on_both_databases!(
             groups
                 .entry((row.topic.clone(), partition))
                 .or_default()
-                .push(stream::relay::to_record(row));
+                .push(stream::outbox::to_record(row).unwrap());
         }
         for ((topic, partition), records) in groups {
             log.produce(&topic, partition, records).await.unwrap();

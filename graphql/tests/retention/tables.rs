@@ -1,6 +1,7 @@
 //! The subscribers' tables and dead letters, zero settings, bounded batches and the loop.
 
-use entities::{dead_letter, notification, user, webhook_delivery};
+use entities::webhook_delivery::{self, DeliveryStatus};
+use entities::{dead_letter, notification, user};
 use stream::dead_letters::DeadLetterStatus;
 
 use super::*;
@@ -26,7 +27,7 @@ async fn user(db: &DatabaseConnection) {
 /// `notifications`.
 async fn delivery(
     db: &DatabaseConnection,
-    status: &str,
+    status: DeliveryStatus,
     updated_at: DateTime<Utc>,
     offset: i64,
 ) -> Uuid {
@@ -42,7 +43,7 @@ async fn delivery(
         source_partition: Set(0),
         source_offset: Set(offset),
         source_headers: Set("{}".to_owned()),
-        status: Set(status.to_owned()),
+        status: Set(status),
         attempts: Set(1),
         next_attempt_at: Set(updated_at),
         last_status_code: Set(None),
@@ -76,7 +77,7 @@ async fn dead_letter(
         headers: Set("{}".to_owned()),
         error: Set("HTTP 410".to_owned()),
         attempts: Set(1),
-        status: Set(status.as_str().to_owned()),
+        status: Set(status),
         created_at: Set(updated_at),
         updated_at: Set(updated_at),
         ..Default::default()
@@ -93,7 +94,7 @@ async fn notification(db: &DatabaseConnection, read_at: Option<DateTime<Utc>>) -
         id: Set(id),
         owner_id: Set(ALICE.to_owned()),
         task_id: Set(None),
-        kind: Set("REMINDER_DUE".to_owned()),
+        kind: Set(notification::NotificationKind::ReminderDue),
         title: Set("t".to_owned()),
         body: Set("b".to_owned()),
         event_id: Set(Uuid::now_v7()),
@@ -154,12 +155,11 @@ on_both_databases!(
         user(&t.db).await;
         let now = Utc::now();
         let old = ago(now, 31);
-        let delivered_old = delivery(&t.db, webhook_delivery::STATUS_DELIVERED, old, 1).await;
-        let delivered_new =
-            delivery(&t.db, webhook_delivery::STATUS_DELIVERED, ago(now, 29), 2).await;
-        let pending_old = delivery(&t.db, webhook_delivery::STATUS_PENDING, old, 3).await;
-        let failed_old = delivery(&t.db, webhook_delivery::STATUS_FAILED, old, 4).await;
-        let failed_parked = delivery(&t.db, webhook_delivery::STATUS_FAILED, old, 5).await;
+        let delivered_old = delivery(&t.db, DeliveryStatus::Delivered, old, 1).await;
+        let delivered_new = delivery(&t.db, DeliveryStatus::Delivered, ago(now, 29), 2).await;
+        let pending_old = delivery(&t.db, DeliveryStatus::Pending, old, 3).await;
+        let failed_old = delivery(&t.db, DeliveryStatus::Failed, old, 4).await;
+        let failed_parked = delivery(&t.db, DeliveryStatus::Failed, old, 5).await;
         dead_letter(&t.db, DeadLetterStatus::Parked, old, 5).await;
         dead_letter(&t.db, DeadLetterStatus::Discarded, ago(now, 1), 4).await;
 
@@ -275,7 +275,7 @@ on_both_databases!(a_setting_of_zero_keeps_that_table_forever, |t| {
     for _ in 0..3 {
         append(&t.db, TASK_EVENTS, old).await;
     }
-    delivery(&t.db, webhook_delivery::STATUS_DELIVERED, old, 1).await;
+    delivery(&t.db, DeliveryStatus::Delivered, old, 1).await;
     dead_letter(&t.db, DeadLetterStatus::Discarded, old, 2).await;
     notification(&t.db, Some(old)).await;
     let args = <graphql::config::Cli as clap::Parser>::parse_from([

@@ -7,11 +7,11 @@ const NOTIFICATION_RECEIVED: &str =
     "subscription { notificationReceived { id kind title body readAt } }";
 
 fn notification(owner: &str, title: &str) -> LiveNotification {
-    LiveNotification::from_data(subscribers::notification::NotificationData {
+    LiveNotification::from_data(stream::notification_events::NotificationData {
         id: uuid::Uuid::new_v4(),
         owner_id: owner.into(),
         task_id: None,
-        kind: "REMINDER_DUE".into(),
+        kind: entities::notification::NotificationKind::ReminderDue,
         title: title.into(),
         body: "Due at 2030-01-07T09:00:00Z".into(),
         event_id: uuid::Uuid::new_v4(),

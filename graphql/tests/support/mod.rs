@@ -254,6 +254,39 @@ impl TestApp {
         (code, err.message.clone())
     }
 
+    /// Executes `query` (no variables) as `user`, asserts failure and returns the first error's
+    /// `extensions.code` and `extensions.field`.
+    pub async fn error_field(&self, user: &str, query: &str) -> (String, Option<String>) {
+        let response = self.exec(user, query, serde_json::json!({})).await;
+        let error = response
+            .errors
+            .first()
+            .unwrap_or_else(|| panic!("no error for {query}"));
+        let ext = error.extensions.as_ref().unwrap();
+        let text = |key: &str| {
+            ext.get(key)
+                .map(|v| v.clone().into_json().unwrap().as_str().unwrap().to_owned())
+        };
+        (text("code").unwrap(), text("field"))
+    }
+
+    /// The titles `tasks(<arguments>)` lists for `user`, in list order.
+    pub async fn titles(&self, user: &str, arguments: &str) -> Vec<String> {
+        let data = self
+            .ok(
+                user,
+                &format!("{{ tasks({arguments}) {{ nodes {{ title }} }} }}"),
+                serde_json::json!({}),
+            )
+            .await;
+        data["tasks"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["title"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// Creates a task from a `CreateTaskInput` JSON and returns it (id, version, tags...).
     pub async fn create_task(&self, user: &str, input: serde_json::Value) -> serde_json::Value {
         let data = self
@@ -388,4 +421,27 @@ pub async fn wait_caught_up(db: &DatabaseConnection, consumer: &str, topic: &str
         },
     )
     .await;
+}
+
+/// A `tracing` writer into memory, for checking log lines: install it with
+/// `tracing_subscriber::fmt().with_writer(move || logs.clone())` and `set_default`.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

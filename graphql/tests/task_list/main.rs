@@ -6,12 +6,14 @@
 //! cursors are exercised at full stored precision.
 //!
 //! The seeding and query helpers live here; the tests are grouped by what they cover:
-//! `filters`, `tags`, `search`, `sorting`, `paging` and `validation`.
+//! `filters`, `tags`, `search`, `sorting`, `paging` and `validation`; `api` checks search,
+//! title sort and date precision end to end through the GraphQL API, with explicit answers.
 #![allow(clippy::unwrap_used)]
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod api;
 mod filters;
 mod paging;
 mod search;
@@ -23,6 +25,8 @@ use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use entities::priority::Priority;
+use entities::recurrence::RecurrenceAnchor;
 use entities::{tag, task, task_tag, user};
 use graphql::error::ApiError;
 use graphql::service::task_list::{
@@ -130,19 +134,21 @@ impl<'a> Seed<'a> {
             owner_id: Set(self.owner.clone()),
             title: Set(new.title),
             description: Set(new.description),
-            priority: Set(new.priority),
+            priority: Set(Priority::from_rank(new.priority).expect("a priority rank")),
             completed: Set(new.completed),
             completed_at: Set(new.completed.then_some(created)),
             due_at: Set(new.due_at),
             recurrence_rule: Set(new.recurring.then(|| "FREQ=WEEKLY".to_owned())),
             recurrence_timezone: Set(new.recurring.then(|| "UTC".to_owned())),
-            recurrence_anchor: Set(new.recurring.then(|| "SCHEDULE".to_owned())),
+            recurrence_anchor: Set(new.recurring.then_some(RecurrenceAnchor::Schedule)),
             series_id: Set(new.recurring.then_some(id)),
             occurrence_index: Set(new.recurring.then_some(0)),
             generated_from_task_id: Set(None),
             version: Set(1),
             created_at: Set(created),
             updated_at: Set(updated),
+            // The search columns are derived by `before_save`.
+            ..Default::default()
         }
         .insert(self.db)
         .await

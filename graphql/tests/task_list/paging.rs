@@ -31,7 +31,7 @@ async fn seed_paging_fixture(db: &DatabaseConnection) -> Vec<task::Model> {
 }
 
 /// The list order that `sort` defines, computed independently in Rust: nulls last, titles
-/// compared lower-cased, then `id` in the direction of the last key.
+/// compared by their folded sort key, then `id` in the direction of the last key.
 fn expected_order(tasks: &[task::Model], sort: &[SortKey]) -> Vec<Uuid> {
     let directed = |ordering: Ordering, direction: SortDirection| match direction {
         SortDirection::Asc => ordering,
@@ -51,7 +51,8 @@ fn expected_order(tasks: &[task::Model], sort: &[SortKey]) -> Vec<Uuid> {
                 SortField::CreatedAt => directed(a.created_at.cmp(&b.created_at), k.direction),
                 SortField::UpdatedAt => directed(a.updated_at.cmp(&b.updated_at), k.direction),
                 SortField::Title => directed(
-                    a.title.to_lowercase().cmp(&b.title.to_lowercase()),
+                    entities::search::title_key(&a.title)
+                        .cmp(&entities::search::title_key(&b.title)),
                     k.direction,
                 ),
                 SortField::Relevance => unreachable!("relevance is not computed in Rust"),
@@ -149,8 +150,11 @@ on_both_databases!(
             sort: vec![key(SortField::DueAt, Asc)],
             ..query(OWNER)
         };
-        let matching: Vec<task::Model> =
-            tasks.iter().filter(|t| t.priority >= 1).cloned().collect();
+        let matching: Vec<task::Model> = tasks
+            .iter()
+            .filter(|t| t.priority.rank() >= 1)
+            .cloned()
+            .collect();
         let seen = page_forward(db, &q, &[20, 10]).await;
         assert_eq!(seen, expected_order(&matching, &q.sort));
     }

@@ -50,7 +50,7 @@ on_both_databases!(
         assert_eq!(cloud_event["data"]["title"], "Pay rent");
         let row = only_delivery(&t.db).await;
         assert_eq!(header(dispatcher::DELIVERY_HEADER), row.id.to_string());
-        assert_eq!(row.status, webhook_delivery::STATUS_DELIVERED);
+        assert_eq!(row.status, webhook_delivery::DeliveryStatus::Delivered);
         assert_eq!((row.attempts, row.last_status_code), (1, Some(200)));
         assert!(row.delivered_at.is_some());
 
@@ -78,7 +78,7 @@ on_both_databases!(
             .unwrap();
         assert_eq!(first.retrying.len(), 1);
         let row = only_delivery(&t.db).await;
-        assert_eq!(row.status, webhook_delivery::STATUS_PENDING);
+        assert_eq!(row.status, webhook_delivery::DeliveryStatus::Pending);
         assert_eq!(row.last_status_code, Some(503));
         assert_eq!(row.next_attempt_at, at("2030-01-07T08:31:10Z"));
         let early = dispatcher_at(&t.db, settings(3), "2030-01-07T08:31:09Z")
@@ -93,8 +93,8 @@ on_both_databases!(
         assert_eq!(second.delivered.len(), 1);
         let row = only_delivery(&t.db).await;
         assert_eq!(
-            (row.status.as_str(), row.attempts),
-            (webhook_delivery::STATUS_DELIVERED, 2)
+            (row.status, row.attempts),
+            (webhook_delivery::DeliveryStatus::Delivered, 2)
         );
         let got = receiver.received();
         assert_eq!(got.len(), 2);
@@ -131,7 +131,7 @@ on_both_databases!(
         // Act: the same event handled twice.
         let mut outcomes = Vec::new();
         for _ in 0..2 {
-            let txn = stream::consumer::begin_write(&t.db).await.unwrap();
+            let txn = stream::outbox::begin_write(&t.db).await.unwrap();
             outcomes.push(WebhookHandler::new().handle(&txn, &record).await.unwrap());
             txn.commit().await.unwrap();
         }

@@ -24,7 +24,7 @@ on_both_databases!(
         // Assert: FAILED, a dead letter for consumer `webhook` and its copy on the DLQ topic.
         assert_eq!(last.failed.len(), 1);
         let row = only_delivery(&t.db).await;
-        assert_eq!(row.status, webhook_delivery::STATUS_FAILED);
+        assert_eq!(row.status, webhook_delivery::DeliveryStatus::Failed);
         let error = row.last_error.clone().unwrap();
         assert!(
             error.contains("gave up after 2 attempts") && error.contains("no answer"),
@@ -50,8 +50,8 @@ on_both_databases!(
         assert_eq!(outcome, stream::dead_letters::ReplayOutcome::Applied);
         let row = only_delivery(&t.db).await;
         assert_eq!(
-            (row.status.as_str(), row.attempts),
-            (webhook_delivery::STATUS_PENDING, 0)
+            (row.status, row.attempts),
+            (webhook_delivery::DeliveryStatus::Pending, 0)
         );
         let report = dispatcher_at(&t.db, settings(2), "2030-01-07T09:00:00Z")
             .deliver_due()
@@ -60,7 +60,7 @@ on_both_databases!(
         assert_eq!(report.delivered.len(), 1);
         assert_eq!(
             only_delivery(&t.db).await.status,
-            webhook_delivery::STATUS_DELIVERED
+            webhook_delivery::DeliveryStatus::Delivered
         );
     }
 );

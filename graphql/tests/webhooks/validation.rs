@@ -90,7 +90,7 @@ async fn bad_event_payloads_are_permanent_errors_and_other_event_types_are_ignor
         "type": "taskstream.something.else", "time": "2030-01-01T00:00:00Z", "data": {} });
     let bad_data = json!({ "specversion": "1.0", "id": uuid::Uuid::new_v4(), "source": "/t", "subject": "s", "datacontenttype": "application/json",
         "type": "taskstream.notification.created", "time": "2030-01-01T00:00:00Z", "data": { "id": 7 } });
-    let txn = stream::consumer::begin_write(&t.db).await.unwrap();
+    let txn = stream::outbox::begin_write(&t.db).await.unwrap();
     let handler = WebhookHandler::new();
     for bad in ["not json", "{\"id\": 1}", &bad_data.to_string()] {
         let err = handler.handle(&txn, &record(bad)).await.unwrap_err();

@@ -11,7 +11,7 @@ use super::partition::Partition;
 use super::store::{self, Failure};
 use super::{Handler, HandlerError, HandlerOutcome};
 use crate::log::{LogReader, LogRecord};
-use crate::outbox::notify_committed;
+use crate::outbox::{begin_write, header, notify_committed};
 
 /// Where a step of the loop left the partition.
 #[derive(Debug, PartialEq, Eq)]
@@ -71,16 +71,33 @@ fn record_span(consumer: &str, record: &LogRecord) -> tracing::Span {
         messaging.destination.name = %record.topic,
         messaging.destination.partition.id = record.partition,
         messaging.kafka.offset = record.offset,
-        event_type = record.headers.get("ce_type").map_or("-", String::as_str),
+        event_type = record.headers.get(header::TYPE).map_or("-", String::as_str),
     );
     telemetry::continue_trace(
         &span,
-        record
-            .headers
-            .get(crate::relay::TRACEPARENT_HEADER)
-            .map(String::as_str),
+        record.headers.get(header::TRACEPARENT).map(String::as_str),
     );
     span
+}
+
+/// Whether `handler` skips `record`: its `ce_type` header names a type the handler does not
+/// act on ([`Handler::event_types`]).
+fn skips<H: Handler>(handler: &H, record: &LogRecord) -> bool {
+    match (handler.event_types(), record.headers.get(header::TYPE)) {
+        (Some(types), Some(event_type)) => !types.contains(&event_type.as_str()),
+        _ => false,
+    }
+}
+
+/// A skipped record still gets its [`record_span`], so its trace shows the consumer read it,
+/// as it shows a record the handler ignored.
+fn trace_skipped(consumer: &str, record: &LogRecord) {
+    record_span(consumer, record).in_scope(|| {
+        debug!(
+            offset = record.offset,
+            "not an event type this consumer acts on; skipped"
+        );
+    });
 }
 
 /// How a one-record attempt ended, when the database answered.
@@ -155,23 +172,35 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
             last_offset = last.offset
         );
         async {
+            // `None`: a record the handler skips.
             let mut ids = Vec::with_capacity(batch.len());
             for (k, record) in batch.iter().enumerate() {
+                if skips(&self.shared.handler, record) {
+                    ids.push(None);
+                    continue;
+                }
                 match store::event_id(record) {
-                    Ok(id) => ids.push(id),
+                    Ok(id) => ids.push(Some(id)),
                     Err(_) => return Ok(BatchOutcome::FailedAt(k)),
                 }
             }
+            let consumed: Vec<Uuid> = ids.iter().flatten().copied().collect();
             let next = last.offset + 1;
-            let txn = store::begin_write(&self.shared.db).await?;
+            let txn = begin_write(&self.shared.db).await?;
             if !store::advance_offset(&txn, self.key(), self.position, next).await? {
                 txn.rollback().await?;
                 return Ok(BatchOutcome::Conflict);
             }
-            let fresh = store::mark_processed(&txn, &self.shared.config.consumer, &ids).await?;
-            let mut seen: HashSet<Uuid> = HashSet::with_capacity(ids.len());
+            let fresh =
+                store::mark_processed(&txn, &self.shared.config.consumer, &consumed).await?;
+            let mut seen: HashSet<Uuid> = HashSet::with_capacity(consumed.len());
             let mut tally = Tally::default();
             for (k, (record, id)) in batch.iter().zip(&ids).enumerate() {
+                let Some(id) = id else {
+                    trace_skipped(&self.shared.config.consumer, record);
+                    tally.count(HandlerOutcome::Ignored);
+                    continue;
+                };
                 if !seen.insert(*id) || !fresh.contains(id) {
                     debug!(offset = record.offset, event_id = %id, "duplicate event; skipped");
                     tally.duplicate += 1;
@@ -243,26 +272,37 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
     }
 
     async fn try_one(&mut self, record: &LogRecord) -> Result<SingleOutcome, DbErr> {
-        let id = match store::event_id(record) {
-            Ok(id) => id,
-            Err(why) => {
-                return Ok(SingleOutcome::Failed(HandlerError::permanent(
-                    anyhow::anyhow!("the record has no event id: {why}"),
-                )));
+        // `None`: a record the handler skips.
+        let id = if skips(&self.shared.handler, record) {
+            None
+        } else {
+            match store::event_id(record) {
+                Ok(id) => Some(id),
+                Err(why) => {
+                    return Ok(SingleOutcome::Failed(HandlerError::permanent(
+                        anyhow::anyhow!("the record has no event id: {why}"),
+                    )));
+                }
             }
         };
         let next = record.offset + 1;
-        let txn = store::begin_write(&self.shared.db).await?;
+        let txn = begin_write(&self.shared.db).await?;
         if !store::advance_offset(&txn, self.key(), self.position, next).await? {
             txn.rollback().await?;
             return Ok(SingleOutcome::Conflict);
         }
         let mut tally = Tally::default();
-        if store::mark_processed(&txn, &self.shared.config.consumer, &[id])
-            .await?
-            .is_empty()
-        {
-            debug!(event_id = %id, "duplicate event; skipped");
+        let duplicate = match id {
+            Some(id) => store::mark_processed(&txn, &self.shared.config.consumer, &[id])
+                .await?
+                .is_empty(),
+            None => false,
+        };
+        if id.is_none() {
+            trace_skipped(&self.shared.config.consumer, record);
+            tally.count(HandlerOutcome::Ignored);
+        } else if duplicate {
+            debug!(event_id = ?id, "duplicate event; skipped");
             tally.duplicate += 1;
         } else {
             let span = record_span(&self.shared.config.consumer, record);
@@ -338,7 +378,7 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
         failure: &Failure<'_>,
     ) -> Result<Option<i64>, DbErr> {
         let next = record.offset + 1;
-        let txn = store::begin_write(&self.shared.db).await?;
+        let txn = begin_write(&self.shared.db).await?;
         if !store::advance_offset(&txn, self.key(), self.position, next).await? {
             txn.rollback().await?;
             return Ok(None);

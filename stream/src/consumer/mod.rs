@@ -22,6 +22,9 @@
 //!    transaction;
 //! 4. commit.
 //!
+//! A record of a CloudEvent type the handler does not act on ([`Handler::event_types`], read
+//! from the `ce_type` header) skips steps 2 and 3: nothing is written for it but the offset.
+//!
 //! Batching decision: one transaction per record costs a commit per record, too slow for the
 //! target of 5,000 simple records/s. So the runtime applies up to
 //! [`ConsumerConfig::max_batch_records`] fetched records in one transaction: one offset
@@ -91,7 +94,7 @@ use tracing::Instrument;
 use crate::log::{LogError, LogReader, LogRecord};
 
 pub use backoff::backoff_delay;
-pub use store::{begin_write, event_id};
+pub use store::event_id;
 
 /// Applies records of one consumer. It runs inside the runtime's transaction and must write
 /// every effect with `txn`, so the effects, the dedupe row and the offset commit together.
@@ -100,6 +103,15 @@ pub trait Handler: Send + Sync {
     /// equal [`ConsumerConfig::consumer`], and [`crate::dead_letters::replay`] checks it
     /// against the dead letter's consumer.
     fn name(&self) -> &str;
+
+    /// The CloudEvent types this handler acts on, or `None` (the default) for every record.
+    /// The runtime skips a record whose `ce_type` header names another type without calling
+    /// the handler or recording its event id: only the offset moves past it, as past a record
+    /// the handler [`HandlerOutcome::Ignored`]. A record without a `ce_type` header always
+    /// reaches the handler (which parks it if it is poison).
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        None
+    }
 
     /// Applies one record. Called at most once per event id per consumer, as far as the
     /// database can see; a rolled-back attempt may be followed by another.

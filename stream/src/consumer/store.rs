@@ -6,13 +6,14 @@ use chrono::Utc;
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    EntityTrait, QueryFilter, Set,
 };
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::log::LogRecord;
-use entities::{consumer_offset, dead_letter, outbox, processed_event};
+use crate::outbox::{begin_write, header};
+use entities::{consumer_offset, dead_letter, processed_event};
 
 /// The most bytes of an error message copied into the `dlq_error` header.
 const DLQ_ERROR_HEADER_MAX: usize = 1024;
@@ -22,23 +23,10 @@ const DEAD_LETTER_ERROR_MAX: usize = 16 * 1024;
 /// 32,766 and PostgreSQL's 65,535 bind parameters.
 const PROCESSED_CHUNK: usize = 1000;
 
-/// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`, taking the write
-/// lock up front: a deferred transaction that reads and then writes fails with SQLITE_BUSY
-/// (not retried by the busy timeout) when another writer committed in between. PostgreSQL
-/// ignores the option and relies on row locks. (The gateway has the same helper; `stream`
-/// cannot depend on it.)
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    })
-    .await
-}
-
 /// The CloudEvent id of a record: its `ce_id` header, else the `id` of its JSON payload.
 /// `Err` says why there is none; such a record is poison (it cannot be deduplicated).
 pub fn event_id(record: &LogRecord) -> Result<Uuid, String> {
-    if let Some(id) = record.headers.get("ce_id") {
+    if let Some(id) = record.headers.get(header::ID) {
         return Uuid::parse_str(id).map_err(|_| format!("its ce_id header {id:?} is not a UUID"));
     }
     #[derive(Deserialize)]
@@ -193,9 +181,7 @@ pub(crate) async fn park(
         headers: Set(headers),
         error: Set(truncate(failure.error, DEAD_LETTER_ERROR_MAX).to_owned()),
         attempts: Set(attempts),
-        status: Set(crate::dead_letters::DeadLetterStatus::Parked
-            .as_str()
-            .to_owned()),
+        status: Set(crate::dead_letters::DeadLetterStatus::Parked),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -205,34 +191,28 @@ pub(crate) async fn park(
 
     let mut dlq_headers: BTreeMap<String, String> = record.headers.clone();
     for (name, value) in [
-        ("dlq_original_topic", record.topic.clone()),
-        ("dlq_original_partition", record.partition.to_string()),
-        ("dlq_original_offset", record.offset.to_string()),
-        ("dlq_consumer", failure.consumer.to_owned()),
+        (header::DLQ_ORIGINAL_TOPIC, record.topic.clone()),
+        (header::DLQ_ORIGINAL_PARTITION, record.partition.to_string()),
+        (header::DLQ_ORIGINAL_OFFSET, record.offset.to_string()),
+        (header::DLQ_CONSUMER, failure.consumer.to_owned()),
         (
-            "dlq_error",
+            header::DLQ_ERROR,
             truncate(failure.error, DLQ_ERROR_HEADER_MAX).to_owned(),
         ),
-        ("dlq_attempts", failure.attempts.to_string()),
+        (header::DLQ_ATTEMPTS, failure.attempts.to_string()),
     ] {
         dlq_headers.insert(name.to_owned(), value);
     }
-    outbox::ActiveModel {
-        // The column is unique and the original event may be in the same table (embedded
-        // mode): the copy gets its own row id; its ce_id header keeps the event's id.
-        event_id: Set(Uuid::now_v7()),
-        topic: Set(crate::topics::dlq(&record.topic)),
-        key: Set(record.key.clone().unwrap_or_default()),
-        payload: Set(payload),
-        headers: Set(to_json(&dlq_headers)?),
-        created_at: Set(now),
-        published_at: Set(None),
-        partition: Set(None),
-        offset: Set(None),
-        attempts: Set(0),
-        last_error: Set(None),
-        ..Default::default()
-    }
+    // The column is unique and the original event may be in the same table (embedded mode):
+    // the copy gets its own row id; its ce_id header keeps the event's id.
+    crate::outbox::row(
+        Uuid::now_v7(),
+        &crate::topics::dlq(&record.topic),
+        record.key.as_deref().unwrap_or_default(),
+        payload,
+        &dlq_headers,
+        now,
+    )?
     .insert(txn)
     .await?;
     Ok(dead_letter.id)

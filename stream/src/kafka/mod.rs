@@ -25,10 +25,12 @@
 //!   consumers fetching the same partition in one process should use a `KafkaLog` each, for the
 //!   same reason.
 //!
-//! Modules: [`config`] (settings and broker-list parsing), `metadata` (topics, partition counts,
+//! Modules: [`config`] (settings and broker-list parsing), `args` ([`KafkaArgs`], the
+//! `KAFKA_*` flags every binary shares), `metadata` (topics, partition counts,
 //! topic creation), `partition_io` (produce, fetch, watermarks), `errors` (rskafka error →
 //! `LogError`), `records` (record conversions).
 
+mod args;
 pub mod config;
 mod errors;
 mod metadata;
@@ -44,6 +46,7 @@ use rskafka::BackoffConfig;
 use rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder};
 
+pub use args::KafkaArgs;
 pub use config::{
     Compression, KafkaConfig, KafkaConfigError, SaslMechanism, SaslSettings, TlsSettings,
     parse_brokers,

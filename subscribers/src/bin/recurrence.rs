@@ -3,8 +3,8 @@
 //! SIGTERM. In embedded mode the gateway runs the same handler in-process instead.
 
 use clap::Parser;
-use subscribers::process::{CommonArgs, run_consumer};
-use subscribers::recurrence::RecurrenceHandler;
+use subscribers::process::{CommonArgs, run_binary};
+use subscribers::registry::SubscriberSettings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,11 +19,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    run_consumer(
+    run_binary(
+        env!("CARGO_BIN_NAME"),
         args.common,
-        stream::topics::TASK_EVENTS,
-        RecurrenceHandler::default(),
-        9091,
+        SubscriberSettings::default(),
     )
     .await
 }

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use entities::{user, webhook_delivery};
+use entities::user;
+use entities::webhook_delivery::{self, DeliveryStatus};
 use hmac::{Hmac, Mac};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
@@ -191,9 +192,9 @@ impl WebhookDispatcher {
         let now = entities::to_db_precision(self.clock.now());
         let lease = chrono::Duration::from_std(self.settings.timeout + Duration::from_secs(60))
             .unwrap_or(chrono::Duration::minutes(5));
-        let txn = stream::consumer::begin_write(&self.db).await?;
+        let txn = stream::outbox::begin_write(&self.db).await?;
         let due = webhook_delivery::Entity::find()
-            .filter(webhook_delivery::Column::Status.eq(webhook_delivery::STATUS_PENDING))
+            .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
             .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
             .order_by_asc(webhook_delivery::Column::NextAttemptAt)
             .order_by_asc(webhook_delivery::Column::Id)
@@ -283,10 +284,10 @@ impl WebhookDispatcher {
         outcome: Outcome,
     ) -> Result<Option<Recorded>, DbErr> {
         let now = entities::to_db_precision(self.clock.now());
-        let txn = stream::consumer::begin_write(&self.db).await?;
+        let txn = stream::outbox::begin_write(&self.db).await?;
         let current = webhook_delivery::Entity::find_by_id(row.id)
             .filter(webhook_delivery::Column::Attempts.eq(row.attempts))
-            .filter(webhook_delivery::Column::Status.eq(webhook_delivery::STATUS_PENDING))
+            .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
             .one(&txn)
             .await?;
         let Some(current) = current else {
@@ -307,7 +308,7 @@ impl WebhookDispatcher {
         active.updated_at = Set(now);
         let recorded = match outcome {
             Outcome::Delivered(code) => {
-                active.status = Set(webhook_delivery::STATUS_DELIVERED.to_owned());
+                active.status = Set(DeliveryStatus::Delivered);
                 active.last_status_code = Set(Some(i32::from(code)));
                 active.last_error = Set(None);
                 active.delivered_at = Set(Some(now));
@@ -329,12 +330,14 @@ impl WebhookDispatcher {
                 Recorded::Retrying
             }
             Outcome::Fail { code, error } => {
-                active.status = Set(webhook_delivery::STATUS_FAILED.to_owned());
+                active.status = Set(DeliveryStatus::Failed);
                 active.last_status_code = Set(code.map(i32::from));
                 active.last_error = Set(Some(error.clone()));
+                let source = source_record(row)
+                    .map_err(|e| DbErr::Custom(format!("webhook delivery {}: {e}", row.id)))?;
                 let dead_letter = stream::dead_letters::park(
                     &txn,
-                    &source_record(row),
+                    &source,
                     CONSUMER,
                     Some(uuid::Uuid::now_v7()),
                     &error,
@@ -356,7 +359,7 @@ impl WebhookDispatcher {
     /// The earliest `next_attempt_at` of a pending delivery, if any.
     pub async fn next_attempt_at(&self) -> Result<Option<DateTime<Utc>>, DbErr> {
         let next = webhook_delivery::Entity::find()
-            .filter(webhook_delivery::Column::Status.eq(webhook_delivery::STATUS_PENDING))
+            .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
             .order_by_asc(webhook_delivery::Column::NextAttemptAt)
             .one(&self.db)
             .await?;
@@ -457,29 +460,38 @@ fn delivery_span(row: &webhook_delivery::Model) -> tracing::Span {
         attempt = row.attempts,
     );
     if telemetry::exporting() {
-        let headers: std::collections::BTreeMap<String, String> =
-            serde_json::from_str(&row.source_headers).unwrap_or_default();
-        telemetry::continue_trace(
-            &span,
-            headers
-                .get(stream::relay::TRACEPARENT_HEADER)
-                .map(String::as_str),
-        );
+        match entities::outbox::decode_headers(&row.source_headers) {
+            Ok(headers) => {
+                telemetry::continue_trace(
+                    &span,
+                    headers
+                        .get(stream::outbox::header::TRACEPARENT)
+                        .map(String::as_str),
+                );
+            }
+            // The POST does not need the headers; parking the delivery does, and fails then.
+            Err(e) => {
+                tracing::warn!(delivery = %row.id, error = %e, "the delivery's trace context is lost")
+            }
+        }
     }
     span
 }
 
-/// The record the delivery came from, rebuilt for its dead letter.
-fn source_record(row: &webhook_delivery::Model) -> LogRecord {
-    LogRecord {
+/// The record the delivery came from, rebuilt for its dead letter; corrupt stored headers are
+/// an error, never an empty set.
+fn source_record(
+    row: &webhook_delivery::Model,
+) -> Result<LogRecord, entities::outbox::CorruptHeaders> {
+    Ok(LogRecord {
         topic: row.source_topic.clone(),
         partition: row.source_partition,
         offset: row.source_offset,
         key: Some(row.owner_id.clone()),
         value: Some(row.body.clone().into_bytes()),
-        headers: serde_json::from_str(&row.source_headers).unwrap_or_default(),
+        headers: entities::outbox::decode_headers(&row.source_headers)?,
         timestamp: row.created_at,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -28,21 +28,24 @@ pub mod target;
 
 use anyhow::anyhow;
 use chrono::Utc;
-use entities::{user, webhook_delivery};
+use entities::user;
+use entities::webhook_delivery::{self, DeliveryStatus};
 use sea_orm::{ActiveModelTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, Set};
 use sea_orm::{ColumnTrait, QueryFilter};
 use stream::CloudEvent;
 use stream::consumer::{Handler, HandlerError, HandlerOutcome};
 use stream::log::LogRecord;
+use stream::notification_events::{NOTIFICATION_CREATED_TYPE, NotificationData};
 use uuid::Uuid;
 
 pub use dispatcher::{DeliveryReport, WebhookDispatcher, WebhookSettings};
 pub use target::{TargetError, TargetPolicy};
 
-use crate::notification::{NOTIFICATION_CREATED_TYPE, NotificationData};
-
 /// The consumer name of the webhook subscriber (offsets, dedupe and dead letters).
 pub const CONSUMER: &str = "webhook";
+
+/// The CloudEvent types the handler acts on: a new notification (the runtime skips the others).
+pub const EVENT_TYPES: &[&str] = &[NOTIFICATION_CREATED_TYPE];
 
 /// Webhook flags (with environment fallbacks), shared by the gateway (embedded mode, and the
 /// `updateSettings` check of webhook URLs) and the `notification` binary.
@@ -124,6 +127,10 @@ impl Handler for WebhookHandler {
         CONSUMER
     }
 
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(EVENT_TYPES)
+    }
+
     async fn handle(
         &self,
         txn: &DatabaseTransaction,
@@ -159,12 +166,12 @@ async fn enqueue(
         .one(txn)
         .await?;
     if let Some(row) = existing {
-        if row.status != webhook_delivery::STATUS_FAILED {
+        if row.status != DeliveryStatus::Failed {
             return Ok(HandlerOutcome::Ignored);
         }
         let id = row.id;
         let mut row = row.into_active_model();
-        row.status = Set(webhook_delivery::STATUS_PENDING.to_owned());
+        row.status = Set(DeliveryStatus::Pending);
         row.attempts = Set(0);
         row.next_attempt_at = Set(now);
         row.updated_at = Set(now);
@@ -195,7 +202,7 @@ async fn enqueue(
         source_partition: Set(record.partition),
         source_offset: Set(record.offset),
         source_headers: Set(headers),
-        status: Set(webhook_delivery::STATUS_PENDING.to_owned()),
+        status: Set(DeliveryStatus::Pending),
         attempts: Set(0),
         next_attempt_at: Set(now),
         last_status_code: Set(None),

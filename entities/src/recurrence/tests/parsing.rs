@@ -110,9 +110,15 @@ fn normalised_rule_reparses_identically() {
         let again = rule(first.rule(), "Europe/London");
         assert_eq!(again, first, "{text}");
         assert_eq!(again.rule(), first.rule());
-        // The `rrule` crate parses the normalised text to the rule that is stored.
+        // The `rrule` crate parses the normalised text, and its COUNT and UNTIL are the ones
+        // the series applies.
         let reparsed: RRule<Unvalidated> = first.rule().parse().expect("rrule parses it");
-        assert_eq!(reparsed, first.parsed, "{text}");
+        assert_eq!(reparsed.get_count(), first.count, "{text}");
+        assert_eq!(
+            reparsed.get_until().map(|u| u.with_timezone(&Utc)),
+            first.until,
+            "{text}"
+        );
     }
 }
 
@@ -254,6 +260,17 @@ fn rejects_rules_that_fire_too_often_in_a_day() {
     assert!(message.contains("at most 96"), "{message}");
     // Every quarter of an hour is the most that is allowed.
     rule("FREQ=HOURLY;BYMINUTE=0,15,30,45", "UTC");
+    // Every other hour, 8 times each: 12 hours of a calendar day, 96 times.
+    rule(
+        "FREQ=HOURLY;INTERVAL=2;BYMINUTE=0,7,15,22,30,37,45,52",
+        "UTC",
+    );
+    // Every five hours lands on 5 hours of some days (0, 5, 10, 15, 20): 20 minutes each is 100.
+    let message = invalid_message(&format!(
+        "FREQ=HOURLY;INTERVAL=5;BYMINUTE={}",
+        (0..20).map(|m| m.to_string()).collect::<Vec<_>>().join(",")
+    ));
+    assert!(message.contains("100 times a day"), "{message}");
 }
 
 #[test]

@@ -7,8 +7,8 @@
 //! and directions and whether (and for which words) the list is searched, so a cursor handed
 //! back with another sort or another search is rejected instead of silently seeking to a
 //! meaningless position. Values are typed per sort field: timestamps as RFC 3339 strings with
-//! microseconds, priority ranks as integers, the lower-cased title as a string, relevance as its
-//! exact decimal string, and `null` for a missing due date.
+//! microseconds, priority ranks as integers, the title's sort key (`tasks.title_key`) as a
+//! string, relevance as its exact decimal string, and `null` for a missing due date.
 //!
 //! The module is pure: it builds sea-query expressions but never touches a connection.
 
@@ -30,8 +30,10 @@ use crate::error::{ApiError, ApiResult};
 /// anything more useful with a finer distinction than "start again from the first page".
 const INVALID_CURSOR: &str = "cursor is invalid or belongs to a different sort or search";
 
-/// Bumped whenever the cursor layout changes, so that old cursors are rejected cleanly.
-const CURSOR_VERSION: &str = "v1";
+/// Bumped whenever the cursor layout or the meaning of its values changes, so that old cursors
+/// are rejected cleanly. v2: titles sort by `title_key` and searches are folded and stemmed by
+/// `entities::search`.
+const CURSOR_VERSION: &str = "v2";
 
 /// One sort-key value of a row, as carried in a cursor and bound in the seek predicate.
 #[derive(Clone, Debug, PartialEq)]

@@ -8,7 +8,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use entities::limits::{MAX_SEARCH_CHARS, MAX_TAG_MATCH_NAMES, date_in_range, no_nul};
+use entities::limits::{
+    MAX_SEARCH_CHARS, MAX_TAG_MATCH_NAMES, date_in_range, no_nul, whole_microseconds,
+};
 use entities::{task, task_tag};
 use sea_orm::DbBackend;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query, SelectStatement};
@@ -116,7 +118,9 @@ impl Validation {
         ] {
             if let Some(bound) = bound {
                 let field = format!("{path}.{name}");
-                date_in_range(&field, bound).map_err(ApiError::at(&field))?;
+                date_in_range(&field, bound)
+                    .and_then(|()| whole_microseconds(&field, bound))
+                    .map_err(ApiError::at(&field))?;
             }
         }
         if let Some(tags) = &filter.tags {
@@ -336,32 +340,55 @@ fn has_tag_in(ids: impl IntoIterator<Item = Uuid>) -> Expr {
     )
 }
 
-/// A search request reduced to words: letters and digits only, lower-cased, so no full-text
-/// query syntax from the user ever reaches the database.
+/// A search request reduced to words by [`entities::search::words`], the function that also
+/// produced the stored words of every task, so a word matches exactly when it is stored, on
+/// either database. Words are letters, digits and combining marks only, so no full-text query
+/// syntax from the user ever reaches the database.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SearchWords {
     pub words: Vec<String>,
 }
 
 impl SearchWords {
-    /// The words joined by single spaces: the text PostgreSQL's `plainto_tsquery` gets, and the
-    /// identity of the search in a cursor's signature.
+    /// The words joined by single spaces: the identity of the search in a cursor's signature.
     pub fn joined(&self) -> String {
         self.words.join(" ")
     }
 
-    /// An FTS5 query matching documents that contain every word (each a quoted string, so
-    /// FTS5 operators and column filters are never interpreted; the porter tokenizer still
-    /// stems the quoted words).
+    /// Whether no task can match: the search has no words, or a word too long to be stored
+    /// ([`entities::search::is_indexed`]).
+    pub fn matches_nothing(&self) -> bool {
+        self.words.is_empty() || !self.words.iter().all(|w| entities::search::is_indexed(w))
+    }
+
+    /// A PostgreSQL `tsquery` literal matching documents that contain every word: each word a
+    /// quoted lexeme, which `tsquery`'s input function takes verbatim (no parser, no
+    /// dictionary), joined by `&`.
+    pub fn tsquery(&self) -> String {
+        let quoted: Vec<String> = self
+            .words
+            .iter()
+            .map(|w| format!("'{}'", w.replace('\\', "\\\\").replace('\'', "''")))
+            .collect();
+        quoted.join(" & ")
+    }
+
+    /// An FTS5 query matching documents that contain every word: each a quoted string, so FTS5
+    /// operators and column filters are never interpreted, and the `ascii` tokenizer leaves a
+    /// word as it is.
     pub fn fts5_query(&self) -> String {
-        let quoted: Vec<String> = self.words.iter().map(|w| format!("\"{w}\"")).collect();
+        let quoted: Vec<String> = self
+            .words
+            .iter()
+            .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+            .collect();
         quoted.join(" ")
     }
 }
 
 /// Normalises the `search` argument: `None` for absent or blank; an error naming `search` when
-/// it is too long or contains a NUL character. A search with no words (e.g. `"!!!"`) is `Some` with no words: it matches
-/// nothing.
+/// it is too long or contains a NUL character. A search with no words (e.g. `"!!!"`) is `Some`
+/// with no words: it matches nothing.
 pub(crate) fn search_words(search: Option<&str>) -> ApiResult<Option<SearchWords>> {
     if let Some(text) = search {
         no_nul("search", text).map_err(ApiError::at("search"))?;
@@ -376,22 +403,19 @@ pub(crate) fn search_words(search: Option<&str>) -> ApiResult<Option<SearchWords
             format!("search is {chars} characters long; the limit is {MAX_SEARCH_CHARS}"),
         ));
     }
-    let words = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
-    Ok(Some(SearchWords { words }))
+    Ok(Some(SearchWords {
+        words: entities::search::words(text),
+    }))
 }
 
-/// Restricts `select` (over `tasks`) to tasks matching every search word: PostgreSQL's
-/// `tasks.search` tsvector (GIN-indexed), or SQLite's FTS5 table `task_search`, joined through
-/// `task_search_ids`.
+/// Restricts `select` (over `tasks`) to tasks whose stored title or description words contain
+/// every search word: PostgreSQL's `tasks.search_terms` tsvector (GIN-indexed), or SQLite's
+/// FTS5 table `task_terms`, joined through `task_search_ids`.
 pub(crate) fn add_search(select: &mut SelectStatement, backend: DbBackend, search: &SearchWords) {
     if backend == DbBackend::Postgres {
         select.cond_where(Expr::cust_with_values(
-            "tasks.search @@ plainto_tsquery('english', $1)",
-            [search.joined()],
+            "tasks.search_terms @@ CAST($1 AS tsquery)",
+            [search.tsquery()],
         ));
     } else {
         select
@@ -400,11 +424,11 @@ pub(crate) fn add_search(select: &mut SelectStatement, backend: DbBackend, searc
                 Expr::col(("task_search_ids", "task_id")).equals((task::Entity, task::Column::Id)),
             )
             .inner_join(
-                "task_search",
-                Expr::col(("task_search", "rowid")).equals(("task_search_ids", "rowid")),
+                "task_terms",
+                Expr::col(("task_terms", "rowid")).equals(("task_search_ids", "rowid")),
             )
             .cond_where(Expr::cust_with_values(
-                "task_search MATCH ?",
+                "task_terms MATCH ?",
                 [search.fts5_query()],
             ));
     }
@@ -415,14 +439,14 @@ pub(crate) fn add_search(select: &mut SelectStatement, backend: DbBackend, searc
 pub(crate) fn relevance(backend: DbBackend, search: &SearchWords) -> Expr {
     if backend == DbBackend::Postgres {
         Expr::cust_with_values(
-            "ts_rank(tasks.search, plainto_tsquery('english', $1))::float8",
-            [search.joined()],
+            "ts_rank(tasks.search_terms, CAST($1 AS tsquery))::float8",
+            [search.tsquery()],
         )
     } else {
         // bm25 is lower-is-better; negated so that higher is more relevant on both databases.
         // Title matches weigh 2.5 times description matches, the ratio of PostgreSQL's default
         // weights for the 'A' (title) and 'B' (description) labels.
-        Expr::cust("(-bm25(task_search, 2.5, 1.0))")
+        Expr::cust("(-bm25(task_terms, 2.5, 1.0))")
     }
 }
 

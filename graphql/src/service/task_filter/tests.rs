@@ -17,6 +17,12 @@ fn nest(depth: usize) -> TaskFilterSpec {
     filter
 }
 
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("test date")
+        .with_timezone(&Utc)
+}
+
 fn message(result: ApiResult<impl std::fmt::Debug>) -> String {
     result.expect_err("should be rejected").to_string()
 }
@@ -140,8 +146,11 @@ fn search_text_is_reduced_to_words() {
     let words = search_words(Some(" Running, \"late\" OR title:x* "))
         .expect("ok")
         .expect("some");
-    assert_eq!(words.words, ["running", "late", "or", "title", "x"]);
-    assert_eq!(words.fts5_query(), r#""running" "late" "or" "title" "x""#);
+    // Folded and stemmed by the function that also wrote the stored words.
+    assert_eq!(words.words, ["run", "late", "or", "titl", "x"]);
+    assert_eq!(words.fts5_query(), r#""run" "late" "or" "titl" "x""#);
+    assert_eq!(words.tsquery(), "'run' & 'late' & 'or' & 'titl' & 'x'");
+    assert!(!words.matches_nothing());
     assert_eq!(
         search_words(Some("!!!"))
             .expect("ok")
@@ -150,17 +159,23 @@ fn search_text_is_reduced_to_words() {
             .len(),
         0
     );
+    assert!(
+        search_words(Some("!!!"))
+            .expect("ok")
+            .expect("some")
+            .matches_nothing()
+    );
+    // A word too long to be stored can match nothing.
+    let unindexed = search_words(Some(&format!("plant {}", "w".repeat(101))))
+        .expect("ok")
+        .expect("some");
+    assert!(unindexed.matches_nothing());
     let long = "a".repeat(MAX_SEARCH_CHARS + 1);
     assert!(message(search_words(Some(&long))).starts_with("search is 501 characters"));
 }
 
 #[test]
 fn filter_dates_outside_the_accepted_range_are_rejected_by_path() {
-    let at = |s: &str| {
-        DateTime::parse_from_rfc3339(s)
-            .expect("test date")
-            .with_timezone(&Utc)
-    };
     let late = TaskFilterSpec {
         due_before: Some(at("9999-12-31T00:00:00Z")),
         ..Default::default()
@@ -180,6 +195,40 @@ fn filter_dates_outside_the_accepted_range_are_rejected_by_path() {
         ..Default::default()
     };
     assert!(validate_filter(&edges).is_ok());
+}
+
+#[test]
+fn query_literals_quote_every_word_whatever_it_holds() {
+    // Stored and searched words are only letters, digits and marks; the quoting is total anyway.
+    let words = SearchWords {
+        words: vec!["it's".into(), "a\\b".into(), "say \"hi\"".into()],
+    };
+    assert_eq!(words.tsquery(), r#"'it''s' & 'a\\b' & 'say "hi"'"#);
+    assert_eq!(words.fts5_query(), r#""it's" "a\b" "say ""hi""""#);
+}
+
+#[test]
+fn filter_dates_finer_than_a_microsecond_are_rejected_by_path() {
+    let fine = TaskFilterSpec {
+        or: Some(vec![
+            TaskFilterSpec::default(),
+            TaskFilterSpec {
+                due_before: Some(at("2030-01-01T00:00:00.5000001Z")),
+                ..Default::default()
+            },
+        ]),
+        ..Default::default()
+    };
+    assert!(
+        message(validate_filter(&fine))
+            .starts_with("filter.or[1].dueBefore has digits below the microsecond"),
+    );
+    let micros = TaskFilterSpec {
+        due_after: Some(at("2030-01-01T00:00:00.500001Z")),
+        due_before: Some(at("2030-01-01T00:00:00.999999000Z")),
+        ..Default::default()
+    };
+    assert!(validate_filter(&micros).is_ok());
 }
 
 #[test]

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entities::{tag, task};
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, Query, SelectStatement};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Iterable, QueryFilter,
     QueryResult,
@@ -313,21 +313,17 @@ impl Plan {
             select.cond_where(filter.clone());
         }
         if let Some(search) = &self.search {
-            if search.words.is_empty() {
+            if search.matches_nothing() {
                 return None;
             }
             task_filter::add_search(&mut select, backend, search);
         }
-        for key in &self.sort {
-            match key.field {
-                SortField::Title => {
-                    select.expr_as(self.sort_expr(backend, SortField::Title), "sort_title");
-                }
-                SortField::Relevance => {
-                    select.expr_as(self.sort_expr(backend, SortField::Relevance), "relevance");
-                }
-                _ => {}
-            }
+        if self
+            .sort
+            .iter()
+            .any(|key| key.field == SortField::Relevance)
+        {
+            select.expr_as(self.sort_expr(backend, SortField::Relevance), "relevance");
         }
         Some(select)
     }
@@ -340,8 +336,9 @@ impl Plan {
             SortField::Priority => col(task::Column::Priority),
             SortField::CreatedAt => col(task::Column::CreatedAt),
             SortField::UpdatedAt => col(task::Column::UpdatedAt),
-            // Matches the expression index `(owner_id, LOWER(title), id)`.
-            SortField::Title => Func::lower(col(task::Column::Title)).into(),
+            // The stored sort key (`entities::search::title_key`), compared by its bytes on
+            // both databases (`COLLATE "C"` on PostgreSQL); the index `(owner_id, title_key, id)`.
+            SortField::Title => col(task::Column::TitleKey),
             SortField::Relevance => match &self.search {
                 Some(search) => task_filter::relevance(backend, search),
                 // Unreachable: `effective_sort` rejects RELEVANCE without search.
@@ -384,10 +381,10 @@ impl Plan {
             .map(|key| {
                 Ok(match key.field {
                     SortField::DueAt => task.due_at.map_or(SortValue::Null, SortValue::Timestamp),
-                    SortField::Priority => SortValue::Rank(task.priority),
+                    SortField::Priority => SortValue::Rank(task.priority.rank()),
                     SortField::CreatedAt => SortValue::Timestamp(task.created_at),
                     SortField::UpdatedAt => SortValue::Timestamp(task.updated_at),
-                    SortField::Title => SortValue::Text(row.try_get("", "sort_title")?),
+                    SortField::Title => SortValue::Text(task.title_key.clone()),
                     SortField::Relevance => SortValue::Float(row.try_get("", "relevance")?),
                 })
             })
@@ -402,7 +399,7 @@ fn result_column(field: SortField) -> &'static str {
         SortField::Priority => "priority",
         SortField::CreatedAt => "created_at",
         SortField::UpdatedAt => "updated_at",
-        SortField::Title => "sort_title",
+        SortField::Title => "title_key",
         SortField::Relevance => "relevance",
     }
 }
