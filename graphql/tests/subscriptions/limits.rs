@@ -105,8 +105,10 @@ async fn a_socket_is_closed_with_4403_when_its_token_expires() {
 
 #[tokio::test]
 async fn a_query_sent_over_the_websocket_path_is_cut_off_by_the_execution_timeout() {
-    // Arrange: the WebSocket transport runs queries through `execute_stream`; a zero timeout
-    // cuts off any operation that has to wait for the database.
+    // Arrange: the WebSocket transport runs queries through `execute_stream`. A zero timeout
+    // cuts off any operation still running at the timer's next tick; this preview walks tens of
+    // thousands of days on the blocking pool before it gives up (29 February on a Monday, 50
+    // times), far longer than a tick, so the cut-off does not race a fast reply.
     let t = support::TestDb::migrated(support::Backend::Sqlite)
         .await
         .unwrap();
@@ -120,7 +122,10 @@ async fn a_query_sent_over_the_websocket_path_is_cut_off_by_the_execution_timeou
         LiveHub::new(),
     );
     let request = prepare_request(
-        async_graphql::Request::new("{ tasks { totalCount } }"),
+        async_graphql::Request::new(
+            "{ previewRecurrence(recurrence: { rule: \"FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO\", \
+             timezone: \"UTC\" }, dueAt: \"2026-01-01T09:00:00Z\", count: 50) }",
+        ),
         &t.db,
         RequestMeta {
             user: AuthUser { id: "alice".into() },
