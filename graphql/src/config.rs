@@ -307,8 +307,31 @@ impl ServerConfig {
 }
 
 impl Default for ServerConfig {
+    /// Every flag at its default. It reads no environment variable and never exits: parsing
+    /// flags and the environment (with clap's error messages) is the command line's job
+    /// ([`Cli`], in `main`).
     fn default() -> ServerConfig {
-        let cli = Cli::parse_from(["taskstream"]);
-        cli.server
+        use clap::{CommandFactory, FromArgMatches};
+        let command = Cli::command().mut_args(|arg| arg.env(None::<&str>));
+        let defaults = command
+            .try_get_matches_from(["taskstream"])
+            .and_then(|matches| ServerConfig::from_arg_matches(&matches));
+        match defaults {
+            Ok(config) => config,
+            Err(e) => unreachable!("BUG: the flags' defaults do not parse: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_configuration_is_every_flags_default() {
+        let config = ServerConfig::default();
+        assert_eq!(config.listen_addr, "127.0.0.1:8080");
+        assert!(config.kafka_brokers.is_none());
+        assert!(!config.no_relay);
     }
 }

@@ -5,16 +5,18 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use futures_util::future::join_all;
 use sea_orm::DatabaseConnection;
 use stream::embedded::EmbeddedLog;
 use stream::kafka::{KafkaConfig, KafkaLog};
-use stream::log::{LogError, LogReader};
+use stream::lifecycle::{CancellationToken, TaskTracker};
+use stream::log::LogReader;
 use stream::relay::{Relay, RelayConfig};
 use subscribers::registry::{Subscriber, SubscriberSettings};
 use subscribers::webhook::WebhookSettings;
+use tokio::task::JoinHandle;
 
 use crate::config::ServerConfig;
+use crate::health::Components;
 
 /// The Kafka settings, or `None` in embedded mode (no KAFKA_BROKERS).
 pub fn kafka_config(config: &ServerConfig) -> anyhow::Result<Option<KafkaConfig>> {
@@ -25,122 +27,91 @@ pub fn kafka_config(config: &ServerConfig) -> anyhow::Result<Option<KafkaConfig>
         .transpose()
 }
 
-/// Connects to the brokers and creates missing topics, retrying with backoff while they are
-/// unreachable (the gateway keeps serving; rows wait in the outbox). Returns `None` on
-/// shutdown or on a configuration error that retrying cannot fix.
-pub(crate) async fn connect_with_retry(
-    config: &KafkaConfig,
-    shutdown: &mut tokio::sync::watch::Receiver<bool>,
-) -> Option<KafkaLog> {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        let attempt = async {
-            let log = KafkaLog::connect(config.clone()).await?;
-            log.ensure_taskstream_topics().await?;
-            Ok::<_, LogError>(log)
-        };
-        match attempt.await {
-            Ok(log) => return Some(log),
-            Err(e) if e.is_transient() => {
-                tracing::warn!(error = %e, ?backoff, "event log unreachable; the outbox keeps the events until it is back");
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot use the event log; the relay is not running");
-                return None;
-            }
-        }
-        tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return None,
-            () = tokio::time::sleep(backoff) => {},
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(30));
-    }
-}
-
-/// Runs the relay until `shutdown` turns true.
+/// Runs the relay until `shutdown` is cancelled. Connecting is retried while the brokers are
+/// unreachable (the gateway keeps serving; rows wait in the outbox); a configuration error
+/// that retrying cannot fix is returned.
 pub async fn run_relay(
     db: DatabaseConnection,
     kafka: KafkaConfig,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let Some(log) = connect_with_retry(&kafka, &mut shutdown).await else {
+    let Some(log) = KafkaLog::connect_with_retry(&kafka, &shutdown)
+        .await
+        .context("cannot use the event log; the relay is not running")?
+    else {
         return Ok(());
     };
     tracing::info!(brokers = %kafka.brokers.join(","), "outbox relay started");
     let relay = Relay::new(db, log, RelayConfig::default());
-    relay
-        .run(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await?;
+    relay.run(shutdown.cancelled()).await?;
     tracing::info!("outbox relay stopped");
     Ok(())
 }
 
-/// Embedded mode: runs every subscriber of the registry ([`Subscriber::ALL`]) in this process
-/// over the outbox table, until `shutdown` turns true. (In distributed mode each subscriber is
-/// its own binary.)
-pub async fn run_embedded_subscribers(
-    db: DatabaseConnection,
+/// Embedded mode: starts every subscriber of the registry ([`Subscriber::ALL`]) in this
+/// process over `log` (the gateway's one [`EmbeddedLog`], shared with the live updates), each
+/// consumer and companion loop as its own component of `components` on `tracker`
+/// ([`Subscriber::component`], [`subscribers::registry::Companion::component`]), so that one that halts or panics
+/// fails `/readyz` by name while the others run on. They stop when `shutdown` is cancelled.
+/// (In distributed mode each subscriber is its own binary.)
+pub fn spawn_embedded_subscribers(
+    tracker: &TaskTracker,
+    components: &Components,
+    db: &DatabaseConnection,
+    log: &EmbeddedLog,
     webhooks: WebhookSettings,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let log = EmbeddedLog::new(db.clone());
-    run_embedded_subscribers_reporting(
-        db,
-        log,
-        webhooks,
-        shutdown,
-        crate::health::Components::new(),
-    )
-    .await
-}
-
-/// [`run_embedded_subscribers`] on `log` (the gateway's one [`EmbeddedLog`], shared with the
-/// live updates), reporting each subscriber to `components` under
-/// [`Subscriber::component`], so that one that halts fails `/readyz` by name.
-pub async fn run_embedded_subscribers_reporting(
-    db: DatabaseConnection,
-    log: EmbeddedLog,
-    webhooks: WebhookSettings,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-    components: crate::health::Components,
-) -> anyhow::Result<()> {
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Vec<JoinHandle<anyhow::Result<()>>>> {
     let settings = SubscriberSettings {
         webhooks,
         ..SubscriberSettings::default()
     };
-    let companions = subscribers::registry::companions(Subscriber::ALL, &db, &settings)?;
+    let companions = subscribers::registry::companions(Subscriber::ALL, db, &settings)?;
     tracing::info!(
         subscribers = ?Subscriber::ALL.map(Subscriber::name),
         "subscribers running in-process"
     );
-    // A subscriber that halts (e.g. its stored offset is outside the log) says so at once; the
-    // others keep running until shutdown.
+    let mut tasks = Vec::new();
     for subscriber in Subscriber::ALL {
-        components.running(subscriber.component());
-    }
-    let consumers = Subscriber::ALL.map(|subscriber| {
         let consumer = subscriber.consumer(db.clone(), log.clone(), &settings, vec![0]);
-        let (components, shutdown) = (components.clone(), shutdown.clone());
-        async move {
-            consumer
-                .run(stopped(shutdown))
-                .await
-                .inspect_err(|e| components.halted(subscriber.component(), e.to_string()))
-        }
-    });
-    let companions = companions
-        .iter()
-        .map(|companion| companion.run(stopped(shutdown.clone())));
-    let (results, _) = tokio::join!(join_all(consumers), join_all(companions));
-    for result in results {
-        result?;
+        let stopped = shutdown.clone();
+        tasks.push(
+            components.spawn(tracker, subscriber.component(), shutdown, async move {
+                Ok(consumer.run(stopped.cancelled()).await?)
+            }),
+        );
     }
-    Ok(())
+    for companion in companions {
+        let stopped = shutdown.clone();
+        tasks.push(
+            components.spawn(tracker, companion.component(), shutdown, async move {
+                companion.run(stopped.cancelled()).await;
+                Ok(())
+            }),
+        );
+    }
+    Ok(tasks)
+}
+
+/// [`spawn_embedded_subscribers`] on a tracker of its own, until `shutdown` is cancelled; the
+/// first error of a subscriber is returned once all have stopped.
+pub async fn run_embedded_subscribers(
+    db: DatabaseConnection,
+    webhooks: WebhookSettings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let tracker = TaskTracker::new();
+    let log = EmbeddedLog::new(db.clone());
+    let tasks =
+        spawn_embedded_subscribers(&tracker, &Components::new(), &db, &log, webhooks, &shutdown)?;
+    tracker.close();
+    let mut first_error = None;
+    for task in tasks {
+        if let Err(e) = task.await? {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Whether the first broker accepts a TCP connection within a second (for `/readyz`).

@@ -10,14 +10,14 @@
 //! Forbidden. A socket that sends no `connection_init` within [`AppState::ws_init_timeout`] is
 //! closed with 4408, and one socket holds at most [`AppState::ws_max_subscriptions`]
 //! subscriptions. The other graphql-transport-ws close codes (4400, 4401, 4409, 4429) come
-//! from [`crate::ws`]. An operation the engine refuses gets the protocol's `error` message,
-//! and every error carries an `extensions.code` as over HTTP (`socket_messages`).
+//! from [`crate::ws`]; shutdown closes every socket with 1001 (going away,
+//! [`ws::CLOSE_GOING_AWAY`]). An operation the engine refuses gets the protocol's `error`
+//! message, and every error carries an `extensions.code` as over HTTP (`socket_messages`).
 
 mod endpoint;
 mod media;
 mod socket_messages;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -34,7 +34,6 @@ use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -92,6 +91,11 @@ pub struct AppState {
     pub oidc: Option<crate::oidc::OidcSettings>,
     /// Persisted queries, the GET guard's limits and CORS (see [`GraphqlHttp`]).
     pub graphql_http: GraphqlHttp,
+    /// The process's shutdown: open WebSockets are closed with 1001 (going away) when it is
+    /// cancelled (see [`crate::app`]).
+    pub shutdown: stream::lifecycle::CancellationToken,
+    /// The process's tasks: each WebSocket is one, so shutdown waits for its close frame.
+    pub tasks: stream::lifecycle::TaskTracker,
 }
 
 /// What `/graphql` needs beyond the engine.
@@ -143,22 +147,6 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-}
-
-/// Serves `router` on an already-bound listener with the default connection limits until
-/// `shutdown` completes, then drains in-flight requests (see [`crate::serve`]).
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    crate::serve::serve(
-        listener,
-        router,
-        shutdown,
-        crate::serve::ConnectionLimits::default(),
-    )
-    .await
 }
 
 /// A GraphQL-shaped error response with one error and its code.
@@ -217,16 +205,22 @@ async fn graphql_ws(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let guarded = ws::is_transport_ws(&headers);
+    // Held until the socket is served to the end: shutdown waits for its close frame.
+    let running = state.tasks.token();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .read_buffer_size(WS_READ_BUFFER_BYTES)
         .max_message_size(WS_MAX_MESSAGE_BYTES)
         .max_frame_size(WS_MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| serve_socket(state, socket, protocol, guarded))
+        .on_upgrade(move |socket| async move {
+            serve_socket(state, socket, protocol, guarded).await;
+            drop(running);
+        })
 }
 
 /// Runs one GraphQL WebSocket: authenticates `connection_init`, then serves its
-/// subscriptions until either side closes it or it misses the init deadline. With `guarded`
+/// subscriptions until either side closes it, it misses the init deadline, its token expires
+/// or the process shuts down (close 1001, going away). With `guarded`
 /// (graphql-transport-ws) every client message passes a [`ws::Guard`] first, which closes the
 /// socket with the protocol's own code on a violation.
 async fn serve_socket(
@@ -362,6 +356,10 @@ async fn serve_socket(
                     ws::CLOSE_INIT_TIMEOUT,
                     "Connection initialisation timeout",
                 ));
+            }
+            () = state.shutdown.cancelled() => {
+                tracing::debug!("closing a WebSocket: the server is shutting down");
+                let _ = out_tx.send(ws::close(ws::CLOSE_GOING_AWAY, "the server is shutting down"));
             }
         }
         // The writer ends once the last sender is gone.

@@ -6,7 +6,11 @@
 //!
 //! Module map:
 //! - [`config`]: flags with environment fallbacks;
-//! - [`startup`]: wiring from configuration to a running server, development mode;
+//! - [`app`]: the one lifecycle: [`app::App::start`] runs the HTTP server and every
+//!   long-lived task under one cancellation token and one task tracker (`main`, tests and
+//!   benchmarks; `taskstream relay` is [`app::App::start_relay`]);
+//! - [`startup`]: wiring from configuration to a built gateway, the command-line entry
+//!   points, development mode;
 //! - [`serve`]: the accept loop (connection cap, header and keep-alive timeout, draining);
 //! - [`graphiql`]: GraphiQL at `/graphiql`;
 //! - [`health`]: the long-lived tasks `/readyz` reports on (halted ones fail it by name);
@@ -35,6 +39,7 @@
 //! - [`db`]: connection pool and migrations;
 //! - [`observability`]: the request and operation spans, operation metrics, `GET /metrics`.
 
+pub mod app;
 pub mod apq;
 pub mod auth;
 pub mod config;

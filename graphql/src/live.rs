@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use entities::notification;
 use stream::CloudEvent;
+use stream::lifecycle::{Backoff, CancellationToken};
 use stream::log::{LogError, LogReader, LogRecord};
 use stream::notification_events::{NOTIFICATION_CREATED_TYPE, NotificationData};
 use stream::task_events::{TaskChangeKind, TaskEventData, TaskSnapshot};
@@ -40,6 +41,10 @@ const FETCH_MAX_WAIT: Duration = Duration::from_secs(1);
 /// First and largest delay between retries after a log error.
 const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+fn backoff() -> Backoff {
+    Backoff::new(INITIAL_BACKOFF, MAX_BACKOFF)
+}
 
 /// One task change as seen by subscribers.
 #[derive(Clone, Debug, PartialEq)]
@@ -209,34 +214,35 @@ impl LiveHub {
 /// The topics the live consumer tails.
 pub const LIVE_TOPICS: [&str; 2] = [stream::topics::TASK_EVENTS, stream::topics::NOTIFICATIONS];
 
-/// Tails [`LIVE_TOPICS`] on every partition of `log` into `hub` until `shutdown` turns true.
+/// Tails [`LIVE_TOPICS`] on every partition of `log` into `hub` until `shutdown` is
+/// cancelled.
 pub async fn run_consumer<L: LogReader + 'static>(
     log: Arc<L>,
     hub: LiveHub,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: CancellationToken,
 ) {
     let mut starts = Vec::new();
     for topic in LIVE_TOPICS {
-        let mut backoff = INITIAL_BACKOFF;
+        let mut backoff = backoff();
         let partitions = loop {
             match log.partition_count(topic).await {
                 Ok(n) => break n,
                 Err(e) => {
-                    tracing::warn!(error = %e, ?backoff, "live updates: cannot read the partitions of {topic}; retrying");
-                    if !pause(&mut shutdown, &mut backoff).await {
+                    tracing::warn!(error = %e, backoff = ?backoff.next_delay(), "live updates: cannot read the partitions of {topic}; retrying");
+                    if !backoff.pause(&shutdown).await {
                         return;
                     }
                 }
             }
         };
         for partition in 0..partitions {
-            backoff = INITIAL_BACKOFF;
+            backoff.reset();
             loop {
                 match end_offset(log.as_ref(), topic, partition).await {
                     Ok(end) => break starts.push((topic, partition, end)),
                     Err(e) => {
-                        tracing::warn!(partition, error = %e, ?backoff, "live updates: cannot find the end of {topic}; retrying");
-                        if !pause(&mut shutdown, &mut backoff).await {
+                        tracing::warn!(partition, error = %e, backoff = ?backoff.next_delay(), "live updates: cannot find the end of {topic}; retrying");
+                        if !backoff.pause(&shutdown).await {
                             return;
                         }
                     }
@@ -274,18 +280,18 @@ async fn tail_partition<L: LogReader>(
     partition: i32,
     start: i64,
     hub: LiveHub,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: CancellationToken,
 ) {
     let mut offset = start;
-    let mut backoff = INITIAL_BACKOFF;
+    let mut backoff = backoff();
     loop {
         let fetched = tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            () = shutdown.cancelled() => return,
             fetched = log.fetch(topic, partition, offset, FETCH_MAX_RECORDS, FETCH_MAX_WAIT) => fetched,
         };
         match fetched {
             Ok(fetched) => {
-                backoff = INITIAL_BACKOFF;
+                backoff.reset();
                 for record in &fetched.records {
                     offset = record.offset + 1;
                     hub.deliver(record);
@@ -302,8 +308,8 @@ async fn tail_partition<L: LogReader>(
                 offset = high_watermark;
             }
             Err(e) => {
-                tracing::warn!(topic, partition, offset, error = %e, ?backoff, "live updates: fetch failed; retrying from the same position");
-                if !pause(&mut shutdown, &mut backoff).await {
+                tracing::warn!(topic, partition, offset, error = %e, backoff = ?backoff.next_delay(), "live updates: fetch failed; retrying from the same position");
+                if !backoff.pause(&shutdown).await {
                     return;
                 }
             }
@@ -319,15 +325,5 @@ async fn end_offset<L: LogReader>(log: &L, topic: &str, partition: i32) -> Resul
             Ok(high_watermark)
         }
         Err(e) => Err(e),
-    }
-}
-
-/// Sleeps `backoff` (then doubles it, capped); `false` when shutdown came first.
-async fn pause(shutdown: &mut watch::Receiver<bool>, backoff: &mut Duration) -> bool {
-    let delay = *backoff;
-    *backoff = (*backoff * 2).min(MAX_BACKOFF);
-    tokio::select! {
-        _ = shutdown.wait_for(|stop| *stop) => false,
-        () = tokio::time::sleep(delay) => true,
     }
 }

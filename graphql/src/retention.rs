@@ -25,6 +25,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
+use stream::lifecycle::CancellationToken;
 use stream::retention::{LogMode, Pruned, in_batches};
 use uuid::Uuid;
 
@@ -162,30 +163,22 @@ pub fn log_mode(distributed: bool) -> LogMode {
     }
 }
 
-/// Starts the pruning loop on its own task until `shutdown` turns true.
-pub fn spawn(
+/// The pruning loop of a process, with the system clock, until `shutdown` is cancelled (run
+/// as the `retention` component of [`crate::app`]).
+pub fn run_with(
     args: &RetentionArgs,
     db: DatabaseConnection,
     distributed: bool,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(run(
-        db,
-        args.policy(),
-        log_mode(distributed),
-        subscribers::Clock::System,
-        shutdown,
-    ))
-}
-
-/// Waits for a task from [`spawn`] to finish, logging a panic.
-pub async fn join(task: tokio::task::JoinHandle<()>) {
-    if let Err(e) = task.await {
-        tracing::error!(error = %e, "the retention loop panicked");
+    shutdown: CancellationToken,
+) -> impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static {
+    let (policy, mode) = (args.policy(), log_mode(distributed));
+    async move {
+        run(db, policy, mode, subscribers::Clock::System, shutdown).await;
+        Ok(())
     }
 }
 
-/// One pass now, then one every `policy.interval`, until `shutdown` turns true. Shutdown
+/// One pass now, then one every `policy.interval`, until `shutdown` is cancelled. Shutdown
 /// abandons a pass in progress: each delete statement commits on its own, so nothing is left
 /// half-done, and the next start carries on.
 pub async fn run(
@@ -193,16 +186,16 @@ pub async fn run(
     policy: RetentionPolicy,
     mode: LogMode,
     clock: subscribers::Clock,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: CancellationToken,
 ) {
     tracing::info!(?policy, "retention loop started");
     loop {
         tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            () = shutdown.cancelled() => return,
             report = prune_once(&db, &policy, &mode, clock.now()) => log(&report),
         }
         tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            () = shutdown.cancelled() => return,
             () = tokio::time::sleep(policy.interval) => {}
         }
     }

@@ -30,6 +30,8 @@ pub const CLOSE_INIT_TIMEOUT: u16 = 4408;
 pub const CLOSE_SUBSCRIBER_EXISTS: u16 = 4409;
 /// graphql-transport-ws: a second `connection_init`.
 pub const CLOSE_TOO_MANY_INITS: u16 = 4429;
+/// RFC 6455 §7.4.1: the server is going away (shutting down).
+pub const CLOSE_GOING_AWAY: u16 = 1001;
 
 /// The reason prefix that marks our own refusal among the engine's 1002 closes.
 pub const FORBIDDEN_REASON: &str = "Forbidden";

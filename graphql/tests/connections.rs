@@ -17,7 +17,7 @@ const DEADLINE: Duration = Duration::from_secs(10);
 struct Server {
     addr: std::net::SocketAddr,
     _db: support::TestDb,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _stop: support::StopOnDrop,
 }
 
 async fn start(limits: ConnectionLimits, body_timeout_secs: u64) -> Server {
@@ -28,24 +28,15 @@ async fn start(limits: ConnectionLimits, body_timeout_secs: u64) -> Server {
         database_url: db.url.clone(),
         jwt_secret: Some(SECRET.to_owned()),
         http_body_timeout_secs: body_timeout_secs,
+        max_connections: limits.max_connections as u64,
+        http_header_timeout_secs: limits.header_timeout.as_secs(),
         ..ServerConfig::default()
     };
-    let gateway = graphql::startup::build(&config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(graphql::serve::serve(
-        listener,
-        gateway.router,
-        async {
-            stopped.await.ok();
-        },
-        limits,
-    ));
+    let app = support::start_app(config).await;
     Server {
-        addr,
+        addr: app.addr,
         _db: db,
-        _stop: stop,
+        _stop: support::StopOnDrop(app.shutdown),
     }
 }
 

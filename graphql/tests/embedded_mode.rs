@@ -14,11 +14,11 @@ on_both_databases!(
     completing_a_recurring_task_in_embedded_mode_creates_its_next_occurrence,
     |t| {
         let app = TestApp::on(t);
-        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let shutdown = stream::lifecycle::CancellationToken::new();
         let subscribers = tokio::spawn(graphql::events::run_embedded_subscribers(
             t.db.clone(),
             subscribers::webhook::WebhookSettings::default(),
-            shutdown,
+            shutdown.clone(),
         ));
         let due = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
         let task = app
@@ -73,7 +73,7 @@ on_both_databases!(
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
 
-        stop.send(true).unwrap();
+        shutdown.cancel();
         subscribers.await.unwrap().unwrap();
     }
 );

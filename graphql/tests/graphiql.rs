@@ -18,7 +18,7 @@ struct GraphiqlServer {
     /// The token printed at start-up, in development mode.
     dev_token: Option<String>,
     _db: support::TestDb,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _stop: support::StopOnDrop,
 }
 
 impl GraphiqlServer {
@@ -40,19 +40,14 @@ impl GraphiqlServer {
             database_url: db.url.clone(),
             ..config
         };
-        let gateway = graphql::startup::build(&config).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(graphql::http::serve(listener, gateway.router, async {
-            rx.await.ok();
-        }));
+        let app = support::start_app(config).await;
+        let base = format!("http://{}", app.addr);
         GraphiqlServer {
             base,
             client: reqwest::Client::new(),
-            dev_token: gateway.dev_token,
+            dev_token: app.dev_token,
             _db: db,
-            shutdown: Some(tx),
+            _stop: support::StopOnDrop(app.shutdown),
         }
     }
 
@@ -62,14 +57,6 @@ impl GraphiqlServer {
             .send()
             .await
             .unwrap()
-    }
-}
-
-impl Drop for GraphiqlServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 

@@ -14,7 +14,7 @@ struct TestServer {
     base: String,
     client: reqwest::Client,
     _db: support::TestDb,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _stop: support::StopOnDrop,
 }
 
 impl TestServer {
@@ -36,18 +36,12 @@ impl TestServer {
             ..ServerConfig::default()
         };
         configure(&mut config);
-        let gateway = graphql::startup::build(&config).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(graphql::http::serve(listener, gateway.router, async {
-            rx.await.ok();
-        }));
+        let app = support::start_app(config).await;
         TestServer {
-            base,
+            base: format!("http://{}", app.addr),
             client: reqwest::Client::new(),
             _db: db,
-            shutdown: Some(tx),
+            _stop: support::StopOnDrop(app.shutdown),
         }
     }
 
@@ -79,14 +73,6 @@ impl TestServer {
     async fn query(&self, token: Option<&str>, query: &str) -> (u16, Value) {
         self.post(token, json!({ "query": query }).to_string())
             .await
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 
@@ -432,7 +418,8 @@ async fn a_halted_embedded_subscriber_makes_readyz_fail_naming_it() {
         jwt_secret: Some(SECRET.to_owned()),
         ..ServerConfig::default()
     };
-    let gateway = graphql::startup::build(&config).await.unwrap();
+    let db_conn = graphql::db::connect(&db.url).await.unwrap();
+    graphql::db::migrate(&db_conn).await.unwrap();
     entities::consumer_offset::ActiveModel {
         consumer: sea_orm::Set(subscribers::recurrence::CONSUMER.to_owned()),
         topic: sea_orm::Set(stream::topics::TASK_EVENTS.to_owned()),
@@ -440,28 +427,14 @@ async fn a_halted_embedded_subscriber_makes_readyz_fail_naming_it() {
         next_offset: sea_orm::Set(1_000),
         updated_at: sea_orm::Set(entities::to_db_precision(chrono::Utc::now())),
     }
-    .insert(&gateway.state.db)
+    .insert(&db_conn)
     .await
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(graphql::http::serve(
-        listener,
-        gateway.router,
-        std::future::pending::<()>(),
-    ));
-    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
-    assert_eq!(ready.status(), 200, "ready before the subscribers start");
 
     // Act
-    tokio::spawn(graphql::events::run_embedded_subscribers_reporting(
-        gateway.state.db.clone(),
-        stream::embedded::EmbeddedLog::new(gateway.state.db.clone()),
-        config.webhooks.settings().unwrap(),
-        stopped,
-        gateway.state.components.clone(),
-    ));
+    let app = support::start_app(config).await;
+    let _stop = support::StopOnDrop(app.shutdown.clone());
+    let base = format!("http://{}", app.addr);
 
     // Assert
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -488,7 +461,6 @@ async fn a_halted_embedded_subscriber_makes_readyz_fail_naming_it() {
         telemetry::metrics::render()
             .contains("taskstream_component_up{component=\"subscriber recurrence\"} 0")
     );
-    let _ = stop.send(true);
 }
 
 #[tokio::test]

@@ -186,3 +186,28 @@ fn events_tail_refuses_an_unknown_topic_and_never_creates_a_database() {
         "events tail created a database file"
     );
 }
+
+#[test]
+fn taskstream_relay_stops_with_the_error_when_its_relay_cannot_run() {
+    // The relay is the process in `taskstream relay`: a relay that stops (here: a TLS CA file
+    // that does not exist, which retrying cannot fix) stops the process with its error.
+    let dir = temp_dir();
+    let database_url = format!("sqlite://{}?mode=rwc", dir.join("relay.db").display());
+    let started = Instant::now();
+    let out = run(
+        &["relay"],
+        &[
+            ("DATABASE_URL", &database_url),
+            ("KAFKA_BROKERS", "127.0.0.1:9"),
+            ("KAFKA_TLS_CA_FILE", "/no/such/ca.pem"),
+            ("METRICS_ADDR", "off"),
+        ],
+        &dir,
+        Duration::from_secs(30),
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("the outbox relay stopped"), "{err}");
+    assert!(err.contains("/no/such/ca.pem"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{err}");
+}

@@ -16,7 +16,7 @@ struct WebServer {
     base: String,
     client: reqwest::Client,
     _db: support::TestDb,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _stop: support::StopOnDrop,
 }
 
 impl WebServer {
@@ -39,18 +39,13 @@ impl WebServer {
             database_url: db.url.clone(),
             ..config
         };
-        let gateway = graphql::startup::build(&config).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(graphql::http::serve(listener, gateway.router, async {
-            rx.await.ok();
-        }));
+        let app = support::start_app(config).await;
+        let base = format!("http://{}", app.addr);
         WebServer {
             base,
             client: reqwest::Client::new(),
             _db: db,
-            shutdown: Some(tx),
+            _stop: support::StopOnDrop(app.shutdown),
         }
     }
 
@@ -81,14 +76,6 @@ impl WebServer {
             .await
             .unwrap();
         response.json().await.unwrap()
-    }
-}
-
-impl Drop for WebServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 

@@ -8,7 +8,8 @@
 //!
 //! Architecture invariant: only `stream/src/kafka*` imports `rskafka`.
 //!
-//! Layering, one way: the contract (`envelope`, `topics`, `*_events`) and `log` at the bottom;
+//! Layering, one way: the contract (`envelope`, `topics`, `*_events`), `log` and `lifecycle` at
+//! the bottom;
 //! `outbox` on them; the transports, `relay`, `consumer`, `dead_letters` and `retention` on
 //! those. The transports, the relay and the consumer runtime do not import one another.
 //!
@@ -30,6 +31,8 @@
 //! - [`relay`]: publishes pending outbox rows to the log, one active relay per database;
 //! - [`retention`]: deletes outbox rows, processed event ids and finished dead letters no
 //!   reader needs any more, in bounded batches;
+//! - [`lifecycle`]: the process's cancellation token and task tracker, the shutdown signal and
+//!   the retry schedule, shared by the gateway and the subscriber binaries;
 //! - [`broker_process`]: starts a local tansu broker for tests and benchmarks.
 
 pub mod broker_process;
@@ -38,6 +41,7 @@ pub mod dead_letters;
 pub mod embedded;
 pub mod envelope;
 pub mod kafka;
+pub mod lifecycle;
 pub mod log;
 pub mod notification_events;
 pub mod outbox;

@@ -27,6 +27,7 @@
 //!   each; everything that runs or replays subscribers iterates it;
 //! - [`process`]: what the binaries share (flags, database, Kafka, partitions, signals,
 //!   telemetry) and their one runner, [`process::run_binary`];
+//! - [`db`]: opening the database as every taskstream process does (the gateway too);
 //! - [`metrics_server`]: `GET /metrics` and `GET /healthz` on `METRICS_ADDR` for the binaries
 //!   (and `taskstream relay`).
 //!
@@ -36,6 +37,7 @@
 //! scheduler; `notification` (`src/bin/notification.rs`) runs the notification and webhook
 //! handlers on Kafka and the webhook dispatcher.
 
+pub mod db;
 mod due_loop;
 pub mod metrics_server;
 pub mod next_occurrence;

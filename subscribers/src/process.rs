@@ -1,15 +1,13 @@
 //! What every subscriber binary shares: its common flags, logging, the database pool, the Kafka
-//! log, partition assignment, the shutdown signal, and the one runner, [`run_binary`], which
-//! runs the subscribers the registry ([`crate::registry`]) assigns to the binary. Each binary is
-//! then its own flags and a call.
-
-use std::time::Duration;
+//! log, partition assignment, and the one runner, [`run_binary`], which runs the subscribers the
+//! registry ([`crate::registry`]) assigns to the binary on the process lifecycle of
+//! [`stream::lifecycle`] (one cancellation token, one task tracker). Each binary is then its
+//! own flags and a call.
 
 use anyhow::Context;
-use futures_util::future::join_all;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use stream::kafka::{KafkaArgs, KafkaLog};
-use tokio::sync::watch;
+use stream::lifecycle::{CancellationToken, TaskTracker};
 
 use crate::registry::{self, Subscriber, SubscriberSettings};
 
@@ -62,30 +60,15 @@ pub async fn start_metrics_server(args: &CommonArgs, default_port: u16) -> anyho
     crate::metrics_server::start(args.metrics_addr.as_deref(), default, None).await
 }
 
-/// A small pool; SQLite in WAL mode with a busy timeout, as the gateway opens it.
+/// A small pool ([`crate::db::SUBSCRIBER_MAX_CONNECTIONS`]), opened as the gateway opens it
+/// ([`crate::db`]).
 pub async fn connect_db(url: &str) -> anyhow::Result<DatabaseConnection> {
-    let mut opts = ConnectOptions::new(url.to_owned());
-    opts.max_connections(4)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
-    if url.starts_with("sqlite:") {
-        opts.map_sqlx_sqlite_opts(|o| {
-            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(5))
-                .foreign_keys(true)
-        });
-    }
-    Database::connect(opts)
-        .await
-        .context("cannot connect to the database")
+    crate::db::connect_with(url, crate::db::SUBSCRIBER_MAX_CONNECTIONS).await
 }
 
 /// Connects to the brokers and creates missing topics.
 pub async fn connect_log(args: &CommonArgs) -> anyhow::Result<KafkaLog> {
-    let log = KafkaLog::connect(args.kafka.config(&args.kafka_brokers)?).await?;
-    log.ensure_taskstream_topics().await?;
-    Ok(log)
+    Ok(KafkaLog::connect_with_topics(args.kafka.config(&args.kafka_brokers)?).await?)
 }
 
 /// The partitions of `topic` named by `spec`: `all`, or a comma list of partition numbers that
@@ -118,8 +101,11 @@ pub fn parse_partitions(spec: &str, topic: &str, count: i32) -> anyhow::Result<V
 
 /// Runs the subscribers of `binary` ([`Subscriber::in_binary`]) over Kafka, each on the
 /// partitions of its topic given by `PARTITIONS`, with their companion loops, until SIGINT or
-/// SIGTERM. A consumer that halts on its own stops the rest of the binary too, and its error is
-/// returned. Serves `/metrics` on the binary's default port unless `METRICS_ADDR` says otherwise.
+/// SIGTERM, each a task of one [`TaskTracker`] stopping on one [`CancellationToken`]. A part
+/// that ends on its own (a consumer that halts, a companion loop that returns, a panic) stops
+/// the rest of the binary too, and its error is returned: the process exits and its supervisor
+/// restarts it. Serves `/metrics` on the binary's default port unless `METRICS_ADDR` says
+/// otherwise.
 pub async fn run_binary(
     binary: &str,
     args: CommonArgs,
@@ -149,67 +135,51 @@ pub async fn run_binary(
     }
     let companions = registry::companions(subscribers.iter().copied(), &db, &settings)?;
 
-    // One stop signal for every part: a signal, or a consumer halting on its own.
-    let (stop, stopped) = watch::channel(false);
-    let consumers = join_all(consumers.into_iter().map(|consumer| {
-        let (stop, stopped) = (&stop, stopped.clone());
-        async move {
-            let result = consumer.run(until_stopped(stopped)).await;
-            let _ = stop.send(true);
-            result
+    // One token for every part: cancelled at a signal, or when any part ends on its own (a
+    // halted consumer, a panic) so that the binary stops and its supervisor restarts it.
+    let shutdown = stream::lifecycle::cancel_on_signal(CancellationToken::new());
+    let tracker = TaskTracker::new();
+    let mut parts = Vec::new();
+    for consumer in consumers {
+        let (shutdown, stop_all) = (shutdown.clone(), shutdown.clone().drop_guard());
+        parts.push(tracker.spawn(async move {
+            // Dropped when the consumer ends, even by a panic: the rest stop too.
+            let _stop_all = stop_all;
+            Ok(consumer.run(shutdown.cancelled()).await?)
+        }));
+    }
+    for companion in companions {
+        let (shutdown, stop_all) = (shutdown.clone(), shutdown.clone().drop_guard());
+        parts.push(tracker.spawn(async move {
+            let _stop_all = stop_all;
+            companion.run(shutdown.cancelled()).await;
+            if shutdown.is_cancelled() {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "the {} stopped on its own",
+                    companion.component()
+                ))
+            }
+        }));
+    }
+    tracker.close();
+    let mut first_error = None;
+    for part in parts {
+        let result = part
+            .await
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("a task panicked: {e}")));
+        if let Err(e) = result {
+            tracing::error!(binary, error = %format!("{e:#}"), "a part of the subscriber stopped; stopping the rest");
+            first_error.get_or_insert(e);
         }
-    }));
-    let companions = join_all(
-        companions
-            .iter()
-            .map(|companion| companion.run(until_stopped(stopped.clone()))),
-    );
-    let (results, _, ()) = tokio::join!(consumers, companions, stop_on_signal(&stop));
-    for result in results {
-        result?;
+    }
+    tracker.wait().await;
+    if let Some(e) = first_error {
+        return Err(e);
     }
     tracing::info!(binary, "subscriber stopped");
     Ok(())
-}
-
-/// Completes once `true` is sent on the stop channel (or its sender is gone): the stop signal
-/// shared by the parts of one binary.
-pub async fn until_stopped(mut stopped: tokio::sync::watch::Receiver<bool>) {
-    let _ = stopped.wait_for(|stop| *stop).await;
-}
-
-/// Sends `true` on `stop` at SIGINT or SIGTERM; returns early when another part already did
-/// (a consumer that halted on its own stops the rest of the binary too).
-pub async fn stop_on_signal(stop: &tokio::sync::watch::Sender<bool>) {
-    let stopped = stop.subscribe();
-    tokio::select! {
-        () = shutdown_signal() => {}
-        () = until_stopped(stopped) => {}
-    }
-    let _ = stop.send(true);
-}
-
-/// Completes at SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
 }
 
 #[cfg(test)]

@@ -215,6 +215,14 @@ pub enum Companion {
 }
 
 impl Companion {
+    /// Its name as a component of a process (in `/readyz` and logs).
+    pub fn component(&self) -> &'static str {
+        match self {
+            Companion::ReminderScheduler(_) => "reminder scheduler",
+            Companion::WebhookDispatcher(_) => "webhook dispatcher",
+        }
+    }
+
     /// Runs until `shutdown` completes (a pass in flight finishes first).
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         match self {

@@ -17,13 +17,8 @@ async fn me_over_http(t: &support::TestDb, sub: &str) -> (u16, Value) {
         jwt_jwks_url: None,
         ..ServerConfig::default()
     };
-    let gateway = graphql::startup::build(&config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(graphql::http::serve(listener, gateway.router, async {
-        stopped.await.ok();
-    }));
+    let app = support::start_app(config).await;
+    let base = format!("http://{}", app.addr);
     let token = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &json!({ "sub": sub, "exp": chrono::Utc::now().timestamp() + 600 }),
@@ -40,8 +35,7 @@ async fn me_over_http(t: &support::TestDb, sub: &str) -> (u16, Value) {
         .unwrap();
     let status = response.status().as_u16();
     let body = response.json().await.unwrap();
-    let _ = stop.send(());
-    let _ = server.await;
+    app.stop().await.unwrap();
     (status, body)
 }
 

@@ -27,16 +27,12 @@ struct EmbeddedServer {
     client: reqwest::Client,
     token: String,
     db: support::TestDb,
-    stop: tokio::sync::watch::Sender<bool>,
+    app: graphql::app::RunningApp,
 }
 
 impl EmbeddedServer {
+    /// The gateway on port 0 in embedded mode (its subscribers in-process), as `main` runs it.
     async fn start() -> EmbeddedServer {
-        EmbeddedServer::start_with(true).await
-    }
-
-    /// The gateway on port 0, with its in-process subscribers when `subscribers` is true.
-    async fn start_with(subscribers: bool) -> EmbeddedServer {
         let db = support::TestDb::empty(support::Backend::Sqlite)
             .await
             .unwrap();
@@ -46,21 +42,8 @@ impl EmbeddedServer {
             jwt_jwks_url: None,
             ..ServerConfig::default()
         };
-        let gateway = graphql::startup::build(&config).await.unwrap();
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        if subscribers {
-            tokio::spawn(graphql::events::run_embedded_subscribers(
-                gateway.state.db.clone(),
-                config.webhooks.settings().unwrap(),
-                stopped.clone(),
-            ));
-        }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut server_stop = stopped;
-        tokio::spawn(graphql::http::serve(listener, gateway.router, async move {
-            let _ = server_stop.wait_for(|s| *s).await;
-        }));
+        let app = support::start_app(config).await;
+        let base = format!("http://{}", app.addr);
         let token = graphql::auth::Authenticator::hs256(SECRET.as_bytes())
             .unwrap()
             .issue_token("observer", Duration::from_secs(600))
@@ -70,7 +53,7 @@ impl EmbeddedServer {
             client: reqwest::Client::new(),
             token,
             db,
-            stop,
+            app,
         }
     }
 
@@ -120,8 +103,7 @@ impl EmbeddedServer {
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(true);
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.app.stop().await.unwrap();
         self.db.cleanup().await;
     }
 }
@@ -360,10 +342,11 @@ async fn a_line_logged_inside_a_resolver_carries_the_request_id_and_no_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_publishes_inside_the_trace_and_the_consumer_continues_from_the_record() {
-    // Arrange: a gateway without subscribers (its outbox is relayed by hand), and a second
-    // database whose outbox plays the broker, so the relay hop runs without a Kafka broker.
+    // Arrange: a gateway whose outbox is also relayed by hand to a second database whose
+    // outbox plays the broker, so the relay hop runs without a Kafka broker. (Its own
+    // in-process subscribers read its outbox directly; their spans have no publish parent.)
     let exporter = exporter(telemetry::OtlpProtocol::HttpProtobuf);
-    let server = EmbeddedServer::start_with(false).await;
+    let server = EmbeddedServer::start().await;
     let broker = support::TestDb::migrated(support::Backend::Sqlite)
         .await
         .unwrap();

@@ -349,7 +349,7 @@ on_both_databases!(
         for _ in 0..3 {
             notification(&t.db, Some(Utc::now())).await;
         }
-        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let shutdown = stream::lifecycle::CancellationToken::new();
         let far_future = Utc::now() + Duration::days(365);
 
         // Act
@@ -358,13 +358,13 @@ on_both_databases!(
             policy(1_000),
             embedded(&[]),
             subscribers::Clock::Fixed(far_future),
-            shutdown,
+            shutdown.clone(),
         ));
         support::wait_until("the first pass pruned the read notifications", || async {
             notification_ids(&t.db).await.is_empty()
         })
         .await;
-        stop.send(true).unwrap();
+        shutdown.cancel();
 
         // Assert
         tokio::time::timeout(std::time::Duration::from_secs(30), task)

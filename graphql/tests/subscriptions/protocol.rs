@@ -1,5 +1,5 @@
-//! The graphql-transport-ws protocol rules, each closing the socket with its code, and the
-//! message size cap.
+//! The graphql-transport-ws protocol rules, each closing the socket with its code, the
+//! message size cap, and the close on shutdown.
 
 use super::*;
 
@@ -225,4 +225,19 @@ async fn a_subscription_nested_two_thousand_deep_is_refused_and_the_socket_stays
             "only the refused operation's end: {message}"
         );
     }
+}
+
+#[tokio::test]
+async fn shutdown_closes_open_websockets_with_1001_before_the_server_stops() {
+    // Arrange: a socket with an active subscription.
+    let mut server = TestServer::start().await;
+    let mut socket = server.connect().await;
+    handshake(&server, &mut socket, "alice").await;
+    send_json(&mut socket, subscribe_message("1")).await;
+
+    // Act: shut down as SIGTERM does; `shut_down` returns once the gateway has stopped.
+    let (closed, ()) = tokio::join!(close_frame(&mut socket), server.shut_down());
+
+    // Assert
+    assert_eq!(closed, (1001, "the server is shutting down".to_owned()));
 }

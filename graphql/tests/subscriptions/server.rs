@@ -5,12 +5,14 @@ use super::*;
 
 const SECRET: &str = "a-subscription-test-secret-long-enough";
 
-/// The real gateway on port 0 with the live consumer over the embedded log, as `run` does.
+/// The real gateway ([`graphql::app::App`]) on port 0, as `main` runs it.
 pub(crate) struct TestServer {
     addr: std::net::SocketAddr,
     pub(crate) state: Arc<graphql::http::AppState>,
     _db: support::TestDb,
-    stop: tokio::sync::watch::Sender<bool>,
+    _stop: support::StopOnDrop,
+    shutdown: graphql::app::CancellationToken,
+    join: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl TestServer {
@@ -36,8 +38,8 @@ impl TestServer {
         .await
     }
 
-    /// As embedded mode runs: the gateway plus every subscriber in-process (recurrence,
-    /// reminders with the scheduler, notifications, webhooks with `webhooks`).
+    /// With `webhooks` for the in-process webhook subscriber (every server runs in embedded
+    /// mode, as `main` does: recurrence, reminders with the scheduler, notifications, webhooks).
     pub(crate) async fn start_embedded(
         webhooks: subscribers::webhook::WebhookSettings,
     ) -> TestServer {
@@ -46,7 +48,7 @@ impl TestServer {
 
     async fn start_inner(
         init_timeout: Duration,
-        embedded: Option<subscribers::webhook::WebhookSettings>,
+        webhooks: Option<subscribers::webhook::WebhookSettings>,
         user_limits: Option<(usize, usize)>,
     ) -> TestServer {
         let db = support::TestDb::empty(support::Backend::Sqlite)
@@ -60,58 +62,39 @@ impl TestServer {
             jwt_issuer: None,
             ..graphql::config::ServerConfig::default()
         };
-        let gateway = graphql::startup::build(&config).await.unwrap();
-        let built = &gateway.state;
-        let state = Arc::new(graphql::http::AppState {
-            schema: built.schema.clone(),
-            db: built.db.clone(),
-            kafka: built.kafka.clone(),
-            auth: built.auth.clone(),
-            request_timeout: built.request_timeout,
-            body_timeout: built.body_timeout,
-            graphiql_html: built.graphiql_html.clone(),
-            live: built.live.clone(),
-            ws_init_timeout: init_timeout,
-            ws_max_subscriptions: built.ws_max_subscriptions,
-            components: built.components.clone(),
-            user_sockets: match user_limits {
-                Some((sockets, subscriptions)) => {
-                    graphql::sockets::UserSockets::new(sockets, subscriptions)
-                }
-                None => Arc::clone(&built.user_sockets),
-            },
-            oidc: None,
-            graphql_http: built.graphql_http.clone(),
-        });
-        let gateway = graphql::startup::Gateway {
-            router: graphql::http::router(Arc::clone(&state), config.max_body_bytes),
-            state,
-            dev_token: None,
-        };
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        graphql::startup::start_live_updates(&gateway.state, stopped.clone());
-        if let Some(webhooks) = embedded {
-            tokio::spawn(graphql::events::run_embedded_subscribers(
-                gateway.state.db.clone(),
-                webhooks,
-                stopped.clone(),
-            ));
+        let mut app = graphql::app::App::build(config).await.unwrap();
+        let state = app.state_mut();
+        state.ws_init_timeout = init_timeout;
+        if let Some((sockets, subscriptions)) = user_limits {
+            state.user_sockets = graphql::sockets::UserSockets::new(sockets, subscriptions);
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut server_stop = stopped;
-        tokio::spawn(graphql::http::serve(listener, gateway.router, async move {
-            let _ = server_stop.wait_for(|s| *s).await;
-        }));
-        tokio::time::timeout(DEADLINE, gateway.state.live.wait_until_consuming())
+        state.oidc = None;
+        if let Some(webhooks) = webhooks {
+            *app.webhooks_mut() = webhooks;
+        }
+        let app = support::start_built(app).await;
+        tokio::time::timeout(DEADLINE, app.state.live.wait_until_consuming())
             .await
             .expect("the live consumer did not start");
         TestServer {
-            addr,
-            state: gateway.state,
+            addr: app.addr,
+            state: app.state,
             _db: db,
-            stop,
+            _stop: support::StopOnDrop(app.shutdown.clone()),
+            shutdown: app.shutdown,
+            join: Some(app.join),
         }
+    }
+
+    /// Shuts the gateway down (as SIGTERM does) and waits until it has stopped.
+    pub(crate) async fn shut_down(&mut self) {
+        self.shutdown.cancel();
+        let join = self.join.take().expect("already shut down");
+        tokio::time::timeout(DEADLINE, join)
+            .await
+            .expect("the gateway did not stop")
+            .unwrap()
+            .unwrap();
     }
 
     pub(crate) fn token(&self, sub: &str) -> String {
@@ -151,12 +134,6 @@ impl TestServer {
             .json()
             .await
             .unwrap()
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
     }
 }
 

@@ -445,3 +445,26 @@ impl std::io::Write for CapturedLogs {
         Ok(())
     }
 }
+
+/// The real gateway ([`graphql::app::App`], as `main` runs it: HTTP server, in-process
+/// subscribers, live tail, retention) on `127.0.0.1:0`; it stops when
+/// [`graphql::app::RunningApp::shutdown`] is cancelled (see [`StopOnDrop`]).
+pub async fn start_app(config: graphql::config::ServerConfig) -> graphql::app::RunningApp {
+    start_built(graphql::app::App::build(config).await.unwrap()).await
+}
+
+/// [`start_app`] for an [`graphql::app::App`] already built (and perhaps adjusted).
+pub async fn start_built(app: graphql::app::App) -> graphql::app::RunningApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    app.run(listener, graphql::app::CancellationToken::new())
+        .unwrap()
+}
+
+/// Cancels a test server's shutdown token when dropped.
+pub struct StopOnDrop(pub graphql::app::CancellationToken);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}

@@ -78,7 +78,6 @@
 //! abandoned (nothing is lost: the stored offset has not moved).
 
 mod apply;
-mod backoff;
 mod partition;
 pub(crate) mod store;
 
@@ -93,7 +92,7 @@ use tracing::Instrument;
 
 use crate::log::{LogError, LogReader, LogRecord};
 
-pub use backoff::backoff_delay;
+pub use crate::lifecycle::backoff_delay;
 pub use store::event_id;
 
 /// Applies records of one consumer. It runs inside the runtime's transaction and must write

@@ -134,6 +134,44 @@ impl KafkaLog {
         Ok(log)
     }
 
+    /// [`KafkaLog::connect`], then creates the taskstream topics that are missing: the log
+    /// every taskstream process uses.
+    pub async fn connect_with_topics(config: KafkaConfig) -> Result<KafkaLog, LogError> {
+        let log = KafkaLog::connect(config).await?;
+        log.ensure_taskstream_topics().await?;
+        Ok(log)
+    }
+
+    /// [`KafkaLog::connect_with_topics`], retrying with backoff (200 ms doubling up to 30 s)
+    /// while the brokers are unreachable (rows wait in the outbox meanwhile). `Ok(None)` once
+    /// `shutdown` is cancelled; an error that retrying cannot fix (bad TLS or SASL settings)
+    /// is returned.
+    pub async fn connect_with_retry(
+        config: &KafkaConfig,
+        shutdown: &crate::lifecycle::CancellationToken,
+    ) -> Result<Option<KafkaLog>, LogError> {
+        let mut backoff = crate::lifecycle::Backoff::new(
+            std::time::Duration::from_millis(200),
+            std::time::Duration::from_secs(30),
+        );
+        loop {
+            let attempt = tokio::select! {
+                () = shutdown.cancelled() => return Ok(None),
+                attempt = KafkaLog::connect_with_topics(config.clone()) => attempt,
+            };
+            match attempt {
+                Ok(log) => return Ok(Some(log)),
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, backoff = ?backoff.next_delay(), "event log unreachable; the outbox keeps the events until it is back");
+                }
+                Err(e) => return Err(e),
+            }
+            if !backoff.pause(shutdown).await {
+                return Ok(None);
+            }
+        }
+    }
+
     /// The settings this log was built with.
     pub fn config(&self) -> &KafkaConfig {
         &self.config
