@@ -749,6 +749,59 @@ fn request_handlers(crates: &[Crate]) -> Findings {
     out
 }
 
+const LAYERS: &str = "stream is layered one way: the log's parts (embedded log, Kafka log, relay, consumer runtime) know each other only through the lower modules (outbox, log, envelope, lifecycle, ...), which know none of them";
+
+/// The stream modules that implement one part of the log; none may name another.
+const STREAM_PARTS: &[&str] = &["embedded", "kafka", "relay", "consumer"];
+
+/// The stream modules every part builds on; they may name no part.
+const STREAM_BASE: &[&str] = &[
+    "envelope",
+    "lifecycle",
+    "log",
+    "notification_events",
+    "outbox",
+    "partitioner",
+    "reminder_events",
+    "task_events",
+    "topics",
+];
+
+fn stream_layers(crates: &[Crate]) -> Findings {
+    let mut out = Vec::new();
+    let Some(stream) = crates.iter().find(|c| c.name == "stream") else {
+        return vec!["no `stream` member in the workspace".to_owned()];
+    };
+    for source in &stream.sources {
+        let Some(rest) = source.path.strip_prefix("stream/src/") else {
+            continue;
+        };
+        let module = rest.split(['/', '.']).next().unwrap_or_default();
+        let forbidden: Vec<&str> = if STREAM_PARTS.contains(&module) {
+            STREAM_PARTS
+                .iter()
+                .copied()
+                .filter(|p| *p != module)
+                .collect()
+        } else if STREAM_BASE.contains(&module) {
+            STREAM_PARTS.to_vec()
+        } else {
+            continue;
+        };
+        for part in forbidden {
+            for line in word_lines(&source.code, &format!("crate::{part}")) {
+                out.push(finding(
+                    &source.path,
+                    line,
+                    &format!("uses `crate::{part}`"),
+                    LAYERS,
+                ));
+            }
+        }
+    }
+    out
+}
+
 fn assert_none(findings: Findings) {
     assert!(
         findings.is_empty(),
@@ -781,6 +834,11 @@ fn only_telemetry_installs_the_subscriber_and_exporter() {
 #[test]
 fn migrations_are_listed_in_order_with_a_down() {
     assert_none(migrations(&workspace()));
+}
+
+#[test]
+fn stream_is_layered_one_way() {
+    assert_none(stream_layers(&workspace()));
 }
 
 #[test]
@@ -925,4 +983,34 @@ fn each_check_names_the_file_line_and_invariant_it_breaks() {
         );
     }
     assert_eq!(findings.len(), expected.len(), "{}", findings.join("\n"));
+}
+
+#[test]
+fn the_stream_layering_check_names_a_part_that_uses_another() {
+    let crates = [fake(
+        "stream",
+        "[dependencies]\n",
+        &[
+            (
+                "stream/src/embedded.rs",
+                "use crate::log::LogReader;\nuse crate::relay::Relay;",
+            ),
+            ("stream/src/consumer/apply.rs", "use crate::outbox::header;"),
+            ("stream/src/outbox.rs", "fn f() { crate::consumer::run() }"),
+            (
+                "stream/src/dead_letters.rs",
+                "use crate::consumer::Handler;",
+            ),
+        ],
+    )];
+    let findings = stream_layers(&crates);
+    assert_eq!(findings.len(), 2, "{findings:#?}");
+    assert!(
+        findings[0].starts_with("stream/src/embedded.rs:2"),
+        "{findings:#?}"
+    );
+    assert!(
+        findings[1].starts_with("stream/src/outbox.rs:1"),
+        "{findings:#?}"
+    );
 }
