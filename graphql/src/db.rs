@@ -1,11 +1,11 @@
 //! The gateway's database: opened as every taskstream process opens it
-//! ([`subscribers::db`]: SQLite or PostgreSQL, a bounded pool, clear errors for a URL that
+//! ([`stream::db`]: SQLite or PostgreSQL, a bounded pool, clear errors for a URL that
 //! cannot work), migrated, and pinged for `/readyz`.
 
 use anyhow::Context;
 use migration::MigratorTrait;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
-pub use subscribers::db::{
+pub use stream::db::{
     ACCEPTED_FORMS, MAX_CONNECTIONS, POSTGRES_REACH_TIMEOUT, SQLITE_BUSY_TIMEOUT, connect,
     connect_existing, redact_url,
 };

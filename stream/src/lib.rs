@@ -27,6 +27,8 @@
 //! - [`kafka`]: the Kafka-protocol transport (rskafka) and the `KAFKA_*` flags;
 //! - [`embedded`]: the embedded transport: the `outbox` table read as the log;
 //! - [`consumer`]: the consumer runtime (offsets, dedupe, batching, retry, dead letters);
+//! - [`db`]: opening the database (SQLite or PostgreSQL, one pool configuration for every
+//!   process and the tests);
 //! - [`dead_letters`]: list, show, replay and discard parked records;
 //! - [`relay`]: publishes pending outbox rows to the log, one active relay per database;
 //! - [`retention`]: deletes outbox rows, processed event ids and finished dead letters no
@@ -37,6 +39,7 @@
 
 pub mod broker_process;
 pub mod consumer;
+pub mod db;
 pub mod dead_letters;
 pub mod embedded;
 pub mod envelope;

@@ -37,7 +37,8 @@
 //! scheduler; `notification` (`src/bin/notification.rs`) runs the notification and webhook
 //! handlers on Kafka and the webhook dispatcher.
 
-pub mod db;
+/// The database connection every process opens (moved to [`stream::db`]; re-exported).
+pub use stream::db;
 mod due_loop;
 pub mod metrics_server;
 pub mod next_occurrence;

@@ -11,8 +11,8 @@
 //! `log_faults` (offsets past the end, late commits, an unavailable log).
 #![allow(clippy::unwrap_used)]
 
-#[path = "../support/mod.rs"]
-mod support;
+use testkit as support;
+use testkit::on_both_databases;
 
 mod handler;
 
@@ -102,25 +102,7 @@ async fn append(db: &DatabaseConnection, topic: &str, n: usize) -> Vec<Uuid> {
 
 /// Inserts an outbox row by hand (a malformed record, or a redelivered copy); returns its id.
 async fn insert_raw(db: &DatabaseConnection, headers: &str, payload: &str) -> i64 {
-    let row = entities::outbox::ActiveModel {
-        event_id: Set(Uuid::now_v7()),
-        topic: Set(TOPIC.to_owned()),
-        key: Set("raw".to_owned()),
-        payload: Set(payload.to_owned()),
-        headers: Set(headers.to_owned()),
-        created_at: Set(entities::to_db_precision(Utc::now())),
-        published_at: Set(None),
-        partition: Set(None),
-        offset: Set(None),
-        attempts: Set(0),
-        last_error: Set(None),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .unwrap();
-    stream::outbox::notify_committed();
-    row.id
+    testkit::insert_raw(db, TOPIC, "raw", headers, payload).await
 }
 
 /// A copy of the outbox row of event `id` under a new row id: what a relay retry delivers.

@@ -1,8 +1,9 @@
 //! Opening the database every taskstream process uses: SQLite (embedded default) or
 //! PostgreSQL, with a bounded pool; a URL that cannot work fails at once with an error naming
 //! it (an unsupported scheme, a SQLite directory that does not exist, a PostgreSQL host that
-//! does not answer). The gateway (`graphql::db`) and the subscriber binaries
-//! ([`crate::process::connect_db`]) both open it here.
+//! does not answer). The gateway (`graphql::db`), the subscriber binaries
+//! (`subscribers::process::connect_db`) and the tests (`testkit`) all open it here, so their
+//! pools and pragmas cannot drift apart.
 
 use std::time::Duration;
 
