@@ -25,8 +25,13 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
+    /// The request conflicts with the current state; `field` is the input path it concerns,
+    /// when it concerns one (a tag's `name`, `input.expectedVersion`).
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        field: Option<String>,
+    },
     #[error("{0}")]
     RateLimited(String),
     /// Anything the client cannot fix. Display is generic; the cause is only logged.
@@ -42,7 +47,7 @@ impl ApiError {
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::NotFound(_) => "NOT_FOUND",
-            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::Conflict { .. } => "CONFLICT",
             ApiError::RateLimited(_) => "RATE_LIMITED",
             ApiError::Internal(_) => "INTERNAL",
         }
@@ -96,7 +101,9 @@ impl From<ApiError> for async_graphql::Error {
         }
         let code = err.code();
         let field = match &err {
-            ApiError::BadUserInput { field, .. } => field.clone(),
+            ApiError::BadUserInput { field, .. } | ApiError::Conflict { field, .. } => {
+                field.clone()
+            }
             _ => None,
         };
         async_graphql::Error::new(err.to_string()).extend_with(|_, e| {

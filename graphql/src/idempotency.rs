@@ -162,7 +162,10 @@ impl Extension for IdempotencyExtension {
                 }
                 response
             }
-            Ok(Claim::Refused(message)) => error_response(ApiError::Conflict(message)),
+            Ok(Claim::Refused(message)) => error_response(ApiError::Conflict {
+                message,
+                field: None,
+            }),
             Ok(Claim::Claimed) => {
                 let guard = UnknownOnDrop {
                     db: Some(db.clone()),

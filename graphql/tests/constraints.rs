@@ -44,7 +44,12 @@ on_both_databases!(a_taken_tag_name_is_a_conflict_naming_the_field, |t| {
             .await,
         ("CONFLICT".to_owned(), TAG_TAKEN.to_owned())
     );
-    // Nothing was written by either refusal.
+    assert_eq!(
+        app.error_field(ALICE, r#"mutation { createTag(name: "WORK") { id } }"#)
+            .await,
+        ("CONFLICT".to_owned(), Some("name".to_owned()))
+    );
+    // Nothing was written by any refusal.
     let tags = app.ok(ALICE, "{ tags { id name } }", json!({})).await;
     assert_eq!(
         tags["tags"],
@@ -287,8 +292,9 @@ on_both_databases!(
                 ),
             }
             match (ApiError::from(err), &constraint.conflict) {
-                (ApiError::Conflict(message), Some(conflict)) => {
-                    assert_eq!(message, conflict.message())
+                (ApiError::Conflict { message, field }, Some(conflict)) => {
+                    assert_eq!(message, conflict.message());
+                    assert_eq!(field.as_deref(), Some(conflict.field));
                 }
                 (ApiError::Internal(cause), None) => {
                     let cause = format!("{cause:#}");

@@ -386,7 +386,10 @@ pub fn api_error(err: DbErr) -> ApiError {
         Some(Violation::Known(Constraint {
             conflict: Some(conflict),
             ..
-        })) => ApiError::Conflict(conflict.message()),
+        })) => ApiError::Conflict {
+            message: conflict.message(),
+            field: Some(conflict.field.to_owned()),
+        },
         Some(v) => ApiError::Internal(anyhow::Error::new(err).context(v.to_string())),
         None => ApiError::Internal(anyhow::Error::new(err).context("database error")),
     }

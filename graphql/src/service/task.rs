@@ -140,10 +140,14 @@ pub async fn find_successor<C: ConnectionTrait>(
 
 fn check_version(current: &task::Model, expected: Option<i32>) -> ApiResult<()> {
     match expected {
-        Some(v) if v != current.version => Err(ApiError::Conflict(format!(
-            "task {} is at version {}, not the expected version {v}; reload it and retry",
-            current.id, current.version
-        ))),
+        Some(v) if v != current.version => Err(ApiError::Conflict {
+            message: format!(
+                "input.expectedVersion: task {} is at version {}, not the expected version {v}; \
+                 reload it and retry",
+                current.id, current.version
+            ),
+            field: Some("input.expectedVersion".to_owned()),
+        }),
         _ => Ok(()),
     }
 }

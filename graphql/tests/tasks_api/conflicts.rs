@@ -22,7 +22,20 @@ on_both_databases!(
             )
             .await;
         assert_eq!(code, "CONFLICT");
+        assert!(message.starts_with("input.expectedVersion: "), "{message}");
         assert!(message.contains("version 2"), "{message}");
+        // Programs place the error by `extensions.field`, as for bad input.
+        let inline = format!(
+            r#"mutation {{ updateTask(id: "{}", input: {{ title: "Draft 4", expectedVersion: 1 }}) {{ id }} }}"#,
+            id.as_str().unwrap()
+        );
+        assert_eq!(
+            app.error_field(ALICE, &inline).await,
+            (
+                "CONFLICT".to_owned(),
+                Some("input.expectedVersion".to_owned())
+            )
+        );
         assert_eq!(app.count("outbox").await, before);
         let title = app
             .ok(
