@@ -12,53 +12,7 @@ use sha2::{Digest, Sha256, Sha384};
 
 const SECRET: &str = "a-graphiql-test-secret-that-is-long-enough";
 
-struct GraphiqlServer {
-    base: String,
-    client: reqwest::Client,
-    /// The token printed at start-up, in development mode.
-    dev_token: Option<String>,
-    _db: support::TestDb,
-    _stop: support::StopOnDrop,
-}
-
-impl GraphiqlServer {
-    /// A server in development mode (`secret: None`) or with an HS256 secret.
-    async fn start(secret: Option<&str>) -> GraphiqlServer {
-        GraphiqlServer::start_with(ServerConfig {
-            jwt_secret: secret.map(str::to_owned),
-            jwt_jwks_url: None,
-            ..ServerConfig::default()
-        })
-        .await
-    }
-
-    async fn start_with(config: ServerConfig) -> GraphiqlServer {
-        let db = support::TestDb::empty(support::Backend::Sqlite)
-            .await
-            .unwrap();
-        let config = ServerConfig {
-            database_url: db.url.clone(),
-            ..config
-        };
-        let app = support::start_app(config).await;
-        let base = format!("http://{}", app.addr);
-        GraphiqlServer {
-            base,
-            client: reqwest::Client::new(),
-            dev_token: app.dev_token,
-            _db: db,
-            _stop: support::StopOnDrop(app.shutdown),
-        }
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap()
-    }
-}
+type GraphiqlServer = support::HttpServer;
 
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
     response

@@ -12,71 +12,20 @@ use serde_json::{Value, json};
 
 const SECRET: &str = "a-web-test-secret-that-is-long-enough";
 
-struct WebServer {
-    base: String,
-    client: reqwest::Client,
-    _db: support::TestDb,
-    _stop: support::StopOnDrop,
-}
+type WebServer = support::HttpServer;
 
-impl WebServer {
-    /// A server in development mode (`secret: None`) or with an HS256 secret.
-    async fn start(secret: Option<&str>) -> WebServer {
-        WebServer::start_with(ServerConfig {
-            jwt_secret: secret.map(str::to_owned),
-            jwt_jwks_url: None,
-            ..ServerConfig::default()
-        })
+/// The user `token` signs in as (`{ me { id } }`).
+async fn me(server: &support::HttpServer, token: &str) -> Value {
+    let response = server
+        .client
+        .post(format!("{}/graphql", server.base))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .body(r#"{"query":"{ me { id } }"}"#)
+        .send()
         .await
-    }
-
-    /// A server with `config` and a fresh database.
-    async fn start_with(config: ServerConfig) -> WebServer {
-        let db = support::TestDb::empty(support::Backend::Sqlite)
-            .await
-            .unwrap();
-        let config = ServerConfig {
-            database_url: db.url.clone(),
-            ..config
-        };
-        let app = support::start_app(config).await;
-        let base = format!("http://{}", app.addr);
-        WebServer {
-            base,
-            client: reqwest::Client::new(),
-            _db: db,
-            _stop: support::StopOnDrop(app.shutdown),
-        }
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-        let mut request = self.client.get(format!("{}{path}", self.base));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        request.send().await.unwrap()
-    }
-
-    async fn me(&self, token: &str) -> Value {
-        let response = self
-            .client
-            .post(format!("{}/graphql", self.base))
-            .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {token}"))
-            .body(r#"{"query":"{ me { id } }"}"#)
-            .send()
-            .await
-            .unwrap();
-        response.json().await.unwrap()
-    }
+        .unwrap();
+    response.json().await.unwrap()
 }
 
 /// A provider's keys (the test fixture) served on a loopback port; returns the JWKS URL.
@@ -207,7 +156,7 @@ async fn development_mode_hands_the_app_a_token_for_the_development_user() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["user"], graphql::startup::DEV_USER);
     let token = body["token"].as_str().unwrap();
-    let me = server.me(token).await;
+    let me = me(&server, token).await;
     assert_eq!(me["data"]["me"]["id"], graphql::startup::DEV_USER);
 }
 

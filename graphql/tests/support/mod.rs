@@ -187,6 +187,62 @@ pub async fn start_built(app: graphql::app::App) -> graphql::app::RunningApp {
         .unwrap()
 }
 
+/// The real gateway on a fresh SQLite database, with an HTTP client for its routes: the page,
+/// GraphiQL and web-app tests' server.
+#[allow(dead_code)] // Each test binary uses its own part.
+pub struct HttpServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    /// The token printed at start-up, in development mode.
+    pub dev_token: Option<String>,
+    _db: TestDb,
+    _stop: StopOnDrop,
+}
+
+#[allow(dead_code)] // Each test binary uses its own part.
+impl HttpServer {
+    /// A server in development mode (`secret: None`) or with an HS256 secret.
+    pub async fn start(secret: Option<&str>) -> HttpServer {
+        HttpServer::start_with(graphql::config::ServerConfig {
+            jwt_secret: secret.map(str::to_owned),
+            jwt_jwks_url: None,
+            ..graphql::config::ServerConfig::default()
+        })
+        .await
+    }
+
+    /// A server with `config` and a fresh database.
+    pub async fn start_with(config: graphql::config::ServerConfig) -> HttpServer {
+        let db = TestDb::empty(Backend::Sqlite).await.unwrap();
+        let config = graphql::config::ServerConfig {
+            database_url: db.url.clone(),
+            ..config
+        };
+        let app = start_app(config).await;
+        HttpServer {
+            base: format!("http://{}", app.addr),
+            client: reqwest::Client::new(),
+            dev_token: app.dev_token,
+            _db: db,
+            _stop: StopOnDrop(app.shutdown),
+        }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.get_with(path, &[]).await
+    }
+
+    /// `GET path` with extra headers.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+}
+
 /// Cancels a test server's shutdown token when dropped.
 pub struct StopOnDrop(pub graphql::app::CancellationToken);
 
