@@ -167,6 +167,13 @@ impl App {
                 shutdown.clone(),
             ),
         );
+        // SQLite only (returns at once on PostgreSQL): keeps the WAL file bounded.
+        tracker.spawn(stream::write_txn::checkpoint_loop(
+            db.clone(),
+            shutdown.clone(),
+        ));
+        // PostgreSQL only: other processes' commits wake this one's outbox readers.
+        tracker.spawn(stream::wakeup::run(db.clone(), shutdown.clone()));
 
         let router = crate::http::router(Arc::clone(&state), config.max_body_bytes);
         let limits = config.connection_limits();
@@ -230,6 +237,8 @@ impl App {
             &shutdown,
             crate::retention::run_with(&config.retention, db.clone(), true, shutdown.clone()),
         );
+        // PostgreSQL only: the gateways' and subscribers' commits wake the relay.
+        tracker.spawn(stream::wakeup::run(db.clone(), shutdown.clone()));
         Ok(tokio::spawn(async move {
             let result = relay.await.unwrap_or_else(|e| Err(e.into()));
             shutdown.cancel();

@@ -35,9 +35,6 @@ pub const LIVE_CHANNEL_CAPACITY: usize = 1024;
 /// Most records read per fetch.
 const FETCH_MAX_RECORDS: usize = 500;
 
-/// How long one fetch waits for new records before the loop checks for shutdown again.
-const FETCH_MAX_WAIT: Duration = Duration::from_secs(1);
-
 /// First and largest delay between retries after a log error.
 const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -287,7 +284,7 @@ async fn tail_partition<L: LogReader>(
     loop {
         let fetched = tokio::select! {
             () = shutdown.cancelled() => return,
-            fetched = log.fetch(topic, partition, offset, FETCH_MAX_RECORDS, FETCH_MAX_WAIT) => fetched,
+            fetched = log.fetch(topic, partition, offset, FETCH_MAX_RECORDS, log.idle_fetch_wait()) => fetched,
         };
         match fetched {
             Ok(fetched) => {

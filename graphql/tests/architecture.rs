@@ -756,6 +756,7 @@ const STREAM_PARTS: &[&str] = &["embedded", "kafka", "relay", "consumer"];
 
 /// The stream modules every part builds on; they may name no part.
 const STREAM_BASE: &[&str] = &[
+    "db",
     "envelope",
     "lifecycle",
     "log",
@@ -765,6 +766,8 @@ const STREAM_BASE: &[&str] = &[
     "reminder_events",
     "task_events",
     "topics",
+    "wakeup",
+    "write_txn",
 ];
 
 fn stream_layers(crates: &[Crate]) -> Findings {

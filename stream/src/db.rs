@@ -10,16 +10,19 @@ use std::time::Duration;
 use anyhow::Context;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
-/// Most connections in the gateway's pool. PostgreSQL's default `max_connections` is 100;
-/// several gateway replicas and the subscribers share it, so each process stays small.
+/// Most connections in the pool of every process (gateway, relay, subscriber binaries, CLI):
+/// one setting, so a subscriber binary opens the database exactly as the gateway does.
+/// PostgreSQL's default `max_connections` is 100; several gateway replicas and the subscribers
+/// share it, so each process stays small. The pool keeps one connection open when idle and
+/// opens the others as load needs them.
 pub const MAX_CONNECTIONS: u32 = 10;
-
-/// Most connections in a subscriber binary's pool: a few consumers and a companion loop.
-pub const SUBSCRIBER_MAX_CONNECTIONS: u32 = 4;
 
 /// SQLite allows one writer at a time; waiting writers retry for up to this long before
 /// failing with "database is locked".
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most bytes a SQLite WAL file keeps on disk after a checkpoint reset it (64 MiB).
+pub const SQLITE_JOURNAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// How long start-up waits for PostgreSQL to accept a TCP connection before saying it is
 /// unreachable (instead of the pool's silent wait).
@@ -30,41 +33,43 @@ pub const ACCEPTED_FORMS: &str = "sqlite://FILE?mode=rwc (embedded, e.g. \
      sqlite://taskstream.db?mode=rwc) or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE";
 
 /// Opens a pool for `url` (`sqlite://path?mode=rwc` or `postgres://...`), creating a SQLite
-/// file that does not exist yet. SQLite runs in WAL mode with a busy timeout and foreign keys
-/// on.
+/// file that does not exist yet. SQLite runs in WAL mode with a busy timeout, foreign keys on
+/// and a WAL size limit.
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
-    open(url, true, MAX_CONNECTIONS).await
-}
-
-/// As [`connect`], with at most `max_connections` in the pool.
-pub async fn connect_with(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
-    open(url, true, max_connections).await
+    open(url, true).await
 }
 
 /// As [`connect`], but a SQLite file must exist already (for commands that only read, such
 /// as `events tail`: they must never leave an empty database behind).
 pub async fn connect_existing(url: &str) -> anyhow::Result<DatabaseConnection> {
-    open(url, false, MAX_CONNECTIONS).await
+    open(url, false).await
 }
 
-async fn open(url: &str, create: bool, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
+async fn open(url: &str, create: bool) -> anyhow::Result<DatabaseConnection> {
     match Target::of(url)? {
         Target::Sqlite(Some(path)) => check_sqlite_file(&path, create)?,
         Target::Sqlite(None) => {}
         Target::Postgres { host, port } => check_postgres_reachable(&host, port).await?,
     }
     let mut opts = ConnectOptions::new(url.to_owned());
-    opts.max_connections(max_connections)
+    opts.max_connections(MAX_CONNECTIONS)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
+    if url.starts_with("postgres") {
+        // Tells this process's commits apart in outbox notifications (`crate::wakeup`).
+        opts.map_sqlx_postgres_opts(|o| o.application_name(crate::wakeup::application_name()));
+    }
     if url.starts_with("sqlite:") {
         opts.map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true)
+                // After a checkpoint resets the WAL, truncate the file to this size instead of
+                // keeping it at its largest (see `write_txn::checkpoint_loop`).
+                .pragma("journal_size_limit", SQLITE_JOURNAL_SIZE_LIMIT.to_string())
                 .create_if_missing(create)
         });
     }

@@ -18,7 +18,9 @@
 //!   (`payload` is NOT NULL).
 //!
 //! Waking up: a fetch that finds nothing waits for the process-wide commit signal,
-//! [`crate::outbox::notify_committed`], with its `max_wait` as the fallback poll. Services call
+//! [`crate::outbox::notify_committed`], with its `max_wait` as the fallback poll (readers pass
+//! [`LogReader::idle_fetch_wait`], 30 s: on PostgreSQL, [`crate::wakeup::run`] turns other
+//! processes' commits into the same signal). Services call
 //! it right after committing a transaction that wrote the outbox (the gateway through
 //! `commit_and_notify`, the consumer runtime after each commit), so consumers react within a
 //! query's time instead of a poll interval. The fetch registers for the signal *before* it
@@ -292,6 +294,13 @@ impl LogReader for EmbeddedLog {
 
     async fn partition_count(&self, _topic: &str) -> Result<i32, LogError> {
         Ok(1)
+    }
+
+    /// [`crate::wakeup::FALLBACK_POLL`]: every commit wakes a waiting fetch (in this process
+    /// directly, from other processes through [`crate::wakeup::run`] on PostgreSQL), so
+    /// an idle fetch only needs the slow fallback poll.
+    fn idle_fetch_wait(&self) -> Duration {
+        crate::wakeup::FALLBACK_POLL
     }
 }
 

@@ -9,9 +9,9 @@
 //! Architecture invariant: only `stream/src/kafka*` imports `rskafka`.
 //!
 //! Layering, one way: the contract (`envelope`, `topics`, `*_events`), `log` and `lifecycle` at
-//! the bottom;
-//! `outbox` on them; the transports, `relay`, `consumer`, `dead_letters` and `retention` on
-//! those. The transports, the relay and the consumer runtime do not import one another.
+//! the bottom; `db`, `wakeup`, then `write_txn` and `outbox` on them; the transports, `relay`, `consumer`,
+//! `dead_letters` and `retention` on those. The transports, the relay and the consumer runtime
+//! do not import one another.
 //!
 //! Module map:
 //! - [`envelope`]: the CloudEvents 1.0 structured-mode envelope;
@@ -23,6 +23,9 @@
 //! - [`outbox`]: the outbox's shape on both sides: the write transaction, appending events
 //!   (one, or the two of a task change) inside the caller's transaction, header names, and
 //!   rows as records and back;
+//! - [`wakeup`]: commit wake-ups between processes on PostgreSQL (LISTEN/NOTIFY);
+//! - [`write_txn`]: the write transaction every writer opens, behind an in-process queue of
+//!   writers on SQLite;
 //! - [`partitioner`]: murmur2 key partitioning, identical to Kafka's Java client;
 //! - [`kafka`]: the Kafka-protocol transport (rskafka) and the `KAFKA_*` flags;
 //! - [`embedded`]: the embedded transport: the `outbox` table read as the log;
@@ -54,5 +57,7 @@ pub mod reminder_events;
 pub mod retention;
 pub mod task_events;
 pub mod topics;
+pub mod wakeup;
+pub mod write_txn;
 
 pub use envelope::CloudEvent;

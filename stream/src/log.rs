@@ -86,6 +86,14 @@ pub trait LogReader: Send + Sync {
 
     /// How many partitions `topic` has.
     fn partition_count(&self, topic: &str) -> impl Future<Output = Result<i32, LogError>> + Send;
+
+    /// The `max_wait` a reader that has nothing else to do should pass to [`Self::fetch`]: how
+    /// long an idle fetch may wait before it returns empty. One second by default (a broker
+    /// long-polls, which costs the database nothing); longer where fetches wake up on commits
+    /// and an idle fetch would only poll the database.
+    fn idle_fetch_wait(&self) -> Duration {
+        Duration::from_secs(1)
+    }
 }
 
 /// Appends records to a partition.

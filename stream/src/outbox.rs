@@ -14,10 +14,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use entities::outbox;
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DbErr, Set, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
 use uuid::Uuid;
 
 use crate::envelope::CloudEvent;
@@ -87,17 +84,9 @@ pub fn event_headers(event: &CloudEvent) -> BTreeMap<String, String> {
     h
 }
 
-/// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`, taking the write
-/// lock up front: a deferred transaction that reads and then writes fails with SQLITE_BUSY
-/// (not retried by the busy timeout) when another writer committed in between. PostgreSQL
-/// ignores the option and relies on row locks.
-pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    })
-    .await
-}
+/// The write transaction every writer opens (and the SQLite writers' queue): see
+/// [`crate::write_txn`].
+pub use crate::write_txn::{WriteTxn, begin_write};
 
 /// Appends `event` for `topic` with record key `key` to the outbox, on `conn` (pass the open
 /// transaction of the change). `now` is the row's `created_at`.
@@ -111,6 +100,19 @@ pub async fn append<C: ConnectionTrait>(
     event: &CloudEvent,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    outbox::Entity::insert(traced_row(topic, key, event, now)?)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// The outbox row of `event`, given the current span's trace context when it has none.
+fn traced_row(
+    topic: &str,
+    key: &str,
+    event: &CloudEvent,
+    now: DateTime<Utc>,
+) -> Result<outbox::ActiveModel, DbErr> {
     let traced;
     let event = match telemetry::current_traceparent() {
         Some(traceparent) if event.traceparent.is_none() => {
@@ -124,17 +126,14 @@ pub async fn append<C: ConnectionTrait>(
     };
     let payload = serde_json::to_string(event)
         .map_err(|e| DbErr::Custom(format!("BUG: event does not serialise: {e}")))?;
-    row(event.id, topic, key, payload, &event_headers(event), now)?
-        .insert(conn)
-        .await?;
-    Ok(())
+    row(event.id, topic, key, payload, &event_headers(event), now)
 }
 
 /// Appends the events of one task change, on `conn` (the change's open transaction): the
 /// `kind` event with the full `snapshot` on `task-events` and the latest state on
-/// `task-updates`, both keyed by the task id, built by [`task_change_events`]. The history
-/// event carries `correlation_id` and, when the change was caused by another event (the
-/// recurrence subscriber's successor), `causation_id`.
+/// `task-updates`, both keyed by the task id, built by [`task_change_events`], in one
+/// two-row `INSERT`. The history event carries `correlation_id` and, when the change was
+/// caused by another event (the recurrence subscriber's successor), `causation_id`.
 pub async fn append_change<C: ConnectionTrait>(
     conn: &C,
     kind: TaskChangeKind,
@@ -147,8 +146,13 @@ pub async fn append_change<C: ConnectionTrait>(
         .map_err(|e| DbErr::Custom(format!("BUG: the task snapshot does not serialise: {e}")))?;
     history.causationid = causation_id;
     let key = snapshot.id.to_string();
-    append(conn, topics::TASK_EVENTS, &key, &history, now).await?;
-    append(conn, topics::TASK_UPDATES, &key, &state, now).await
+    outbox::Entity::insert_many([
+        traced_row(topics::TASK_EVENTS, &key, &history, now)?,
+        traced_row(topics::TASK_UPDATES, &key, &state, now)?,
+    ])
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
 }
 
 /// A pending outbox row (not yet published), created at `created_at` (to the microsecond).
@@ -197,12 +201,23 @@ pub fn to_record(row: &outbox::Model) -> Result<OutgoingRecord, outbox::CorruptH
 
 static COMMITTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
+/// This process's commits not yet announced to other processes ([`crate::wakeup::run`]): one
+/// stored permit, so a commit during an announcement is announced next time.
+pub(crate) static LOCAL_COMMITS: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
 /// Wakes every task waiting in [`wait_for_commit`]. Services call it right after committing a
 /// transaction that appended to the outbox, so the relay (or an embedded consumer) publishes
 /// at once instead of at its next poll. It is process-wide because the outbox is: whichever
 /// request wrote, every reader in the process cares. A wake-up that nobody waits for is lost,
-/// which is fine: readers also poll.
+/// which is fine: readers also poll. On PostgreSQL, [`crate::wakeup::run`] also announces it
+/// to the other processes.
 pub fn notify_committed() {
+    COMMITTED.notify_waiters();
+    LOCAL_COMMITS.notify_one();
+}
+
+/// Wakes this process's readers for a commit made elsewhere (not announced again).
+pub(crate) fn wake_readers() {
     COMMITTED.notify_waiters();
 }
 

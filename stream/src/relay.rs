@@ -41,8 +41,13 @@ pub struct RelayConfig {
     /// Most rows read per round. Large enough to amortise round trips, small enough that one
     /// round's produce requests stay well under the broker's message size limit.
     pub batch_size: u64,
-    /// Slow poll when no commit wakes the relay (rows written by other processes).
+    /// Slow poll when no commit wakes the relay: commits of its own process wake it, and on
+    /// PostgreSQL those of other processes through [`crate::wakeup::run`], so the default is
+    /// [`crate::wakeup::FALLBACK_POLL`].
     pub poll_interval: Duration,
+    /// How often a standby (PostgreSQL) tries to become the active relay: bounds the takeover
+    /// time after the active relay stops.
+    pub standby_retry: Duration,
     /// First and largest pause after a failed round.
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
@@ -52,7 +57,8 @@ impl Default for RelayConfig {
     fn default() -> RelayConfig {
         RelayConfig {
             batch_size: 500,
-            poll_interval: Duration::from_secs(1),
+            poll_interval: crate::wakeup::FALLBACK_POLL,
+            standby_retry: Duration::from_secs(5),
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
         }
@@ -102,7 +108,7 @@ impl<W: LogWriter> Relay<W> {
                 if !held {
                     tokio::select! {
                         () = &mut shutdown => return Ok(()),
-                        () = tokio::time::sleep(self.config.poll_interval) => continue,
+                        () = tokio::time::sleep(self.config.standby_retry.min(self.config.poll_interval)) => continue,
                     }
                 }
             }

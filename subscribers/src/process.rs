@@ -60,10 +60,10 @@ pub async fn start_metrics_server(args: &CommonArgs, default_port: u16) -> anyho
     crate::metrics_server::start(args.metrics_addr.as_deref(), default, None).await
 }
 
-/// A small pool ([`crate::db::SUBSCRIBER_MAX_CONNECTIONS`]), opened as the gateway opens it
-/// ([`crate::db`]).
+/// The database pool, opened exactly as the gateway opens it ([`crate::db::connect`]: the same
+/// size, timeouts and SQLite pragmas).
 pub async fn connect_db(url: &str) -> anyhow::Result<DatabaseConnection> {
-    crate::db::connect_with(url, crate::db::SUBSCRIBER_MAX_CONNECTIONS).await
+    crate::db::connect(url).await
 }
 
 /// Connects to the brokers and creates missing topics.
@@ -163,6 +163,8 @@ pub async fn run_binary(
             }
         }));
     }
+    // PostgreSQL only: other processes' commits wake the companions' loops.
+    tracker.spawn(stream::wakeup::run(db.clone(), shutdown.clone()));
     tracker.close();
     let mut first_error = None;
     for part in parts {

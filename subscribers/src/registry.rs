@@ -166,6 +166,7 @@ impl Subscriber {
     ) -> Consumer<L, AnyHandler> {
         let config = ConsumerConfig {
             partitions,
+            fetch_max_wait: log.idle_fetch_wait(),
             ..ConsumerConfig::new(self.name(), self.topic())
         };
         Consumer::new(db, log, self.handler(settings), config)

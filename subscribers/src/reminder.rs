@@ -1,6 +1,7 @@
 //! The reminder subscriber: keeps a task's `reminders` rows in step with its events.
 //!
-//! It consumes `task-events` and, for every task event, reconciles the task's reminders with
+//! It consumes `task-events` and, for every completion, reopening and deletion
+//! ([`EVENT_TYPES`]), reconciles the task's reminders with
 //! the task row as it is now (read under a row lock on PostgreSQL; the consumer's transaction is
 //! `BEGIN IMMEDIATE` on SQLite):
 //! - a completed task has no `PENDING` reminder: they become `CANCELLED`;
@@ -41,10 +42,12 @@ use uuid::Uuid;
 /// The consumer name: the key of this subscriber's offsets, processed events and dead letters.
 pub const CONSUMER: &str = "reminder";
 
-/// The CloudEvent types the handler acts on: every task event (the runtime skips the others).
+/// The CloudEvent types the handler acts on (the runtime skips the others without a write):
+/// the changes of state the gateway's own transaction does not bring reminders in line with.
+/// Creating or updating a task writes its reminders (and moves relative fire times with the due
+/// date) in the same transaction, so CREATED and UPDATED have nothing left to reconcile;
+/// completing, reopening and deleting do.
 pub const EVENT_TYPES: &[&str] = &[
-    TaskChangeKind::Created.event_type(),
-    TaskChangeKind::Updated.event_type(),
     TaskChangeKind::Completed.event_type(),
     TaskChangeKind::Reopened.event_type(),
     TaskChangeKind::Deleted.event_type(),

@@ -58,9 +58,11 @@ pub fn reminder_event_id(reminder_id: Uuid) -> Uuid {
 /// outage does not, so those are reported as missed instead.
 pub const DEFAULT_LATENESS: Duration = Duration::from_secs(60 * 60);
 
-/// The longest sleep between passes: it bounds how late a reminder written by another process
-/// (which cannot wake this one) or re-armed by the handler fires.
-pub const DEFAULT_POLL: Duration = Duration::from_secs(10);
+/// The longest sleep between passes: the slow fallback poll ([`stream::wakeup::FALLBACK_POLL`]).
+/// Commits wake the scheduler: its own process's at once, other processes' on PostgreSQL through
+/// [`stream::wakeup::run`]; the poll bounds how late a reminder fires when no wake-up came
+/// (a SQLite database written by another process, a lost LISTEN connection).
+pub const DEFAULT_POLL: Duration = stream::wakeup::FALLBACK_POLL;
 
 /// Most rows one pass claims, so a catch-up after downtime commits in bounded transactions.
 pub const DEFAULT_BATCH_SIZE: u64 = 100;

@@ -30,6 +30,7 @@ use crate::document_limits::{DocumentGuard, DocumentLimits};
 use crate::error::{ApiError, ApiResult};
 use crate::live::LiveHub;
 use crate::service::task::TaskChangeContext;
+use crate::service::user::KnownUsers;
 
 /// The executable schema.
 pub type TaskstreamSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -128,6 +129,7 @@ pub fn build_schema(
         SubscriptionRoot::default(),
     )
     .data(db)
+    .data(KnownUsers::default())
     .data(live)
     .data(clock)
     .data(limits.webhook_targets.clone())
@@ -237,6 +239,7 @@ pub(crate) fn change_context(ctx: &Context<'_>) -> ApiResult<TaskChangeContext> 
         owner_id: meta.user.id.clone(),
         now: now(ctx),
         correlation_id: meta.request_id.clone(),
+        known_users: ctx.data::<KnownUsers>().cloned().unwrap_or_default(),
     })
 }
 

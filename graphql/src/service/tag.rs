@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use entities::{limits, tag, task_tag};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -188,8 +188,8 @@ pub async fn tags_of_tasks<C: ConnectionTrait>(
 /// Creates a tag; CONFLICT when the owner already has one with that name (any case). The unique
 /// index decides (`uq_tags_owner_name`, mapped to CONFLICT by `error::constraints`), so two
 /// concurrent requests cannot both create it.
-pub async fn create_tag<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
+pub async fn create_tag(
+    db: &DatabaseConnection,
     owner_id: &str,
     name: &str,
     color: Option<&str>,
@@ -216,8 +216,8 @@ pub async fn create_tag<C: ConnectionTrait + TransactionTrait>(
 /// Renames and/or recolours a tag (`color: Some(None)` clears it); CONFLICT, as in
 /// [`create_tag`], when another of the owner's tags has the new name. A rename changes the tag
 /// set of every task carrying it, so those tasks get a new version and an UPDATED event.
-pub async fn update_tag<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
+pub async fn update_tag(
+    db: &DatabaseConnection,
     ctx: &TaskChangeContext,
     id: Uuid,
     name: Option<&str>,
@@ -263,8 +263,8 @@ async fn tasks_with_tag<C: ConnectionTrait>(db: &C, tag_id: Uuid) -> ApiResult<V
 }
 
 /// Deletes a tag, removing it from every task (each gets a new version and an UPDATED event).
-pub async fn delete_tag<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
+pub async fn delete_tag(
+    db: &DatabaseConnection,
     ctx: &TaskChangeContext,
     id: Uuid,
 ) -> ApiResult<Uuid> {

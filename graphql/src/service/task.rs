@@ -28,8 +28,8 @@ use super::task_input::{
     bad, check_series_expands, stored_rule, user_timezone, validate_date, validate_description,
     validate_recurrence, validate_reminders, validate_title,
 };
-use super::task_reminders::{recompute_fire_times, replace_reminders};
-use super::task_tagging::replace_tags;
+use super::task_reminders::{add_reminders, recompute_fire_times, replace_reminders};
+use super::task_tagging::{link_tags, replace_tags};
 use super::{begin_write, tag as tags, user};
 use crate::error::{ApiError, ApiResult};
 
@@ -40,6 +40,8 @@ pub struct TaskChangeContext {
     pub now: DateTime<Utc>,
     /// The request id, carried into events as `correlationid`.
     pub correlation_id: Option<String>,
+    /// Users whose row exists (so creating a task does not upsert it again).
+    pub known_users: user::KnownUsers,
 }
 
 /// Creates a task with its tags and reminders, and its CREATED events.
@@ -64,7 +66,7 @@ pub async fn create_task(
     let now = entities::to_db_precision(ctx.now);
     let id = Uuid::now_v7();
     let txn = begin_write(db).await?;
-    user::ensure_exists(&txn, &ctx.owner_id, now).await?;
+    user::ensure_exists_once(&txn, &ctx.known_users, &ctx.owner_id, now).await?;
     let model = task::ActiveModel {
         id: Set(id),
         owner_id: Set(ctx.owner_id.clone()),
@@ -89,10 +91,14 @@ pub async fn create_task(
     }
     .insert(&txn)
     .await?;
-    replace_tags(&txn, &ctx.owner_id, id, &tag_names, now).await?;
-    replace_reminders(&txn, &model, &reminders, now).await?;
-    emit(&txn, ctx, TaskChangeKind::Created, &model).await?;
+    // A new task has no links or reminders to replace: only inserts, and the snapshot is
+    // built from the rows written rather than read back.
+    let tag_rows = link_tags(&txn, &ctx.owner_id, id, &tag_names, now).await?;
+    let reminder_rows = add_reminders(&txn, &model, &reminders, now).await?;
+    let snapshot = TaskSnapshot::from_models(&model, &tag_rows, &reminder_rows);
+    append_events(&txn, ctx, TaskChangeKind::Created, &snapshot).await?;
     super::commit_and_notify(txn).await?;
+    ctx.known_users.insert(&ctx.owner_id);
     Ok(model)
 }
 
@@ -273,15 +279,20 @@ pub async fn update_task(
     row.updated_at = Set(now);
     let updated = row.update(&txn).await?;
 
-    if let Some(names) = tag_names {
-        replace_tags(&txn, &ctx.owner_id, id, &names, now).await?;
-    }
-    match reminders {
-        Some(specs) => replace_reminders(&txn, &updated, &specs, now).await?,
-        None if updated.due_at != current.due_at => recompute_fire_times(&txn, &updated).await?,
-        None => {}
-    }
-    emit(&txn, ctx, TaskChangeKind::Updated, &updated).await?;
+    let tag_rows = match tag_names {
+        Some(names) => Some(replace_tags(&txn, &ctx.owner_id, id, &names, now).await?),
+        None => None,
+    };
+    let reminder_rows = match reminders {
+        Some(specs) => Some(replace_reminders(&txn, &updated, &specs, now).await?),
+        None if updated.due_at != current.due_at => {
+            recompute_fire_times(&txn, &updated).await?;
+            None
+        }
+        None => None,
+    };
+    let snapshot = snapshot_with(&txn, &updated, tag_rows, reminder_rows).await?;
+    append_events(&txn, ctx, TaskChangeKind::Updated, &snapshot).await?;
     super::commit_and_notify(txn).await?;
     Ok(updated)
 }
@@ -355,14 +366,31 @@ pub async fn delete_task(
 }
 
 async fn snapshot<C: ConnectionTrait>(txn: &C, task: &task::Model) -> ApiResult<TaskSnapshot> {
-    let tag_rows = tags::tags_of_tasks(txn, &[task.id])
-        .await?
-        .remove(&task.id)
-        .unwrap_or_default();
-    let reminder_rows = reminders_of_tasks(txn, &[task.id])
-        .await?
-        .remove(&task.id)
-        .unwrap_or_default();
+    snapshot_with(txn, task, None, None).await
+}
+
+/// The task's snapshot, with the tags and reminders given (rows the caller just wrote), or
+/// else read in `txn`.
+async fn snapshot_with<C: ConnectionTrait>(
+    txn: &C,
+    task: &task::Model,
+    tag_rows: Option<Vec<entities::tag::Model>>,
+    reminder_rows: Option<Vec<entities::reminder::Model>>,
+) -> ApiResult<TaskSnapshot> {
+    let tag_rows = match tag_rows {
+        Some(rows) => rows,
+        None => tags::tags_of_tasks(txn, &[task.id])
+            .await?
+            .remove(&task.id)
+            .unwrap_or_default(),
+    };
+    let reminder_rows = match reminder_rows {
+        Some(rows) => rows,
+        None => reminders_of_tasks(txn, &[task.id])
+            .await?
+            .remove(&task.id)
+            .unwrap_or_default(),
+    };
     Ok(TaskSnapshot::from_models(task, &tag_rows, &reminder_rows))
 }
 

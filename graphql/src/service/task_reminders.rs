@@ -14,39 +14,61 @@ use uuid::Uuid;
 
 use crate::error::ApiResult;
 
+/// Replaces the task's reminders with `specs`; returns the new rows.
 pub(super) async fn replace_reminders<C: ConnectionTrait>(
     txn: &C,
     task: &task::Model,
     specs: &[ReminderSpec],
     now: DateTime<Utc>,
-) -> ApiResult<()> {
+) -> ApiResult<Vec<reminder::Model>> {
     reminder::Entity::delete_many()
         .filter(reminder::Column::TaskId.eq(task.id))
         .exec(txn)
         .await?;
+    add_reminders(txn, task, specs, now).await
+}
+
+/// Gives a task that has no reminders yet (one just created) the reminders of `specs`;
+/// returns the rows, in the order [`reminders_of_tasks`] loads them. A completed task's
+/// reminders start `CANCELLED` (the reminder subscriber would cancel them anyway).
+pub(super) async fn add_reminders<C: ConnectionTrait>(
+    txn: &C,
+    task: &task::Model,
+    specs: &[ReminderSpec],
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<reminder::Model>> {
     if specs.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    reminder::Entity::insert_many(specs.iter().map(|spec| {
-        let (minutes, at) = match *spec {
-            ReminderSpec::MinutesBeforeDue(m) => (Some(m), None),
-            ReminderSpec::At(t) => (None, Some(t)),
-        };
-        reminder::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            task_id: Set(task.id),
-            owner_id: Set(task.owner_id.clone()),
-            minutes_before_due: Set(minutes),
-            at: Set(at),
-            fire_at: Set(spec.fire_at(task.due_at)),
-            status: Set(ReminderStatus::Pending),
-            created_at: Set(now),
-            fired_at: Set(None),
-        }
-    }))
-    .exec(txn)
-    .await?;
-    Ok(())
+    let status = if task.completed {
+        ReminderStatus::Cancelled
+    } else {
+        ReminderStatus::Pending
+    };
+    let rows: Vec<reminder::Model> = specs
+        .iter()
+        .map(|spec| {
+            let (minutes, at) = match *spec {
+                ReminderSpec::MinutesBeforeDue(m) => (Some(m), None),
+                ReminderSpec::At(t) => (None, Some(t)),
+            };
+            reminder::Model {
+                id: Uuid::now_v7(),
+                task_id: task.id,
+                owner_id: task.owner_id.clone(),
+                minutes_before_due: minutes,
+                at,
+                fire_at: spec.fire_at(task.due_at),
+                status,
+                created_at: now,
+                fired_at: None,
+            }
+        })
+        .collect();
+    reminder::Entity::insert_many(rows.iter().cloned().map(reminder::ActiveModel::from))
+        .exec_without_returning(txn)
+        .await?;
+    Ok(rows)
 }
 
 /// After the due date moved, pending relative reminders fire relative to the new date.

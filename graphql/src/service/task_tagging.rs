@@ -123,25 +123,38 @@ async fn bump<C: ConnectionTrait>(
     Ok(row.update(txn).await?)
 }
 
+/// Replaces the task's tag links with `names` (creating missing tags); returns the tags.
 pub(super) async fn replace_tags<C: ConnectionTrait>(
     txn: &C,
     owner_id: &str,
     task_id: Uuid,
     names: &[String],
     now: DateTime<Utc>,
-) -> ApiResult<()> {
+) -> ApiResult<Vec<entities::tag::Model>> {
     task_tag::Entity::delete_many()
         .filter(task_tag::Column::TaskId.eq(task_id))
         .exec(txn)
         .await?;
+    link_tags(txn, owner_id, task_id, names, now).await
+}
+
+/// Links a task that has no tags yet (one just created) to `names` (creating missing tags);
+/// returns the tags.
+pub(super) async fn link_tags<C: ConnectionTrait>(
+    txn: &C,
+    owner_id: &str,
+    task_id: Uuid,
+    names: &[String],
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<entities::tag::Model>> {
     let tag_rows = tags::ensure_tags(txn, owner_id, names, now).await?;
     if !tag_rows.is_empty() {
         task_tag::Entity::insert_many(tag_rows.iter().map(|t| task_tag::ActiveModel {
             task_id: Set(task_id),
             tag_id: Set(t.id),
         }))
-        .exec(txn)
+        .exec_without_returning(txn)
         .await?;
     }
-    Ok(())
+    Ok(tag_rows)
 }

@@ -3,9 +3,7 @@
 use chrono::{DateTime, Utc};
 use entities::limits::no_nul;
 use entities::user;
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, EntityTrait, Set, TransactionSession, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -61,6 +59,53 @@ pub async fn ensure_exists<C: ConnectionTrait>(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// The users whose row this process has seen committed, so a write does not upsert the row
+/// again on every request (the row is never deleted). One set per schema (per database); it
+/// forgets everything when it reaches [`KnownUsers::CAPACITY`] entries, which only costs one
+/// upsert per user again.
+#[derive(Clone, Debug, Default)]
+pub struct KnownUsers(std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
+
+impl KnownUsers {
+    /// Most user ids remembered.
+    pub const CAPACITY: usize = 100_000;
+
+    fn set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether `user_id`'s row is known to exist.
+    pub fn contains(&self, user_id: &str) -> bool {
+        self.set().contains(user_id)
+    }
+
+    /// Records that `user_id`'s row exists (call after the transaction that made sure of it
+    /// committed).
+    pub fn insert(&self, user_id: &str) {
+        let mut set = self.set();
+        if set.len() >= Self::CAPACITY {
+            set.clear();
+        }
+        set.insert(user_id.to_owned());
+    }
+}
+
+/// Creates the user's row in `txn` unless `known` says it exists; call
+/// [`KnownUsers::insert`] after `txn` committed.
+pub async fn ensure_exists_once<C: ConnectionTrait>(
+    db: &C,
+    known: &KnownUsers,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    if known.contains(user_id) {
+        return Ok(());
+    }
+    ensure_exists(db, user_id, now).await
 }
 
 /// A validated settings change; `None` = unchanged, `Some(None)` = clear.
@@ -142,8 +187,8 @@ pub fn validate_webhook_secret(field: &str, secret: &str) -> ApiResult<String> {
 
 /// Applies a validated settings change and returns the user. One transaction: creating the
 /// user's row and changing it commit together, so a change that fails leaves no row behind.
-pub async fn update_settings<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
+pub async fn update_settings(
+    db: &DatabaseConnection,
     user_id: &str,
     patch: SettingsPatch,
     now: DateTime<Utc>,

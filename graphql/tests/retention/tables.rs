@@ -360,8 +360,11 @@ on_both_databases!(
             subscribers::Clock::Fixed(far_future),
             shutdown.clone(),
         ));
+        // The rows go first, the count when the pass ends: wait for both before stopping it.
         support::wait_until("the first pass pruned the read notifications", || async {
             notification_ids(&t.db).await.is_empty()
+                && telemetry::metrics::render()
+                    .contains("taskstream_retention_deleted_rows_total{table=\"notifications\"}")
         })
         .await;
         shutdown.cancel();

@@ -186,8 +186,12 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
             }
             let consumed: Vec<Uuid> = ids.iter().flatten().copied().collect();
             let next = last.offset + 1;
+            if consumed.is_empty() {
+                self.skip_lazily(batch, next);
+                return Ok(BatchOutcome::Committed);
+            }
             let txn = begin_write(&self.shared.db).await?;
-            if !store::advance_offset(&txn, self.key(), self.position, next).await? {
+            if !store::advance_offset(&txn, self.key(), self.stored, next).await? {
                 txn.rollback().await?;
                 return Ok(BatchOutcome::Conflict);
             }
@@ -218,7 +222,7 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
             }
             txn.commit().await?;
             tally.publish(self.config());
-            self.position = next;
+            self.stored_at(next);
             notify_committed();
             Ok(BatchOutcome::Committed)
         }
@@ -286,8 +290,12 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
             }
         };
         let next = record.offset + 1;
+        if id.is_none() {
+            self.skip_lazily(std::slice::from_ref(record), next);
+            return Ok(SingleOutcome::Committed);
+        }
         let txn = begin_write(&self.shared.db).await?;
-        if !store::advance_offset(&txn, self.key(), self.position, next).await? {
+        if !store::advance_offset(&txn, self.key(), self.stored, next).await? {
             txn.rollback().await?;
             return Ok(SingleOutcome::Conflict);
         }
@@ -298,10 +306,7 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
                 .is_empty(),
             None => false,
         };
-        if id.is_none() {
-            trace_skipped(&self.shared.config.consumer, record);
-            tally.count(HandlerOutcome::Ignored);
-        } else if duplicate {
+        if duplicate {
             debug!(event_id = ?id, "duplicate event; skipped");
             tally.duplicate += 1;
         } else {
@@ -322,9 +327,62 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
         }
         txn.commit().await?;
         tally.publish(self.config());
-        self.position = next;
+        self.stored_at(next);
         notify_committed();
         Ok(SingleOutcome::Committed)
+    }
+
+    /// Moves past `records`, which the handler skips, without a transaction: the stored offset
+    /// catches up with the next effectful batch or [`Self::flush_offset`]. A crash before then
+    /// reads them again and skips them again.
+    fn skip_lazily(&mut self, records: &[LogRecord], next: i64) {
+        let mut tally = Tally::default();
+        for record in records {
+            trace_skipped(&self.shared.config.consumer, record);
+            tally.count(HandlerOutcome::Ignored);
+        }
+        tally.publish(self.config());
+        self.position = next;
+        self.unstored_since
+            .get_or_insert_with(std::time::Instant::now);
+    }
+
+    /// Stores the position reached by skipping records (compare-and-set from the stored
+    /// offset, in a transaction of its own). [`Step::Conflict`] when another instance moved
+    /// the stored offset meanwhile; a database error leaves the offset for the next try.
+    pub(super) async fn flush_offset(&mut self) -> Step {
+        if self.unstored_since.is_none() || self.position == self.stored {
+            self.unstored_since = None;
+            return Step::Advanced;
+        }
+        let next = self.position;
+        let attempt = async {
+            let txn = begin_write(&self.shared.db).await?;
+            if !store::advance_offset(&txn, self.key(), self.stored, next).await? {
+                txn.rollback().await?;
+                return Ok::<bool, DbErr>(false);
+            }
+            txn.commit().await?;
+            Ok(true)
+        };
+        match attempt.await {
+            Ok(true) => {
+                self.stored_at(next);
+                Step::Advanced
+            }
+            Ok(false) => Step::Conflict,
+            Err(e) => {
+                warn!(offset = next, error = %e, "cannot store the offset past skipped records; trying again later");
+                Step::Advanced
+            }
+        }
+    }
+
+    /// Records that the stored offset is now `next` (after a commit that moved it there).
+    fn stored_at(&mut self, next: i64) {
+        self.position = next;
+        self.stored = next;
+        self.unstored_since = None;
     }
 
     /// Whether the database answers a trivial query (so a handler failure is the record's).
@@ -379,13 +437,13 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
     ) -> Result<Option<i64>, DbErr> {
         let next = record.offset + 1;
         let txn = begin_write(&self.shared.db).await?;
-        if !store::advance_offset(&txn, self.key(), self.position, next).await? {
+        if !store::advance_offset(&txn, self.key(), self.stored, next).await? {
             txn.rollback().await?;
             return Ok(None);
         }
         let id = store::park(&txn, record, failure).await?;
         txn.commit().await?;
-        self.position = next;
+        self.stored_at(next);
         notify_committed();
         Ok(Some(id))
     }

@@ -23,7 +23,21 @@
 //! 4. commit.
 //!
 //! A record of a CloudEvent type the handler does not act on ([`Handler::event_types`], read
-//! from the `ce_type` header) skips steps 2 and 3: nothing is written for it but the offset.
+//! from the `ce_type` header) skips steps 2 and 3, and needs no transaction of its own (below).
+//!
+//! # Lazy offsets
+//!
+//! Most records on a topic are of types a given consumer skips (the recurrence subscriber acts
+//! on completions only), and a write transaction per skipped batch would cost a commit per
+//! change for nothing. So skipped records only move the partition's in-memory position; the
+//! stored offset catches up with the next transaction that has effects (its compare-and-set
+//! goes from the stored offset to past its last record, covering the skipped ones before it),
+//! or with a transaction of its own when the log goes quiet, every
+//! [`ConsumerConfig::offset_flush_interval`] while skipped records keep coming, and at
+//! shutdown. The guarantees are unchanged: every compare-and-set still expects the offset this
+//! instance last stored, so a zombie still applies nothing twice; after a crash the skipped
+//! records are read again and skipped again (they had no effects to repeat). The stored offset
+//! (and the retention horizon it sets) may trail the position by up to that interval.
 //!
 //! Batching decision: one transaction per record costs a commit per record, too slow for the
 //! target of 5,000 simple records/s. So the runtime applies up to
@@ -204,11 +218,15 @@ pub struct ConsumerConfig {
     pub fetch_max_wait: Duration,
     /// Most records applied in one transaction; 1 disables batching.
     pub max_batch_records: usize,
+    /// How long the stored offset may stay behind records the handler skips while records keep
+    /// coming (it is stored at once when the log goes quiet, and at shutdown).
+    pub offset_flush_interval: Duration,
 }
 
 impl ConsumerConfig {
     /// Partition 0 from offset 0, 5 attempts, backoff 200 ms doubling up to 30 s, fetches of
-    /// up to 500 records waiting up to 1 s, batches of up to 500 records.
+    /// up to 500 records waiting up to 1 s, batches of up to 500 records, offsets past skipped
+    /// records stored at least every 5 s.
     pub fn new(consumer: impl Into<String>, topic: impl Into<String>) -> ConsumerConfig {
         ConsumerConfig {
             consumer: consumer.into(),
@@ -221,6 +239,7 @@ impl ConsumerConfig {
             fetch_max_records: 500,
             fetch_max_wait: Duration::from_secs(1),
             max_batch_records: 500,
+            offset_flush_interval: Duration::from_secs(5),
         }
     }
 

@@ -23,8 +23,14 @@ pub(super) struct Shared<L, H> {
 pub(super) struct Partition<L, H> {
     pub(super) shared: Arc<Shared<L, H>>,
     pub(super) partition: i32,
-    /// The stored offset as last read or written by this task.
+    /// The next offset to read. Ahead of `stored` after records the handler skips, which are
+    /// passed without a transaction (the parent module's "Lazy offsets").
     pub(super) position: i64,
+    /// The stored offset as last read or written by this task: the expected value of the next
+    /// compare-and-set.
+    pub(super) stored: i64,
+    /// Since when `position` is ahead of `stored`.
+    pub(super) unstored_since: Option<std::time::Instant>,
     pub(super) shutdown: Shutdown,
 }
 
@@ -38,6 +44,8 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
             shared,
             partition,
             position: 0,
+            stored: 0,
+            unstored_since: None,
             shutdown: Shutdown(shutdown),
         }
     }
@@ -111,7 +119,15 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
                 .into_iter()
                 .filter(|r| r.offset >= self.position)
                 .collect();
-            match self.apply(&records).await {
+            let mut step = self.apply(&records).await;
+            let flush_interval = self.shared.config.offset_flush_interval;
+            let flush_due = self
+                .unstored_since
+                .is_some_and(|since| records.is_empty() || since.elapsed() >= flush_interval);
+            if step == Step::Advanced && flush_due {
+                step = self.flush_offset().await;
+            }
+            match step {
                 Step::Advanced => {
                     // Embedded mode: offsets are outbox ids shared by every topic, so this is
                     // the id distance to the topic's end, an upper bound on the records.
@@ -135,6 +151,9 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
                 Step::Shutdown => break,
             }
         }
+        // Store the position past skipped records, so a restart does not read them again (a
+        // conflict or an error here only means it will).
+        self.flush_offset().await;
         info!(next_offset = self.position, "stopped");
         Ok(())
     }
@@ -166,6 +185,8 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
             match store::load_or_init_offset(&self.shared.db, self.key(), initial).await {
                 Ok(next) => {
                     self.position = next;
+                    self.stored = next;
+                    self.unstored_since = None;
                     return true;
                 }
                 Err(e) => {

@@ -27,6 +27,8 @@ pub(crate) struct Gate {
 pub(crate) struct TestHandler {
     name: String,
     script: Arc<Mutex<Script>>,
+    /// The event types it acts on (`None`: all).
+    only: Option<&'static [&'static str]>,
 }
 
 impl TestHandler {
@@ -38,6 +40,15 @@ impl TestHandler {
         TestHandler {
             name: name.to_owned(),
             script: Arc::default(),
+            only: None,
+        }
+    }
+
+    /// The same handler acting on `types` only (the runtime skips the others).
+    pub(crate) fn acting_on(self, types: &'static [&'static str]) -> TestHandler {
+        TestHandler {
+            only: Some(types),
+            ..self
         }
     }
 
@@ -53,6 +64,10 @@ impl TestHandler {
 impl Handler for TestHandler {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        self.only
     }
 
     async fn handle(

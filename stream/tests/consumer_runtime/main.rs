@@ -7,8 +7,10 @@
 //!
 //! Modules: `handler` (the scripted test handler) is shared, and so are the helpers here; the
 //! tests are grouped into `delivery` (exactly-once, restarts, redelivery, shutdown), `failures`
-//! (retries, dead letters and replay), `instances` (competing and paused instances) and
-//! `log_faults` (offsets past the end, late commits, an unavailable log).
+//! (retries, dead letters and replay), `instances` (competing and paused instances),
+//! `lazy_offsets` (records the handler skips cost no transaction), `log_faults` (offsets
+//! past the end, late commits, an unavailable log) and `wakeups` (commit wake-ups between
+//! processes).
 #![allow(clippy::unwrap_used)]
 
 use testkit as support;
@@ -19,7 +21,9 @@ mod handler;
 mod delivery;
 mod failures;
 mod instances;
+mod lazy_offsets;
 mod log_faults;
+mod wakeups;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};

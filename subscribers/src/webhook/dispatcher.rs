@@ -59,7 +59,9 @@ pub struct WebhookSettings {
     /// Most deliveries claimed by one pass (they are sent concurrently).
     pub batch_size: u64,
     /// The longest sleep of [`WebhookDispatcher::run`] between passes: bounds how late a
-    /// delivery queued by another process starts.
+    /// delivery queued by another process starts when no wake-up came (default
+    /// [`stream::wakeup::FALLBACK_POLL`]; commits wake it, on PostgreSQL those of other
+    /// processes too).
     pub poll: Duration,
     /// Where requests may go.
     pub policy: TargetPolicy,
@@ -73,7 +75,7 @@ impl Default for WebhookSettings {
             initial_backoff: Duration::from_secs(30),
             max_backoff: Duration::from_secs(60 * 60),
             batch_size: 32,
-            poll: Duration::from_secs(5),
+            poll: stream::wakeup::FALLBACK_POLL,
             policy: TargetPolicy::public_only(),
         }
     }
