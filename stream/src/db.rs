@@ -36,23 +36,29 @@ pub const ACCEPTED_FORMS: &str = "sqlite://FILE?mode=rwc (embedded, e.g. \
 /// file that does not exist yet. SQLite runs in WAL mode with a busy timeout, foreign keys on
 /// and a WAL size limit.
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
-    open(url, true).await
+    open(url, true, MAX_CONNECTIONS).await
+}
+
+/// As [`connect`], with at most `max_connections` in the pool: for benchmarks that compare
+/// against one connection. Taskstream's processes all use [`connect`].
+pub async fn connect_with(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
+    open(url, true, max_connections).await
 }
 
 /// As [`connect`], but a SQLite file must exist already (for commands that only read, such
 /// as `events tail`: they must never leave an empty database behind).
 pub async fn connect_existing(url: &str) -> anyhow::Result<DatabaseConnection> {
-    open(url, false).await
+    open(url, false, MAX_CONNECTIONS).await
 }
 
-async fn open(url: &str, create: bool) -> anyhow::Result<DatabaseConnection> {
+async fn open(url: &str, create: bool, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
     match Target::of(url)? {
         Target::Sqlite(Some(path)) => check_sqlite_file(&path, create)?,
         Target::Sqlite(None) => {}
         Target::Postgres { host, port } => check_postgres_reachable(&host, port).await?,
     }
     let mut opts = ConnectOptions::new(url.to_owned());
-    opts.max_connections(MAX_CONNECTIONS)
+    opts.max_connections(max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))

@@ -1,7 +1,8 @@
 //! The real `taskstream` binary as the benchmark programs run it: embedded mode on a fresh
 //! SQLite database in a temporary directory, a free loopback port, an HS256 secret and a token
-//! for one user. Shared by `fanout_bench` and `otlp_overhead` (included with `#[path]`; Cargo
-//! does not build this directory as an example of its own). Each benchmark uses a part of it.
+//! for one user. Shared by the benchmark programs (included with `#[path]`; Cargo does not
+//! build this directory as an example of its own). Each benchmark uses a part of it. A
+//! `DATABASE_URL` in the extra environment (a PostgreSQL URL, say) replaces the SQLite file.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -12,6 +13,8 @@ use std::time::{Duration, Instant};
 pub struct Gateway {
     child: Child,
     dir: PathBuf,
+    /// The SQLite database file, unless `DATABASE_URL` was given.
+    sqlite_file: Option<PathBuf>,
     pub port: u16,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
@@ -28,6 +31,8 @@ impl Gateway {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
+        let sqlite_file =
+            (!env.iter().any(|(name, _)| *name == "DATABASE_URL")).then(|| dir.join("t.db"));
         let mut command = Command::new(binary());
         command
             .env(
@@ -53,6 +58,7 @@ impl Gateway {
         let gateway = Gateway {
             child: command.spawn()?,
             dir,
+            sqlite_file,
             port,
             base: format!("http://127.0.0.1:{port}"),
             token: graphql::auth::Authenticator::hs256(secret.as_bytes())?
@@ -75,6 +81,12 @@ impl Gateway {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The SQLite database file (`None` when `DATABASE_URL` was given); its WAL is the file
+    /// beside it with `-wal` appended.
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.sqlite_file.as_deref()
     }
 
     /// SIGTERM, then waits (60 s at most) until the process exits: it drains and flushes its

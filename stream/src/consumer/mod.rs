@@ -32,7 +32,8 @@
 //! change for nothing. So skipped records only move the partition's in-memory position; the
 //! stored offset catches up with the next transaction that has effects (its compare-and-set
 //! goes from the stored offset to past its last record, covering the skipped ones before it),
-//! or with a transaction of its own when the log goes quiet, every
+//! or with a transaction of its own when the log goes quiet (a fetch that finds nothing for
+//! 100 ms: while the position is ahead of the stored offset, fetches wait no longer), every
 //! [`ConsumerConfig::offset_flush_interval`] while skipped records keep coming, and at
 //! shutdown. The guarantees are unchanged: every compare-and-set still expects the offset this
 //! instance last stored, so a zombie still applies nothing twice; after a crash the skipped

@@ -20,6 +20,9 @@ pub(super) struct Shared<L, H> {
     pub config: ConsumerConfig,
 }
 
+/// How long the log must stay quiet before the position past skipped records is stored.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(100);
+
 pub(super) struct Partition<L, H> {
     pub(super) shared: Arc<Shared<L, H>>,
     pub(super) partition: i32,
@@ -73,6 +76,13 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
                 break;
             }
             let cfg = &self.shared.config;
+            // With skipped records not stored yet, wait only briefly: a fetch that comes back
+            // empty means the log went quiet, and the offset is stored then.
+            let max_wait = if self.unstored_since.is_some() {
+                cfg.fetch_max_wait.min(QUIET)
+            } else {
+                cfg.fetch_max_wait
+            };
             let fetched = tokio::select! {
                 biased;
                 () = self.shutdown.requested() => break,
@@ -81,7 +91,7 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
                     self.partition,
                     self.position,
                     cfg.fetch_max_records,
-                    cfg.fetch_max_wait,
+                    max_wait,
                 ) => fetched,
             };
             let fetched = match fetched {
