@@ -33,7 +33,8 @@
 //! stored offset catches up with the next transaction that has effects (its compare-and-set
 //! goes from the stored offset to past its last record, covering the skipped ones before it),
 //! or with a transaction of its own when the log goes quiet (a fetch that finds nothing for
-//! 100 ms: while the position is ahead of the stored offset, fetches wait no longer), every
+//! [`ConsumerConfig::offset_quiet`], 100 ms: while the position is ahead of the stored offset,
+//! fetches wait no longer), every
 //! [`ConsumerConfig::offset_flush_interval`] while skipped records keep coming, and at
 //! shutdown. The guarantees are unchanged: every compare-and-set still expects the offset this
 //! instance last stored, so a zombie still applies nothing twice; after a crash the skipped
@@ -222,12 +223,15 @@ pub struct ConsumerConfig {
     /// How long the stored offset may stay behind records the handler skips while records keep
     /// coming (it is stored at once when the log goes quiet, and at shutdown).
     pub offset_flush_interval: Duration,
+    /// How long the log must stay quiet before the position past skipped records is stored
+    /// (while it is ahead of the stored offset, fetches wait no longer than this).
+    pub offset_quiet: Duration,
 }
 
 impl ConsumerConfig {
     /// Partition 0 from offset 0, 5 attempts, backoff 200 ms doubling up to 30 s, fetches of
     /// up to 500 records waiting up to 1 s, batches of up to 500 records, offsets past skipped
-    /// records stored at least every 5 s.
+    /// records stored after 100 ms of quiet and at least every 5 s.
     pub fn new(consumer: impl Into<String>, topic: impl Into<String>) -> ConsumerConfig {
         ConsumerConfig {
             consumer: consumer.into(),
@@ -241,6 +245,7 @@ impl ConsumerConfig {
             fetch_max_wait: Duration::from_secs(1),
             max_batch_records: 500,
             offset_flush_interval: Duration::from_secs(5),
+            offset_quiet: Duration::from_millis(100),
         }
     }
 

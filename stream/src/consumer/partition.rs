@@ -20,9 +20,6 @@ pub(super) struct Shared<L, H> {
     pub config: ConsumerConfig,
 }
 
-/// How long the log must stay quiet before the position past skipped records is stored.
-const QUIET: std::time::Duration = std::time::Duration::from_millis(100);
-
 pub(super) struct Partition<L, H> {
     pub(super) shared: Arc<Shared<L, H>>,
     pub(super) partition: i32,
@@ -79,7 +76,7 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
             // With skipped records not stored yet, wait only briefly: a fetch that comes back
             // empty means the log went quiet, and the offset is stored then.
             let max_wait = if self.unstored_since.is_some() {
-                cfg.fetch_max_wait.min(QUIET)
+                cfg.fetch_max_wait.min(cfg.offset_quiet)
             } else {
                 cfg.fetch_max_wait
             };
