@@ -26,6 +26,28 @@ async fn append_wanted_quietly(db: &DatabaseConnection) -> Uuid {
     event.id
 }
 
+/// How many records the test consumer has skipped so far (its `ignored` records counter, which
+/// counts skipped records without any database write).
+fn skipped_so_far() -> u64 {
+    telemetry::metrics::render()
+        .lines()
+        .filter(|l| {
+            l.starts_with("taskstream_consumer_records")
+                && l.contains(&format!("consumer=\"{CONSUMER}\""))
+                && l.contains("outcome=\"ignored\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Waits until the consumer has skipped `n` records in all.
+async fn wait_skipped(n: u64) {
+    wait_until(&format!("the consumer skipped {n} records"), || async {
+        skipped_so_far() >= n
+    })
+    .await;
+}
+
 /// Neither a quiet log nor the interval stores the offset during the test: only an effectful
 /// transaction or shutdown can.
 fn patient() -> ConsumerConfig {
@@ -44,8 +66,7 @@ on_both_databases!(
         let handler = TestHandler::new().acting_on(&[WANTED]);
         let running = Running::start(&t.db, handler.clone(), patient());
         let skipped = append(&t.db, TOPIC, 100).await;
-        // The consumer reads the skipped records at once; give it time to do so.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        wait_skipped(100).await;
         assert_eq!(
             stored_offset(&t.db).await,
             Some(0),
@@ -61,7 +82,7 @@ on_both_databases!(
         );
 
         let more = append(&t.db, TOPIC, 30).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        wait_skipped(130).await;
         running.stop().await.unwrap();
         assert_eq!(
             stored_offset(&t.db).await,
@@ -79,10 +100,18 @@ on_both_databases!(
         // A restart starts past everything.
         let restarted = TestHandler::new().acting_on(&[WANTED]);
         let running = Running::start(&t.db, restarted.clone(), patient());
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let after = append_wanted(&t.db).await;
+        wait_until("the restarted consumer applies a new event", || async {
+            restarted.calls(after) == 1
+        })
+        .await;
         running.stop().await.unwrap();
-        assert_eq!(restarted.calls(wanted), 0);
-        assert_eq!(effects(&t.db).await, vec![wanted]);
+        assert_eq!(
+            restarted.calls(wanted),
+            0,
+            "nothing before the restart again"
+        );
+        assert_eq!(effects(&t.db).await, vec![wanted, after]);
     }
 );
 
@@ -114,7 +143,7 @@ on_both_databases!(
         })
         .await;
         append(&t.db, TOPIC, 20).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        wait_skipped(20).await;
         // Another instance (simulated) applies the next wanted event and stores its offset,
         // while this one, waiting for a wake-up, still holds the old stored offset.
         let second = append_wanted_quietly(&t.db).await;
