@@ -101,6 +101,7 @@ resource "azurerm_kubernetes_cluster" "main" {
   #checkov:skip=CKV_AZURE_115:a private API server needs a jump host or VPN for CI; the API is limited to api_server_authorized_ip_ranges and Entra ID RBAC instead
   #checkov:skip=CKV_AZURE_117:disk encryption with a customer-managed key (disk encryption set) is not required; platform-managed keys encrypt the disks
   #checkov:skip=CKV_AZURE_226:ephemeral OS disks need VM sizes with a large enough cache; managed OS disks are kept for portability across sizes
+  #checkov:skip=CKV_AZURE_6:api_server_authorized_ip_ranges may be empty on purpose: GitHub-hosted runners deploy from changing addresses; the API then needs Entra ID (local accounts are off) and Azure RBAC (docs/CICD.md)
   name                              = "aks-${local.base}"
   location                          = azurerm_resource_group.main.location
   resource_group_name               = azurerm_resource_group.main.name
@@ -123,8 +124,12 @@ resource "azurerm_kubernetes_cluster" "main" {
     admin_group_object_ids = var.aks_admin_group_object_ids
   }
 
-  api_server_access_profile {
-    authorized_ip_ranges = var.api_server_authorized_ip_ranges
+  # Empty: reachable from anywhere, still only with an Entra ID token and an Azure RBAC role.
+  dynamic "api_server_access_profile" {
+    for_each = length(var.api_server_authorized_ip_ranges) > 0 ? [1] : []
+    content {
+      authorized_ip_ranges = var.api_server_authorized_ip_ranges
+    }
   }
 
   default_node_pool {
@@ -474,9 +479,16 @@ resource "azurerm_role_assignment" "ci_aks_user" {
   principal_id         = azurerm_user_assigned_identity.ci[0].principal_id
 }
 
-resource "azurerm_role_assignment" "ci_aks_writer" {
+# Kubernetes rights of the deploy, in the release's namespace only. "RBAC Writer" covers the
+# built-in kinds only; the chart also creates custom resources (SecretProviderClass when Key
+# Vault is on, the cert-manager Issuer of the Ingress's certificate, and ScaledObject,
+# ServiceMonitor, PodMonitor, PrometheusRule, HTTPRoute, Dapr Component when enabled), and Azure
+# RBAC grants custom resources only through the wildcard data action, which "RBAC Admin" has
+# (it excludes namespaces and resource quotas). Scoped to the namespace, it is admin of nothing
+# else; the namespace itself is created once by an admin (docs/CICD.md).
+resource "azurerm_role_assignment" "ci_aks_namespace_admin" {
   count                = var.github_repository == "" ? 0 : 1
-  scope                = azurerm_kubernetes_cluster.main.id
-  role_definition_name = "Azure Kubernetes Service RBAC Writer"
+  scope                = "${azurerm_kubernetes_cluster.main.id}/namespaces/${var.app_namespace}"
+  role_definition_name = "Azure Kubernetes Service RBAC Admin"
   principal_id         = azurerm_user_assigned_identity.ci[0].principal_id
 }

@@ -53,3 +53,30 @@ output "kafka_sasl_password" {
   value       = random_password.kafka_sasl.result
   sensitive   = true
 }
+
+# The hand-off to Helm: .github/scripts/terraform-values.py turns `terraform output -json` into
+# a values file (workload identity, Key Vault, registry, token verification); the outputs below
+# exist for it. None of them is secret.
+output "app_namespace" {
+  description = "Namespace the federated credentials trust (the release must be installed there)."
+  value       = var.app_namespace
+}
+
+output "app_release_name" {
+  description = "Helm release name the federated credentials trust (service accounts <this> and <this>-migration)."
+  value       = var.app_release_name
+}
+
+output "key_vault_secret_names" {
+  description = "Key Vault secrets terraform writes (chart value keyVault.objects maps them to Secret keys)."
+  value       = sort(keys(local.app_secrets))
+}
+
+output "jwt" {
+  description = "Token verification for the chart's config.jwt when api_client_id is set (Entra ID v2 tokens); null: HS256 with the jwt-secret."
+  value = var.api_client_id == "" ? null : {
+    jwks_url = "https://login.microsoftonline.com/${data.azurerm_client_config.current.tenant_id}/discovery/v2.0/keys"
+    issuer   = "https://login.microsoftonline.com/${data.azurerm_client_config.current.tenant_id}/v2.0"
+    audience = var.api_client_id
+  }
+}

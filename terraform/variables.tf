@@ -37,13 +37,13 @@ variable "tags" {
 }
 
 variable "kubernetes_version" {
-  description = "AKS minor version (no patch: the patch upgrade channel moves patches)."
+  description = "AKS minor version (no patch: the patch upgrade channel moves patches). Upstream supports a minor for 14 months: 1.35 until 2027-02-28; check `az aks get-versions -l <location>`."
   type        = string
-  default     = "1.33"
+  default     = "1.35"
 
   validation {
     condition     = can(regex("^1\\.[0-9]+$", var.kubernetes_version))
-    error_message = "kubernetes_version is a minor version such as 1.33."
+    error_message = "kubernetes_version is a minor version such as 1.35."
   }
 }
 
@@ -59,12 +59,12 @@ variable "aks_sku_tier" {
 }
 
 variable "api_server_authorized_ip_ranges" {
-  description = "CIDRs allowed to reach the AKS API server (CI runners, operators)."
+  description = "CIDRs allowed to reach the AKS API server. Empty: any address, still only with an Entra ID token and an Azure RBAC role; GitHub-hosted runners need that (their addresses change), self-hosted runners inside a listed range do not (docs/CICD.md)."
   type        = list(string)
 
   validation {
-    condition     = length(var.api_server_authorized_ip_ranges) > 0
-    error_message = "Give at least one CIDR that may reach the API server."
+    condition     = alltrue([for cidr in var.api_server_authorized_ip_ranges : can(cidrhost(cidr, 0))])
+    error_message = "api_server_authorized_ip_ranges holds CIDRs such as 203.0.113.10/32."
   }
 }
 
@@ -189,4 +189,15 @@ variable "github_repository" {
   description = "GitHub repository (OWNER/REPO, or OWNER@ID/REPO@ID for the new immutable subject format) that deploys through OIDC. Empty: no CI identity."
   type        = string
   default     = ""
+}
+
+variable "api_client_id" {
+  description = "Client id of the Entra ID app registration that represents the Taskstream API (tokens with this audience are accepted; requestedAccessTokenVersion 2). Empty: the gateway verifies HS256 tokens with the jwt-secret from Key Vault."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.api_client_id == "" || can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.api_client_id))
+    error_message = "api_client_id is empty or a client id (a lowercase GUID)."
+  }
 }

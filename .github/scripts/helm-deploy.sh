@@ -9,9 +9,13 @@
 #   1. A release left in pending-upgrade/pending-rollback (a cancelled or killed earlier run)
 #      blocks every later upgrade ("another operation is in progress"): roll it back first.
 #   2. Record the current deployed revision (the rollback target if a later check fails).
-#   3. helm upgrade --install with --rollback-on-failure (Helm 4's name for --atomic): when the
+#   3. The terraform -> Helm hand-off: terraform-values.py turns the environment's terraform
+#      outputs (workload identity ids, the Key Vault's generated name, the registry, Entra ID
+#      token verification) and PUBLIC_URL's host into a values file, passed after
+#      values-$DEPLOY_ENV.yaml. Without it the chart refuses to render (empty ids).
+#   4. helm upgrade --install with --rollback-on-failure (Helm 4's name for --atomic): when the
 #      migration hook, the rollout or the wait fails, Helm itself restores the previous revision.
-#   4. helm test (the chart's test hook); if it fails, roll back to the recorded revision.
+#   5. helm test (the chart's test hook); if it fails, roll back to the recorded revision.
 #
 # Environment:
 #   DEPLOY_ENV         staging | production (selects values-$DEPLOY_ENV.yaml)     required
@@ -19,6 +23,11 @@
 #   IMAGE_TAG          image tag, the full commit SHA (image.tag)                 required
 #   IMAGE_DIGEST       sha256:... (image.digest; the chart then pulls by digest)  recommended
 #   IMAGE_REPOSITORY   repository in the registry (image.repository)  default taskstream
+#   TERRAFORM_OUTPUTS  `terraform output -json` of this environment without its sensitive
+#                      outputs (terraform-values.py --strip-sensitive; the environment
+#                      variable of the same name, docs/CICD.md)            required, or:
+#   TERRAFORM_OUTPUTS_FILE  a file holding it
+#   PUBLIC_URL         https://HOST the Ingress serves (ingress host, TLS certificate) recommended
 #   RELEASE_NAME       Helm release name                          default taskstream
 #   NAMESPACE          Kubernetes namespace                       default taskstream
 #   CHART_DIR          chart directory                            default infra/helm/taskstream
@@ -43,6 +52,10 @@ HELM_TIMEOUT="${HELM_TIMEOUT:-15m}"
 HELM_TEST="${HELM_TEST:-true}"
 CREATE_NAMESPACE="${CREATE_NAMESPACE:-false}"
 VALUES_FILE="$CHART_DIR/values-$DEPLOY_ENV.yaml"
+TERRAFORM_OUTPUTS="${TERRAFORM_OUTPUTS:-}"
+TERRAFORM_OUTPUTS_FILE="${TERRAFORM_OUTPUTS_FILE:-}"
+PUBLIC_URL="${PUBLIC_URL:-}"
+HANDOFF="$(dirname "${BASH_SOURCE[0]}")/terraform-values.py"
 
 say() { printf '==> %s\n' "$*"; }
 fail() {
@@ -87,7 +100,24 @@ previous="$(deployed_revision)"
 say "currently deployed revision: ${previous:-none (first install)}"
 output previous_revision "$previous"
 
-# 3. Upgrade; Helm rolls back by itself when the upgrade fails.
+# 3. The terraform -> Helm hand-off.
+workdir="$(mktemp -d)"
+trap 'rm -rf "$workdir"' EXIT
+if [[ -z "$TERRAFORM_OUTPUTS_FILE" ]]; then
+    [[ -n "$TERRAFORM_OUTPUTS" ]] ||
+        fail "TERRAFORM_OUTPUTS is not set: store this environment's terraform outputs (docs/CICD.md, setup step 4)"
+    TERRAFORM_OUTPUTS_FILE="$workdir/terraform-outputs.json"
+    printf '%s\n' "$TERRAFORM_OUTPUTS" >"$TERRAFORM_OUTPUTS_FILE"
+fi
+handoff_args=(--release "$RELEASE_NAME" --namespace "$NAMESPACE")
+if [[ -n "$PUBLIC_URL" ]]; then
+    handoff_args+=(--public-url "${PUBLIC_URL%/}")
+fi
+python3 "$HANDOFF" "${handoff_args[@]}" "$TERRAFORM_OUTPUTS_FILE" >"$workdir/terraform-values.json" ||
+    fail "the terraform -> Helm hand-off failed (see above)"
+say "values from terraform: $(jq -c '{registry: .image.registry, keyVault: .keyVault.name, clientId: .workloadIdentity.clientId, host: .ingress.hosts[0].host}' "$workdir/terraform-values.json")"
+
+# 4. Upgrade; Helm rolls back by itself when the upgrade fails.
 namespace_args=(--namespace "$NAMESPACE")
 if [[ "$CREATE_NAMESPACE" == true ]]; then
     namespace_args+=(--create-namespace)
@@ -107,6 +137,7 @@ helm upgrade "$RELEASE_NAME" "$CHART_DIR" \
     --install \
     "${namespace_args[@]}" \
     --values "$VALUES_FILE" \
+    --values "$workdir/terraform-values.json" \
     "${image_args[@]}" \
     --rollback-on-failure \
     --cleanup-on-fail \
@@ -119,7 +150,7 @@ revision="$(deployed_revision)"
 say "deployed revision $revision"
 output revision "$revision"
 
-# 4. The chart's own test hook, against the new revision.
+# 5. The chart's own test hook, against the new revision.
 if [[ "$HELM_TEST" == true ]]; then
     say "helm test $RELEASE_NAME"
     if ! helm test "$RELEASE_NAME" --namespace "$NAMESPACE" --logs --timeout 5m; then

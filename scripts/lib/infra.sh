@@ -98,8 +98,9 @@ _tsinfra_provision() {
 # Writes manifests to $2/<values set>/.
 _tsinfra_chart_py() {
     cat <<'PY'
-import json, pathlib, sys, logging
+import json, pathlib, subprocess, sys, logging
 import yaml
+import hcl2
 import helm_python as helm
 import kubernetes_validate as kv
 import jsonschema
@@ -137,7 +138,7 @@ ALL_ON = {
                       "prometheusRule": {"enabled": True}, "grafanaDashboard": {"enabled": True}},
     "networkPolicy": {"metricsFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]},
     "dapr": {"enabled": True, "config": "tracing",
-             "components": {"enabled": True, "secretStore": {"type": "secretstores.azure.keyvault"}}},
+             "components": {"enabled": True, "pubsub": {"caSecret": "redpanda-ca"}}},
     "subscribers": {
         "metrics": {"enabled": True},
         "recurrence": {"shards": {"a": {"partitions": "0,1", "replicaCount": 2}, "b": {"partitions": "2,3"}},
@@ -147,10 +148,28 @@ ALL_ON = {
                          "env": {"WEBHOOK_MAX_ATTEMPTS": 5}, "webhookEgressPorts": [443, 8443]},
     },
 }
-sets = [("default", {}), ("staging", yaml.safe_load((chart / "values-staging.yaml").read_text())),
-        ("production", yaml.safe_load((chart / "values-production.yaml").read_text())),
+def merged(*layers):
+    """Values files merged as Helm merges -f files: maps merge, everything else is replaced."""
+    out = {}
+    for layer in layers:
+        for k, v in layer.items():
+            out[k] = merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+# Staging and production as the deploy renders them: the environment's file, then what the
+# terraform -> Helm hand-off writes from terraform/testdata/terraform-output.json.
+handoff = subprocess.run([sys.executable, ".github/scripts/terraform-values.py", "--public-url",
+                          "https://taskstream.example.com", "terraform/testdata/terraform-output.json"],
+                         capture_output=True, text=True)
+if handoff.returncode != 0:
+    fail(f"the terraform -> Helm hand-off failed on the fixture: {handoff.stderr.strip()}")
+HANDOFF = json.loads(handoff.stdout or "{}")
+env_values = {env: yaml.safe_load((chart / f"values-{env}.yaml").read_text()) for env in ("staging", "production")}
+sets = [("default", {}), ("staging", merged(env_values["staging"], HANDOFF)),
+        ("production", merged(env_values["production"], HANDOFF)),
         ("all-features", ALL_ON),
-        ("ingress", {"ingress": {"enabled": True, "tls": [{"secretName": "t", "hosts": ["taskstream.local"]}]},
+        ("ingress", {"ingress": {"enabled": True, "tls": [{"secretName": "t", "hosts": ["taskstream.local"]}],
+                                 "tlsIssuer": {"enabled": True, "email": "ops@example.com"}},
                      "gateway": {"replicaCount": 2}})]
 
 # Small schemas for the CRD kinds kubernetes-validate has none for (required fields and types
@@ -207,6 +226,15 @@ CRDS = {
                 "labels": {"type": "object", "additionalProperties": S()},
                 "annotations": {"type": "object", "additionalProperties": S()}}, ["expr"])}}, ["name", "rules"])}},
         ["groups"])),
+    ("cert-manager.io/v1", "Issuer"): crd("cert-manager.io/v1", "Issuer", obj({
+        "acme": obj({"server": S(pattern="^https://"), "email": S(), "skipTLSVerify": {"type": "boolean"},
+                     "privateKeySecretRef": obj({"name": S(minLength=1), "key": S()}, ["name"]),
+                     "solvers": {"type": "array", "minItems": 1, "items": obj({
+                         "selector": {"type": "object"}, "dns01": {"type": "object"},
+                         "http01": obj({"ingress": obj({"ingressClassName": S(minLength=1), "class": S(), "name": S(),
+                                                        "serviceType": S(), "podTemplate": {"type": "object"},
+                                                        "ingressTemplate": {"type": "object"}})})})}},
+                    ["server", "privateKeySecretRef", "solvers"])})),
     ("dapr.io/v1alpha1", "Component"): crd("dapr.io/v1alpha1", "Component", obj({
         "type": S(minLength=1), "version": S(minLength=1), "ignoreErrors": {"type": "boolean"},
         "initTimeout": S(), "metadata": {"type": "array", "items": obj({
@@ -320,6 +348,79 @@ for extra in sys.argv[3:]:
 
 (out_root.parent / "crds.json").write_text(json.dumps(crd_objects))
 
+# Dapr components: every metadata key must be one the component documents, and the required
+# ones present. pubsub.kafka's keys are those of dapr/components-contrib pubsub/kafka/metadata.yaml
+# (commit b9a7637a, the Dapr 1.16 line; the page
+# https://docs.dapr.io/reference/components-reference/supported-pubsub/setup-apache-kafka/):
+# its common metadata plus every authentication profile's. caCert is the documented way to trust
+# a private CA ("required for using TLS" on that page; the mTLS profile lists it too).
+DAPR_METADATA = {
+    "pubsub.kafka": {
+        "required": {"brokers", "authType"},
+        "keys": {
+            "brokers", "consumerGroup", "clientID", "initialOffset", "maxMessageBytes", "consumeRetryInterval",
+            "consumeRetryEnabled", "heartbeatInterval", "sessionTimeout", "version", "skipVerify", "disableTls",
+            "channelBufferSize", "consumerFetchMin", "clientConnectionTopicMetadataRefreshInterval",
+            "clientConnectionKeepAliveInterval", "consumerFetchDefault", "schemaRegistryURL",
+            "schemaRegistryAPIKey", "schemaRegistryAPISecret", "schemaCachingEnabled",
+            "schemaLatestVersionCacheTTL", "escapeHeaders",
+            # authentication profiles: oidc, password (SASL), mtls, none, awsiam
+            "authType", "oidcTokenEndpoint", "oidcClientID", "oidcClientSecret", "oidcScopes", "oidcExtensions",
+            "saslUsername", "saslPassword", "saslMechanism", "caCert", "clientCert", "clientKey",
+            "awsRegion", "awsAccessKey", "awsSecretKey", "awsSessionToken", "awsIamRoleArn", "awsStsSessionName",
+        },
+        "values": {"authType": {"none", "password", "mtls", "oidc", "awsiam"},
+                   "saslMechanism": {"SHA-512", "SHA-256", "PLAINTEXT"}, "initialOffset": {"newest", "oldest"}},
+    },
+}
+
+def dapr_errors(component):
+    spec = component.get("spec", {})
+    documented = DAPR_METADATA.get(spec.get("type"))
+    if documented is None:
+        return [f"component type {spec.get('type')!r} has no documented metadata list here"]
+    items = {m.get("name"): m for m in spec.get("metadata", [])}
+    errors = [f"metadata {k!r} is not a {spec['type']} key" for k in sorted(set(items) - documented["keys"])]
+    errors += [f"required metadata {k!r} is missing" for k in sorted(documented["required"] - set(items))]
+    for k, allowed in documented["values"].items():
+        if k in items and "value" in items[k] and items[k]["value"] not in allowed:
+            errors.append(f"metadata {k} = {items[k]['value']!r}, not one of {sorted(allowed)}")
+    return errors
+
+components = [(where, o) for where, o in crd_objects if o.get("kind") == "Component"]
+for where, o in components:
+    for e in dapr_errors(o):
+        fail(f"{where} (Dapr's documented metadata): {e}")
+if not components:
+    fail("no Dapr Component rendered: the documented-metadata check checked nothing")
+else:
+    probe = json.loads(json.dumps(components[0][1]))
+    probe["spec"]["metadata"].append({"name": "disableEntityManagement", "value": "true"})
+    if dapr_errors(probe):
+        print(f"    {len(components)} Dapr components use only documented metadata; an undocumented key is rejected")
+    else:
+        fail("negative check accepted: undocumented Dapr metadata key disableEntityManagement")
+
+# Capacity: the production gateway's HPA maximum fits the user node pool's maximum (terraform),
+# and its spread constraints ignore the tainted system nodes.
+with open("terraform/environments/production.tfvars") as f:
+    node_max = int(hcl2.load(f)["user_node_max_count"])
+def capacity_errors(gateway, node_max):
+    errors = []
+    hpa = gateway.get("autoscaling", {})
+    if hpa.get("enabled") and hpa.get("maxReplicas", 0) > node_max:
+        errors.append(f"gateway.autoscaling.maxReplicas {hpa['maxReplicas']} > user_node_max_count {node_max}")
+    for c in gateway.get("topologySpreadConstraints", []):
+        if c.get("nodeTaintsPolicy") != "Honor":
+            errors.append(f"topology spread on {c.get('topologyKey')} counts tainted system nodes (nodeTaintsPolicy)")
+    return errors
+for e in capacity_errors(env_values["production"]["gateway"], node_max):
+    fail(f"[production] {e}")
+if capacity_errors(merged(env_values["production"]["gateway"], {"autoscaling": {"maxReplicas": node_max + 1}}), node_max):
+    print(f"    production gateway fits the node pool (max {node_max} nodes); one replica more is rejected")
+else:
+    fail("negative check accepted: gateway maxReplicas above the node pool's maximum")
+
 never = sorted(all_templates - rendered_templates)
 if never:
     fail(f"templates that rendered nothing in every values set (not exercised): {never}")
@@ -349,6 +450,13 @@ NEGATIVE = [
     ("schema: unknown trace protocol", {"observability": {"tracing": {"endpoint": "http://c:4318", "protocol": "http/json"}}}),
     ("fail: trace CA with a plaintext endpoint", {"observability": {"tracing": {
         "endpoint": "http://otel-collector:4317", "caConfigMap": "otel-ca"}}}),
+    ("fail: production values without the terraform hand-off", env_values["production"]),
+    ("schema: all-zero workload identity placeholder", merged(env_values["staging"], HANDOFF, {
+        "workloadIdentity": {"clientId": "00000000-0000-0000-0000-000000000000"}})),
+    ("fail: Dapr sidecar metrics on the subscribers' port", {"dapr": {"enabled": True, "metricsPort": 9090}}),
+    ("fail: Dapr component without the brokers' CA Secret", merged(ALL_ON, {"dapr": {"components": {"pubsub": {"caSecret": ""}}}})),
+    ("fail: ServiceMonitor while the NetworkPolicy blocks scrapes", {"observability": {"serviceMonitor": {"enabled": True}}}),
+    ("fail: TLS issuer without ingress.tls", {"ingress": {"enabled": True, "tlsIssuer": {"enabled": True}}}),
 ]
 for label, vals in NEGATIVE:
     try:
@@ -478,6 +586,70 @@ for label, values in NEGATIVE:
         print(f"    rejected as expected: {label} ({type(e).__name__})")
     else:
         fail(f"negative check accepted by the Redpanda chart: {label}")
+sys.exit(1 if bad else 0)
+PY
+}
+
+# Tests the terraform -> Helm hand-off (.github/scripts/terraform-values.py) on the committed
+# fixture of `terraform output -json` (terraform/testdata/terraform-output.json): what it writes,
+# that a sensitive output never leaves it, and that a wrong release, a missing output or a
+# malformed id stop it. (The chart step renders staging and production with what it writes.)
+_tsinfra_handoff_py() {
+    cat <<'PY'
+import json, subprocess, sys
+SCRIPT, FIXTURE = ".github/scripts/terraform-values.py", "terraform/testdata/terraform-output.json"
+bad = 0
+def fail(msg):
+    global bad
+    bad += 1
+    print(f"    FAIL {msg}")
+def run(*args, stdin=None):
+    return subprocess.run([sys.executable, SCRIPT, *args], input=stdin, capture_output=True, text=True)
+
+fixture = json.load(open(FIXTURE))
+out = run("--public-url", "https://tasks.example.org", FIXTURE)
+if out.returncode != 0:
+    fail(f"hand-off failed on the fixture: {out.stderr.strip()}")
+else:
+    v = json.loads(out.stdout)
+    jwt = fixture["jwt"]["value"]
+    want = {
+        ("image", "registry"): fixture["acr_login_server"]["value"],
+        ("workloadIdentity", "clientId"): fixture["app_identity_client_id"]["value"],
+        ("workloadIdentity", "tenantId"): fixture["tenant_id"]["value"],
+        ("keyVault", "name"): fixture["key_vault_name"]["value"],
+        ("config", "jwt"): {"jwksUrl": jwt["jwks_url"], "issuer": jwt["issuer"], "audience": jwt["audience"]},
+        ("ingress", "tls"): [{"secretName": "taskstream-tls", "hosts": ["tasks.example.org"]}],
+        ("keyVault", "objects"): {"database-url": "DATABASE_URL", "jwt-secret": "JWT_SECRET",
+                                  "kafka-sasl-password": "KAFKA_SASL_PASSWORD"},
+    }
+    for (a, b), expected in want.items():
+        if v.get(a, {}).get(b) != expected:
+            fail(f"hand-off wrote {a}.{b} = {v.get(a, {}).get(b)!r}, expected {expected!r}")
+secret = fixture["kafka_sasl_password"]["value"]
+stripped = run("--strip-sensitive", FIXTURE)
+if stripped.returncode != 0 or secret in stripped.stdout or secret in out.stdout \
+        or "kafka_sasl_password" in json.loads(stripped.stdout or "{}"):
+    fail("a sensitive output reached the hand-off's output")
+no_jwt = dict(fixture, jwt={"sensitive": False, "type": "dynamic", "value": None})
+got = run(stdin=json.dumps(no_jwt))
+if got.returncode != 0 or "config" in json.loads(got.stdout or "{}"):
+    fail("without terraform's jwt output the hand-off must leave config.jwt alone")
+NEGATIVE = [
+    ("another release name than the federated credentials trust", ["--release", "tasks"], fixture),
+    ("another namespace", ["--namespace", "default"], fixture),
+    ("a missing output", [], {k: o for k, o in fixture.items() if k != "key_vault_name"}),
+    ("a malformed client id", [], dict(fixture, app_identity_client_id={"sensitive": False, "value": "not-a-guid"})),
+    ("a public URL over http", ["--public-url", "http://tasks.example.org"], fixture),
+    ("not terraform output", [], ["a", "list"]),
+]
+for label, args, data in NEGATIVE:
+    got = run(*args, stdin=json.dumps(data))
+    if got.returncode == 2 and got.stderr.strip():
+        print(f"    rejected as expected: {label}")
+    else:
+        fail(f"hand-off accepted {label} (exit {got.returncode})")
+print(f"    hand-off: the fixture became chart values; {len(NEGATIVE)} bad inputs rejected")
 sys.exit(1 if bad else 0)
 PY
 }
@@ -664,9 +836,14 @@ ts_infra_checks() {
 
     step="helm chart (lint, render, schema, negative checks, kubernetes-validate)"
     _tsinfra_say "$step"
-    if ! (cd "$root" && _tsinfra_chart_py >"$tmp/chart.py" && "$py" "$tmp/chart.py" "$chart" "$tmp/rendered" \
-        infra/minikube/postgres.yaml); then
+    if ! (cd "$root" && _tsinfra_chart_py >"$tmp/chart.py" && PYTHONPATH="$venv/hcl2-lib" "$py" "$tmp/chart.py" \
+        "$chart" "$tmp/rendered" infra/minikube/postgres.yaml); then
         failed+=("chart")
+    fi
+
+    _tsinfra_say "terraform -> Helm hand-off (.github/scripts/terraform-values.py) on the fixture"
+    if ! (cd "$root" && _tsinfra_handoff_py >"$tmp/handoff.py" && "$py" "$tmp/handoff.py"); then
+        failed+=("handoff")
     fi
 
     step="Redpanda values with the real chart (REDPANDA_CHART_DIR), its values.schema.json"

@@ -16,9 +16,13 @@ postgres_geo_redundant_backup  = false
 
 acr_sku = "Standard"
 
-# Replace with your public egress CIDR(s) and the CI runners' (203.0.113.0/24 is a documentation range).
-api_server_authorized_ip_ranges = ["203.0.113.10/32"]
-key_vault_allowed_ip_ranges     = ["203.0.113.10/32"]
+# The AKS API: empty = reachable from any address, still only with an Entra ID token and an
+# Azure RBAC role (local accounts are off). GitHub-hosted runners deploy from changing addresses,
+# so they need it empty; with self-hosted runners, list their and your egress CIDRs instead.
+api_server_authorized_ip_ranges = []
+# The Key Vault firewall: the egress CIDR of the machine that runs terraform (it writes the
+# secrets). Replace the documentation address (203.0.113.0/24).
+key_vault_allowed_ip_ranges = ["203.0.113.10/32"]
 
 tags = {
   cost-center = "taskstream-staging"

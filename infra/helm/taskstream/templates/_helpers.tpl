@@ -108,6 +108,7 @@ dapr.io/app-protocol: "http"
 dapr.io/log-level: {{ .ctx.Values.dapr.logLevel | quote }}
 dapr.io/graceful-shutdown-seconds: {{ .ctx.Values.dapr.gracefulShutdownSeconds | quote }}
 dapr.io/sidecar-seccomp-profile-type: "RuntimeDefault"
+dapr.io/metrics-port: {{ .ctx.Values.dapr.metricsPort | quote }}
 {{- with .ctx.Values.dapr.config }}
 dapr.io/config: {{ . | quote }}
 {{- end }}
@@ -238,6 +239,26 @@ Checks that the schema cannot express. Included once, from the ConfigMap.
 {{- end }}
 {{- if .Values.workloadIdentity.enabled }}
 {{- $_ := required "workloadIdentity.clientId is required when workloadIdentity.enabled" .Values.workloadIdentity.clientId }}
+{{- end }}
+{{- if .Values.dapr.enabled }}
+{{- $ports := dict (toString .Values.gateway.port) "gateway.port" }}
+{{- if .Values.subscribers.metrics.enabled }}{{- $_ := set $ports (toString .Values.subscribers.metrics.port) "subscribers.metrics.port" }}{{- end }}
+{{- if and .Values.relay.separate .Values.relay.metrics.enabled }}{{- $_ := set $ports (toString .Values.relay.metrics.port) "relay.metrics.port" }}{{- end }}
+{{- /* daprd's HTTP, health, gRPC and internal gRPC ports, and its metrics port */}}
+{{- range $port := list "3500" "3501" "50001" "50002" (toString $.Values.dapr.metricsPort) }}
+{{- if hasKey $ports $port }}
+{{- fail (printf "dapr: the sidecar listens on %s, which is %s too; change one (dapr.metricsPort for the sidecar's metrics)" $port (get $ports $port)) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.dapr.components.enabled .Values.kafka.tls.enabled .Values.kafka.tls.caConfigMap (not .Values.dapr.components.pubsub.caSecret) }}
+{{- fail "dapr.components.pubsub.caSecret is required with kafka.tls.caConfigMap: the Dapr component reads the brokers' CA from a Secret (docs/DEPLOYMENT.md)" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.observability.serviceMonitor.enabled .Values.networkPolicy.enabled (not .Values.networkPolicy.metricsFrom) }}
+{{- fail "observability.serviceMonitor needs networkPolicy.metricsFrom (the Prometheus's namespace): the default-deny NetworkPolicy would block every scrape" }}
+{{- end }}
+{{- if and .Values.ingress.tlsIssuer.enabled (not .Values.ingress.tls) }}
+{{- fail "ingress.tlsIssuer needs ingress.tls (the Secret names and hosts to issue certificates for)" }}
 {{- end }}
 {{- if and .Values.ingress.enabled .Values.httpRoute.enabled }}
 {{- fail "enable either ingress or httpRoute, not both" }}
