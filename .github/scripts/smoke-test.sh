@@ -5,20 +5,28 @@
 #   BASE_URL=https://staging.taskstream.example.com .github/scripts/smoke-test.sh
 #
 # Checks, in order:
-#   1. GET /readyz answers 200 (database and broker reachable); retried while the ingress and
-#      the new pods settle, up to SMOKE_READY_TIMEOUT seconds;
+#   1. GET /readyz answers 200 (the database and the gateway's own components; the broker is
+#      reported in the body, not required); retried while the ingress, the new pods and the
+#      first TLS certificate settle, up to SMOKE_READY_TIMEOUT seconds;
 #   2. GET /healthz answers 200;
 #   3. POST /graphql without a token is refused: HTTP 401, extensions.code UNAUTHENTICATED;
 #   4. POST /graphql with a token answers `{ me { id } tasks(first: 1) { totalCount } }`
 #      without errors, for the token's user.
+# Every request goes over HTTPS with certificate verification (no -k): a missing or invalid
+# certificate fails the test.
 #
-# The token for 4 is SMOKE_TEST_TOKEN when set (an environment secret; needed when the gateway
-# verifies tokens with JWT_JWKS_URL). Otherwise it is minted inside the cluster by the gateway
-# binary itself, `taskstream token --sub ci-smoke --hours 1`, which signs with the pod's
-# JWT_SECRET; nothing secret leaves the cluster except that one-hour token, which is masked.
+# The token for 4 is fresh on every run, never a stored one that could expire:
+#   - with Entra ID token verification (terraform's jwt output, in TERRAFORM_OUTPUTS), an access
+#     token for the API (scope <audience>/.default) from the identity the job is logged in as
+#     (`az account get-access-token`; in the workflows the deploy identity, over OIDC);
+#   - otherwise minted inside the cluster by the gateway binary itself, `taskstream token --sub
+#     ci-smoke --hours 1`, signed with the pod's JWT_SECRET; nothing secret leaves the cluster
+#     except that one-hour token, which is masked.
+# SMOKE_TEST_TOKEN, when set, is used instead (by hand only).
 #
 # Environment:
 #   BASE_URL               public base URL of the environment                   required
+#   TERRAFORM_OUTPUTS      the environment's terraform outputs (Entra ID audience) optional
 #   SMOKE_TEST_TOKEN       bearer token to use                                  optional
 #   NAMESPACE              namespace of the release (token minting)             default taskstream
 #   GATEWAY_DEPLOYMENT     gateway Deployment (token minting)                   default taskstream-gateway
@@ -82,9 +90,15 @@ say "POST /graphql without a token: 401 UNAUTHENTICATED"
 
 # 4. With a token: answered.
 token="${SMOKE_TEST_TOKEN:-}"
+audience="$(jq -r '.jwt.value.audience // empty' <<<"${TERRAFORM_OUTPUTS:-{\}}" 2>/dev/null || true)"
 if [[ -n "$token" ]]; then
     SUBJECT=""
     say "using SMOKE_TEST_TOKEN"
+elif [[ -n "$audience" ]]; then
+    SUBJECT=""
+    say "getting an Entra ID access token for $audience as the logged-in identity"
+    token="$(az account get-access-token --scope "$audience/.default" --query accessToken --output tsv)" ||
+        fail "could not get an access token for $audience (docs/CICD.md: the API's app registration)"
 else
     say "minting a one-hour token in deploy/$GATEWAY_DEPLOYMENT (taskstream token --sub $SUBJECT)"
     token="$(kubectl exec --namespace "$NAMESPACE" "deploy/$GATEWAY_DEPLOYMENT" -- \

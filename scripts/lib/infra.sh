@@ -886,6 +886,17 @@ ts_infra_checks() {
     else
         failed+=("hadolint")
     fi
+    # The base images are build arguments (checkov's CKV_DOCKER_7 cannot see through them): each
+    # *_IMAGE default must name a tag, and not latest.
+    local image_args bad_args
+    image_args="$(grep -E '^ARG [A-Z_]+_IMAGE=' "$root/infra/docker/Dockerfile" || true)"
+    bad_args="$(grep -vE '^ARG [A-Z_]+_IMAGE=[^ ]+:[A-Za-z0-9][A-Za-z0-9._-]*$' <<<"$image_args" || true)"
+    if [[ "$(grep -c . <<<"$image_args")" -lt 2 || -n "$bad_args" || "$image_args" == *:latest* ]]; then
+        _tsinfra_warn "Dockerfile base image arguments without a pinned tag: ${bad_args:-$image_args}"
+        failed+=("base-images")
+    else
+        _tsinfra_note "base images: $(cut -d= -f2 <<<"$image_args" | paste -sd' ' -)"
+    fi
 
     _tsinfra_say "yamllint (chart and Redpanda values, .yamllint.yaml: strict; GitHub workflows: errors)"
     local yours=() theirs=()
