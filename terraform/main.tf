@@ -222,7 +222,7 @@ resource "azurerm_kubernetes_cluster_node_pool" "user" {
 
 resource "azurerm_container_registry" "main" {
   #checkov:skip=CKV_AZURE_139:public network access stays on so that GitHub-hosted runners can push; pushes need Entra ID (AcrPush), anonymous pull is off
-  #checkov:skip=CKV_AZURE_166:image quarantine needs an external scanner to release images; images are scanned in CI before the push
+  #checkov:skip=CKV_AZURE_166:image quarantine needs an external scanner to release images; release.yml scans each pushed image (Trivy) and signs it (cosign) only when it passes, and deploy.yml deploys only verified signatures
   #checkov:skip=CKV_AZURE_164:Docker Content Trust is deprecated in ACR (Notation signing replaces it); images are referenced by immutable SHA tags
   #checkov:skip=CKV_AZURE_233:zone redundancy is on whenever acr_sku is Premium (production); the Standard SKU (staging) does not offer it
   name                          = replace("acr${local.base}${local.suffix}", "-", "")
