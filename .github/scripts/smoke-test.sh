@@ -103,7 +103,7 @@ else
     say "minting a one-hour token in deploy/$GATEWAY_DEPLOYMENT (taskstream token --sub $SUBJECT)"
     token="$(kubectl exec --namespace "$NAMESPACE" "deploy/$GATEWAY_DEPLOYMENT" -- \
         taskstream token --sub "$SUBJECT" --hours 1)" ||
-        fail "could not mint a token in the gateway pod (no JWT_SECRET there? then set the SMOKE_TEST_TOKEN secret)"
+        fail "could not mint a token in the gateway pod (no JWT_SECRET there? with Entra ID tokens set terraform api_client_id and refresh TERRAFORM_OUTPUTS)"
 fi
 token="${token//[$'\r\n']/}"
 if [[ -n "${GITHUB_ACTIONS:-}" ]]; then
