@@ -123,13 +123,13 @@ impl App {
         let state = Arc::new(self.state);
         let (db, components) = (&state.db, &state.components);
 
-        let embedded = match (&state.kafka, config.no_relay) {
-            (Some(kafka), false) => {
+        let embedded = match (&state.broker, config.no_relay) {
+            (Some(broker), false) => {
                 components.spawn(
                     &tracker,
                     "relay",
                     &shutdown,
-                    crate::events::run_relay(db.clone(), kafka.clone(), shutdown.clone()),
+                    crate::events::run_relay(db.clone(), broker.clone(), shutdown.clone()),
                 );
                 None
             }
@@ -139,8 +139,8 @@ impl App {
             }
             (None, _) => {
                 tracing::info!(
-                    "embedded mode: no KAFKA_BROKERS; the outbox table is the event log and the \
-                     subscribers run in this process"
+                    "embedded mode: no KAFKA_BROKERS or NATS_URL; the outbox table is the event \
+                     log and the subscribers run in this process"
                 );
                 // One reader of the outbox table for every consumer in this process.
                 let log = EmbeddedLog::new(db.clone());
@@ -163,7 +163,7 @@ impl App {
             crate::retention::run_with(
                 &config.retention,
                 db.clone(),
-                state.kafka.is_some(),
+                state.broker.is_some(),
                 shutdown.clone(),
             ),
         );
@@ -211,8 +211,11 @@ impl App {
         config: ServerConfig,
         shutdown: CancellationToken,
     ) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
-        let kafka = crate::events::kafka_config(&config)?
-            .ok_or_else(|| anyhow::anyhow!("taskstream relay needs KAFKA_BROKERS"))?;
+        let broker = crate::events::broker_config(&config)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "taskstream relay needs KAFKA_BROKERS or NATS_URL (the broker to publish to)"
+            )
+        })?;
         let db = crate::db::connect(&config.database_url).await?;
         if !config.no_migrate {
             crate::db::migrate(&db).await?;
@@ -229,7 +232,7 @@ impl App {
             &tracker,
             "relay",
             &shutdown,
-            crate::events::run_relay(db.clone(), kafka, shutdown.clone()),
+            crate::events::run_relay(db.clone(), broker, shutdown.clone()),
         );
         components.spawn(
             &tracker,
@@ -274,15 +277,15 @@ fn live_updates(
 ) -> impl Future<Output = anyhow::Result<()>> + Send + 'static {
     let hub = state.live.clone();
     let db = state.db.clone();
-    let kafka = state.kafka.clone();
+    let broker = state.broker.clone();
     async move {
-        match kafka {
+        match broker {
             None => {
                 let log = Arc::new(embedded.unwrap_or_else(|| EmbeddedLog::new(db)));
                 crate::live::run_consumer(log, hub, shutdown).await;
             }
-            Some(kafka) => {
-                let Some(log) = stream::kafka::KafkaLog::connect_with_retry(&kafka, &shutdown)
+            Some(broker) => {
+                let Some(log) = stream::broker::BrokerLog::connect_with_retry(&broker, &shutdown)
                     .await
                     .context("cannot use the event log; live updates are not running")?
                 else {

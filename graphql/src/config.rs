@@ -134,13 +134,21 @@ pub struct ServerConfig {
     #[arg(long, env = "JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
 
-    /// Kafka-protocol brokers (`host:port,host:port`, e.g. Redpanda). Unset: embedded mode, where
-    /// the outbox table itself is the event log.
+    /// Kafka-protocol brokers (`host:port,host:port`, e.g. Redpanda). With neither this nor
+    /// NATS_URL: embedded mode, where the outbox table itself is the event log.
     #[arg(long, env = "KAFKA_BROKERS", global = true)]
     pub kafka_brokers: Option<String>,
 
     #[command(flatten)]
     pub kafka: stream::kafka::KafkaArgs,
+
+    /// NATS servers with JetStream (`nats://host:4222,nats://host2:4222`), instead of
+    /// KAFKA_BROKERS: the event log is then one JetStream stream per topic partition.
+    #[arg(long, env = "NATS_URL", global = true)]
+    pub nats_url: Option<String>,
+
+    #[command(flatten)]
+    pub nats: stream::nats::NatsArgs,
 
     /// Do not run the outbox relay inside this process (run `taskstream relay` instead).
     #[arg(long, env = "TASKSTREAM_NO_RELAY")]

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
+use stream::broker::{BrokerConfig, BrokerLog};
 use stream::embedded::EmbeddedLog;
-use stream::kafka::{KafkaConfig, KafkaLog};
 use stream::lifecycle::{CancellationToken, TaskTracker};
 use stream::log::LogReader;
 use stream::relay::{Relay, RelayConfig};
@@ -18,13 +18,14 @@ use tokio::task::JoinHandle;
 use crate::config::ServerConfig;
 use crate::health::Components;
 
-/// The Kafka settings, or `None` in embedded mode (no KAFKA_BROKERS).
-pub fn kafka_config(config: &ServerConfig) -> anyhow::Result<Option<KafkaConfig>> {
-    config
-        .kafka_brokers
-        .as_deref()
-        .map(|brokers| config.kafka.config(brokers))
-        .transpose()
+/// The broker (KAFKA_BROKERS or NATS_URL), or `None` in embedded mode (neither set).
+pub fn broker_config(config: &ServerConfig) -> anyhow::Result<Option<BrokerConfig>> {
+    BrokerConfig::from_args(
+        config.kafka_brokers.as_deref(),
+        &config.kafka,
+        config.nats_url.as_deref(),
+        &config.nats,
+    )
 }
 
 /// Runs the relay until `shutdown` is cancelled. Connecting is retried while the brokers are
@@ -32,16 +33,16 @@ pub fn kafka_config(config: &ServerConfig) -> anyhow::Result<Option<KafkaConfig>
 /// that retrying cannot fix is returned.
 pub async fn run_relay(
     db: DatabaseConnection,
-    kafka: KafkaConfig,
+    broker: BrokerConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let Some(log) = KafkaLog::connect_with_retry(&kafka, &shutdown)
+    let Some(log) = BrokerLog::connect_with_retry(&broker, &shutdown)
         .await
         .context("cannot use the event log; the relay is not running")?
     else {
         return Ok(());
     };
-    tracing::info!(brokers = %kafka.brokers.join(","), "outbox relay started");
+    tracing::info!(broker = %broker.describe(), "outbox relay started");
     let relay = Relay::new(db, log, RelayConfig::default());
     relay.run(shutdown.cancelled()).await?;
     tracing::info!("outbox relay stopped");
@@ -114,35 +115,20 @@ pub async fn run_embedded_subscribers(
     first_error.map_or(Ok(()), Err)
 }
 
-/// Whether the first broker accepts a TCP connection within a second (for `/readyz`).
-pub async fn broker_reachable(kafka: &KafkaConfig) -> bool {
-    let Some(first) = kafka.brokers.first() else {
-        return false;
-    };
-    matches!(
-        tokio::time::timeout(
-            Duration::from_secs(1),
-            tokio::net::TcpStream::connect(first)
-        )
-        .await,
-        Ok(Ok(_))
-    )
-}
-
 /// `taskstream events tail`: prints each event of `topic` as one JSON line: the record's
 /// coordinates, headers and the CloudEvent (null for a tombstone).
 pub async fn tail(
     db: DatabaseConnection,
-    kafka: Option<KafkaConfig>,
+    broker: Option<BrokerConfig>,
     topic: &str,
     limit: Option<usize>,
     follow: bool,
 ) -> anyhow::Result<()> {
-    match kafka {
+    match broker {
         Some(config) => {
-            let log = KafkaLog::connect(config)
+            let log = BrokerLog::connect(&config)
                 .await
-                .context("cannot reach KAFKA_BROKERS")?;
+                .with_context(|| format!("cannot reach the {}", config.describe()))?;
             tail_log(&log, topic, limit, follow).await
         }
         None => {

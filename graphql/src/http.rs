@@ -70,7 +70,7 @@ pub struct AppState {
     pub schema: TaskstreamSchema,
     pub db: DatabaseConnection,
     /// The brokers in distributed mode (readiness checks them).
-    pub kafka: Option<stream::kafka::KafkaConfig>,
+    pub broker: Option<stream::broker::BrokerConfig>,
     pub auth: Authenticator,
     pub request_timeout: Duration,
     /// How long a client may take to send a request body (`HTTP_BODY_TIMEOUT_SECS`).
@@ -402,9 +402,9 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
             "unreachable"
         }
     };
-    let broker = match &state.kafka {
+    let broker = match &state.broker {
         None => "embedded",
-        Some(kafka) if crate::events::broker_reachable(kafka).await => "ok",
+        Some(broker) if broker.reachable().await => "ok",
         Some(_) => "unreachable",
     };
     let components: serde_json::Map<String, serde_json::Value> = state

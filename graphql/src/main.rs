@@ -36,9 +36,9 @@ async fn main() -> anyhow::Result<()> {
                 },
         }) => {
             let _telemetry = graphql::startup::init_tracing("warn", &cli.server.log_format)?;
-            let kafka = graphql::events::kafka_config(&cli.server)?;
+            let broker = graphql::events::broker_config(&cli.server)?;
             let db = graphql::db::connect_existing(&cli.server.database_url).await?;
-            graphql::events::tail(db, kafka, &topic, limit, follow).await
+            graphql::events::tail(db, broker, &topic, limit, follow).await
         }
         Some(Command::Dlq { command }) => {
             let _telemetry = graphql::startup::init_tracing("warn", &cli.server.log_format)?;

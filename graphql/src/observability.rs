@@ -56,7 +56,7 @@ pub fn http_request_span<B>(
 /// `GET /metrics`: refreshes the gauges read at scrape time (outbox backlog and parked dead
 /// letters from the database, live subscriptions) and renders every metric.
 pub async fn metrics_handler(State(state): State<Arc<AppState>>) -> axum::response::Response {
-    stream::relay::refresh_backlog_gauges(&state.db, state.kafka.is_some()).await;
+    stream::relay::refresh_backlog_gauges(&state.db, state.broker.is_some()).await;
     metrics()
         .live_subscriptions
         .set(i64::try_from(state.live.subscriber_count()).unwrap_or(i64::MAX));

@@ -81,11 +81,11 @@ pub(crate) async fn build_state(
     let schema = build_schema(db.clone(), Clock::System, &limits, live.clone());
     let graphiql_html =
         (!config.disable_graphiql).then(|| crate::graphiql::page(dev_token.as_deref()));
-    let kafka = crate::events::kafka_config(config)?;
+    let broker = crate::events::broker_config(config)?;
     let state = AppState {
         schema,
         db,
-        kafka,
+        broker,
         auth,
         request_timeout: config.request_timeout(),
         body_timeout: Duration::from_secs(config.http_body_timeout_secs),

@@ -4,6 +4,9 @@
 //!
 //! - `rskafka`: only `stream` depends on it, and within `stream` only `src/kafka.rs` and
 //!   `src/kafka/**` name it.
+//! - `async-nats`: only `stream` depends on it, and within `stream` only `src/nats/**` names
+//!   it (and the NATS transport's own tests, which inspect the streams with a client of their
+//!   own).
 //! - GraphQL and the HTTP server: only `graphql` depends on `async-graphql`,
 //!   `async-graphql-axum`, `axum`, `hyper`, `hyper-util` or `tower-http`, with two exceptions:
 //!   `subscribers` uses `axum` in `src/metrics_server.rs` only (the subscriber binaries'
@@ -440,6 +443,21 @@ fn kafka_outside_stream(crates: &[Crate]) -> Findings {
     out
 }
 
+const ASYNC_NATS: &str = "only stream/src/nats/ uses async-nats";
+
+fn nats_outside_stream(crates: &[Crate]) -> Findings {
+    let mut out = check_dependency(crates, "async-nats", |c, _| c == "stream", ASYNC_NATS);
+    out.extend(check_word(
+        crates,
+        "async_nats",
+        |path| {
+            path.starts_with("stream/src/nats/") || path.starts_with("stream/tests/nats_transport/")
+        },
+        ASYNC_NATS,
+    ));
+    out
+}
+
 const SERVER: &str = "only graphql knows about GraphQL or serves HTTP (subscribers: /metrics and /healthz in src/metrics_server.rs)";
 
 fn graphql_and_http(crates: &[Crate]) -> Findings {
@@ -749,10 +767,10 @@ fn request_handlers(crates: &[Crate]) -> Findings {
     out
 }
 
-const LAYERS: &str = "stream is layered one way: the log's parts (embedded log, Kafka log, relay, consumer runtime) know each other only through the lower modules (outbox, log, envelope, lifecycle, ...), which know none of them";
+const LAYERS: &str = "stream is layered one way: the log's parts (embedded log, Kafka log, NATS log, relay, consumer runtime) know each other only through the lower modules (outbox, log, envelope, lifecycle, ...), which know none of them";
 
 /// The stream modules that implement one part of the log; none may name another.
-const STREAM_PARTS: &[&str] = &["embedded", "kafka", "relay", "consumer"];
+const STREAM_PARTS: &[&str] = &["embedded", "kafka", "nats", "relay", "consumer"];
 
 /// The stream modules every part builds on; they may name no part.
 const STREAM_BASE: &[&str] = &[
@@ -817,6 +835,11 @@ fn assert_none(findings: Findings) {
 #[test]
 fn only_stream_kafka_uses_rskafka() {
     assert_none(kafka_outside_stream(&workspace()));
+}
+
+#[test]
+fn only_stream_nats_uses_async_nats() {
+    assert_none(nats_outside_stream(&workspace()));
 }
 
 #[test]

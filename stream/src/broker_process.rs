@@ -325,7 +325,8 @@ fn find_tansu() -> anyhow::Result<PathBuf> {
     Ok(binary)
 }
 
-fn search_path(name: &str) -> Option<PathBuf> {
+/// `name` in a directory of `PATH`, or in `$CARGO_HOME/bin` (default `~/.cargo/bin`).
+pub(crate) fn search_path(name: &str) -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect())
         .unwrap_or_default();
@@ -338,7 +339,8 @@ fn search_path(name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// A loopback port nothing listens on right now.
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
     Ok(listener.local_addr()?.port())
 }
@@ -353,8 +355,8 @@ fn probe_config(brokers: &str) -> KafkaConfig {
     config
 }
 
-/// The last lines of the broker's log, for error messages.
-fn log_tail(path: &Path) -> String {
+/// The last lines of a server's log, for error messages.
+pub(crate) fn log_tail(path: &Path) -> String {
     const TAIL_BYTES: u64 = 4096;
     let read = || -> std::io::Result<String> {
         let mut file = File::open(path)?;

@@ -40,6 +40,7 @@
 //!   the retry schedule, shared by the gateway and the subscriber binaries;
 //! - [`broker_process`]: starts a local tansu broker for tests and benchmarks.
 
+pub mod broker;
 pub mod broker_process;
 pub mod consumer;
 pub mod db;
@@ -49,6 +50,8 @@ pub mod envelope;
 pub mod kafka;
 pub mod lifecycle;
 pub mod log;
+pub mod nats;
+pub mod nats_process;
 pub mod notification_events;
 pub mod outbox;
 pub mod partitioner;

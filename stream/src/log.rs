@@ -110,3 +110,35 @@ pub trait LogWriter: Send + Sync {
     /// How many partitions `topic` has.
     fn partition_count(&self, topic: &str) -> impl Future<Output = Result<i32, LogError>> + Send;
 }
+
+/// Runs `attempt` until it succeeds, retrying with backoff (200 ms doubling up to 30 s) while
+/// it fails with [`LogError::Unavailable`]: how every process connects to its event log, whose
+/// rows wait in the outbox meanwhile. `Ok(None)` once `shutdown` is cancelled; an error that
+/// retrying cannot fix (bad TLS settings or credentials) is returned.
+pub async fn retry_while_unavailable<T, F, Fut>(
+    shutdown: &crate::lifecycle::CancellationToken,
+    mut attempt: F,
+) -> Result<Option<T>, LogError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, LogError>>,
+{
+    let mut backoff =
+        crate::lifecycle::Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+    loop {
+        let outcome = tokio::select! {
+            () = shutdown.cancelled() => return Ok(None),
+            outcome = attempt() => outcome,
+        };
+        match outcome {
+            Ok(connected) => return Ok(Some(connected)),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, backoff = ?backoff.next_delay(), "event log unreachable; the outbox keeps the events until it is back");
+            }
+            Err(e) => return Err(e),
+        }
+        if !backoff.pause(shutdown).await {
+            return Ok(None);
+        }
+    }
+}

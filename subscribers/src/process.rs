@@ -1,13 +1,15 @@
-//! What every subscriber binary shares: its common flags, logging, the database pool, the Kafka
-//! log, partition assignment, and the one runner, [`run_binary`], which runs the subscribers the
+//! What every subscriber binary shares: its common flags, logging, the database pool, the broker
+//! log (Kafka or NATS JetStream), partition assignment, and the one runner, [`run_binary`], which runs the subscribers the
 //! registry ([`crate::registry`]) assigns to the binary on the process lifecycle of
 //! [`stream::lifecycle`] (one cancellation token, one task tracker). Each binary is then its
 //! own flags and a call.
 
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
-use stream::kafka::{KafkaArgs, KafkaLog};
+use stream::broker::{BrokerConfig, BrokerLog};
+use stream::kafka::KafkaArgs;
 use stream::lifecycle::{CancellationToken, TaskTracker};
+use stream::nats::NatsArgs;
 
 use crate::registry::{self, Subscriber, SubscriberSettings};
 
@@ -17,15 +19,20 @@ pub struct CommonArgs {
     /// `postgres://...` or `sqlite://path?mode=rwc`.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: String,
-    /// `host:port,host:port`.
-    #[arg(long, env = "KAFKA_BROKERS")]
-    pub kafka_brokers: String,
+    /// Kafka-protocol brokers, `host:port,host:port` (or NATS_URL instead).
+    #[arg(long, env = "KAFKA_BROKERS", required_unless_present = "nats_url")]
+    pub kafka_brokers: Option<String>,
+    /// NATS servers with JetStream, `nats://host:4222,…` (or KAFKA_BROKERS instead).
+    #[arg(long, env = "NATS_URL", conflicts_with = "kafka_brokers")]
+    pub nats_url: Option<String>,
     /// The partitions of the consumed topic this instance owns: `all` or a comma list (`0,2`).
     /// Assignment is explicit: give each instance a disjoint list.
     #[arg(long, env = "PARTITIONS", default_value = "all")]
     pub partitions: String,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub nats: NatsArgs,
     /// A tracing filter (`info`, `subscribers=debug,info`).
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -66,14 +73,25 @@ pub async fn connect_db(url: &str) -> anyhow::Result<DatabaseConnection> {
     crate::db::connect(url).await
 }
 
-/// Connects to the brokers and creates missing topics.
-pub async fn connect_log(args: &CommonArgs) -> anyhow::Result<KafkaLog> {
-    Ok(KafkaLog::connect_with_topics(args.kafka.config(&args.kafka_brokers)?).await?)
+/// The broker KAFKA_BROKERS or NATS_URL names (one is required).
+pub fn broker_config(args: &CommonArgs) -> anyhow::Result<BrokerConfig> {
+    BrokerConfig::from_args(
+        args.kafka_brokers.as_deref(),
+        &args.kafka,
+        args.nats_url.as_deref(),
+        &args.nats,
+    )?
+    .ok_or_else(|| anyhow::anyhow!("set KAFKA_BROKERS or NATS_URL: the broker to consume from"))
+}
+
+/// Connects to the broker and creates missing topics.
+pub async fn connect_log(config: &BrokerConfig) -> anyhow::Result<BrokerLog> {
+    Ok(BrokerLog::connect_with_topics(config).await?)
 }
 
 /// The partitions of `topic` named by `spec`: `all`, or a comma list of partition numbers that
 /// exist in the topic.
-pub async fn partitions(log: &KafkaLog, topic: &str, spec: &str) -> anyhow::Result<Vec<i32>> {
+pub async fn partitions(log: &BrokerLog, topic: &str, spec: &str) -> anyhow::Result<Vec<i32>> {
     let count = log.partition_count(topic).await?;
     parse_partitions(spec, topic, count)
 }
@@ -99,7 +117,7 @@ pub fn parse_partitions(spec: &str, topic: &str, count: i32) -> anyhow::Result<V
     Ok(list)
 }
 
-/// Runs the subscribers of `binary` ([`Subscriber::in_binary`]) over Kafka, each on the
+/// Runs the subscribers of `binary` ([`Subscriber::in_binary`]) over the broker, each on the
 /// partitions of its topic given by `PARTITIONS`, with their companion loops, until SIGINT or
 /// SIGTERM, each a task of one [`TaskTracker`] stopping on one [`CancellationToken`]. A part
 /// that ends on its own (a consumer that halts, a companion loop that returns, a panic) stops
@@ -116,13 +134,14 @@ pub async fn run_binary(
         anyhow::bail!("BUG: no subscriber is registered for the binary {binary:?}");
     };
     let _telemetry = init_tracing(binary, &args.log_level, &args.log_format)?;
+    let broker = broker_config(&args)?;
     start_metrics_server(&args, first.metrics_port()).await?;
     let db = connect_db(&args.database_url).await?;
     let mut consumers = Vec::with_capacity(subscribers.len());
     for subscriber in &subscribers {
         // A log each: a broker answers one connection's requests in order, so a consumer's
         // waiting fetch must not delay another's.
-        let log = connect_log(&args).await?;
+        let log = connect_log(&broker).await?;
         let topic = subscriber.topic();
         let partitions = partitions(&log, topic, &args.partitions).await?;
         tracing::info!(

@@ -2,13 +2,13 @@
 
 use super::*;
 
-on_both_databases!(
+on_every_log!(
     consumer_killed_before_and_after_commit_resumes_exactly_once,
-    |t| {
+    |t, transport| {
         // Arrange: 40 records on the log.
         let app = TestApp::on(t);
         create_effects_table(&t.db).await;
-        let broker = TansuBroker::start().await.unwrap();
+        let broker = TestBroker::start(transport).await;
         let log = connect(&broker).await;
         let partitions = log.partition_count(TOPIC).await.unwrap();
         write_tasks(&app, 20).await;
@@ -134,13 +134,13 @@ on_both_databases!(
     }
 );
 
-on_both_databases!(
+on_every_log!(
     two_instances_on_the_same_partition_never_double_apply,
-    |t| {
+    |t, transport| {
         // Arrange
         let app = TestApp::on(t);
         create_effects_table(&t.db).await;
-        let broker = TansuBroker::start().await.unwrap();
+        let broker = TestBroker::start(transport).await;
         let log = connect(&broker).await;
         let partitions = log.partition_count(TOPIC).await.unwrap();
         write_tasks(&app, 8).await;

@@ -37,23 +37,70 @@ pub(crate) async fn pending(app: &TestApp) -> u64 {
     stream::relay::pending_stats(&app.db).await.unwrap().0
 }
 
-/// Short bounds, so a killed broker is noticed within seconds rather than the defaults' 20.
-fn kafka_config(broker: &TansuBroker) -> KafkaConfig {
-    let mut config = KafkaConfig::from_brokers(&broker.brokers()).unwrap();
-    config.retry_deadline = Duration::from_secs(2);
-    config.request_timeout = Duration::from_secs(5);
-    config.connect_timeout = Duration::from_secs(5);
-    config
+/// Which broker a test runs on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Transport {
+    Kafka,
+    Nats,
 }
 
-pub(crate) async fn connect(broker: &TansuBroker) -> KafkaLog {
-    let log = KafkaLog::connect(kafka_config(broker)).await.unwrap();
-    log.ensure_taskstream_topics().await.unwrap();
-    log
+/// The test's own broker process: tansu or nats-server.
+pub(crate) enum TestBroker {
+    Kafka(TansuBroker),
+    Nats(NatsServer),
+}
+
+impl TestBroker {
+    pub(crate) async fn start(transport: Transport) -> TestBroker {
+        match transport {
+            Transport::Kafka => TestBroker::Kafka(TansuBroker::start().await.unwrap()),
+            Transport::Nats => TestBroker::Nats(NatsServer::start().await.unwrap()),
+        }
+    }
+
+    /// SIGKILL; the storage stays for [`TestBroker::restart`].
+    pub(crate) fn kill(&mut self) {
+        match self {
+            TestBroker::Kafka(broker) => broker.kill(),
+            TestBroker::Nats(server) => server.kill(),
+        }
+    }
+
+    pub(crate) async fn restart(&mut self) -> anyhow::Result<()> {
+        match self {
+            TestBroker::Kafka(broker) => broker.restart().await,
+            TestBroker::Nats(server) => server.restart().await,
+        }
+    }
+
+    /// Short bounds, so a killed broker is noticed within seconds rather than the defaults' 20.
+    pub(crate) fn config(&self) -> BrokerConfig {
+        match self {
+            TestBroker::Kafka(broker) => {
+                let mut config = KafkaConfig::from_brokers(&broker.brokers()).unwrap();
+                config.retry_deadline = Duration::from_secs(2);
+                config.request_timeout = Duration::from_secs(5);
+                config.connect_timeout = Duration::from_secs(5);
+                BrokerConfig::Kafka(config)
+            }
+            TestBroker::Nats(server) => {
+                let mut config = NatsConfig::from_url(&server.url()).unwrap();
+                config.request_timeout = Duration::from_secs(5);
+                config.connect_timeout = Duration::from_secs(5);
+                BrokerConfig::Nats(config)
+            }
+        }
+    }
+}
+
+pub(crate) async fn connect(broker: &TestBroker) -> BrokerLog {
+    BrokerLog::connect_with_topics(&broker.config())
+        .await
+        .unwrap()
 }
 
 /// Every record of `topic`, all partitions, in (partition, offset) order.
-pub(crate) async fn read_all(log: &KafkaLog, topic: &str) -> Vec<LogRecord> {
+pub(crate) async fn read_all(log: &BrokerLog, topic: &str) -> Vec<LogRecord> {
     let partitions = log.partition_count(topic).await.unwrap();
     let mut out = Vec::new();
     for p in 0..partitions {
@@ -107,7 +154,7 @@ pub(crate) fn relay_config() -> RelayConfig {
 }
 
 /// Publishes every pending row with a relay of its own, round by round.
-pub(crate) async fn publish_all(app: &TestApp, broker: &TansuBroker) {
+pub(crate) async fn publish_all(app: &TestApp, broker: &TestBroker) {
     let relay = Relay::new(app.db.clone(), connect(broker).await, relay_config());
     while relay.publish_round().await.unwrap().published > 0 {}
     assert_eq!(pending(app).await, 0);
@@ -167,7 +214,7 @@ pub(crate) async fn set_stored_offset(db: &DatabaseConnection, partition: i32, n
 /// offsets: a park commits its `.dlq` outbox row together with its offset advance.
 async fn quiescence(
     app: &TestApp,
-    log: &KafkaLog,
+    log: &BrokerLog,
     consumers: &[&RunningConsumer],
 ) -> Result<(), String> {
     if let Some(c) = consumers.iter().find(|c| c.task.is_finished()) {
@@ -204,7 +251,7 @@ async fn quiescence(
 
 pub(crate) async fn wait_quiescent(
     app: &TestApp,
-    log: &KafkaLog,
+    log: &BrokerLog,
     consumers: &[&RunningConsumer],
     within: Duration,
 ) {
@@ -251,7 +298,7 @@ pub(crate) fn consumer_config(partitions: i32) -> ConsumerConfig {
     }
 }
 
-/// A consumer running in the background over a `KafkaLog` of its own.
+/// A consumer running in the background over a log of its own.
 pub(crate) struct RunningConsumer {
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<(), ConsumerError>>,
@@ -261,7 +308,7 @@ pub(crate) struct RunningConsumer {
 impl RunningConsumer {
     pub(crate) async fn start(
         db: &DatabaseConnection,
-        broker: &TansuBroker,
+        broker: &TestBroker,
         handler: RecordingHandler,
         config: ConsumerConfig,
     ) -> RunningConsumer {
@@ -271,7 +318,7 @@ impl RunningConsumer {
     /// Over an already connected log, so several instances can start at the same moment.
     pub(crate) fn on(
         db: &DatabaseConnection,
-        log: KafkaLog,
+        log: BrokerLog,
         handler: RecordingHandler,
         config: ConsumerConfig,
     ) -> RunningConsumer {
@@ -333,7 +380,7 @@ pub(crate) struct RunningRelay {
 }
 
 impl RunningRelay {
-    pub(crate) async fn start(app: &TestApp, broker: &TansuBroker) -> RunningRelay {
+    pub(crate) async fn start(app: &TestApp, broker: &TestBroker) -> RunningRelay {
         let relay = Relay::new(app.db.clone(), connect(broker).await, relay_config());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -1,7 +1,8 @@
 //! The event backbone under faults, end to end: mutations through the GraphQL schema write the
-//! outbox, the relay publishes it to a real Kafka-protocol broker (tansu 0.6.0, one per test),
-//! and consumers of the shared runtime apply `task-events` from every partition, each over a
-//! `KafkaLog` of its own, with the application database on SQLite and PostgreSQL. The tests
+//! outbox, the relay publishes it to a real broker, and consumers of the shared runtime apply
+//! `task-events` from every partition, each over a log of its own. Every test runs four times:
+//! on both brokers (a Kafka-protocol broker, tansu 0.6.0, and NATS JetStream, nats-server; one
+//! per test) and on both application databases (SQLite and PostgreSQL). The tests
 //! kill and restart the broker, crash the relay between produce and mark, abort consumers
 //! mid-stream, run two instances at once, park a poison record, and point a consumer past the
 //! log's end.
@@ -18,6 +19,45 @@
 
 #[path = "../support/mod.rs"]
 mod support;
+
+/// `on_both_databases!` times both brokers: a module `$name` with one test per (broker,
+/// database), the body taking the test database and the [`Transport`] to start.
+macro_rules! on_every_log {
+    ($name:ident, |$t:ident, $transport:ident| $body:block) => {
+        mod $name {
+            use super::*;
+
+            async fn run($t: &testkit::TestDb, $transport: Transport) $body
+
+            async fn on(backend: testkit::Backend, transport: Transport) {
+                if let Some(t) = testkit::TestDb::migrated(backend).await {
+                    run(&t, transport).await;
+                    t.cleanup().await;
+                }
+            }
+
+            #[tokio::test]
+            async fn kafka_sqlite() {
+                on(testkit::Backend::Sqlite, Transport::Kafka).await;
+            }
+
+            #[tokio::test]
+            async fn kafka_postgres() {
+                on(testkit::Backend::Postgres, Transport::Kafka).await;
+            }
+
+            #[tokio::test]
+            async fn nats_sqlite() {
+                on(testkit::Backend::Sqlite, Transport::Nats).await;
+            }
+
+            #[tokio::test]
+            async fn nats_postgres() {
+                on(testkit::Backend::Postgres, Transport::Nats).await;
+            }
+        }
+    };
+}
 
 mod handler;
 mod harness;
@@ -39,13 +79,16 @@ use sea_orm::{
 };
 use serde_json::json;
 use stream::CloudEvent;
+use stream::broker::{BrokerConfig, BrokerLog};
 use stream::broker_process::TansuBroker;
 use stream::consumer::{
     Consumer, ConsumerConfig, ConsumerError, Handler, HandlerError, HandlerOutcome,
 };
 use stream::dead_letters::{self, DeadLetterError, DeadLetterStatus, ReplayOutcome};
-use stream::kafka::{KafkaConfig, KafkaLog};
+use stream::kafka::KafkaConfig;
 use stream::log::{LogReader, LogRecord, LogWriter, OutgoingRecord};
+use stream::nats::NatsConfig;
+use stream::nats_process::NatsServer;
 use stream::relay::{Relay, RelayConfig};
 use support::TestApp;
 use tokio::sync::{Notify, oneshot};

@@ -2,14 +2,14 @@
 
 use super::*;
 
-on_both_databases!(
+on_every_log!(
     consumer_restarted_from_an_offset_inside_a_batch_gets_the_rest,
-    |t| {
+    |t, transport| {
         // Arrange: one task's first event in one batch, its next five in one batch of their own
         // (one relay round: one produce per partition), all on the task's partition.
         let app = TestApp::on(t);
         create_effects_table(&t.db).await;
-        let broker = TansuBroker::start().await.unwrap();
+        let broker = TestBroker::start(transport).await;
         let log = connect(&broker).await;
         let partitions = log.partition_count(TOPIC).await.unwrap();
         let relay = Relay::new(app.db.clone(), connect(&broker).await, relay_config());
@@ -63,14 +63,14 @@ on_both_databases!(
     }
 );
 
-on_both_databases!(
+on_every_log!(
     a_stored_offset_past_the_log_end_halts_with_a_clear_error,
-    |t| {
+    |t, transport| {
         // Arrange: records on the log; one partition's stored offset 10 past its end, the others
         // at their ends (so nothing would be applied even before the halt).
         let app = TestApp::on(t);
         create_effects_table(&t.db).await;
-        let broker = TansuBroker::start().await.unwrap();
+        let broker = TestBroker::start(transport).await;
         let log = connect(&broker).await;
         let partitions = log.partition_count(TOPIC).await.unwrap();
         let ids = write_tasks(&app, 6).await;

@@ -2,14 +2,14 @@
 
 use super::*;
 
-on_both_databases!(
+on_every_log!(
     a_poison_record_is_parked_and_later_records_still_flow,
-    |t| {
+    |t, transport| {
         // Arrange: a task whose events the handler cannot take, between healthy ones, and at
         // least one later task on the poison's partition.
         let app = TestApp::on(t);
         create_effects_table(&t.db).await;
-        let broker = TansuBroker::start().await.unwrap();
+        let broker = TestBroker::start(transport).await;
         let log = connect(&broker).await;
         let partitions = log.partition_count(TOPIC).await.unwrap();
         write_tasks(&app, 3).await;

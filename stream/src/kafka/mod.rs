@@ -150,26 +150,10 @@ impl KafkaLog {
         config: &KafkaConfig,
         shutdown: &crate::lifecycle::CancellationToken,
     ) -> Result<Option<KafkaLog>, LogError> {
-        let mut backoff = crate::lifecycle::Backoff::new(
-            std::time::Duration::from_millis(200),
-            std::time::Duration::from_secs(30),
-        );
-        loop {
-            let attempt = tokio::select! {
-                () = shutdown.cancelled() => return Ok(None),
-                attempt = KafkaLog::connect_with_topics(config.clone()) => attempt,
-            };
-            match attempt {
-                Ok(log) => return Ok(Some(log)),
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(error = %e, backoff = ?backoff.next_delay(), "event log unreachable; the outbox keeps the events until it is back");
-                }
-                Err(e) => return Err(e),
-            }
-            if !backoff.pause(shutdown).await {
-                return Ok(None);
-            }
-        }
+        crate::log::retry_while_unavailable(shutdown, || {
+            KafkaLog::connect_with_topics(config.clone())
+        })
+        .await
     }
 
     /// The settings this log was built with.
