@@ -1,6 +1,8 @@
 //! Distributed mode as it is deployed: the `taskstream` gateway and the `recurrence`,
 //! `reminder` and `notification` binaries as separate processes on PostgreSQL and a real
-//! Kafka-protocol broker (tansu), driven over HTTP and WebSocket like a client would.
+//! broker, driven over HTTP and WebSocket like a client would. Every scenario runs twice: on a
+//! Kafka-protocol broker (tansu, `KAFKA_BROKERS`) and on NATS JetStream (nats-server,
+//! `NATS_URL`).
 //!
 //! - Killing (SIGKILL) the recurrence and reminder binaries mid-stream and starting them again
 //!   loses nothing and duplicates nothing: every completed recurring task has exactly one next
@@ -21,7 +23,9 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::{Value, json};
+use stream::broker::{BrokerConfig, BrokerLog};
 use stream::broker_process::TansuBroker;
+use stream::nats_process::NatsServer;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -126,9 +130,21 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The broker process of a scenario.
+enum Broker {
+    Kafka(TansuBroker),
+    Nats(NatsServer),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Transport {
+    Kafka,
+    Nats,
+}
+
 /// The deployment under test: a broker, a PostgreSQL database, gateways and subscribers.
 struct Cluster {
-    broker: TansuBroker,
+    broker: Broker,
     db: support::TestDb,
     dir: support::TempDir,
     gateways: Vec<(Proc, String)>,
@@ -136,9 +152,12 @@ struct Cluster {
 }
 
 impl Cluster {
-    async fn start() -> Option<Cluster> {
+    async fn start(transport: Transport) -> Option<Cluster> {
         let db = support::TestDb::empty(support::Backend::Postgres).await?;
-        let broker = TansuBroker::start().await.unwrap();
+        let broker = match transport {
+            Transport::Kafka => Broker::Kafka(TansuBroker::start().await.unwrap()),
+            Transport::Nats => Broker::Nats(NatsServer::start().await.unwrap()),
+        };
         Some(Cluster {
             broker,
             db,
@@ -149,10 +168,22 @@ impl Cluster {
     }
 
     fn common_env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("DATABASE_URL", self.db.url.clone()),
-            ("KAFKA_BROKERS", self.broker.brokers()),
-        ]
+        let broker = match &self.broker {
+            Broker::Kafka(tansu) => ("KAFKA_BROKERS", tansu.brokers()),
+            Broker::Nats(nats) => ("NATS_URL", nats.url()),
+        };
+        vec![("DATABASE_URL", self.db.url.clone()), broker]
+    }
+
+    fn broker_config(&self) -> BrokerConfig {
+        match &self.broker {
+            Broker::Kafka(tansu) => BrokerConfig::Kafka(
+                stream::kafka::KafkaConfig::from_brokers(&tansu.brokers()).unwrap(),
+            ),
+            Broker::Nats(nats) => {
+                BrokerConfig::Nats(stream::nats::NatsConfig::from_url(&nats.url()).unwrap())
+            }
+        }
     }
 
     /// Starts a gateway process and waits until it is ready (database and broker). Returns
@@ -262,11 +293,7 @@ impl Cluster {
     /// Waits until `consumer` has stored offsets at the end of every partition of `topic`
     /// (nothing left to apply).
     async fn wait_caught_up(&self, consumer: &str, topic: &str) {
-        let log = stream::kafka::KafkaLog::connect(
-            stream::kafka::KafkaConfig::from_brokers(&self.broker.brokers()).unwrap(),
-        )
-        .await
-        .unwrap();
+        let log = BrokerLog::connect(&self.broker_config()).await.unwrap();
         let deadline = tokio::time::Instant::now() + SETTLE;
         loop {
             let mut behind = 0;
@@ -308,8 +335,19 @@ async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {
 // ---------------------------------------------------------------- tests
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_the_recurrence_and_reminder_binaries_mid_stream_loses_and_duplicates_nothing() {
-    let Some(mut cluster) = Cluster::start().await else {
+async fn killing_the_recurrence_and_reminder_binaries_mid_stream_loses_and_duplicates_nothing_on_kafka()
+ {
+    killing_subscribers_mid_stream(Transport::Kafka).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_recurrence_and_reminder_binaries_mid_stream_loses_and_duplicates_nothing_on_nats()
+ {
+    killing_subscribers_mid_stream(Transport::Nats).await;
+}
+
+async fn killing_subscribers_mid_stream(transport: Transport) {
+    let Some(mut cluster) = Cluster::start(transport).await else {
         return; // PostgreSQL explicitly skipped (TASKSTREAM_TEST_SKIP_POSTGRES=1).
     };
     let gateway = cluster.start_gateway().await;
@@ -441,8 +479,17 @@ async fn killing_the_recurrence_and_reminder_binaries_mid_stream_loses_and_dupli
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mutation_through_one_gateway_reaches_a_subscriber_on_another() {
-    let Some(mut cluster) = Cluster::start().await else {
+async fn a_mutation_through_one_gateway_reaches_a_subscriber_on_another_on_kafka() {
+    mutation_reaches_another_gateway(Transport::Kafka).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mutation_through_one_gateway_reaches_a_subscriber_on_another_on_nats() {
+    mutation_reaches_another_gateway(Transport::Nats).await;
+}
+
+async fn mutation_reaches_another_gateway(transport: Transport) {
+    let Some(mut cluster) = Cluster::start(transport).await else {
         return; // PostgreSQL explicitly skipped (TASKSTREAM_TEST_SKIP_POSTGRES=1).
     };
     let first = cluster.start_gateway().await;
