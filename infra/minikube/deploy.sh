@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Deploys Taskstream to Minikube: image, Redpanda (one broker), PostgreSQL, optionally Dapr,
-# then the chart; in that order, waiting for each. Idempotent: run it again to roll out changes.
+# Deploys Taskstream to Minikube: image, the event log (Redpanda with one broker, or one NATS
+# server with JetStream), PostgreSQL, optionally Dapr, then the chart; in that order, waiting for
+# each. Idempotent: run it again to roll out changes.
 #
 #   infra/minikube/deploy.sh              # start Minikube if needed and deploy everything
-#   infra/minikube/deploy.sh --with-dapr  # also install Dapr and enable its sidecars/components
+#   infra/minikube/deploy.sh --log nats   # the event log on NATS JetStream (infra/minikube/nats.yaml,
+#                                         # nats:2.10-alpine -js) instead of Redpanda (--log kafka,
+#                                         # the default); switching leaves the other one installed
+#   infra/minikube/deploy.sh --with-dapr  # also install Dapr and enable its sidecars (and, on
+#                                         # Kafka, the pubsub.kafka component)
 #   infra/minikube/deploy.sh --no-build   # reuse the image already in Minikube (TAG=...)
-#   infra/minikube/deploy.sh --delete     # uninstall everything this script installed
+#   infra/minikube/deploy.sh --delete     # uninstall everything this script installed (both logs)
 #
 # Needs: minikube, kubectl, helm (3.13+ or 4). The image is built inside Minikube
 # (`minikube image build`), so no local Docker engine is required.
@@ -18,7 +23,9 @@ PROFILE="${MINIKUBE_PROFILE:-minikube}"
 NS=taskstream
 DB_NS=taskstream-db
 RP_NS=redpanda
+NATS_NS=nats
 HOST="${HOST:-taskstream.local}"
+LOG=kafka
 WITH_DAPR=0
 BUILD=1
 DELETE=0
@@ -26,15 +33,24 @@ DELETE=0
 say() { printf '\n==> %s\n' "$*"; }
 die() { printf '!!! %s\n' "$*" >&2; exit 1; }
 
-for arg in "$@"; do
-    case "$arg" in
+usage() { sed -n '2,/^set -euo pipefail$/p' "$0" | sed '$d'; }
+
+while (($#)); do
+    case "$1" in
+        --log) [[ $# -ge 2 ]] || die "--log needs kafka or nats"; LOG="$2"; shift ;;
+        --log=*) LOG="${1#--log=}" ;;
         --with-dapr) WITH_DAPR=1 ;;
         --no-build) BUILD=0 ;;
         --delete) DELETE=1 ;;
-        -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
-        *) die "unknown argument: $arg (see --help)" ;;
+        -h | --help) usage; exit 0 ;;
+        *) die "unknown argument: $1 (see --help)" ;;
     esac
+    shift
 done
+case "$LOG" in
+    kafka | nats) ;;
+    *) die "--log must be kafka or nats, not '$LOG'" ;;
+esac
 
 for tool in minikube kubectl helm; do
     command -v "$tool" >/dev/null || die "$tool is not installed"
@@ -52,11 +68,12 @@ else
 fi
 
 if [[ "$DELETE" == 1 ]]; then
-    say "uninstalling Taskstream, Dapr, Redpanda and PostgreSQL from profile $PROFILE"
+    say "uninstalling Taskstream, Dapr, Redpanda, NATS and PostgreSQL from profile $PROFILE"
     hm uninstall taskstream -n "$NS" --ignore-not-found --wait || true
     hm uninstall dapr -n dapr-system --ignore-not-found --wait || true
     hm uninstall redpanda -n "$RP_NS" --ignore-not-found --wait || true
-    kc delete namespace "$NS" "$DB_NS" "$RP_NS" dapr-system --ignore-not-found --wait=true
+    # The namespace takes the NATS StatefulSet and its volume with it.
+    kc delete namespace "$NS" "$DB_NS" "$RP_NS" "$NATS_NS" dapr-system --ignore-not-found --wait=true
     say "done (Minikube itself keeps running: minikube -p $PROFILE delete removes it)"
     exit 0
 fi
@@ -81,11 +98,21 @@ if [[ "$BUILD" == 1 ]]; then
     (cd "$ROOT" && mk image build -t "taskstream:$TAG" -f infra/docker/Dockerfile .)
 fi
 
-say "Redpanda (one broker) in namespace $RP_NS"
-helm repo add redpanda https://charts.redpanda.com --force-update >/dev/null
-hm upgrade --install redpanda redpanda/redpanda -n "$RP_NS" --create-namespace \
-    -f "$ROOT/infra/helm/redpanda/values-minikube.yaml" "${HELM_WAIT[@]}" --timeout 15m
-kc -n "$RP_NS" rollout status statefulset/redpanda --timeout=600s
+if [[ "$LOG" == kafka ]]; then
+    say "Redpanda (one broker) in namespace $RP_NS"
+    helm repo add redpanda https://charts.redpanda.com --force-update >/dev/null
+    hm upgrade --install redpanda redpanda/redpanda -n "$RP_NS" --create-namespace \
+        -f "$ROOT/infra/helm/redpanda/values-minikube.yaml" "${HELM_WAIT[@]}" --timeout 15m
+    kc -n "$RP_NS" rollout status statefulset/redpanda --timeout=600s
+    LOG_ARGS=(--set kafka.brokers=redpanda.redpanda.svc.cluster.local:9093)
+else
+    say "NATS (one server, JetStream) in namespace $NATS_NS"
+    kc create namespace "$NATS_NS" --dry-run=client -o yaml | kc apply -f -
+    kc apply -f "$ROOT/infra/minikube/nats.yaml"
+    kc -n "$NATS_NS" rollout status statefulset/nats --timeout=300s
+    # kafka.brokers must be empty: the chart, like the binaries, refuses both logs at once.
+    LOG_ARGS=(--set-string kafka.brokers= --set nats.url=nats://nats.nats.svc.cluster.local:4222)
+fi
 
 say "PostgreSQL in namespace $DB_NS"
 kc create namespace "$DB_NS" --dry-run=client -o yaml | kc apply -f -
@@ -114,12 +141,12 @@ kc -n "$NS" create secret generic taskstream-secrets \
     --from-literal=JWT_SECRET="$JWT_SECRET" \
     --dry-run=client -o yaml | kc apply -f -
 
-say "Taskstream chart (image taskstream:$TAG)"
+say "Taskstream chart (image taskstream:$TAG, event log: $LOG)"
 CHART_ARGS=(
     --set image.repository=taskstream
     --set "image.tag=$TAG"
     --set image.pullPolicy=IfNotPresent
-    --set kafka.brokers=redpanda.redpanda.svc.cluster.local:9093
+    "${LOG_ARGS[@]}"
     --set ingress.enabled=true
     --set ingress.className=nginx
     --set "ingress.hosts[0].host=$HOST"
@@ -129,7 +156,11 @@ CHART_ARGS=(
     --set config.logFormat=text
 )
 if [[ "$WITH_DAPR" == 1 ]]; then
-    CHART_ARGS+=(--set dapr.enabled=true --set dapr.components.enabled=true)
+    CHART_ARGS+=(--set dapr.enabled=true)
+    # The chart's Dapr component is pubsub.kafka; on NATS there is none (docs/DEPLOYMENT.md).
+    if [[ "$LOG" == kafka ]]; then
+        CHART_ARGS+=(--set dapr.components.enabled=true)
+    fi
 fi
 hm upgrade --install taskstream "$ROOT/infra/helm/taskstream" -n "$NS" \
     "${CHART_ARGS[@]}" "${HELM_WAIT[@]}" --timeout 10m

