@@ -266,58 +266,95 @@ on_both_databases!(
             RelayConfig::default(),
         );
         relay.publish_round().await.unwrap();
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../scripts/interop/read_topic.py"
-        );
-        let brokers = broker.brokers();
-        let output = tokio::task::spawn_blocking(move || {
-            std::process::Command::new("python3")
-                .args([
-                    script,
-                    "--brokers",
-                    &brokers,
-                    "--topic",
-                    "task-events",
-                    "--count",
-                    "8",
-                ])
-                .output()
-        })
-        .await
-        .unwrap()
-        .unwrap();
-        assert!(
-            output.status.success(),
-            "kafka-python failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let lines: Vec<Value> = String::from_utf8(output.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(lines.len(), 8);
-        for line in &lines {
-            assert_eq!(
-                line["partition"], line["expected_partition"],
-                "murmur2 partitioning agrees with kafka-python"
-            );
-            let event = &line["event"];
-            assert_eq!(event["specversion"], "1.0");
-            assert_eq!(event["subject"], line["key"]);
-            assert_eq!(line["headers"]["ce_id"], event["id"]);
-            assert_eq!(line["headers"]["ce_type"], event["type"]);
-            assert_eq!(line["headers"]["ce_source"], "urn:taskstream");
-            assert!(
-                event["data"]["task"]["title"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("Task ")
-            );
-        }
+        let output = run_python(
+            "read_topic.py",
+            vec![
+                "--brokers".into(),
+                broker.brokers(),
+                "--topic".into(),
+                "task-events".into(),
+            ],
+        )
+        .await;
+        assert_same_cloudevents("kafka-python", &output);
     }
 );
+
+on_both_databases!(
+    a_nats_client_reads_the_cloudevents_from_jetstream_and_agrees_on_partitions,
+    |t| {
+        let app = TestApp::on(t);
+        let server = stream::nats_process::NatsServer::start().await.unwrap();
+        write_tasks(&app, 4).await;
+        let config = stream::nats::NatsConfig::from_url(&server.url()).unwrap();
+        let log = stream::nats::NatsLog::connect_with_topics(config)
+            .await
+            .unwrap();
+        let relay = Relay::new(app.db.clone(), log, RelayConfig::default());
+        relay.publish_round().await.unwrap();
+        assert_eq!(pending(&app).await, 0);
+        let output = run_python(
+            "read_stream.py",
+            vec![
+                "--url".into(),
+                server.url(),
+                "--topic".into(),
+                "task-events".into(),
+            ],
+        )
+        .await;
+        assert_same_cloudevents("nats-py", &output);
+    }
+);
+
+/// Runs `scripts/interop/<script>` with `args` and `--count 8`, and returns its stdout.
+async fn run_python(script: &str, mut args: Vec<String>) -> String {
+    let path = format!("{}/../scripts/interop/{script}", env!("CARGO_MANIFEST_DIR"));
+    args.extend(["--count".to_owned(), "8".to_owned()]);
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(path)
+            .args(args)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The 8 `task-events` records of 4 created and completed tasks, as the independent client
+/// printed them: CloudEvents with their `ce_*` headers, each on its key's murmur2 partition.
+fn assert_same_cloudevents(client: &str, output: &str) {
+    let lines: Vec<Value> = output
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 8, "{client}: {output}");
+    for line in &lines {
+        assert_eq!(
+            line["partition"], line["expected_partition"],
+            "murmur2 partitioning agrees with {client}"
+        );
+        let event = &line["event"];
+        assert_eq!(event["specversion"], "1.0");
+        assert_eq!(event["subject"], line["key"]);
+        assert_eq!(line["headers"]["ce_id"], event["id"]);
+        assert_eq!(line["headers"]["ce_type"], event["type"]);
+        assert_eq!(line["headers"]["ce_source"], "urn:taskstream");
+        assert!(
+            event["data"]["task"]["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("Task ")
+        );
+    }
+}
 
 /// The PostgreSQL sessions holding the relay's advisory lock.
 async fn relay_lock_holders(db: &sea_orm::DatabaseConnection) -> i64 {

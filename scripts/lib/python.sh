@@ -15,6 +15,7 @@
 # versions and refuses to run with others.
 
 TS_PYTHON_DATEUTIL_VERSION=2.9.0.post0
+TS_PYTHON_NATS_VERSION=2.16.0
 TS_PYTHON_TZDATA_VERSION=2025.2
 
 # ts_pip_pinned DIST VERSION WHY: makes `importlib.metadata.version(DIST)` say VERSION, installing
@@ -27,6 +28,12 @@ ts_pip_pinned() {
     fi
     printf '==> installing %s %s (pip) %s\n' "$dist" "$version" "$why"
     python3 -m pip install --quiet --disable-pip-version-check "$dist==$version"
+}
+
+# ts_nats_python_provision: nats-py, an independent NATS client that reads the JetStream streams
+# in the interoperability test (scripts/interop/read_stream.py).
+ts_nats_python_provision() {
+    ts_pip_pinned nats-py "$TS_PYTHON_NATS_VERSION" "for the NATS interoperability test"
 }
 
 # ts_python_oracle_provision: python-dateutil and tzdata at the pinned versions.
