@@ -23,9 +23,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::{Value, json};
-use stream::broker::{BrokerConfig, BrokerLog};
-use stream::broker_process::TansuBroker;
-use stream::nats_process::NatsServer;
+use stream::broker::BrokerLog;
+use support::{TestBroker, Transport};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -130,21 +129,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The broker process of a scenario.
-enum Broker {
-    Kafka(TansuBroker),
-    Nats(NatsServer),
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Transport {
-    Kafka,
-    Nats,
-}
-
 /// The deployment under test: a broker, a PostgreSQL database, gateways and subscribers.
 struct Cluster {
-    broker: Broker,
+    broker: TestBroker,
     db: support::TestDb,
     dir: support::TempDir,
     gateways: Vec<(Proc, String)>,
@@ -154,10 +141,7 @@ struct Cluster {
 impl Cluster {
     async fn start(transport: Transport) -> Option<Cluster> {
         let db = support::TestDb::empty(support::Backend::Postgres).await?;
-        let broker = match transport {
-            Transport::Kafka => Broker::Kafka(TansuBroker::start().await.unwrap()),
-            Transport::Nats => Broker::Nats(NatsServer::start().await.unwrap()),
-        };
+        let broker = TestBroker::start(transport).await;
         Some(Cluster {
             broker,
             db,
@@ -168,22 +152,7 @@ impl Cluster {
     }
 
     fn common_env(&self) -> Vec<(&'static str, String)> {
-        let broker = match &self.broker {
-            Broker::Kafka(tansu) => ("KAFKA_BROKERS", tansu.brokers()),
-            Broker::Nats(nats) => ("NATS_URL", nats.url()),
-        };
-        vec![("DATABASE_URL", self.db.url.clone()), broker]
-    }
-
-    fn broker_config(&self) -> BrokerConfig {
-        match &self.broker {
-            Broker::Kafka(tansu) => BrokerConfig::Kafka(
-                stream::kafka::KafkaConfig::from_brokers(&tansu.brokers()).unwrap(),
-            ),
-            Broker::Nats(nats) => {
-                BrokerConfig::Nats(stream::nats::NatsConfig::from_url(&nats.url()).unwrap())
-            }
-        }
+        vec![("DATABASE_URL", self.db.url.clone()), self.broker.env()]
     }
 
     /// Starts a gateway process and waits until it is ready (database and broker). Returns
@@ -293,7 +262,7 @@ impl Cluster {
     /// Waits until `consumer` has stored offsets at the end of every partition of `topic`
     /// (nothing left to apply).
     async fn wait_caught_up(&self, consumer: &str, topic: &str) {
-        let log = BrokerLog::connect(&self.broker_config()).await.unwrap();
+        let log = BrokerLog::connect(&self.broker.config()).await.unwrap();
         let deadline = tokio::time::Instant::now() + SETTLE;
         loop {
             let mut behind = 0;

@@ -60,20 +60,7 @@ impl BrokerConfig {
     fn first_address(&self) -> Option<String> {
         match self {
             BrokerConfig::Kafka(kafka) => kafka.brokers.first().cloned(),
-            BrokerConfig::Nats(nats) => {
-                let first = nats.servers.first()?;
-                let with_scheme = if first.contains("://") {
-                    first.clone()
-                } else {
-                    format!("nats://{first}")
-                };
-                let url = url::Url::parse(&with_scheme).ok()?;
-                Some(format!(
-                    "{}:{}",
-                    url.host_str()?,
-                    url.port().unwrap_or(4222)
-                ))
-            }
+            BrokerConfig::Nats(nats) => crate::nats::config::host_port(nats.servers.first()?),
         }
     }
 
@@ -106,6 +93,16 @@ pub enum BrokerLog {
     Nats(Box<NatsLog>),
 }
 
+/// `$call` on whichever log `$self` holds, bound as `$log`.
+macro_rules! on_log {
+    ($self:expr, $log:ident => $call:expr) => {
+        match $self {
+            BrokerLog::Kafka($log) => $call,
+            BrokerLog::Nats($log) => $call,
+        }
+    };
+}
+
 impl BrokerLog {
     /// Connects, without creating topics.
     pub async fn connect(config: &BrokerConfig) -> Result<BrokerLog, LogError> {
@@ -121,14 +118,9 @@ impl BrokerLog {
 
     /// Connects and creates the Taskstream topics that are missing.
     pub async fn connect_with_topics(config: &BrokerConfig) -> Result<BrokerLog, LogError> {
-        Ok(match config {
-            BrokerConfig::Kafka(kafka) => BrokerLog::Kafka(Box::new(
-                KafkaLog::connect_with_topics(kafka.clone()).await?,
-            )),
-            BrokerConfig::Nats(nats) => {
-                BrokerLog::Nats(Box::new(NatsLog::connect_with_topics(nats.clone()).await?))
-            }
-        })
+        let log = BrokerLog::connect(config).await?;
+        on_log!(&log, inner => inner.ensure_taskstream_topics().await)?;
+        Ok(log)
     }
 
     /// [`BrokerLog::connect_with_topics`], retrying while the broker is unreachable; `Ok(None)`
@@ -143,26 +135,17 @@ impl BrokerLog {
 
     /// How many partitions `topic` has.
     pub async fn partition_count(&self, topic: &str) -> Result<i32, LogError> {
-        match self {
-            BrokerLog::Kafka(log) => log.partition_count(topic).await,
-            BrokerLog::Nats(log) => log.partition_count(topic).await,
-        }
+        on_log!(self, log => log.partition_count(topic).await)
     }
 
     /// The offset the next record produced to the partition will get.
     pub async fn high_watermark(&self, topic: &str, partition: i32) -> Result<i64, LogError> {
-        match self {
-            BrokerLog::Kafka(log) => log.high_watermark(topic, partition).await,
-            BrokerLog::Nats(log) => log.high_watermark(topic, partition).await,
-        }
+        on_log!(self, log => log.high_watermark(topic, partition).await)
     }
 
     /// Creates each of `topics` that does not exist yet.
     pub async fn ensure_topics(&self, topics: &[&str]) -> Result<(), LogError> {
-        match self {
-            BrokerLog::Kafka(log) => log.ensure_topics(topics).await,
-            BrokerLog::Nats(log) => log.ensure_topics(topics).await,
-        }
+        on_log!(self, log => log.ensure_topics(topics).await)
     }
 }
 
@@ -175,16 +158,7 @@ impl LogReader for BrokerLog {
         max_records: usize,
         max_wait: Duration,
     ) -> Result<Fetched, LogError> {
-        match self {
-            BrokerLog::Kafka(log) => {
-                log.fetch(topic, partition, offset, max_records, max_wait)
-                    .await
-            }
-            BrokerLog::Nats(log) => {
-                log.fetch(topic, partition, offset, max_records, max_wait)
-                    .await
-            }
-        }
+        on_log!(self, log => log.fetch(topic, partition, offset, max_records, max_wait).await)
     }
 
     async fn partition_count(&self, topic: &str) -> Result<i32, LogError> {
@@ -199,10 +173,7 @@ impl LogWriter for BrokerLog {
         partition: i32,
         records: Vec<OutgoingRecord>,
     ) -> Result<Vec<i64>, LogError> {
-        match self {
-            BrokerLog::Kafka(log) => log.produce(topic, partition, records).await,
-            BrokerLog::Nats(log) => log.produce(topic, partition, records).await,
-        }
+        on_log!(self, log => log.produce(topic, partition, records).await)
     }
 
     async fn partition_count(&self, topic: &str) -> Result<i32, LogError> {

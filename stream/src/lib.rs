@@ -1,12 +1,13 @@
 //! Taskstream's event log: the wire contract (CloudEvents envelope, topic names, event types and
 //! payloads), the transactional outbox writer, the transports (a Kafka-protocol broker through
-//! rskafka, or the outbox table itself in embedded mode), the outbox relay and the consumer
-//! runtime shared by every subscriber.
+//! rskafka, NATS JetStream through async-nats, or the outbox table itself in embedded mode), the
+//! outbox relay and the consumer runtime shared by every subscriber.
 //!
 //! It deliberately knows nothing of GraphQL or HTTP, and nothing of what subscribers do with an
 //! event: handlers are plugged into the consumer runtime.
 //!
-//! Architecture invariant: only `stream/src/kafka*` imports `rskafka`.
+//! Architecture invariants: only `stream/src/kafka*` imports `rskafka`; only `stream/src/nats/`
+//! imports `async-nats`.
 //!
 //! Layering, one way: the contract (`envelope`, `topics`, `*_events`), `log` and `lifecycle` at
 //! the bottom; `db`, `wakeup`, then `write_txn` and `outbox` on them; the transports, `relay`, `consumer`,
@@ -28,6 +29,7 @@
 //!   writers on SQLite;
 //! - [`partitioner`]: murmur2 key partitioning, identical to Kafka's Java client;
 //! - [`kafka`]: the Kafka-protocol transport (rskafka) and the `KAFKA_*` flags;
+//! - [`nats`]: the NATS JetStream transport (async-nats) and the `NATS_*` flags;
 //! - [`embedded`]: the embedded transport: the `outbox` table read as the log;
 //! - [`consumer`]: the consumer runtime (offsets, dedupe, batching, retry, dead letters);
 //! - [`db`]: opening the database (SQLite or PostgreSQL, one pool configuration for every
@@ -38,7 +40,9 @@
 //!   reader needs any more, in bounded batches;
 //! - [`lifecycle`]: the process's cancellation token and task tracker, the shutdown signal and
 //!   the retry schedule, shared by the gateway and the subscriber binaries;
-//! - [`broker_process`]: starts a local tansu broker for tests and benchmarks.
+//! - [`broker`]: the broker of distributed mode, Kafka or NATS, chosen by configuration;
+//! - [`broker_process`], [`nats_process`]: start a local tansu broker or nats-server for tests and
+//!   benchmarks, on the process handling of `server_process`.
 
 pub mod broker;
 pub mod broker_process;
@@ -58,6 +62,7 @@ pub mod partitioner;
 pub mod relay;
 pub mod reminder_events;
 pub mod retention;
+mod server_process;
 pub mod task_events;
 pub mod topics;
 pub mod wakeup;

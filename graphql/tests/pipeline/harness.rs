@@ -37,62 +37,6 @@ pub(crate) async fn pending(app: &TestApp) -> u64 {
     stream::relay::pending_stats(&app.db).await.unwrap().0
 }
 
-/// Which broker a test runs on.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Transport {
-    Kafka,
-    Nats,
-}
-
-/// The test's own broker process: tansu or nats-server.
-pub(crate) enum TestBroker {
-    Kafka(TansuBroker),
-    Nats(NatsServer),
-}
-
-impl TestBroker {
-    pub(crate) async fn start(transport: Transport) -> TestBroker {
-        match transport {
-            Transport::Kafka => TestBroker::Kafka(TansuBroker::start().await.unwrap()),
-            Transport::Nats => TestBroker::Nats(NatsServer::start().await.unwrap()),
-        }
-    }
-
-    /// SIGKILL; the storage stays for [`TestBroker::restart`].
-    pub(crate) fn kill(&mut self) {
-        match self {
-            TestBroker::Kafka(broker) => broker.kill(),
-            TestBroker::Nats(server) => server.kill(),
-        }
-    }
-
-    pub(crate) async fn restart(&mut self) -> anyhow::Result<()> {
-        match self {
-            TestBroker::Kafka(broker) => broker.restart().await,
-            TestBroker::Nats(server) => server.restart().await,
-        }
-    }
-
-    /// Short bounds, so a killed broker is noticed within seconds rather than the defaults' 20.
-    pub(crate) fn config(&self) -> BrokerConfig {
-        match self {
-            TestBroker::Kafka(broker) => {
-                let mut config = KafkaConfig::from_brokers(&broker.brokers()).unwrap();
-                config.retry_deadline = Duration::from_secs(2);
-                config.request_timeout = Duration::from_secs(5);
-                config.connect_timeout = Duration::from_secs(5);
-                BrokerConfig::Kafka(config)
-            }
-            TestBroker::Nats(server) => {
-                let mut config = NatsConfig::from_url(&server.url()).unwrap();
-                config.request_timeout = Duration::from_secs(5);
-                config.connect_timeout = Duration::from_secs(5);
-                BrokerConfig::Nats(config)
-            }
-        }
-    }
-}
-
 pub(crate) async fn connect(broker: &TestBroker) -> BrokerLog {
     BrokerLog::connect_with_topics(&broker.config())
         .await

@@ -79,18 +79,14 @@ use sea_orm::{
 };
 use serde_json::json;
 use stream::CloudEvent;
-use stream::broker::{BrokerConfig, BrokerLog};
-use stream::broker_process::TansuBroker;
+use stream::broker::BrokerLog;
 use stream::consumer::{
     Consumer, ConsumerConfig, ConsumerError, Handler, HandlerError, HandlerOutcome,
 };
 use stream::dead_letters::{self, DeadLetterError, DeadLetterStatus, ReplayOutcome};
-use stream::kafka::KafkaConfig;
 use stream::log::{LogReader, LogRecord, LogWriter, OutgoingRecord};
-use stream::nats::NatsConfig;
-use stream::nats_process::NatsServer;
 use stream::relay::{Relay, RelayConfig};
-use support::TestApp;
+use support::{TestApp, TestBroker, Transport};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use uuid::Uuid;

@@ -251,3 +251,73 @@ impl Drop for StopOnDrop {
         self.0.cancel();
     }
 }
+
+/// Which broker a test runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Transport {
+    Kafka,
+    Nats,
+}
+
+/// A test's own broker process: tansu (Kafka protocol) or nats-server (JetStream), one per
+/// test on a free port.
+pub enum TestBroker {
+    Kafka(stream::broker_process::TansuBroker),
+    Nats(stream::nats_process::NatsServer),
+}
+
+impl TestBroker {
+    pub async fn start(transport: Transport) -> TestBroker {
+        match transport {
+            Transport::Kafka => {
+                TestBroker::Kafka(stream::broker_process::TansuBroker::start().await.unwrap())
+            }
+            Transport::Nats => {
+                TestBroker::Nats(stream::nats_process::NatsServer::start().await.unwrap())
+            }
+        }
+    }
+
+    /// SIGKILL; the storage stays for [`TestBroker::restart`].
+    pub fn kill(&mut self) {
+        match self {
+            TestBroker::Kafka(broker) => broker.kill(),
+            TestBroker::Nats(server) => server.kill(),
+        }
+    }
+
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        match self {
+            TestBroker::Kafka(broker) => broker.restart().await,
+            TestBroker::Nats(server) => server.restart().await,
+        }
+    }
+
+    /// How the binaries are pointed at it: `KAFKA_BROKERS` or `NATS_URL`.
+    pub fn env(&self) -> (&'static str, String) {
+        match self {
+            TestBroker::Kafka(broker) => ("KAFKA_BROKERS", broker.brokers()),
+            TestBroker::Nats(server) => ("NATS_URL", server.url()),
+        }
+    }
+
+    /// Short bounds, so a killed broker is noticed within seconds rather than the defaults' 20.
+    pub fn config(&self) -> stream::broker::BrokerConfig {
+        match self {
+            TestBroker::Kafka(broker) => {
+                let mut config =
+                    stream::kafka::KafkaConfig::from_brokers(&broker.brokers()).unwrap();
+                config.retry_deadline = std::time::Duration::from_secs(2);
+                config.request_timeout = std::time::Duration::from_secs(5);
+                config.connect_timeout = std::time::Duration::from_secs(5);
+                stream::broker::BrokerConfig::Kafka(config)
+            }
+            TestBroker::Nats(server) => {
+                let mut config = stream::nats::NatsConfig::from_url(&server.url()).unwrap();
+                config.request_timeout = std::time::Duration::from_secs(5);
+                config.connect_timeout = std::time::Duration::from_secs(5);
+                stream::broker::BrokerConfig::Nats(config)
+            }
+        }
+    }
+}

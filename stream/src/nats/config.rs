@@ -163,13 +163,8 @@ pub fn parse_servers(list: &str) -> Result<Vec<String>, NatsConfigError> {
         return Err(NatsConfigError::NoServers);
     }
     for server in &servers {
-        let with_scheme = if server.contains("://") {
-            server.clone()
-        } else {
-            format!("nats://{server}")
-        };
-        let parsed = url::Url::parse(&with_scheme)
-            .map_err(|_| NatsConfigError::BadServer(server.clone()))?;
+        let parsed =
+            server_url(server).ok_or_else(|| NatsConfigError::BadServer(server.clone()))?;
         let scheme_ok = matches!(parsed.scheme(), "nats" | "tls");
         let host_ok = parsed.host_str().is_some_and(|h| !h.is_empty());
         let bare = parsed.path().is_empty() || parsed.path() == "/";
@@ -178,6 +173,25 @@ pub fn parse_servers(list: &str) -> Result<Vec<String>, NatsConfigError> {
         }
     }
     Ok(servers)
+}
+
+/// A server entry as a URL (scheme `nats://` when it names none).
+fn server_url(server: &str) -> Option<url::Url> {
+    if server.contains("://") {
+        url::Url::parse(server).ok()
+    } else {
+        url::Url::parse(&format!("nats://{server}")).ok()
+    }
+}
+
+/// The `host:port` a server entry names (port 4222, NATS's, when it names none).
+pub fn host_port(server: &str) -> Option<String> {
+    let url = server_url(server)?;
+    Some(format!(
+        "{}:{}",
+        url.host_str()?,
+        url.port().unwrap_or(4222)
+    ))
 }
 
 #[cfg(test)]
@@ -204,6 +218,13 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn host_and_port_default_to_nats_port() {
+        assert_eq!(host_port("nats://u:p@a:1").as_deref(), Some("a:1"));
+        assert_eq!(host_port("b").as_deref(), Some("b:4222"));
+        assert_eq!(host_port("tls://c:7").as_deref(), Some("c:7"));
     }
 
     #[test]

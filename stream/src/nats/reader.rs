@@ -105,8 +105,11 @@ impl NatsLog {
                 }
                 Some(Ok(message)) => message,
             };
-            let record = records::from_message(topic, partition, &message)?;
-            pending = message.info().map(|info| info.pending).unwrap_or(0);
+            let info = message.info().map_err(|e| {
+                LogError::Fatal(format!("a JetStream message without its info: {e}"))
+            })?;
+            pending = info.pending;
+            let record = records::from_message(topic, partition, &message, &info)?;
             open.next_offset = record.offset + 1;
             records.push(record);
             if records.len() >= max_records {
@@ -129,8 +132,8 @@ impl NatsLog {
     /// An ordered consumer of the partition starting at `offset`, which must lie between the
     /// oldest kept record and the end.
     async fn open(&self, topic: &str, partition: i32, offset: i64) -> Result<Cursor, LogError> {
-        let info = self.info(topic, partition).await?;
-        let state = &info.state;
+        let stream = self.stream(topic, partition).await?;
+        let state = &stream.cached_info().state;
         let end = i64::try_from(state.last_sequence).unwrap_or(i64::MAX);
         let oldest = if state.messages == 0 {
             end
@@ -146,13 +149,10 @@ impl NatsLog {
             });
         }
         let start_sequence = u64::try_from(offset + 1).unwrap_or(u64::MAX);
-        let name = self.config.stream_name(topic, partition);
-        let operation = format!("read {name} from sequence {start_sequence}");
-        let stream = self
-            .js
-            .get_stream_no_info(&name)
-            .await
-            .map_err(|e| LogError::Unavailable(format!("{operation}: {e}")))?;
+        let operation = format!(
+            "read {} from sequence {start_sequence}",
+            self.config.stream_name(topic, partition)
+        );
         let consumer = stream
             .create_consumer(OrderedConfig {
                 deliver_policy: DeliverPolicy::ByStartSequence { start_sequence },

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::message::Message;
+use async_nats::jetstream::message::{Info, Message};
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -65,15 +65,14 @@ pub(super) fn to_message(record: OutgoingRecord) -> (HeaderMap, Bytes) {
     (headers, payload.into())
 }
 
-/// The log record for a message read from partition `partition` of `topic`.
+/// The log record for a message read from partition `partition` of `topic`, with the info of
+/// its reply subject (sequence, receive time).
 pub(super) fn from_message(
     topic: &str,
     partition: i32,
     message: &Message,
+    info: &Info<'_>,
 ) -> Result<LogRecord, LogError> {
-    let info = message
-        .info()
-        .map_err(|e| LogError::Fatal(format!("a JetStream message without its info: {e}")))?;
     let offset = sequence_to_offset(info.stream_sequence)?;
     let mut headers = BTreeMap::new();
     let (mut key, mut tombstone, mut timestamp) = (None, false, None);

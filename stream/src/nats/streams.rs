@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::stream::{Config, DiscardPolicy, Info, RetentionPolicy, StorageType};
+use async_nats::jetstream::ErrorCode;
+use async_nats::jetstream::context::GetStreamErrorKind;
+use async_nats::jetstream::stream::{
+    Config, DiscardPolicy, Info, RetentionPolicy, StorageType, Stream,
+};
 use futures_util::TryStreamExt;
 
 use super::{NatsLog, lock, records};
@@ -86,14 +90,17 @@ impl NatsLog {
         let names = self.stream_names().await?;
         let count = self.count_in(topic, &names)?;
         if count == 0 {
-            return Err(LogError::Fatal(format!(
-                "unknown NATS topic {topic}: no stream {} (create it first, \
-                 NatsLog::ensure_topics)",
-                self.config.stream_name(topic, 0)
-            )));
+            return Err(self.unknown_topic(topic));
         }
         lock(&self.partition_counts).insert(topic.to_owned(), count);
         Ok(count)
+    }
+
+    fn unknown_topic(&self, topic: &str) -> LogError {
+        LogError::Fatal(format!(
+            "unknown NATS topic {topic}: no stream {} (create it first, NatsLog::ensure_topics)",
+            self.config.stream_name(topic, 0)
+        ))
     }
 
     /// The configuration of the stream holding partition `partition` of `topic`.
@@ -145,10 +152,16 @@ impl NatsLog {
                 "created NATS JetStream streams"
             );
         }
-        lock(&self.partition_counts).clear();
+        // One listing for every topic's count (not one per topic).
+        let names = self.stream_names().await?;
+        let mut counts = Vec::with_capacity(topics.len());
         for topic in topics {
-            self.partition_count(topic).await?;
+            match self.count_in(topic, &names)? {
+                0 => return Err(self.unknown_topic(topic)),
+                count => counts.push(((*topic).to_owned(), count)),
+            }
         }
+        lock(&self.partition_counts).extend(counts);
         Ok(())
     }
 
@@ -185,26 +198,30 @@ impl NatsLog {
         .await
     }
 
-    /// The stream's current information (state: first and last sequence).
-    pub(super) async fn info(&self, topic: &str, partition: i32) -> Result<Info, LogError> {
+    /// The stream holding the partition, with its current information (one request). A
+    /// missing stream is [`LogError::Fatal`].
+    pub(super) async fn stream(&self, topic: &str, partition: i32) -> Result<Stream, LogError> {
         let name = self.config.stream_name(topic, partition);
         let operation = format!("read JetStream stream {name}");
         self.bounded(&operation, Duration::ZERO, async {
-            let stream = self
-                .js
-                .get_stream_no_info(&name)
-                .await
-                .map_err(|e| LogError::Unavailable(format!("{operation}: {e}")))?;
-            stream.get_info().await.map_err(|e| {
+            self.js.get_stream(&name).await.map_err(|e| {
                 let message = format!("{operation}: {e}");
-                if e.to_string().contains("not found") {
-                    LogError::Fatal(message)
-                } else {
-                    LogError::Unavailable(message)
+                match e.kind() {
+                    GetStreamErrorKind::JetStream(error)
+                        if error.error_code() == ErrorCode::STREAM_NOT_FOUND =>
+                    {
+                        LogError::Fatal(message)
+                    }
+                    _ => LogError::Unavailable(message),
                 }
             })
         })
         .await
+    }
+
+    /// The stream's current information (state: first and last sequence).
+    pub(super) async fn info(&self, topic: &str, partition: i32) -> Result<Info, LogError> {
+        Ok(self.stream(topic, partition).await?.cached_info().clone())
     }
 
     /// The offset the next record published to the partition will get.
