@@ -1,31 +1,35 @@
-//! Event backbone throughput against its peers, side by side on one local tansu broker.
+//! Event backbone throughput against its peers, side by side on a local tansu broker (Kafka
+//! protocol) and a local nats-server (JetStream), then on the embedded transport.
 //!
 //! ```sh
 //! cargo run -p graphql --release --example events_bench -- [EVENTS] [postgres://... | sqlite]
 //! ```
 //!
-//! 1. Raw: the same records the relay would send, produced straight through the Kafka
-//!    transport (one batch per partition, as the relay does), no database involved.
+//! On each broker:
+//! 1. Raw: the same records the relay would send, produced straight through the transport (one
+//!    batch per partition, as the relay does), no database involved.
 //! 2. Relay: the same number of outbox rows written to the application database, then drained
 //!    by `Relay::publish_round` (read pending rows, produce per partition, mark published).
-//!
 //! 3. Raw fetch: every record of the relayed topic read back through the transport, no database.
 //! 4. Consumer: the shared consumer runtime with a handler that does nothing, reading the same
 //!    records (dedupe, handler and offset commit in the application database per batch).
 //!
-//! It prints events/s for each and the ratios relay/raw produce (target at least 0.8) and
-//! consumer/raw fetch, plus the consumer's absolute rate (target at least 5,000 records/s).
-//! Nothing is asserted: these machines are shared and noisy, so read the ratios, whose two
-//! sides ran moments apart on the same broker.
+//! Then the runtime over the embedded transport (the outbox table as the log) against raw reads
+//! of that table. It prints events/s for each and the ratios relay/raw produce and consumer/raw
+//! fetch (targets at least 0.8), plus the consumers' absolute rates (target at least 5,000
+//! records/s). Nothing is asserted: these machines are shared and noisy, so read the ratios,
+//! whose two sides ran moments apart on the same broker.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::Utc;
+use sea_orm::DatabaseConnection;
+use stream::broker::{BrokerConfig, BrokerLog};
 use stream::broker_process::TansuBroker;
-use stream::kafka::{KafkaConfig, KafkaLog};
 use stream::log::{LogWriter, OutgoingRecord};
+use stream::nats_process::NatsServer;
 use stream::relay::{Relay, RelayConfig};
 
 const BATCH: usize = 500;
@@ -43,24 +47,7 @@ fn event(i: usize) -> (String, stream::CloudEvent) {
     (task_id, ev)
 }
 
-/// A handler that applies nothing: measures the runtime itself.
-struct Noop;
-
-impl stream::consumer::Handler for Noop {
-    fn name(&self) -> &str {
-        "bench"
-    }
-
-    async fn handle(
-        &self,
-        _txn: &sea_orm::DatabaseTransaction,
-        _record: &stream::log::LogRecord,
-    ) -> Result<stream::consumer::HandlerOutcome, stream::consumer::HandlerError> {
-        Ok(stream::consumer::HandlerOutcome::Applied)
-    }
-}
-
-/// The same, under another consumer name.
+/// A handler that applies nothing (under the given consumer name): measures the runtime itself.
 struct NoopNamed(&'static str);
 
 impl stream::consumer::Handler for NoopNamed {
@@ -77,6 +64,14 @@ impl stream::consumer::Handler for NoopNamed {
     }
 }
 
+/// One broker's figures, events or records per second.
+struct Figures {
+    raw: f64,
+    relayed: f64,
+    raw_fetch: f64,
+    consumed: f64,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -86,19 +81,88 @@ async fn main() -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or(20_000);
     let db_arg = args.get(2).cloned().unwrap_or_else(|| "sqlite".to_owned());
-    let broker = TansuBroker::start().await?;
-    let config = KafkaConfig::from_brokers(&broker.brokers())?;
-    let log = KafkaLog::connect(config.clone()).await?;
+    let dir = std::env::temp_dir().join(format!("relay-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let url = if db_arg == "sqlite" {
+        format!("sqlite://{}?mode=rwc", dir.join("bench.db").display())
+    } else {
+        db_arg.clone()
+    };
+    let db = graphql::db::connect(&url).await?;
+    graphql::db::migrate(&db).await?;
+    let database = if db_arg == "sqlite" {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let events: Vec<(String, stream::CloudEvent)> = (0..n).map(event).collect();
+    println!("{n} events, application database {database}");
+
+    let tansu = TansuBroker::start().await?;
+    let kafka = BrokerConfig::Kafka(stream::kafka::KafkaConfig::from_brokers(&tansu.brokers())?);
+    let label = format!(
+        "Kafka (tansu {}, sqlite storage, gzip)",
+        stream::broker_process::TANSU_VERSION
+    );
+    let on_kafka = on_broker(&label, &kafka, &db, &events).await?;
+    drop(tansu);
+    let nats_server = NatsServer::start().await?;
+    let nats = BrokerConfig::Nats(stream::nats::NatsConfig::from_url(&nats_server.url())?);
+    let on_nats = on_broker(
+        "NATS (nats-server, JetStream file storage)",
+        &nats,
+        &db,
+        &events,
+    )
+    .await?;
+    drop(nats_server);
+
+    println!();
+    println!(
+        "{:<28} {:>16} {:>16}",
+        "", "Kafka (tansu)", "NATS JetStream"
+    );
+    type Figure = fn(&Figures) -> f64;
+    let rows: [(&str, Figure); 6] = [
+        ("raw produce (events/s)", |f| f.raw),
+        ("relay (events/s)", |f| f.relayed),
+        ("relay/raw (target >= 0.80)", |f| f.relayed / f.raw),
+        ("raw fetch (records/s)", |f| f.raw_fetch),
+        ("consumer (records/s)", |f| f.consumed),
+        ("consumer/raw (target >= 0.80)", |f| {
+            f.consumed / f.raw_fetch
+        }),
+    ];
+    for (name, figure) in rows {
+        let (k, s) = (figure(&on_kafka), figure(&on_nats));
+        if name.contains("target") {
+            println!("{name:<28} {k:>16.2} {s:>16.2}");
+        } else {
+            println!("{name:<28} {k:>16.0} {s:>16.0}");
+        }
+    }
+    println!();
+    embedded(&db).await?;
+    db.close().await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Steps 1 to 4 on the broker `config` names, printing each figure as it comes.
+async fn on_broker(
+    label: &str,
+    config: &BrokerConfig,
+    db: &DatabaseConnection,
+    events: &[(String, stream::CloudEvent)],
+) -> anyhow::Result<Figures> {
+    let n = events.len();
+    let log = BrokerLog::connect(config).await?;
     log.ensure_topics(&["bench-raw", stream::topics::TASK_EVENTS])
         .await?;
     let partitions = log.partition_count("bench-raw").await?;
-    println!(
-        "broker: tansu {} (sqlite storage), {partitions} partitions, {n} events, gzip",
-        stream::broker_process::TANSU_VERSION
-    );
+    println!("\n{label}: {partitions} partitions");
 
     // 1. Raw produce, grouped per partition in batches like the relay.
-    let events: Vec<(String, stream::CloudEvent)> = (0..n).map(event).collect();
     let started = Instant::now();
     for chunk in events.chunks(BATCH) {
         let mut groups: BTreeMap<i32, Vec<OutgoingRecord>> = BTreeMap::new();
@@ -121,16 +185,8 @@ async fn main() -> anyhow::Result<()> {
     let raw = n as f64 / started.elapsed().as_secs_f64();
     println!("raw produce:    {raw:>10.0} events/s");
 
-    // 2. The relay draining the same number of outbox rows.
-    let dir = std::env::temp_dir().join(format!("relay-bench-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir)?;
-    let url = if db_arg == "sqlite" {
-        format!("sqlite://{}?mode=rwc", dir.join("bench.db").display())
-    } else {
-        db_arg.clone()
-    };
-    let db = graphql::db::connect(&url).await?;
-    graphql::db::migrate(&db).await?;
+    // 2. The relay draining the same number of outbox rows (new event ids, so that neither
+    // the broker's nor the consumers' de-duplication drops them).
     {
         use sea_orm::TransactionTrait;
         for chunk in events.chunks(1_000) {
@@ -146,7 +202,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let relay = Relay::new(
         db.clone(),
-        KafkaLog::connect(config).await?,
+        BrokerLog::connect(config).await?,
         RelayConfig::default(),
     );
     let started = Instant::now();
@@ -159,14 +215,7 @@ async fn main() -> anyhow::Result<()> {
         published += report.published;
     }
     let relayed = published as f64 / started.elapsed().as_secs_f64();
-    println!(
-        "relay ({}): {relayed:>10.0} events/s  ({published} published)",
-        if db_arg == "sqlite" {
-            "sqlite"
-        } else {
-            "postgres"
-        }
-    );
+    println!("relay:          {relayed:>10.0} events/s  ({published} published)");
     println!(
         "ratio relay/raw produce: {:.2} (target >= 0.80)",
         relayed / raw
@@ -176,9 +225,11 @@ async fn main() -> anyhow::Result<()> {
     let topic = stream::topics::TASK_EVENTS;
     let started = Instant::now();
     let mut fetched = 0;
+    let mut ends = Vec::new();
     for p in 0..partitions {
         let mut offset = 0;
         let end = log.high_watermark(topic, p).await?;
+        ends.push(end);
         while offset < end {
             let batch = stream::log::LogReader::fetch(
                 &log,
@@ -197,57 +248,82 @@ async fn main() -> anyhow::Result<()> {
     println!("raw fetch:      {raw_fetch:>10.0} records/s ({fetched} records)");
 
     // 4. The consumer runtime with a do-nothing handler over the same records (forgetting what
-    // an earlier run against the same database consumed from its own, now gone, broker).
-    {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-        entities::consumer_offset::Entity::delete_many()
-            .filter(entities::consumer_offset::Column::Consumer.eq("bench"))
-            .exec(&db)
-            .await?;
-        entities::processed_event::Entity::delete_many()
-            .filter(entities::processed_event::Column::Consumer.eq("bench"))
-            .exec(&db)
-            .await?;
-    }
-    let config = stream::consumer::ConsumerConfig {
+    // an earlier run consumed from its own, now gone, broker).
+    forget(db, "bench").await?;
+    let consumer_config = stream::consumer::ConsumerConfig {
         partitions: (0..partitions).collect(),
         ..stream::consumer::ConsumerConfig::new("bench", topic)
     };
-    let consumer_log = KafkaLog::connect(KafkaConfig::from_brokers(&broker.brokers())?).await?;
-    let consumer = stream::consumer::Consumer::new(db.clone(), consumer_log, Noop, config);
+    let consumer = stream::consumer::Consumer::new(
+        db.clone(),
+        BrokerLog::connect(config).await?,
+        NoopNamed("bench"),
+        consumer_config,
+    );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
     let running = tokio::spawn(consumer.run(async {
         stop_rx.await.ok();
     }));
-    let mut ends = Vec::new();
-    for p in 0..partitions {
-        ends.push(log.high_watermark(topic, p).await?);
-    }
-    loop {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-        let offsets = entities::consumer_offset::Entity::find()
-            .filter(entities::consumer_offset::Column::Consumer.eq("bench"))
-            .all(&db)
-            .await?;
-        let done = (0..partitions).all(|p| {
-            offsets
-                .iter()
-                .any(|o| o.partition == p && o.next_offset >= ends[usize::try_from(p).unwrap_or(0)])
-        });
-        if done {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    let ends: Vec<(i32, i64)> = (0..partitions).zip(ends).collect();
+    wait_for_offsets(db, "bench", topic, &ends).await?;
     let consumed = fetched as f64 / started.elapsed().as_secs_f64();
     stop_tx.send(()).ok();
     running.await??;
     println!("consumer:       {consumed:>10.0} records/s (target >= 5000)");
     println!("ratio consumer/raw fetch: {:.2}", consumed / raw_fetch);
+    Ok(Figures {
+        raw,
+        relayed,
+        raw_fetch,
+        consumed,
+    })
+}
 
-    // 5. The same runtime over the embedded transport (the outbox table as the log), against
-    // reading those rows raw through that transport: the runtime's own cost, without a broker.
+/// Deletes what consumer `name` stored: its offsets and processed event ids.
+async fn forget(db: &DatabaseConnection, name: &str) -> anyhow::Result<()> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    entities::consumer_offset::Entity::delete_many()
+        .filter(entities::consumer_offset::Column::Consumer.eq(name))
+        .exec(db)
+        .await?;
+    entities::processed_event::Entity::delete_many()
+        .filter(entities::processed_event::Column::Consumer.eq(name))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Polls (every 5 ms) until consumer `name` has stored each (partition, end) offset of `topic`.
+async fn wait_for_offsets(
+    db: &DatabaseConnection,
+    name: &str,
+    topic: &str,
+    ends: &[(i32, i64)],
+) -> anyhow::Result<()> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    loop {
+        let offsets = entities::consumer_offset::Entity::find()
+            .filter(entities::consumer_offset::Column::Consumer.eq(name))
+            .filter(entities::consumer_offset::Column::Topic.eq(topic))
+            .all(db)
+            .await?;
+        let done = ends.iter().all(|(p, end)| {
+            offsets
+                .iter()
+                .any(|o| o.partition == *p && o.next_offset >= *end)
+        });
+        if done {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// Step 5: the runtime over the embedded transport (the outbox table as the log), against
+/// reading those rows raw through that transport: the runtime's own cost, without a broker.
+async fn embedded(db: &DatabaseConnection) -> anyhow::Result<()> {
+    let topic = stream::topics::TASK_EVENTS;
     let embedded = stream::embedded::EmbeddedLog::new(db.clone());
     let started = Instant::now();
     let mut offset = 0;
@@ -270,43 +346,19 @@ async fn main() -> anyhow::Result<()> {
     }
     let raw_embedded = read as f64 / started.elapsed().as_secs_f64();
     println!("raw outbox read: {raw_embedded:>9.0} records/s ({read} records)");
-    let end = offset;
+    forget(db, "bench-embedded").await?;
     let consumer = stream::consumer::Consumer::new(
         db.clone(),
         stream::embedded::EmbeddedLog::new(db.clone()),
         NoopNamed("bench-embedded"),
         stream::consumer::ConsumerConfig::new("bench-embedded", topic),
     );
-    {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-        entities::consumer_offset::Entity::delete_many()
-            .filter(entities::consumer_offset::Column::Consumer.eq("bench-embedded"))
-            .exec(&db)
-            .await?;
-        entities::processed_event::Entity::delete_many()
-            .filter(entities::processed_event::Column::Consumer.eq("bench-embedded"))
-            .exec(&db)
-            .await?;
-    }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
     let running = tokio::spawn(consumer.run(async {
         stop_rx.await.ok();
     }));
-    loop {
-        use sea_orm::EntityTrait;
-        let row = entities::consumer_offset::Entity::find_by_id((
-            "bench-embedded".to_owned(),
-            topic.to_owned(),
-            0,
-        ))
-        .one(&db)
-        .await?;
-        if row.is_some_and(|r| r.next_offset >= end) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    wait_for_offsets(db, "bench-embedded", topic, &[(0, offset)]).await?;
     let consumed_embedded = read as f64 / started.elapsed().as_secs_f64();
     stop_tx.send(()).ok();
     running.await??;
@@ -315,7 +367,5 @@ async fn main() -> anyhow::Result<()> {
         "ratio consumer/raw outbox read: {:.2}",
         consumed_embedded / raw_embedded
     );
-    db.close().await?;
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -15,6 +15,7 @@ fn run(args: &[&str], env: &[(&str, &str)], dir: &std::path::Path, limit: Durati
         .current_dir(dir)
         .env_remove("DATABASE_URL")
         .env_remove("KAFKA_BROKERS")
+        .env_remove("NATS_URL")
         .env("JWT_SECRET", SECRET)
         .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::null())
@@ -118,6 +119,7 @@ fn a_host_name_listen_address_is_accepted() {
         .current_dir(&dir)
         .env("JWT_SECRET", SECRET)
         .env_remove("KAFKA_BROKERS")
+        .env_remove("NATS_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -210,4 +212,75 @@ fn taskstream_relay_stops_with_the_error_when_its_relay_cannot_run() {
     assert!(err.contains("the outbox relay stopped"), "{err}");
     assert!(err.contains("/no/such/ca.pem"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(20), "{err}");
+}
+
+#[test]
+fn both_brokers_or_a_bad_nats_url_are_refused_naming_the_variables() {
+    let dir = temp_dir();
+    let database_url = format!("sqlite://{}?mode=rwc", dir.join("brokers.db").display());
+    // (environment, words the error must contain)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: [Case; 4] = [
+        (
+            &[
+                ("KAFKA_BROKERS", "127.0.0.1:9"),
+                ("NATS_URL", "nats://127.0.0.1:9"),
+            ],
+            &["KAFKA_BROKERS", "NATS_URL", "only one"],
+        ),
+        (
+            &[("NATS_URL", "http://127.0.0.1:4222")],
+            &["NATS_URL", "http://"],
+        ),
+        (
+            &[
+                ("NATS_URL", "nats://127.0.0.1:4222"),
+                ("NATS_PARTITIONS", "0"),
+            ],
+            &["NATS_PARTITIONS"],
+        ),
+        (
+            &[
+                ("NATS_URL", "nats://127.0.0.1:4222"),
+                ("NATS_STREAM_PREFIX", "a.b"),
+            ],
+            &["NATS_STREAM_PREFIX"],
+        ),
+    ];
+    for (env, expected) in cases {
+        let mut env = env.to_vec();
+        env.extend([
+            ("DATABASE_URL", database_url.as_str()),
+            ("METRICS_ADDR", "off"),
+        ]);
+        let out = run(&["relay"], &env, &dir, Duration::from_secs(30));
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{env:?}: {err}");
+        for word in expected {
+            assert!(err.contains(word), "{env:?}: expected {word:?} in {err}");
+        }
+    }
+}
+
+#[test]
+fn events_tail_on_an_unreachable_nats_server_names_it() {
+    let dir = temp_dir();
+    let database_url = format!("sqlite://{}?mode=rwc", dir.join("tail.db").display());
+    // A database that exists (events tail never creates one).
+    std::fs::write(dir.join("tail.db"), b"").unwrap();
+    let out = run(
+        &["events", "tail", "--topic", "task-events"],
+        &[
+            ("DATABASE_URL", &database_url),
+            ("NATS_URL", "nats://127.0.0.1:9"),
+        ],
+        &dir,
+        Duration::from_secs(30),
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("cannot reach the NATS servers nats://127.0.0.1:9"),
+        "{err}"
+    );
 }

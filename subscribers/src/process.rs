@@ -205,7 +205,43 @@ pub async fn run_binary(
 
 #[cfg(test)]
 mod tests {
-    use super::parse_partitions;
+    use clap::Parser;
+
+    use super::{CommonArgs, broker_config, parse_partitions};
+
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        common: CommonArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<Flags, clap::Error> {
+        Flags::try_parse_from(
+            ["subscriber", "--database-url", "sqlite://x.db"]
+                .iter()
+                .chain(args),
+        )
+    }
+
+    #[test]
+    fn exactly_one_broker_is_required() {
+        let neither = parse(&[]).unwrap_err().to_string();
+        assert!(neither.contains("--kafka-brokers"), "{neither}");
+        let both = parse(&["--kafka-brokers", "a:9092", "--nats-url", "nats://n:4222"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            both.contains("--nats-url") && both.contains("--kafka-brokers"),
+            "{both}"
+        );
+        let nats = parse(&["--nats-url", "nats://n:4222"]).unwrap();
+        assert_eq!(broker_config(&nats.common).unwrap().transport(), "nats");
+        let kafka = parse(&["--kafka-brokers", "a:9092"]).unwrap();
+        assert_eq!(broker_config(&kafka.common).unwrap().transport(), "kafka");
+        let bad = parse(&["--nats-url", "http://n"]).unwrap();
+        let error = broker_config(&bad.common).unwrap_err().to_string();
+        assert!(error.contains("NATS_URL"), "{error}");
+    }
 
     #[test]
     fn all_or_a_list_of_existing_partitions_is_accepted() {
