@@ -8,8 +8,8 @@
 //!
 //! Module map:
 //! - tables: [`user`], [`task`], [`tag`], [`task_tag`], [`reminder`], [`outbox`],
-//!   [`consumer_offset`], [`processed_event`], [`dead_letter`], [`notification`],
-//!   [`idempotency_key`];
+//!   [`consumer_offset`], [`consumer_member`], [`consumer_lease`], [`processed_event`],
+//!   [`dead_letter`], [`notification`], [`idempotency_key`];
 //! - domain values: [`priority`], [`recurrence`], [`reminder_offset`], [`limits`];
 //! - text: [`search`] (the words tasks are searched by and the key titles sort by).
 //!
@@ -113,6 +113,8 @@ macro_rules! text_enum {
     };
 }
 
+pub mod consumer_lease;
+pub mod consumer_member;
 pub mod consumer_offset;
 pub mod dead_letter;
 pub mod idempotency_key;

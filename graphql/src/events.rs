@@ -74,7 +74,7 @@ pub fn spawn_embedded_subscribers(
     );
     let mut tasks = Vec::new();
     for subscriber in Subscriber::ALL {
-        let consumer = subscriber.consumer(db.clone(), log.clone(), &settings, vec![0]);
+        let consumer = subscriber.consumer(db.clone(), log.clone(), &settings, vec![0], None);
         let stopped = shutdown.clone();
         tasks.push(
             components.spawn(tracker, subscriber.component(), shutdown, async move {

@@ -25,10 +25,23 @@ pub struct CommonArgs {
     /// NATS servers with JetStream, `nats://host:4222,…` (or KAFKA_BROKERS instead).
     #[arg(long, env = "NATS_URL", conflicts_with = "kafka_brokers")]
     pub nats_url: Option<String>,
-    /// The partitions of the consumed topic this instance owns: `all` or a comma list (`0,2`).
-    /// Assignment is explicit: give each instance a disjoint list.
-    #[arg(long, env = "PARTITIONS", default_value = "all")]
+    /// Which partitions of the consumed topic this instance consumes. `auto` (the default):
+    /// the topic's partitions are shared out among the running instances of the subscriber by
+    /// leases in the database, so starting more instances (up to the partition count) adds
+    /// throughput and a dead instance's partitions move by themselves. `all` or a comma list
+    /// (`0,2`): a fixed assignment, for debugging or pinning; give each instance a disjoint
+    /// list.
+    #[arg(long, env = "PARTITIONS", default_value = "auto")]
     pub partitions: String,
+    /// With `PARTITIONS=auto`: how long, in milliseconds, an instance's partition leases last
+    /// without a heartbeat (heartbeats run every third of it). A dead instance's partitions
+    /// move after at most this plus one heartbeat.
+    #[arg(long, env = "LEASE_TTL_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(300..=600_000))]
+    pub lease_ttl_ms: u64,
+    /// With `PARTITIONS=auto`: this instance's id among the subscriber's instances (default:
+    /// host name, process id and a random suffix). Must be unique per running instance.
+    #[arg(long, env = "INSTANCE_ID")]
+    pub instance_id: Option<String>,
     #[command(flatten)]
     pub kafka: KafkaArgs,
     #[command(flatten)]
@@ -89,23 +102,61 @@ pub async fn connect_log(config: &BrokerConfig) -> anyhow::Result<BrokerLog> {
     Ok(BrokerLog::connect_with_topics(config).await?)
 }
 
-/// The partitions of `topic` named by `spec`: `all`, or a comma list of partition numbers that
-/// exist in the topic.
-pub async fn partitions(log: &BrokerLog, topic: &str, spec: &str) -> anyhow::Result<Vec<i32>> {
+/// Which partitions a subscriber instance consumes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Assignment {
+    /// These partitions, shared with the other instances by leases (`auto`: all of the
+    /// topic's).
+    Leased(Vec<i32>),
+    /// Exactly these (`all` or a list).
+    Fixed(Vec<i32>),
+}
+
+impl Assignment {
+    /// The partitions and the lease configuration of a consumer following this assignment.
+    pub fn into_parts(
+        self,
+        args: &CommonArgs,
+    ) -> (Vec<i32>, Option<stream::consumer::LeaseConfig>) {
+        match self {
+            Assignment::Fixed(partitions) => (partitions, None),
+            Assignment::Leased(partitions) => {
+                let instance = args
+                    .instance_id
+                    .clone()
+                    .unwrap_or_else(stream::consumer::leases::instance_id);
+                let ttl = std::time::Duration::from_millis(args.lease_ttl_ms);
+                (
+                    partitions,
+                    Some(stream::consumer::LeaseConfig::new(instance, ttl)),
+                )
+            }
+        }
+    }
+}
+
+/// The partitions of `topic` named by `spec`: `auto`, `all`, or a comma list of partition
+/// numbers that exist in the topic.
+pub async fn partitions(log: &BrokerLog, topic: &str, spec: &str) -> anyhow::Result<Assignment> {
     let count = log.partition_count(topic).await?;
     parse_partitions(spec, topic, count)
 }
 
-/// Parses a PARTITIONS value against a topic with `count` partitions (sorted, deduplicated).
-pub fn parse_partitions(spec: &str, topic: &str, count: i32) -> anyhow::Result<Vec<i32>> {
-    if spec.trim() == "all" {
-        return Ok((0..count).collect());
+/// Parses a PARTITIONS value against a topic with `count` partitions (lists sorted and
+/// deduplicated).
+pub fn parse_partitions(spec: &str, topic: &str, count: i32) -> anyhow::Result<Assignment> {
+    match spec.trim() {
+        "auto" => return Ok(Assignment::Leased((0..count).collect())),
+        "all" => return Ok(Assignment::Fixed((0..count).collect())),
+        _ => {}
     }
     let mut list = spec
         .split(',')
         .map(|p| p.trim().parse::<i32>())
         .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("PARTITIONS {spec:?} is not `all` or a comma list of numbers"))?;
+        .with_context(|| {
+            format!("PARTITIONS {spec:?} is not `auto`, `all` or a comma list of numbers")
+        })?;
     if let Some(bad) = list.iter().find(|p| !(0..count).contains(*p)) {
         anyhow::bail!(
             "PARTITIONS names partition {bad}, but {topic} has {count} (0 to {})",
@@ -114,7 +165,7 @@ pub fn parse_partitions(spec: &str, topic: &str, count: i32) -> anyhow::Result<V
     }
     list.sort_unstable();
     list.dedup();
-    Ok(list)
+    Ok(Assignment::Fixed(list))
 }
 
 /// Runs the subscribers of `binary` ([`Subscriber::in_binary`]) over the broker, each on the
@@ -143,14 +194,25 @@ pub async fn run_binary(
         // waiting fetch must not delay another's.
         let log = connect_log(&broker).await?;
         let topic = subscriber.topic();
-        let partitions = partitions(&log, topic, &args.partitions).await?;
-        tracing::info!(
-            subscriber = subscriber.name(),
-            topic,
-            ?partitions,
-            "subscriber starting"
-        );
-        consumers.push(subscriber.consumer(db.clone(), log, &settings, partitions));
+        let assignment = partitions(&log, topic, &args.partitions).await?;
+        let (partitions, lease) = assignment.into_parts(&args);
+        match &lease {
+            Some(lease) => tracing::info!(
+                subscriber = subscriber.name(),
+                topic,
+                ?partitions,
+                instance = %lease.instance,
+                lease_ttl = ?lease.ttl,
+                "subscriber starting; partitions are shared with its other instances by leases"
+            ),
+            None => tracing::info!(
+                subscriber = subscriber.name(),
+                topic,
+                ?partitions,
+                "subscriber starting on fixed partitions"
+            ),
+        }
+        consumers.push(subscriber.consumer(db.clone(), log, &settings, partitions, lease));
     }
     let companions = registry::companions(subscribers.iter().copied(), &db, &settings)?;
 
@@ -207,7 +269,7 @@ pub async fn run_binary(
 mod tests {
     use clap::Parser;
 
-    use super::{CommonArgs, broker_config, parse_partitions};
+    use super::{Assignment, CommonArgs, broker_config, parse_partitions};
 
     #[derive(Debug, Parser)]
     struct Flags {
@@ -244,9 +306,39 @@ mod tests {
     }
 
     #[test]
-    fn all_or_a_list_of_existing_partitions_is_accepted() {
-        assert_eq!(parse_partitions("all", "t", 3).unwrap(), vec![0, 1, 2]);
-        assert_eq!(parse_partitions(" 2, 0 ,2", "t", 3).unwrap(), vec![0, 2]);
+    fn auto_all_or_a_list_of_existing_partitions_is_accepted() {
+        assert_eq!(
+            parse_partitions("auto", "t", 3).unwrap(),
+            Assignment::Leased(vec![0, 1, 2])
+        );
+        assert_eq!(
+            parse_partitions("all", "t", 3).unwrap(),
+            Assignment::Fixed(vec![0, 1, 2])
+        );
+        assert_eq!(
+            parse_partitions(" 2, 0 ,2", "t", 3).unwrap(),
+            Assignment::Fixed(vec![0, 2])
+        );
+    }
+
+    #[test]
+    fn partitions_default_to_leases_with_a_ten_second_period() {
+        let flags = parse(&["--kafka-brokers", "a:9092"]).unwrap();
+        assert_eq!(flags.common.partitions, "auto");
+        let (partitions, lease) = Assignment::Leased(vec![0, 1]).into_parts(&flags.common);
+        assert_eq!(partitions, vec![0, 1]);
+        let lease = lease.unwrap();
+        assert_eq!(lease.ttl, std::time::Duration::from_secs(10));
+        assert!(!lease.instance.is_empty());
+        let named = parse(&["--kafka-brokers", "a:9092", "--instance-id", "pod-7"]).unwrap();
+        let (_, lease) = Assignment::Leased(vec![0]).into_parts(&named.common);
+        assert_eq!(lease.unwrap().instance, "pod-7");
+        for bad in ["0", "299", "600001", "ten"] {
+            let error = parse(&["--kafka-brokers", "a:9092", "--lease-ttl-ms", bad])
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("--lease-ttl-ms"), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -156,16 +156,19 @@ impl Subscriber {
         }
     }
 
-    /// Its consumer on `log`, owning `partitions` of its topic.
+    /// Its consumer on `log`, consuming `partitions` of its topic: all of them, or with
+    /// `lease`, its share of them among the subscriber's running instances.
     pub fn consumer<L: LogReader + 'static>(
         self,
         db: DatabaseConnection,
         log: L,
         settings: &SubscriberSettings,
         partitions: Vec<i32>,
+        lease: Option<stream::consumer::LeaseConfig>,
     ) -> Consumer<L, AnyHandler> {
         let config = ConsumerConfig {
             partitions,
+            lease,
             fetch_max_wait: log.idle_fetch_wait(),
             ..ConsumerConfig::new(self.name(), self.topic())
         };

@@ -104,6 +104,7 @@ pub struct Metrics {
     pub relay_published: Family<TopicLabels, Counter>,
     pub relay_produce_errors: Family<TopicLabels, Counter>,
     pub consumer_lag: Family<PartitionLabels, Gauge>,
+    pub consumer_partitions: Family<ConsumerLabels, Gauge>,
     pub consumer_records: Family<RecordLabels, Counter>,
     pub consumer_retries: Family<ConsumerLabels, Counter>,
     pub consumer_dead_letters: Family<ConsumerLabels, Counter>,
@@ -201,6 +202,13 @@ impl Metrics {
              last fetch (embedded mode: the outbox's end)",
             consumer_lag.clone(),
         );
+        let consumer_partitions = Family::default();
+        registry.register(
+            "consumer_partitions",
+            "Partitions of its topic this consumer instance is consuming now (with leases, its \
+             share; with fixed partitions, all it was given)",
+            consumer_partitions.clone(),
+        );
         let consumer_records = Family::default();
         registry.register(
             "consumer_records",
@@ -259,6 +267,7 @@ impl Metrics {
             relay_published,
             relay_produce_errors,
             consumer_lag,
+            consumer_partitions,
             consumer_records,
             consumer_retries,
             consumer_dead_letters,
@@ -278,6 +287,23 @@ impl Metrics {
                 partition: partition.to_string(),
             })
             .set(lag.max(0));
+    }
+
+    /// Forgets the lag of a consumer partition this instance no longer consumes (its new owner
+    /// reports it), so that summing the lag over instances counts each partition once.
+    pub fn clear_consumer_lag(&self, consumer: &str, topic: &str, partition: i32) {
+        self.consumer_lag.remove(&PartitionLabels {
+            consumer: consumer.to_owned(),
+            topic: topic.to_owned(),
+            partition: partition.to_string(),
+        });
+    }
+
+    /// Sets how many partitions of its topic a consumer instance is consuming.
+    pub fn set_consumer_partitions(&self, consumer: &str, topic: &str, n: usize) {
+        self.consumer_partitions
+            .get_or_create(&Self::consumer_labels(consumer, topic))
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Counts `n` records of a consumer with `outcome`.

@@ -94,9 +94,11 @@
 //! abandoned (nothing is lost: the stored offset has not moved).
 
 mod apply;
+pub mod leases;
 mod partition;
 pub(crate) mod store;
 
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,6 +107,8 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
+
+pub use leases::LeaseConfig;
 
 use crate::log::{LogError, LogReader, LogRecord};
 
@@ -201,9 +205,14 @@ pub struct ConsumerConfig {
     /// The consumer's name (equal to its handler's [`Handler::name`]).
     pub consumer: String,
     pub topic: String,
-    /// The partitions this instance owns. There are no consumer groups: partitions are
-    /// assigned by configuration, and the offset compare-and-set makes an overlap harmless.
+    /// The partitions this consumer reads. Without [`ConsumerConfig::lease`], this instance
+    /// consumes all of them (fixed assignment; the offset compare-and-set makes an overlap
+    /// with another instance harmless, not useful). With a lease configuration they are the
+    /// pool shared out among the consumer's live instances ([`leases`]).
     pub partitions: Vec<i32>,
+    /// Share [`ConsumerConfig::partitions`] with the consumer's other instances by leases in
+    /// the database (`None`: consume them all).
+    pub lease: Option<LeaseConfig>,
     /// Where a consumer without a stored offset starts: 0 reads the whole log.
     pub initial_offset: i64,
     /// Failed attempts of a transiently failing record before it is parked. Five: with the
@@ -237,6 +246,7 @@ impl ConsumerConfig {
             consumer: consumer.into(),
             topic: topic.into(),
             partitions: vec![0],
+            lease: None,
             initial_offset: 0,
             max_attempts: 5,
             backoff_initial: Duration::from_millis(200),
@@ -266,7 +276,7 @@ impl ConsumerConfig {
         } else if self.initial_offset < 0 {
             Some("initial_offset must not be negative".to_owned())
         } else {
-            None
+            self.lease.as_ref().and_then(LeaseConfig::validate)
         };
         problem.map_or(Ok(()), |p| Err(ConsumerError::Config(p)))
     }
@@ -326,60 +336,260 @@ where
         }
     }
 
-    /// Runs one task per assigned partition until `shutdown` completes (then each finishes
+    /// Runs one task per partition it consumes until `shutdown` completes (then each finishes
     /// its in-flight batch, commits and stops: `Ok`) or a partition halts (then the others are
-    /// stopped the same way and its error is returned).
+    /// stopped the same way and its error is returned). With leases, the partitions it
+    /// consumes follow its heartbeats ([`leases`]): tasks start for leases taken and stop for
+    /// leases lost or given up; at the end it leaves the group, releasing its leases.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ConsumerError> {
         self.config.validate(self.handler.name())?;
-        let consumer = self.config.consumer.clone();
-        let (stop, stopped) = watch::channel(false);
+        let leases = self.config.lease.clone().map(|lease| {
+            leases::Leases::new(
+                self.db.clone(),
+                &self.config.consumer,
+                &self.config.topic,
+                &self.config.partitions,
+                lease,
+            )
+        });
         let shared = Arc::new(partition::Shared {
             db: self.db,
             log: self.log,
             handler: self.handler,
             config: self.config,
         });
-        let mut tasks = JoinSet::new();
-        for &p in &shared.config.partitions {
-            let span = tracing::info_span!(
-                "consumer",
-                consumer = %shared.config.consumer,
-                topic = %shared.config.topic,
-                partition = p,
-            );
-            let runner = partition::Partition::new(shared.clone(), p, stopped.clone());
-            tasks.spawn(runner.run().instrument(span));
+        let mut set = PartitionSet::new(shared.clone());
+        if leases.is_none() {
+            for &p in &shared.config.partitions {
+                set.start(p);
+            }
+            set.report();
         }
-        drop(stopped);
+        let heartbeat = leases.as_ref().map_or(Duration::from_secs(3600), |l| {
+            l.config().heartbeat_interval()
+        });
+        let mut ticker = tokio::time::interval(heartbeat);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut rows_created = false;
 
         let mut shutdown = std::pin::pin!(shutdown);
         let mut stopping = false;
         let mut first_error = None;
         loop {
+            if stopping && set.is_empty() {
+                break;
+            }
             tokio::select! {
                 () = &mut shutdown, if !stopping => {
-                    tracing::info!(consumer = %consumer, "shutdown requested; finishing in-flight records");
+                    tracing::info!(consumer = %shared.config.consumer, "shutdown requested; finishing in-flight records");
                     stopping = true;
-                    stop.send_replace(true);
+                    set.stop_all();
                 }
-                joined = tasks.join_next() => {
-                    let Some(joined) = joined else { break };
+                _ = ticker.tick(), if leases.is_some() => {
+                    let Some(leases) = &leases else { continue };
+                    if !rows_created {
+                        match leases.create_rows().await {
+                            Ok(()) => rows_created = true,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot create the partition leases; retrying at the next heartbeat");
+                                continue;
+                            }
+                        }
+                    }
+                    match leases.heartbeat().await {
+                        Ok(beat) => set.follow(leases, beat, stopping).await,
+                        Err(e) => tracing::warn!(error = %e, "lease heartbeat failed; retrying at the next one (partitions whose lease lapses meanwhile apply nothing)"),
+                    }
+                }
+                joined = set.join_next(), if !set.is_empty() => {
+                    let Some((partition, joined)) = joined else { continue };
                     let error = match joined {
-                        Ok(Ok(())) => continue,
+                        Ok(Ok(())) => {
+                            set.stopped(partition, leases.as_ref()).await;
+                            continue;
+                        }
                         Ok(Err(e)) => e,
                         Err(e) => ConsumerError::Panicked {
-                            consumer: consumer.clone(),
+                            consumer: shared.config.consumer.clone(),
                             message: e.to_string(),
                         },
                     };
                     tracing::error!(error = %error, "consumer halted; stopping its other partitions");
                     first_error.get_or_insert(error);
                     stopping = true;
-                    stop.send_replace(true);
+                    set.stop_all();
+                }
+            }
+        }
+        if let Some(leases) = &leases {
+            match leases.leave().await {
+                Ok(()) => {
+                    tracing::info!(consumer = %shared.config.consumer, "left the consumer group; its partitions are free")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot release the partition leases; they lapse after the lease period")
                 }
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// The partition tasks of one consumer instance, each with its own stop signal.
+struct PartitionSet<L, H> {
+    shared: Arc<partition::Shared<L, H>>,
+    tasks: JoinSet<Result<(), ConsumerError>>,
+    /// Running partitions and their stop signals.
+    running: HashMap<i32, watch::Sender<bool>>,
+    ids: HashMap<tokio::task::Id, i32>,
+    /// Partitions stopping to be given up: released once their task ends.
+    releasing: BTreeSet<i32>,
+}
+
+impl<L, H> PartitionSet<L, H>
+where
+    L: LogReader + 'static,
+    H: Handler + 'static,
+{
+    fn new(shared: Arc<partition::Shared<L, H>>) -> Self {
+        PartitionSet {
+            shared,
+            tasks: JoinSet::new(),
+            running: HashMap::new(),
+            ids: HashMap::new(),
+            releasing: BTreeSet::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    fn start(&mut self, p: i32) {
+        let span = tracing::info_span!(
+            "consumer",
+            consumer = %self.shared.config.consumer,
+            topic = %self.shared.config.topic,
+            partition = p,
+        );
+        let (stop, stopped) = watch::channel(false);
+        let runner = partition::Partition::new(self.shared.clone(), p, stopped);
+        let handle = self.tasks.spawn(runner.run().instrument(span));
+        self.ids.insert(handle.id(), p);
+        self.running.insert(p, stop);
+    }
+
+    fn stop(&mut self, p: i32) {
+        if let Some(stop) = self.running.get(&p) {
+            stop.send_replace(true);
+        }
+    }
+
+    fn stop_all(&mut self) {
+        for stop in self.running.values() {
+            stop.send_replace(true);
+        }
+    }
+
+    /// Publishes how many partitions run now.
+    fn report(&self) {
+        let cfg = &self.shared.config;
+        telemetry::metrics::metrics().set_consumer_partitions(
+            &cfg.consumer,
+            &cfg.topic,
+            self.running.len() - self.releasing.len(),
+        );
+    }
+
+    /// Makes the running tasks follow a heartbeat: stops those whose lease is gone at once and
+    /// those given up (released when they end), and starts those newly held (unless stopping).
+    async fn follow(&mut self, leases: &leases::Leases, beat: leases::Heartbeat, stopping: bool) {
+        let running: BTreeSet<i32> = self.running.keys().copied().collect();
+        let lost: Vec<i32> = running.difference(&beat.held).copied().collect();
+        for &p in &lost {
+            tracing::warn!(
+                partition = p,
+                "the lease on this partition lapsed; stopping it"
+            );
+            self.stop(p);
+        }
+        let mut release_now = Vec::new();
+        for &p in &beat.surplus {
+            if running.contains(&p) {
+                if self.releasing.insert(p) {
+                    tracing::info!(
+                        partition = p,
+                        members = beat.members,
+                        "handing this partition over to another instance"
+                    );
+                    self.stop(p);
+                }
+            } else {
+                release_now.push(p);
+            }
+        }
+        if let Err(e) = leases.release(&release_now).await {
+            tracing::warn!(error = %e, "cannot release partition leases; they lapse after the lease period");
+        }
+        if !stopping {
+            let new: Vec<i32> = beat
+                .held
+                .iter()
+                .filter(|p| !running.contains(p) && !beat.surplus.contains(p))
+                .copied()
+                .collect();
+            if !new.is_empty() {
+                tracing::info!(partitions = ?new, members = beat.members, "took partition leases");
+            }
+            for p in new {
+                self.start(p);
+            }
+        }
+        if !lost.is_empty() || !beat.surplus.is_empty() || self.running.len() != running.len() {
+            let consuming: Vec<i32> = {
+                let mut v: Vec<i32> = self
+                    .running
+                    .keys()
+                    .filter(|p| !self.releasing.contains(p) && !lost.contains(p))
+                    .copied()
+                    .collect();
+                v.sort_unstable();
+                v
+            };
+            tracing::info!(partitions = ?consuming, members = beat.members, "consuming partitions");
+        }
+        self.report();
+    }
+
+    /// The next partition task to end, with its partition.
+    async fn join_next(
+        &mut self,
+    ) -> Option<(
+        i32,
+        Result<Result<(), ConsumerError>, tokio::task::JoinError>,
+    )> {
+        let joined = self.tasks.join_next_with_id().await?;
+        let id = match &joined {
+            Ok((id, _)) => *id,
+            Err(e) => e.id(),
+        };
+        let partition = self.ids.remove(&id).unwrap_or(-1);
+        Some((partition, joined.map(|(_, result)| result)))
+    }
+
+    /// A partition task ended normally: forget it, release its lease if it was given up.
+    async fn stopped(&mut self, p: i32, leases: Option<&leases::Leases>) {
+        self.running.remove(&p);
+        let cfg = &self.shared.config;
+        if let Some(leases) = leases {
+            telemetry::metrics::metrics().clear_consumer_lag(&cfg.consumer, &cfg.topic, p);
+            if self.releasing.remove(&p)
+                && let Err(e) = leases.release(&[p]).await
+            {
+                tracing::warn!(partition = p, error = %e, "cannot release the partition lease; it lapses after the lease period");
+            }
+        }
+        self.report();
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -59,6 +59,36 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
             consumer: &self.shared.config.consumer,
             topic: &self.shared.config.topic,
             partition: self.partition,
+            lease_owner: self
+                .shared
+                .config
+                .lease
+                .as_ref()
+                .map(|l| l.instance.as_str()),
+        }
+    }
+
+    /// With leases: whether this instance still holds this partition's lease (a database error
+    /// counts as holding it; the fence in the compare-and-set stays the judge). Always true
+    /// with fixed partitions.
+    async fn holds_lease(&self) -> bool {
+        let Some(lease) = &self.shared.config.lease else {
+            return true;
+        };
+        let backend = self.shared.db.get_database_backend();
+        let query = super::leases::held_lease(
+            backend,
+            &self.shared.config.consumer,
+            &self.shared.config.topic,
+            self.partition,
+            &lease.instance,
+        );
+        match self.shared.db.query_one(&query).await {
+            Ok(found) => found.is_some(),
+            Err(e) => {
+                warn!(error = %e, "cannot check the partition lease");
+                true
+            }
         }
     }
 
@@ -147,6 +177,13 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
                     );
                 }
                 Step::Conflict => {
+                    if !self.holds_lease().await {
+                        warn!(
+                            offset = self.position,
+                            "this instance no longer holds the partition's lease; nothing of the batch was applied, stopping"
+                        );
+                        return Ok(());
+                    }
                     warn!(
                         offset = self.position,
                         "the stored offset was moved by another instance; reloading it"

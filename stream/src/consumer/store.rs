@@ -48,6 +48,9 @@ pub(crate) struct OffsetKey<'a> {
     pub consumer: &'a str,
     pub topic: &'a str,
     pub partition: i32,
+    /// With leases, the instance that must hold the partition's lease for the offset to move
+    /// (the fence against a zombie: [`super::leases`]); `None` with fixed partitions.
+    pub lease_owner: Option<&'a str>,
 }
 
 impl OffsetKey<'_> {
@@ -90,23 +93,33 @@ pub(crate) async fn load_or_init_offset(
 }
 
 /// Compare-and-set: moves the stored offset from `expected` to `next`. False if it no longer
-/// equals `expected` (another instance moved it, or the row is gone).
+/// equals `expected` (another instance moved it, or the row is gone), or if the key names a
+/// lease owner that no longer holds an unexpired lease on the partition.
 pub(crate) async fn advance_offset(
     txn: &DatabaseTransaction,
     key: OffsetKey<'_>,
     expected: i64,
     next: i64,
 ) -> Result<bool, DbErr> {
-    let result = consumer_offset::Entity::update_many()
+    let mut update = consumer_offset::Entity::update_many()
         .col_expr(consumer_offset::Column::NextOffset, Expr::val(next))
         .col_expr(
             consumer_offset::Column::UpdatedAt,
             Expr::val(entities::to_db_precision(Utc::now())),
         )
         .filter(key.filter())
-        .filter(consumer_offset::Column::NextOffset.eq(expected))
-        .exec(txn)
-        .await?;
+        .filter(consumer_offset::Column::NextOffset.eq(expected));
+    if let Some(owner) = key.lease_owner {
+        let held = super::leases::held_lease(
+            txn.get_database_backend(),
+            key.consumer,
+            key.topic,
+            key.partition,
+            owner,
+        );
+        update = update.filter(Expr::exists(held));
+    }
+    let result = update.exec(txn).await?;
     Ok(result.rows_affected == 1)
 }
 

@@ -39,11 +39,33 @@ on_both_databases!(
 
 /// The embedded log, except that the first fetch holds its records until released: an
 /// instance paused between fetching and applying (a long GC pause, a network partition).
-struct PausedLog {
+pub(crate) struct PausedLog {
     inner: EmbeddedLog,
     first: std::sync::atomic::AtomicBool,
     fetched: Arc<tokio::sync::Notify>,
     release: Arc<tokio::sync::Semaphore>,
+}
+
+impl PausedLog {
+    /// The log, a signal notified when the first fetch holds its records, and the semaphore
+    /// that lets it go on (one permit).
+    pub(crate) fn new(
+        db: &DatabaseConnection,
+    ) -> (
+        PausedLog,
+        Arc<tokio::sync::Notify>,
+        Arc<tokio::sync::Semaphore>,
+    ) {
+        let fetched = Arc::new(tokio::sync::Notify::new());
+        let release = Arc::new(tokio::sync::Semaphore::new(0));
+        let log = PausedLog {
+            inner: EmbeddedLog::new(db.clone()),
+            first: true.into(),
+            fetched: fetched.clone(),
+            release: release.clone(),
+        };
+        (log, fetched, release)
+    }
 }
 
 impl LogReader for PausedLog {
@@ -76,15 +98,8 @@ on_both_databases!(
     |t| {
         create_effects_table(&t.db).await;
         let ids = append(&t.db, TOPIC, 30).await;
-        let fetched = Arc::new(tokio::sync::Notify::new());
-        let release = Arc::new(tokio::sync::Semaphore::new(0));
+        let (log, fetched, release) = PausedLog::new(&t.db);
         let zombie = TestHandler::new();
-        let log = PausedLog {
-            inner: EmbeddedLog::new(t.db.clone()),
-            first: true.into(),
-            fetched: fetched.clone(),
-            release: release.clone(),
-        };
         let zombie_running = Running::on(&t.db, log, zombie.clone(), config());
         // The zombie holds all 30 records, read at offset 0, while a healthy instance applies them.
         tokio::time::timeout(Duration::from_secs(30), fetched.notified())

@@ -8,7 +8,8 @@
 //! Modules: `handler` (the scripted test handler) is shared, and so are the helpers here; the
 //! tests are grouped into `delivery` (exactly-once, restarts, redelivery, shutdown), `failures`
 //! (retries, dead letters and replay), `instances` (competing and paused instances),
-//! `lazy_offsets` (records the handler skips cost no transaction), `log_faults` (offsets
+//! `lazy_offsets` (records the handler skips cost no transaction), `leases` (instances
+//! sharing partitions by leases, handover, takeover, fencing), `log_faults` (offsets
 //! past the end, late commits, an unavailable log) and `wakeups` (commit wake-ups between
 //! processes).
 #![allow(clippy::unwrap_used)]
@@ -22,6 +23,7 @@ mod delivery;
 mod failures;
 mod instances;
 mod lazy_offsets;
+mod leases;
 mod log_faults;
 mod wakeups;
 
