@@ -172,7 +172,8 @@ impl App {
             db.clone(),
             shutdown.clone(),
         ));
-        // PostgreSQL only: other processes' commits wake this one's outbox readers.
+        // Other processes' commits wake this one's outbox readers (NOTIFY on PostgreSQL,
+        // the commit counter on SQLite).
         tracker.spawn(stream::wakeup::run(db.clone(), shutdown.clone()));
 
         let router = crate::http::router(Arc::clone(&state), config.max_body_bytes);
@@ -240,7 +241,7 @@ impl App {
             &shutdown,
             crate::retention::run_with(&config.retention, db.clone(), true, shutdown.clone()),
         );
-        // PostgreSQL only: the gateways' and subscribers' commits wake the relay.
+        // The gateways' and subscribers' commits wake the relay.
         tracker.spawn(stream::wakeup::run(db.clone(), shutdown.clone()));
         Ok(tokio::spawn(async move {
             let result = relay.await.unwrap_or_else(|e| Err(e.into()));

@@ -20,11 +20,17 @@
 //! coalesced, it costs at most [`ANNOUNCE_COALESCE`]⁻¹ tiny transactions per second under
 //! load and none at idle; the price is up to that much latency for a wake-up across processes.
 //!
+//! SQLite has no `NOTIFY`, but it counts commits: `PRAGMA data_version` on a connection changes
+//! whenever another connection (of any process) has committed to the file. On SQLite [`run`]
+//! keeps one pooled connection and reads it every [`SQLITE_WATCH_INTERVAL`], waking the local
+//! readers when it changed, so that processes sharing one database file (the gateway's relay
+//! and the subscriber binaries in distributed mode on SQLite) see each other's commits within
+//! that interval. The pragma reads the WAL index in shared memory, not the database: it is the
+//! whole idle cost.
+//!
 //! Readers keep a slow fallback poll ([`FALLBACK_POLL`]) for what no wake-up covers: a lost
 //! listener connection (on listening again, [`run`] wakes everyone once, since notifications
-//! sent meanwhile are lost), a one-shot command that writes and exits, and, on SQLite, writes
-//! by other processes (there is no `NOTIFY`; the in-process wake-up covers every writer of a
-//! single-process deployment).
+//! sent meanwhile are lost) and a one-shot command that writes and exits.
 
 use std::time::Duration;
 
@@ -36,6 +42,10 @@ pub const CHANNEL: &str = "taskstream_outbox";
 
 /// How long [`run`] gathers local commits into one announcement.
 pub const ANNOUNCE_COALESCE: Duration = Duration::from_millis(10);
+
+/// How often [`run`] reads `PRAGMA data_version` on SQLite: the latency of a wake-up across
+/// processes there.
+pub const SQLITE_WATCH_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How long readers wait for a wake-up before they read anyway: the slow fallback poll.
 pub const FALLBACK_POLL: Duration = Duration::from_secs(30);
@@ -51,14 +61,59 @@ pub fn application_name() -> &'static str {
     })
 }
 
-/// On PostgreSQL, until `shutdown` is cancelled: announces this process's outbox commits to
-/// the other processes and wakes this process's readers for theirs (module documentation).
-/// Returns at once on SQLite.
+/// Until `shutdown` is cancelled, wakes this process's readers for other processes' commits:
+/// on PostgreSQL it also announces this process's commits to them; on SQLite it watches the
+/// file's commit counter (module documentation).
 pub async fn run(db: DatabaseConnection, shutdown: CancellationToken) {
-    if db.get_database_backend() != DbBackend::Postgres {
-        return;
+    match db.get_database_backend() {
+        DbBackend::Postgres => {}
+        DbBackend::Sqlite => return watch_sqlite(db, shutdown).await,
+        _ => return,
     }
     tokio::join!(listen(db.clone(), shutdown.clone()), announce(db, shutdown));
+}
+
+/// SQLite: reads `PRAGMA data_version` on one held connection every
+/// [`SQLITE_WATCH_INTERVAL`] and wakes the local readers when it changed. A failed read is
+/// logged at debug and retried with a new connection (readers still have the fallback poll).
+async fn watch_sqlite(db: DatabaseConnection, shutdown: CancellationToken) {
+    let pool = db.get_sqlite_connection_pool().clone();
+    let mut connection = None;
+    let mut last: Option<i64> = None;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(SQLITE_WATCH_INTERVAL) => {}
+        }
+        if connection.is_none() {
+            match pool.acquire().await {
+                Ok(acquired) => connection = Some(acquired),
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot watch the SQLite file for commits");
+                    continue;
+                }
+            }
+        }
+        let Some(conn) = connection.as_mut() else {
+            continue;
+        };
+        let version = sea_orm::sqlx::query_scalar::<_, i64>("PRAGMA data_version")
+            .fetch_one(&mut **conn)
+            .await;
+        match version {
+            Ok(version) => {
+                if last.is_some_and(|last| last != version) {
+                    crate::outbox::wake_readers();
+                }
+                last = Some(version);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the SQLite commit counter; reconnecting");
+                connection = None;
+                last = None;
+            }
+        }
+    }
 }
 
 /// Sends one notification after each local commit, coalescing the commits of

@@ -244,7 +244,7 @@ pub async fn run_binary(
             }
         }));
     }
-    // PostgreSQL only: other processes' commits wake the companions' loops.
+    // Other processes' commits wake the companions' loops (stream::wakeup).
     tracker.spawn(stream::wakeup::run(db.clone(), shutdown.clone()));
     tracker.close();
     let mut first_error = None;

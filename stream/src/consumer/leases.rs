@@ -148,6 +148,17 @@ fn expires_in(backend: DbBackend, ttl_ms: i64) -> SimpleExpr {
     now_ms(backend).add(ttl_ms)
 }
 
+/// `CASE WHEN expires_at_ms > <now> THEN 1 ELSE 0 END` (built, not written as custom SQL with
+/// placeholders: sea-query substitutes `$1`-style placeholders on PostgreSQL only).
+fn lease_is_live(backend: DbBackend) -> SimpleExpr {
+    Expr::case(
+        Expr::col(consumer_lease::Column::ExpiresAtMs).gt(now_ms(backend)),
+        1,
+    )
+    .finally(0)
+    .into()
+}
+
 /// `SELECT 1 FROM consumer_leases WHERE <the partition> AND owner = <owner> AND <unexpired>`:
 /// the fence every offset compare-and-set of a leased partition includes (`EXISTS (...)`).
 pub(crate) fn held_lease(
@@ -335,13 +346,7 @@ impl Leases {
             .into_tuple()
             .all(&self.db)
             .await?;
-        let live = Expr::cust_with_exprs(
-            "CASE WHEN $1 > $2 THEN 1 ELSE 0 END",
-            [
-                Expr::col(consumer_lease::Column::ExpiresAtMs),
-                now_ms(backend),
-            ],
-        );
+        let live = lease_is_live(backend);
         let leases: Vec<(i32, Option<String>, i32)> = consumer_lease::Entity::find()
             .select_only()
             .column(consumer_lease::Column::Partition)
@@ -507,6 +512,38 @@ mod tests {
         assert!(blank.unwrap().contains("instance id"));
         let long = LeaseConfig::new("x".repeat(256), Duration::from_secs(1)).validate();
         assert!(long.unwrap().contains("instance id"));
+    }
+
+    #[test]
+    fn the_lease_statements_compare_with_the_database_clock_on_both_databases() {
+        use sea_orm::sea_query::{PostgresQueryBuilder, Query, SqliteQueryBuilder};
+        for backend in [sea_orm::DbBackend::Sqlite, sea_orm::DbBackend::Postgres] {
+            let select = Query::select()
+                .expr(super::lease_is_live(backend))
+                .from(entities::consumer_lease::Entity)
+                .to_owned();
+            let fence = super::held_lease(backend, "c", "t", 0, "me");
+            let (sql, clock) = match backend {
+                sea_orm::DbBackend::Sqlite => (
+                    [
+                        select.to_string(SqliteQueryBuilder),
+                        fence.to_string(SqliteQueryBuilder),
+                    ],
+                    "julianday('now')",
+                ),
+                _ => (
+                    [
+                        select.to_string(PostgresQueryBuilder),
+                        fence.to_string(PostgresQueryBuilder),
+                    ],
+                    "clock_timestamp()",
+                ),
+            };
+            for sql in sql {
+                assert!(sql.contains(clock), "{sql}");
+                assert!(!sql.contains("$1"), "no unsubstituted placeholder: {sql}");
+            }
+        }
     }
 
     #[test]

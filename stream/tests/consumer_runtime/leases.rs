@@ -67,6 +67,17 @@ on_both_databases!(
         wait_caught_up(&t.db).await;
         assert_eq!(members(&t.db).await.len(), 2, "both instances are members");
 
+        // The owner keeps its lease and goes on consuming across heartbeats.
+        let renewed_at = members(&t.db).await[0].1;
+        wait_until("several heartbeats", || async {
+            members(&t.db).await[0].1 > renewed_at + 2 * TTL.as_millis() as i64
+        })
+        .await;
+        let more = append(&t.db, TOPIC, 10).await;
+        wait_caught_up(&t.db).await;
+        assert_eq!(owner(&t.db).await.as_deref(), Some("instance-a"));
+        assert!(more.iter().all(|id| a.calls(*id) == 1));
+
         // A graceful shutdown releases the lease and leaves; the other takes over.
         first.stop().await.unwrap();
         assert_eq!(
@@ -83,14 +94,19 @@ on_both_databases!(
         wait_caught_up(&t.db).await;
         second.stop().await.unwrap();
 
-        let all: Vec<Uuid> = first_batch.iter().chain(&second_batch).copied().collect();
+        let all: Vec<Uuid> = first_batch
+            .iter()
+            .chain(&more)
+            .chain(&second_batch)
+            .copied()
+            .collect();
         assert_eq!(
             effects(&t.db).await,
             all,
             "each event applied once, in order"
         );
         let calls: u32 = all.iter().map(|id| a.calls(*id) + b.calls(*id)).sum();
-        assert_eq!(calls, 60, "no handler ran for an event applied elsewhere");
+        assert_eq!(calls, 70, "no handler ran for an event applied elsewhere");
         assert!(
             second_batch.iter().all(|id| b.calls(*id) == 1),
             "the new owner applied what came after the handover"

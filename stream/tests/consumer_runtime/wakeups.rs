@@ -1,6 +1,7 @@
 //! Commit wake-ups between processes (`stream::wakeup`): on PostgreSQL another process's
 //! notification wakes this process's readers, this process's commits are announced to the
-//! others (and not echoed back to itself), and on SQLite nothing runs.
+//! others (and not echoed back to itself); on SQLite another pool's commit to the file wakes
+//! this process's readers through `PRAGMA data_version`.
 
 use super::*;
 
@@ -76,16 +77,42 @@ async fn commits_wake_readers_across_processes_on_postgres() {
 }
 
 #[tokio::test]
-async fn nothing_runs_on_sqlite() {
+async fn another_processs_commit_to_the_sqlite_file_wakes_readers_and_idle_wakes_nobody() {
     let t = support::TestDb::migrated(support::Backend::Sqlite)
         .await
         .unwrap();
-    // Returns at once, without a shutdown.
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        stream::wakeup::run(t.db.clone(), tokio_util::sync::CancellationToken::new()),
-    )
-    .await
-    .expect("run returns at once on SQLite");
+    // Another process: its own pool on the same file.
+    let other = sea_orm::Database::connect(&t.url).await.unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let watcher = tokio::spawn(stream::wakeup::run(t.db.clone(), shutdown.clone()));
+    let interval = stream::wakeup::SQLITE_WATCH_INTERVAL;
+
+    // Idle: the counter does not move, nobody is woken.
+    let idle = stream::outbox::committed();
+    assert!(
+        !woken_within(idle, interval * 4).await,
+        "no commit, no wake-up"
+    );
+
+    // A commit by the other pool wakes this process's readers within a few intervals.
+    let woken = stream::outbox::committed();
+    other
+        .execute_unprepared(
+            "INSERT INTO consumer_members (consumer, topic, instance, expires_at_ms) \
+             VALUES ('c', 't', 'other-process', 0)",
+        )
+        .await
+        .unwrap();
+    assert!(
+        woken_within(woken, interval * 8).await,
+        "another process's commit wakes this one"
+    );
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), watcher)
+        .await
+        .expect("the watcher stops at shutdown")
+        .unwrap();
+    other.close().await.unwrap();
     t.cleanup().await;
 }

@@ -1,20 +1,24 @@
 //! Distributed mode as it is deployed: the `taskstream` gateway and the `recurrence`,
-//! `reminder` and `notification` binaries as separate processes on PostgreSQL and a real
-//! broker, driven over HTTP and WebSocket like a client would. Every scenario runs twice: on a
-//! Kafka-protocol broker (tansu, `KAFKA_BROKERS`) and on NATS JetStream (nats-server,
-//! `NATS_URL`).
+//! `reminder` and `notification` binaries as separate processes on a real broker, driven over
+//! HTTP and WebSocket like a client would. Every scenario runs on a Kafka-protocol broker
+//! (tansu, `KAFKA_BROKERS`) and on NATS JetStream (nats-server, `NATS_URL`).
 //!
-//! - Killing (SIGKILL) the recurrence and reminder binaries mid-stream and starting them again
-//!   loses nothing and duplicates nothing: every completed recurring task has exactly one next
-//!   occurrence, every reminder exactly one notification.
-//! - With two gateway processes on one broker, a mutation through one reaches a live
-//!   subscriber on the other.
+//! - `recovery` (PostgreSQL): killing (SIGKILL) the recurrence and reminder binaries
+//!   mid-stream and starting them again loses nothing and duplicates nothing; with two gateway
+//!   processes on one broker, a mutation through one reaches a live subscriber on the other.
+//! - `elastic` (both databases): three instances of a subscriber share a six-partition topic by
+//!   leases; a killed instance's partitions move, a restarted one gets its share back, and a
+//!   paused one (SIGSTOP past its lease) applies nothing when it wakes.
 //!
 //! The subscriber binaries are the workspace's own builds next to this test's `taskstream`
 //! (`cargo nextest run --workspace`, as `scripts/test` runs it, builds them).
 #![allow(clippy::unwrap_used)]
 
+#[path = "../support/mod.rs"]
 mod support;
+
+mod elastic;
+mod recovery;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -40,6 +44,8 @@ struct Proc {
     name: String,
     child: Child,
     log: PathBuf,
+    /// Killed on purpose: not expected to be running.
+    killed: bool,
 }
 
 impl Proc {
@@ -72,11 +78,13 @@ impl Proc {
             name: name.to_owned(),
             child,
             log,
+            killed: false,
         }
     }
 
     /// SIGKILL: no drain, no goodbye.
     fn kill(&mut self) {
+        self.killed = true;
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -92,7 +100,20 @@ impl Proc {
         )
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) with kill(1).
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {} failed", self.name);
+    }
+
     fn assert_running(&mut self) {
+        if self.killed {
+            return;
+        }
         if let Ok(Some(status)) = self.child.try_wait() {
             panic!("{} exited with {status}\n{}", self.name, self.tail());
         }
@@ -129,30 +150,50 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The deployment under test: a broker, a PostgreSQL database, gateways and subscribers.
+/// The deployment under test: a broker, a database, gateways and subscribers.
 struct Cluster {
     broker: TestBroker,
     db: support::TestDb,
     dir: support::TempDir,
+    /// Partitions per topic.
+    partitions: i32,
     gateways: Vec<(Proc, String)>,
     subscribers: Vec<Proc>,
 }
 
 impl Cluster {
+    /// On PostgreSQL, with the default three partitions per topic.
     async fn start(transport: Transport) -> Option<Cluster> {
-        let db = support::TestDb::empty(support::Backend::Postgres).await?;
+        Cluster::start_on(support::Backend::Postgres, transport, 3).await
+    }
+
+    async fn start_on(
+        backend: support::Backend,
+        transport: Transport,
+        partitions: i32,
+    ) -> Option<Cluster> {
+        let db = support::TestDb::empty(backend).await?;
         let broker = TestBroker::start(transport).await;
         Some(Cluster {
             broker,
             db,
             dir: support::TempDir::new(),
+            partitions,
             gateways: Vec::new(),
             subscribers: Vec::new(),
         })
     }
 
     fn common_env(&self) -> Vec<(&'static str, String)> {
-        vec![("DATABASE_URL", self.db.url.clone()), self.broker.env()]
+        let partitions = match self.broker {
+            TestBroker::Kafka(_) => "KAFKA_PARTITIONS",
+            TestBroker::Nats(_) => "NATS_PARTITIONS",
+        };
+        vec![
+            ("DATABASE_URL", self.db.url.clone()),
+            self.broker.env(),
+            (partitions, self.partitions.to_string()),
+        ]
     }
 
     /// Starts a gateway process and waits until it is ready (database and broker). Returns
@@ -185,10 +226,26 @@ impl Cluster {
 
     /// Starts a subscriber binary; returns its index.
     fn start_subscriber(&mut self, name: &str) -> usize {
-        let env = self.common_env();
-        let proc = Proc::spawn(name, &binary(name), &env, &self.dir);
+        self.start_subscriber_with(name, name, &[])
+    }
+
+    /// Starts subscriber binary `name`, labelled `label` in failure output, with `extra`
+    /// environment; returns its index.
+    fn start_subscriber_with(
+        &mut self,
+        name: &str,
+        label: &str,
+        extra: &[(&str, String)],
+    ) -> usize {
+        let proc = self.spawn_subscriber(name, label, extra);
         self.subscribers.push(proc);
         self.subscribers.len() - 1
+    }
+
+    fn spawn_subscriber(&self, name: &str, label: &str, extra: &[(&str, String)]) -> Proc {
+        let mut env = self.common_env();
+        env.extend(extra.iter().cloned());
+        Proc::spawn(label, &binary(name), &env, &self.dir)
     }
 
     /// Stops every process, then drops the database.
@@ -233,6 +290,39 @@ impl Cluster {
         response["data"].clone()
     }
 
+    /// Creates `n` daily tasks of alice ("daily 0", ...) due tomorrow, repeating in `timezone`,
+    /// through gateway `gateway`; returns their ids.
+    async fn create_daily(&self, gateway: usize, n: usize, timezone: &str) -> Vec<String> {
+        let due = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+        let mut ids = Vec::with_capacity(n);
+        for k in 0..n {
+            let data = self
+                .graphql(
+                    gateway,
+                    "alice",
+                    "mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }",
+                    json!({ "i": { "title": format!("daily {k}"), "dueAt": due,
+                                   "recurrence": { "rule": "FREQ=DAILY", "timezone": timezone } } }),
+                )
+                .await;
+            ids.push(data["createTask"]["id"].as_str().unwrap().to_owned());
+        }
+        ids
+    }
+
+    /// Completes the tasks `ids` of alice through gateway `gateway`, one mutation each.
+    async fn complete(&self, gateway: usize, ids: &[String]) {
+        for id in ids {
+            self.graphql(
+                gateway,
+                "alice",
+                "mutation($id: ID!) { completeTask(id: $id) { completed } }",
+                json!({ "id": id }),
+            )
+            .await;
+        }
+    }
+
     async fn scalar(&self, sql: &str) -> i64 {
         scalar(&self.db.db, sql).await
     }
@@ -266,7 +356,7 @@ impl Cluster {
         let deadline = tokio::time::Instant::now() + SETTLE;
         loop {
             let mut behind = 0;
-            for partition in 0..3 {
+            for partition in 0..self.partitions {
                 let end = log.high_watermark(topic, partition).await.unwrap();
                 let stored = self
                     .scalar(&format!(
@@ -299,224 +389,6 @@ async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {
         .unwrap()
         .unwrap();
     row.try_get_by_index::<i64>(0).unwrap()
-}
-
-// ---------------------------------------------------------------- tests
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_the_recurrence_and_reminder_binaries_mid_stream_loses_and_duplicates_nothing_on_kafka()
- {
-    killing_subscribers_mid_stream(Transport::Kafka).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_the_recurrence_and_reminder_binaries_mid_stream_loses_and_duplicates_nothing_on_nats()
- {
-    killing_subscribers_mid_stream(Transport::Nats).await;
-}
-
-async fn killing_subscribers_mid_stream(transport: Transport) {
-    let Some(mut cluster) = Cluster::start(transport).await else {
-        return; // PostgreSQL explicitly skipped (TASKSTREAM_TEST_SKIP_POSTGRES=1).
-    };
-    let gateway = cluster.start_gateway().await;
-    let recurrence = cluster.start_subscriber("recurrence");
-    let reminder = cluster.start_subscriber("reminder");
-    cluster.start_subscriber("notification");
-
-    // Arrange: 16 daily tasks, and 6 tasks whose reminder fires a few seconds from now.
-    let due = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
-    let mut recurring = Vec::new();
-    for n in 0..16 {
-        let data = cluster
-            .graphql(
-                gateway,
-                "alice",
-                "mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }",
-                json!({ "i": { "title": format!("daily {n}"), "dueAt": due,
-                               "recurrence": { "rule": "FREQ=DAILY", "timezone": "Europe/London" } } }),
-            )
-            .await;
-        recurring.push(data["createTask"]["id"].as_str().unwrap().to_owned());
-    }
-    let fire_at = (chrono::Utc::now() + chrono::Duration::seconds(4)).to_rfc3339();
-    for n in 0..6 {
-        cluster
-            .graphql(
-                gateway,
-                "alice",
-                "mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }",
-                json!({ "i": { "title": format!("remind {n}"), "reminders": [{ "at": fire_at }] } }),
-            )
-            .await;
-    }
-
-    // Act: complete the first half, kill the recurrence binary while it works through them,
-    // complete the rest, and bring it back; kill and restart the reminder binary around the
-    // moment its reminders are due.
-    let complete = "mutation($id: ID!) { completeTask(id: $id) { completed } }";
-    for id in &recurring[..8] {
-        cluster
-            .graphql(gateway, "alice", complete, json!({ "id": id }))
-            .await;
-    }
-    cluster.subscribers[recurrence].kill();
-    for id in &recurring[8..] {
-        cluster
-            .graphql(gateway, "alice", complete, json!({ "id": id }))
-            .await;
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await; // down for a while, as a crash would be
-    cluster.subscribers[recurrence] = Proc::spawn(
-        "recurrence (restarted)",
-        &binary("recurrence"),
-        &cluster.common_env(),
-        &cluster.dir,
-    );
-    cluster.subscribers[reminder].kill();
-    tokio::time::sleep(Duration::from_secs(4)).await; // the reminders come due while it is down
-    cluster.subscribers[reminder] = Proc::spawn(
-        "reminder (restarted)",
-        &binary("reminder"),
-        &cluster.common_env(),
-        &cluster.dir,
-    );
-
-    // Assert: exactly one successor per completed task, one notification per reminder.
-    let ids = recurring
-        .iter()
-        .map(|id| format!("'{id}'"))
-        .collect::<Vec<_>>()
-        .join(",");
-    cluster
-        .wait_for_count(
-            "next occurrences",
-            &format!("SELECT COUNT(*) FROM tasks WHERE generated_from_task_id IN ({ids})"),
-            16,
-        )
-        .await;
-    cluster
-        .wait_for_count("notifications", "SELECT COUNT(*) FROM notifications", 6)
-        .await;
-    cluster
-        .wait_caught_up("recurrence", stream::topics::TASK_EVENTS)
-        .await;
-    cluster
-        .wait_caught_up("notification", stream::topics::REMINDERS)
-        .await;
-    // Caught up, and still exactly that many: nothing was applied twice.
-    assert_eq!(
-        cluster
-            .scalar(&format!(
-                "SELECT COUNT(*) FROM tasks WHERE generated_from_task_id IN ({ids})"
-            ))
-            .await,
-        16
-    );
-    assert_eq!(
-        cluster.scalar("SELECT COUNT(*) FROM notifications").await,
-        6
-    );
-    assert_eq!(
-        cluster
-            .scalar("SELECT COUNT(*) FROM reminders WHERE status = 'FIRED'")
-            .await,
-        6
-    );
-    assert_eq!(cluster.scalar("SELECT COUNT(*) FROM dead_letters").await, 0);
-    // Every outbox row reached the broker.
-    cluster
-        .wait_for_count(
-            "unpublished outbox rows",
-            "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
-            0,
-        )
-        .await;
-    let data = cluster
-        .graphql(
-            gateway,
-            "alice",
-            "query($id: ID!) { task(id: $id) { nextOccurrence { title completed previousOccurrence { id } } } }",
-            json!({ "id": recurring[3] }),
-        )
-        .await;
-    assert_eq!(
-        data["task"]["nextOccurrence"],
-        json!({ "title": "daily 3", "completed": false, "previousOccurrence": { "id": recurring[3] } })
-    );
-    cluster.finish().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mutation_through_one_gateway_reaches_a_subscriber_on_another_on_kafka() {
-    mutation_reaches_another_gateway(Transport::Kafka).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mutation_through_one_gateway_reaches_a_subscriber_on_another_on_nats() {
-    mutation_reaches_another_gateway(Transport::Nats).await;
-}
-
-async fn mutation_reaches_another_gateway(transport: Transport) {
-    let Some(mut cluster) = Cluster::start(transport).await else {
-        return; // PostgreSQL explicitly skipped (TASKSTREAM_TEST_SKIP_POSTGRES=1).
-    };
-    let first = cluster.start_gateway().await;
-    let second = cluster.start_gateway().await;
-
-    // Arrange: a live subscriber on the second gateway.
-    let ws_url = format!(
-        "{}/graphql/ws",
-        cluster.gateways[second].1.replace("http", "ws")
-    );
-    let mut request = ws_url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let token = cluster.token("alice");
-    let send = |v: Value| Message::Text(v.to_string().into());
-    socket
-        .send(send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })))
-        .await
-        .unwrap();
-    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
-    socket
-        .send(send(json!({ "id": "1", "type": "subscribe", "payload": {
-            "query": "subscription { taskChanged { kind task { title } } }" } })))
-        .await
-        .unwrap();
-
-    // Act: retry the mutation until the subscriber sees one (the second gateway's live
-    // consumer starts from the log's end, so a change committed before it is ready is history).
-    let deadline = tokio::time::Instant::now() + SETTLE;
-    let message = loop {
-        cluster
-            .graphql(
-                first,
-                "alice",
-                r#"mutation { createTask(input: { title: "across gateways" }) { id } }"#,
-                json!({}),
-            )
-            .await;
-        match tokio::time::timeout(Duration::from_secs(5), next_json(&mut socket)).await {
-            Ok(message) => break message,
-            Err(_) => assert!(
-                tokio::time::Instant::now() < deadline,
-                "no change reached the second gateway\n{}",
-                cluster.logs()
-            ),
-        }
-    };
-
-    // Assert
-    assert_eq!(message["type"], "next", "{message}");
-    assert_eq!(
-        message["payload"]["data"]["taskChanged"],
-        json!({ "kind": "CREATED", "task": { "title": "across gateways" } })
-    );
-    cluster.finish().await;
 }
 
 async fn next_json<S>(socket: &mut S) -> Value
