@@ -58,9 +58,72 @@ export function withoutPath(message, path) {
   return rest.startsWith(':') ? rest.slice(1).trimStart() : rest;
 }
 
-/** The message with its `input.` prefixes dropped and a capital first letter, for people. */
+/**
+ * What the forms call each field the API names (its input path without `input.` and list
+ * indices, as `formField` gives it): people read these labels, never `dueAt` or `input.dueAt`.
+ */
+export const FIELD_LABELS = {
+  title: 'Title',
+  description: 'Description',
+  priority: 'Priority',
+  dueAt: 'Due date',
+  tags: 'Tags',
+  recurrence: 'Repeat',
+  'recurrence.rule': 'Rule',
+  'recurrence.timezone': 'Repeat time zone',
+  'recurrence.anchor': 'Next date counts from',
+  reminders: 'Reminders',
+  'reminders.minutesBeforeDue': 'Minutes before due',
+  'reminders.at': 'Time',
+  minutesBeforeDue: 'Minutes before due',
+  expectedVersion: 'Version',
+  timezone: 'Time zone',
+  webhookUrl: 'Webhook URL',
+  webhookSecret: 'Webhook secret',
+  name: 'Name',
+  color: 'Colour',
+  search: 'Search',
+  dueAfter: 'Due from',
+  dueBefore: 'Due through',
+};
+
+/** How a list item is called: "input.reminders[1]" is "Reminder 2". */
+const ITEM_LABELS = { reminders: 'Reminder', tags: 'Tag' };
+
+/** The label of an input path ("input.dueAt" -> "Due date", "input.reminders[1]" -> "Reminder 2"), or null. */
+export function fieldLabel(path) {
+  const field = formField(path);
+  if (!field) return null;
+  const index = pathIndex(path);
+  if (index !== null && ITEM_LABELS[field]) return `${ITEM_LABELS[field]} ${index + 1}`;
+  // "input.reminders[0].at": the item, then the part of it.
+  const item = /^(\w+)\[(\d+)\]\.(\w+)$/.exec(String(path).replace(/^input\./, ''));
+  if (item && ITEM_LABELS[item[1]]) {
+    const part = FIELD_LABELS[`${item[1]}.${item[3]}`] || FIELD_LABELS[item[3]];
+    return `${ITEM_LABELS[item[1]]} ${Number(item[2]) + 1}${part ? `: ${part.toLowerCase()}` : ''}`;
+  }
+  return FIELD_LABELS[field] || null;
+}
+
+/** An input path with `input.` (list indices included), or a bare API field name the labels know. */
+const PATH = /\binput\.[A-Za-z_]\w*(?:\[\d+\])?(?:\.[A-Za-z_]\w*(?:\[\d+\])?)*|\b[a-z]+[A-Z]\w*\b/g;
+
+/**
+ * The message with every field it names (`input.dueAt`, `minutesBeforeDue`) called by its
+ * label: one that starts the message is its subject ("Title must not be empty"), one inside it
+ * is quoted ("Repeat requires “Due date”: …").
+ */
+export function withLabels(message) {
+  return String(message || '').replace(PATH, (path, offset) => {
+    const label = fieldLabel(path);
+    if (!label) return path.startsWith('input.') ? path.slice('input.'.length) : path;
+    return offset === 0 ? label : `“${label}”`;
+  }).replace(/(“Minutes before due”) and at\b/g, '$1 and “At a time”');
+}
+
+/** The message for people: the form's labels for the fields (`withLabels`), a capital first letter. */
 export function humanMessage(message) {
-  const text = String(message || '').split('input.').join('');
+  const text = withLabels(message);
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
