@@ -3,7 +3,8 @@
 // context: the live client, the stores (tasks, tags, notifications: each owns its data, paging
 // and live updates), an event bus for task changes and the zone, and the signed-in user (`me`).
 
-import { gql, storedToken, storeToken, setUnauthenticatedHandler } from './api.js';
+import { gql, storedToken, storeToken, setUnauthenticatedHandler, setTokenRenewer, renewToken, isDevelopmentToken }
+  from './api.js';
 import { LiveClient } from './live.js';
 import { announce, replace, h } from './dom.js';
 import { zone, setZone } from './time.js';
@@ -66,6 +67,7 @@ function showUnread({ unread }) {
 }
 
 function showLiveState(state) {
+  if (state === 'live') liveRenewals = 0;
   const el = document.getElementById('live-status');
   const text = {
     connecting: 'Connecting for live updates…',
@@ -112,7 +114,7 @@ async function start() {
       stores.tasks.invalidate();
       stores.notifications.invalidate();
     },
-    onForbidden: () => signOut('Your session ended; sign in again.'),
+    onForbidden: (refused) => recoverLive(refused),
   });
   ctx.live.subscribe(TASK_CHANGED, {}, (data) => {
     stores.tasks.applyChange(data.taskChanged);
@@ -132,6 +134,26 @@ async function start() {
   await Promise.all([stores.tags.refresh(), stores.notifications.refreshUnread()]);
   window.addEventListener('hashchange', route);
   route();
+}
+
+/** Renewals of a refused live connection's token since it was last acknowledged. */
+let liveRenewals = 0;
+
+/**
+ * The live connection was refused (close code 4403) with the token `refused`. A development
+ * server that restarted has a new signing key: with a development token, get a new one (or the
+ * one a request renewed meanwhile) and connect again, once; otherwise the session is over.
+ */
+async function recoverLive(refused) {
+  const live = ctx.live;
+  const renewed = liveRenewals === 0 ? await renewToken(refused) : null;
+  if (ctx.live !== live || !ctx.me) return;
+  if (renewed && renewed !== refused) {
+    liveRenewals += 1;
+    live.start();
+    return;
+  }
+  signOut('Your session ended; sign in again.');
 }
 
 function signOut(message, problem) {
@@ -163,6 +185,7 @@ function fail(error) {
  */
 async function finishProviderSignIn() {
   const previous = storedToken();
+  const previousDevelopment = isDevelopmentToken();
   try {
     storeToken(await completeSignIn());
     await gql(VIEWER);
@@ -172,7 +195,7 @@ async function finishProviderSignIn() {
       ? `The server refused the token from the sign-in provider: ${e.message}`
       : e.message;
     if (previous) {
-      storeToken(previous);
+      storeToken(previous, { development: previousDevelopment });
       announce(`Signing in again did not work: ${problem}`);
       return 'kept';
     }
@@ -183,6 +206,7 @@ async function finishProviderSignIn() {
 }
 
 async function boot() {
+  setTokenRenewer(fetchDevToken);
   setUnauthenticatedHandler(() => {
     if (ctx.me) {
       ctx.me = null;
@@ -199,7 +223,8 @@ async function boot() {
     // 'kept': the earlier token is checked below like any stored one.
   }
   // A stored token may be from a previous development server (its key died with it): check
-  // it, and in development mode fetch a fresh one.
+  // it (a development token is renewed by gql itself), and in development mode fetch a fresh
+  // one.
   if (storedToken()) {
     try {
       await gql(VIEWER);
@@ -211,7 +236,7 @@ async function boot() {
   }
   const dev = await fetchDevToken();
   if (dev) {
-    storeToken(dev);
+    storeToken(dev, { development: true });
     return start();
   }
   // Known before the page shows, so the provider's button is there from the start.

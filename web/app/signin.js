@@ -53,7 +53,7 @@ export function renderSignIn(main, { message, problem, onSignedIn }) {
       developmentServer && h('button', { type: 'button', text: 'Use the development token', onclick: async () => {
         const token = await fetchDevToken();
         if (token) {
-          storeToken(token);
+          storeToken(token, { development: true });
           onSignedIn();
         } else {
           error.textContent = 'This server is not in development mode: it has no development token.';
