@@ -85,6 +85,7 @@ const ASSETS: &[Asset] = &[
     asset!("time.js", JS),
     asset!("recurrence.js", JS),
     asset!("tasks.js", JS),
+    asset!("phrases.js", JS),
     asset!("editor.js", JS),
     asset!("reminders.js", JS),
     asset!("tags.js", JS),

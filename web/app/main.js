@@ -17,6 +17,7 @@ import { createTaskStore } from './task_store.js';
 import { createTagStore } from './tag_store.js';
 import { createNotificationStore } from './notification_store.js';
 import { ME, VIEWER, TASK_CHANGED, NOTIFICATION_RECEIVED } from './operations.js';
+import { notificationText } from './phrases.js';
 
 /** How often the unread count is polled when the server has no notification subscription. */
 const UNREAD_POLL_MS = 30000;
@@ -124,7 +125,8 @@ async function start() {
   ctx.live.subscribe(NOTIFICATION_RECEIVED, {}, (data) => {
     const n = data.notificationReceived;
     stores.notifications.received(n);
-    announce(`New notification: ${n.title}`);
+    const text = notificationText(n);
+    announce(`New notification: ${text.title}${text.body ? `. ${text.body}` : ''}`);
   }, () => {
     // A server without the notification subscription: poll the count instead.
     clearInterval(pollTimer);
