@@ -86,6 +86,7 @@ const ASSETS: &[Asset] = &[
     asset!("recurrence.js", JS),
     asset!("tasks.js", JS),
     asset!("phrases.js", JS),
+    asset!("undo.js", JS),
     asset!("editor.js", JS),
     asset!("reminders.js", JS),
     asset!("tags.js", JS),

@@ -8,6 +8,7 @@ import { gql, humanMessage, pathIndex, withoutPath, withLabels } from './api.js'
 import { h, replace, announce, nextId } from './dom.js';
 import { zone, toInstant, toWallClock, formatDateTime } from './time.js';
 import { DAYS, PRESETS, ruleOf, presetOf, describe, previewVariables } from './recurrence.js';
+import { deleteWithUndo } from './undo.js';
 import { ReminderList, DEFAULT_TIME } from './reminders.js';
 import { TASK, CREATE_TASK, UPDATE_TASK, PREVIEW_RECURRENCE } from './operations.js';
 import { PRIORITIES } from './priority.js';
@@ -472,14 +473,9 @@ class TaskForm {
     }
   }
 
-  async remove() {
-    if (!window.confirm(`Delete “${this.task.title}”? This cannot be undone.`)) return;
-    try {
-      await this.ctx.stores.tasks.remove(this.task.id);
-      this.onCancel?.();
-      announce(`Deleted “${this.task.title}”.`);
-    } catch (e) {
-      this.showError(e);
-    }
+  /** Deletes the task with an offer to undo (undo.js) and closes the form. */
+  remove() {
+    deleteWithUndo(this.ctx.stores.tasks, this.task);
+    this.onCancel?.();
   }
 }

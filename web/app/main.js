@@ -17,6 +17,7 @@ import { createTaskStore } from './task_store.js';
 import { createTagStore } from './tag_store.js';
 import { createNotificationStore } from './notification_store.js';
 import { ME, VIEWER, TASK_CHANGED, NOTIFICATION_RECEIVED } from './operations.js';
+import { endUndo } from './undo.js';
 import { notificationText } from './phrases.js';
 
 /** How often the unread count is polled when the server has no notification subscription. */
@@ -164,6 +165,8 @@ function signOut(message, problem) {
   ctx.live?.stop();
   clearInterval(pollTimer);
   window.removeEventListener('hashchange', route);
+  // A deletion waiting for its Undo to expire is sent while the token still works.
+  endUndo({ keepalive: true });
   current?.unmount?.();
   current = null;
   storeToken(null);

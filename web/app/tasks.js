@@ -1,5 +1,5 @@
-// The task list: search, filters, multi-key sort, cursor paging and counts; complete, reopen
-// and delete in place. It renders from the task store (task_store.js), which applies each
+// The task list: search, filters, multi-key sort, cursor paging and counts; complete (with
+// Undo), reopen and delete (with Undo) in place. It renders from the task store (task_store.js), which applies each
 // `taskChanged` (from this tab or another) to the list, and follows a completed recurring task
 // until its next occurrence exists.
 
@@ -8,6 +8,7 @@ import { zone, toInstant, nextDay, formatDateTime, isPast } from './time.js';
 import { describe } from './recurrence.js';
 import { openEditor } from './editor.js';
 import { PRIORITIES, priority } from './priority.js';
+import { offerUndo, deleteWithUndo } from './undo.js';
 
 const SORT_FIELDS = [
   ['CREATED_AT', 'Created'], ['UPDATED_AT', 'Updated'], ['DUE_AT', 'Due date'],
@@ -157,17 +158,15 @@ export function mountTasks(main, ctx) {
         // Armed before the mutation: the next occurrence may be reported before its answer.
         if (task.recurrence) awaitingNext.set(task.id, task.title);
         await store.complete(task.id);
+        let message = `Completed “${task.title}”.`;
+        // The next occurrence may already have been reported (and announced) meanwhile.
         if (task.recurrence) {
-          // The next occurrence may already have been reported (and announced) meanwhile.
-          announce(awaitingNext.has(task.id)
-            ? `Completed “${task.title}”. Its next occurrence is being scheduled…`
-            : `Completed “${task.title}”. ${announcedNext.get(task.id) || ''}`);
-        } else {
-          announce(`Completed “${task.title}”.`);
+          message += awaitingNext.has(task.id) ? ' Its next occurrence is being scheduled…'
+            : ` ${announcedNext.get(task.id) || ''}`;
         }
+        offerUndo(message.trim(), { onUndo: () => reopen(task) });
       } else {
-        await store.reopen(task.id);
-        announce(`Reopened “${task.title}”.`);
+        await reopen(task);
       }
     } catch (e) {
       awaitingNext.delete(task.id);
@@ -178,15 +177,19 @@ export function mountTasks(main, ctx) {
     }
   }
 
-  async function remove(task) {
-    if (!window.confirm(`Delete “${task.title}”? This cannot be undone.`)) return;
+  /** Reopens `task` (the checkbox, or Undo after completing it) and says so; errors are announced. */
+  async function reopen(task) {
     try {
-      await store.remove(task.id);
-      announce(`Deleted “${task.title}”.`);
-      main.querySelector('#new-task')?.focus();
+      await store.reopen(task.id);
+      announce(`Reopened “${task.title}”.`);
     } catch (e) {
       announce(e.message, 'error');
     }
+  }
+
+  function remove(task) {
+    deleteWithUndo(store, task);
+    main.querySelector('#new-task')?.focus();
   }
 
   const onChange = (event) => {
