@@ -1,7 +1,9 @@
 // The app shell: sign-in, the live connection, the unread badge, the user's time zone and hash
-// routing between the views (#/tasks, #/tags, #/notifications, #/settings). Views get a shared
-// context: the live client, the stores (tasks, tags, notifications: each owns its data, paging
-// and live updates), an event bus for task changes and the zone, and the signed-in user (`me`).
+// routing between the views (#/tasks, #/tags, #/notifications, #/settings; the task list keeps
+// its smart view, filters and sort in a query after #/tasks and follows it itself). Views get a
+// shared context: the live client, the stores (tasks, tags, notifications: each owns its data,
+// paging and live updates), an event bus for task changes and the zone, and the signed-in user
+// (`me`). In development mode a refused token is renewed from /dev/token (api.js, recoverLive).
 
 import { gql, storedToken, storeToken, setUnauthenticatedHandler, setTokenRenewer, renewToken, isDevelopmentToken }
   from './api.js';
@@ -58,6 +60,7 @@ function showZone() {
 }
 
 let current = null;
+let currentView = null;
 let pollTimer = null;
 
 function showUnread({ unread }) {
@@ -82,9 +85,12 @@ function showLiveState(state) {
 }
 
 function route(event) {
-  const name = (location.hash.replace(/^#\/?/, '') || 'tasks').split('/')[0];
+  const name = (location.hash.replace(/^#\/?/, '') || 'tasks').split(/[/?]/)[0];
   const view = views[name] ? name : 'tasks';
+  // Within one screen (the task list's view, filters, sort), the screen follows the address itself.
+  if (event && view === currentView && current?.navigate?.()) return;
   current?.unmount?.();
+  currentView = view;
   const main = document.getElementById('main');
   replace(main);
   for (const link of document.querySelectorAll('#nav a')) {
@@ -169,6 +175,7 @@ function signOut(message, problem) {
   endUndo({ keepalive: true });
   current?.unmount?.();
   current = null;
+  currentView = null;
   storeToken(null);
   document.getElementById('nav').hidden = true;
   showLiveState('signed-out');
