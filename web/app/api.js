@@ -3,14 +3,24 @@
 // so forms can show them next to that field.
 
 const TOKEN_KEY = 'taskstream.token';
+/** Set while the stored token came from the development server's `/dev/token`. */
+const DEVELOPMENT_KEY = 'taskstream.token.development';
 
 export function storedToken() {
   return localStorage.getItem(TOKEN_KEY);
 }
 
-export function storeToken(token) {
+/** Keeps `token` (null: forgets it); `development` when it came from `/dev/token`. */
+export function storeToken(token, { development = false } = {}) {
   if (token) localStorage.setItem(TOKEN_KEY, token);
   else localStorage.removeItem(TOKEN_KEY);
+  if (token && development) localStorage.setItem(DEVELOPMENT_KEY, '1');
+  else localStorage.removeItem(DEVELOPMENT_KEY);
+}
+
+/** Whether the stored token came from `/dev/token` (the app is in development mode). */
+export function isDevelopmentToken() {
+  return Boolean(storedToken()) && localStorage.getItem(DEVELOPMENT_KEY) === '1';
 }
 
 /**
@@ -58,22 +68,145 @@ export function withoutPath(message, path) {
   return rest.startsWith(':') ? rest.slice(1).trimStart() : rest;
 }
 
-/** The message with its `input.` prefixes dropped and a capital first letter, for people. */
+/**
+ * What the forms call each field the API names (its input path without `input.` and list
+ * indices, as `formField` gives it): people read these labels, never `dueAt` or `input.dueAt`.
+ */
+export const FIELD_LABELS = {
+  title: 'Title',
+  description: 'Description',
+  priority: 'Priority',
+  dueAt: 'Due date',
+  tags: 'Tags',
+  recurrence: 'Repeat',
+  'recurrence.rule': 'Rule',
+  'recurrence.timezone': 'Repeat time zone',
+  'recurrence.anchor': 'Next date counts from',
+  reminders: 'Reminders',
+  'reminders.minutesBeforeDue': 'Minutes before due',
+  'reminders.at': 'Time',
+  minutesBeforeDue: 'Minutes before due',
+  expectedVersion: 'Version',
+  timezone: 'Time zone',
+  webhookUrl: 'Webhook URL',
+  webhookSecret: 'Webhook secret',
+  name: 'Name',
+  color: 'Colour',
+  search: 'Search',
+  dueAfter: 'Due from',
+  dueBefore: 'Due through',
+};
+
+/** How a list item is called: "input.reminders[1]" is "Reminder 2". */
+const ITEM_LABELS = { reminders: 'Reminder', tags: 'Tag' };
+
+/** The label of an input path ("input.dueAt" -> "Due date", "input.reminders[1]" -> "Reminder 2"), or null. */
+export function fieldLabel(path) {
+  const field = formField(path);
+  if (!field) return null;
+  const index = pathIndex(path);
+  if (index !== null && ITEM_LABELS[field]) return `${ITEM_LABELS[field]} ${index + 1}`;
+  // "input.reminders[0].at": the item, then the part of it.
+  const item = /^(\w+)\[(\d+)\]\.(\w+)$/.exec(String(path).replace(/^input\./, ''));
+  if (item && ITEM_LABELS[item[1]]) {
+    const part = FIELD_LABELS[`${item[1]}.${item[3]}`] || FIELD_LABELS[item[3]];
+    return `${ITEM_LABELS[item[1]]} ${Number(item[2]) + 1}${part ? `: ${part.toLowerCase()}` : ''}`;
+  }
+  return FIELD_LABELS[field] || null;
+}
+
+/** An input path with `input.` (list indices included), or a bare API field name the labels know. */
+const PATH = /\binput\.[A-Za-z_]\w*(?:\[\d+\])?(?:\.[A-Za-z_]\w*(?:\[\d+\])?)*|\b[a-z]+[A-Z]\w*\b/g;
+
+/**
+ * The message with every field it names (`input.dueAt`, `minutesBeforeDue`) called by its
+ * label: one that starts the message is its subject ("Title must not be empty"), one inside it
+ * is quoted ("Repeat requires “Due date”: …").
+ */
+export function withLabels(message) {
+  return String(message || '').replace(PATH, (path, offset) => {
+    const label = fieldLabel(path);
+    if (!label) return path.startsWith('input.') ? path.slice('input.'.length) : path;
+    return offset === 0 ? label : `“${label}”`;
+  }).replace(/(“Minutes before due”) and at\b/g, '$1 and “At a time”');
+}
+
+/** The message for people: the form's labels for the fields (`withLabels`), a capital first letter. */
 export function humanMessage(message) {
-  const text = String(message || '').split('input.').join('');
+  const text = withLabels(message);
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 let onUnauthenticated = () => {};
-/** Registers what to do when the API rejects the token (HTTP 401). */
+/** Registers what to do when the API rejects the token (HTTP 401) for good. */
 export function setUnauthenticatedHandler(handler) {
   onUnauthenticated = handler;
 }
 
-/** Runs one operation and returns its `data`; throws an ApiError on any error. */
-export async function gql(query, variables = {}) {
-  const headers = { 'Content-Type': 'application/json' };
+let renewer = null;
+let renewal = null;
+/**
+ * Registers how to get a new development token (`/dev/token`), used when the API refuses one:
+ * a development server makes a new signing key each time it starts, so after a restart the
+ * open tab fetches a new token once and retries, instead of signing out. A pasted or provider
+ * token is never renewed this way.
+ */
+export function setTokenRenewer(renew) {
+  renewer = renew;
+}
+
+/**
+ * A new token from the renewer, stored; null when there is none. Requests refused together
+ * share one renewal. `refused` is the token the server refused: when another request renewed
+ * it meanwhile, the newer token is the answer.
+ */
+export function renewToken(refused = storedToken()) {
+  if (storedToken() && storedToken() !== refused) return Promise.resolve(storedToken());
+  if (renewal) return renewal;
+  if (!renewer || !isDevelopmentToken()) return Promise.resolve(null);
+  renewal = (async () => {
+    try {
+      const token = await renewer();
+      if (token) storeToken(token, { development: true });
+      return token || null;
+    } catch {
+      return null;
+    } finally {
+      renewal = null;
+    }
+  })();
+  return renewal;
+}
+
+/**
+ * Runs one operation and returns its `data`; throws an ApiError on any error. `keepalive`
+ * lets the request outlive the page (see undo.js: a deletion sent as the page is hidden).
+ * A request refused as unauthenticated is retried once with a renewed token, when there is a
+ * way to renew it (development mode).
+ */
+export async function gql(query, variables = {}, { keepalive = false } = {}) {
   const token = storedToken();
+  try {
+    return await send(query, variables, token, keepalive);
+  } catch (e) {
+    if (e.code !== 'UNAUTHENTICATED' || !e.refusedToken) throw e;
+    const renewed = await renewToken(token);
+    if (!renewed) {
+      onUnauthenticated();
+      throw e;
+    }
+    try {
+      return await send(query, variables, renewed, keepalive);
+    } catch (again) {
+      if (again.code === 'UNAUTHENTICATED' && again.refusedToken) onUnauthenticated();
+      throw again;
+    }
+  }
+}
+
+/** One POST /graphql with `token`. A 401 is an UNAUTHENTICATED ApiError with `refusedToken` set. */
+async function send(query, variables, token, keepalive) {
+  const headers = { 'Content-Type': 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
   let response;
   try {
@@ -81,6 +214,7 @@ export async function gql(query, variables = {}) {
       method: 'POST',
       headers,
       body: JSON.stringify({ query, variables }),
+      keepalive,
     });
   } catch (e) {
     throw new ApiError(`The server cannot be reached (${e.message}).`, 'NETWORK', null);
@@ -92,9 +226,10 @@ export async function gql(query, variables = {}) {
     throw new ApiError(`The server answered HTTP ${response.status} without JSON.`, 'NETWORK', null);
   }
   if (response.status === 401) {
-    onUnauthenticated();
     const first = body.errors?.[0];
-    throw new ApiError(first?.message || 'Not signed in.', 'UNAUTHENTICATED', null);
+    const error = new ApiError(first?.message || 'Not signed in.', 'UNAUTHENTICATED', null);
+    error.refusedToken = true;
+    throw error;
   }
   if (body.errors?.length) {
     const first = body.errors[0];

@@ -38,12 +38,16 @@ export function replace(el, ...children) {
 }
 
 let announceTimer;
-/** Says `message` through the polite live region (also shown as a toast). */
-export function announce(message, kind = 'info') {
+/**
+ * Says `message` through the polite live region, also shown as a toast unless `shown` is false
+ * (the undo toast shows its own message).
+ */
+export function announce(message, kind = 'info', { shown = true } = {}) {
   const region = document.getElementById('announcer');
   if (!region) return;
   region.textContent = message;
   region.dataset.kind = kind;
+  region.classList.toggle('spoken', !shown);
   region.classList.add('shown');
   clearTimeout(announceTimer);
   announceTimer = setTimeout(() => region.classList.remove('shown'), 6000);

@@ -1,13 +1,14 @@
 // The task form, in a modal dialog: title, description, priority, due date and time in the
-// user's zone, tags with autocomplete and inline creation, recurrence (presets or a raw RRULE,
-// with the next dates from `Recurrence.upcoming` for the saved rule and, live while editing,
-// from `previewRecurrence`), reminders. API errors are shown next to the field their message
-// names.
+// user's zone, tags with autocomplete and inline creation, recurrence (presets, or a raw RRULE
+// under "Custom rule", with the next dates from `Recurrence.upcoming` for the saved rule and,
+// live while editing, from `previewRecurrence`), reminders. API errors are shown next to the
+// field their message names, in the form's words (api.js `humanMessage`).
 
-import { gql, humanMessage, pathIndex, withoutPath } from './api.js';
+import { gql, humanMessage, pathIndex, withoutPath, withLabels } from './api.js';
 import { h, replace, announce, nextId } from './dom.js';
 import { zone, toInstant, toWallClock, formatDateTime } from './time.js';
 import { DAYS, PRESETS, ruleOf, presetOf, describe, previewVariables } from './recurrence.js';
+import { deleteWithUndo } from './undo.js';
 import { ReminderList, DEFAULT_TIME } from './reminders.js';
 import { TASK, CREATE_TASK, UPDATE_TASK, PREVIEW_RECURRENCE } from './operations.js';
 import { PRIORITIES } from './priority.js';
@@ -69,7 +70,7 @@ function atField(e, exact) {
   if (rest === null || !rest.trim()) return humanMessage(e.message);
   const index = pathIndex(e.path);
   if (index === null) return humanMessage(rest);
-  return `${ITEM_NAMES[e.field] || 'Item'} ${index + 1}: ${rest}`;
+  return `${ITEM_NAMES[e.field] || 'Item'} ${index + 1}: ${withLabels(rest)}`;
 }
 
 /** Whether two RFC 3339 instants (or nulls) are the same moment. */
@@ -214,13 +215,10 @@ class TaskForm {
     const monthDayField = h('div', { class: 'field', id: 'task-recurrence-monthday-field' },
       h('label', { for: 'task-recurrence-monthday', text: 'Day of the month' }), this.monthDay);
 
-    const sync = (fromRule) => {
-      if (fromRule) {
-        const p = presetOf(this.rule.value);
-        this.preset.value = p.preset === 'none' && this.rule.value.trim() ? 'custom' : p.preset;
-        for (const box of this.days.querySelectorAll('input')) box.checked = p.days.includes(box.value);
-        this.monthDay.value = String(p.monthDay);
-      } else if (this.preset.value !== 'custom') {
+    // The raw rule is shown only under "Custom rule": typing it there keeps that choice. A
+    // saved rule keeps its text until another preset is chosen.
+    const sync = ({ fromPreset = true } = {}) => {
+      if (fromPreset && this.preset.value !== 'custom') {
         this.rule.value = ruleOf({
           preset: this.preset.value,
           days: [...this.days.querySelectorAll('input:checked')].map((b) => b.value),
@@ -229,6 +227,7 @@ class TaskForm {
       }
       this.days.hidden = this.preset.value !== 'weekly';
       monthDayField.hidden = this.preset.value !== 'monthly-day';
+      ruleField.hidden = this.preset.value !== 'custom';
       this.drawPreview();
     };
     this.preset.addEventListener('change', () => {
@@ -238,19 +237,20 @@ class TaskForm {
         const code = DAYS[(day + 6) % 7][0];
         this.days.querySelector(`input[value="${code}"]`).checked = true;
       }
-      sync(false);
+      sync();
     });
-    this.days.addEventListener('change', () => sync(false));
-    this.monthDay.addEventListener('input', () => sync(false));
-    this.rule.addEventListener('input', () => sync(true));
-    sync(Boolean(rec));
+    this.days.addEventListener('change', () => sync());
+    this.monthDay.addEventListener('input', () => sync());
+    this.rule.addEventListener('input', () => sync({ fromPreset: false }));
+    const ruleField = this.field('recurrence.rule', 'Rule (RRULE)', this.rule,
+      { hint: 'RFC 5545, without DTSTART: the due date starts the series.' });
+    sync({ fromPreset: !rec });
 
     return this.group('recurrence', 'Repeat', [
       this.field('recurrence.preset', 'Repeats', this.preset),
       this.days,
       monthDayField,
-      this.field('recurrence.rule', 'Rule (RRULE)', this.rule,
-        { hint: 'RFC 5545, without DTSTART: the due date starts the series.' }),
+      ruleField,
       this.field('recurrence.anchor', 'Next date counts from', this.anchor),
       this.preview,
     ], { hint: `Dates repeat at the due time in ${this.tz}. A repeating task needs a due date.` });
@@ -420,10 +420,11 @@ class TaskForm {
     }
   }
 
-  /** The field an error message names, or its closest enclosing field; null for neither. */
+  /** The field an error message names, or its closest enclosing field shown; null for neither. */
   errorField(e) {
+    const shown = (name) => this.errors.has(name) && !this.errors.get(name).control.closest('[hidden]');
     let field = e.field;
-    while (field && !this.errors.has(field)) field = field.includes('.') ? field.slice(0, field.lastIndexOf('.')) : null;
+    while (field && !shown(field)) field = field.includes('.') ? field.slice(0, field.lastIndexOf('.')) : null;
     return field;
   }
 
@@ -472,14 +473,9 @@ class TaskForm {
     }
   }
 
-  async remove() {
-    if (!window.confirm(`Delete “${this.task.title}”? This cannot be undone.`)) return;
-    try {
-      await this.ctx.stores.tasks.remove(this.task.id);
-      this.onCancel?.();
-      announce(`Deleted “${this.task.title}”.`);
-    } catch (e) {
-      this.showError(e);
-    }
+  /** Deletes the task with an offer to undo (undo.js) and closes the form. */
+  remove() {
+    deleteWithUndo(this.ctx.stores.tasks, this.task);
+    this.onCancel?.();
   }
 }

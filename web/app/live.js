@@ -9,7 +9,8 @@ export class LiveClient {
   /**
    * @param {() => string|null} getToken the bearer token to send in connection_init
    * @param {{onState?: (state: string) => void, onReconnect?: () => void,
-   *          onForbidden?: () => void}} hooks
+   *          onForbidden?: (token: string|null) => void}} hooks: `onForbidden` gets the token
+   *          the server refused
    */
   constructor(getToken, hooks = {}) {
     this.getToken = getToken;
@@ -58,8 +59,9 @@ export class LiveClient {
     this.socket = socket;
     this.acked = false;
     this.setState('connecting');
+    let token = null;
     socket.addEventListener('open', () => {
-      const token = this.getToken();
+      token = this.getToken();
       this.send({ type: 'connection_init', payload: token ? { Authorization: `Bearer ${token}` } : {} });
     });
     socket.addEventListener('message', (event) => this.receive(event.data));
@@ -70,7 +72,7 @@ export class LiveClient {
       if (this.closed) return;
       if (event.code === 4403) {
         this.setState('forbidden');
-        this.hooks.onForbidden?.();
+        this.hooks.onForbidden?.(token);
         return;
       }
       this.setState('offline');

@@ -1,9 +1,12 @@
 // The app shell: sign-in, the live connection, the unread badge, the user's time zone and hash
-// routing between the views (#/tasks, #/tags, #/notifications, #/settings). Views get a shared
-// context: the live client, the stores (tasks, tags, notifications: each owns its data, paging
-// and live updates), an event bus for task changes and the zone, and the signed-in user (`me`).
+// routing between the views (#/tasks, #/tags, #/notifications, #/settings; the task list keeps
+// its smart view, filters and sort in a query after #/tasks and follows it itself). Views get a
+// shared context: the live client, the stores (tasks, tags, notifications: each owns its data,
+// paging and live updates), an event bus for task changes and the zone, and the signed-in user
+// (`me`). In development mode a refused token is renewed from /dev/token (api.js, recoverLive).
 
-import { gql, storedToken, storeToken, setUnauthenticatedHandler } from './api.js';
+import { gql, storedToken, storeToken, setUnauthenticatedHandler, setTokenRenewer, renewToken, isDevelopmentToken }
+  from './api.js';
 import { LiveClient } from './live.js';
 import { announce, replace, h } from './dom.js';
 import { zone, setZone } from './time.js';
@@ -16,6 +19,8 @@ import { createTaskStore } from './task_store.js';
 import { createTagStore } from './tag_store.js';
 import { createNotificationStore } from './notification_store.js';
 import { ME, VIEWER, TASK_CHANGED, NOTIFICATION_RECEIVED } from './operations.js';
+import { endUndo } from './undo.js';
+import { notificationText } from './phrases.js';
 
 /** How often the unread count is polled when the server has no notification subscription. */
 const UNREAD_POLL_MS = 30000;
@@ -55,6 +60,7 @@ function showZone() {
 }
 
 let current = null;
+let currentView = null;
 let pollTimer = null;
 
 function showUnread({ unread }) {
@@ -66,6 +72,7 @@ function showUnread({ unread }) {
 }
 
 function showLiveState(state) {
+  if (state === 'live') liveRenewals = 0;
   const el = document.getElementById('live-status');
   const text = {
     connecting: 'Connecting for live updates…',
@@ -78,9 +85,12 @@ function showLiveState(state) {
 }
 
 function route(event) {
-  const name = (location.hash.replace(/^#\/?/, '') || 'tasks').split('/')[0];
+  const name = (location.hash.replace(/^#\/?/, '') || 'tasks').split(/[/?]/)[0];
   const view = views[name] ? name : 'tasks';
+  // Within one screen (the task list's view, filters, sort), the screen follows the address itself.
+  if (event && view === currentView && current?.navigate?.()) return;
   current?.unmount?.();
+  currentView = view;
   const main = document.getElementById('main');
   replace(main);
   for (const link of document.querySelectorAll('#nav a')) {
@@ -112,7 +122,7 @@ async function start() {
       stores.tasks.invalidate();
       stores.notifications.invalidate();
     },
-    onForbidden: () => signOut('Your session ended; sign in again.'),
+    onForbidden: (refused) => recoverLive(refused),
   });
   ctx.live.subscribe(TASK_CHANGED, {}, (data) => {
     stores.tasks.applyChange(data.taskChanged);
@@ -122,7 +132,8 @@ async function start() {
   ctx.live.subscribe(NOTIFICATION_RECEIVED, {}, (data) => {
     const n = data.notificationReceived;
     stores.notifications.received(n);
-    announce(`New notification: ${n.title}`);
+    const text = notificationText(n);
+    announce(`New notification: ${text.title}${text.body ? `. ${text.body}` : ''}`);
   }, () => {
     // A server without the notification subscription: poll the count instead.
     clearInterval(pollTimer);
@@ -134,14 +145,37 @@ async function start() {
   route();
 }
 
+/** Renewals of a refused live connection's token since it was last acknowledged. */
+let liveRenewals = 0;
+
+/**
+ * The live connection was refused (close code 4403) with the token `refused`. A development
+ * server that restarted has a new signing key: with a development token, get a new one (or the
+ * one a request renewed meanwhile) and connect again, once; otherwise the session is over.
+ */
+async function recoverLive(refused) {
+  const live = ctx.live;
+  const renewed = liveRenewals === 0 ? await renewToken(refused) : null;
+  if (ctx.live !== live || !ctx.me) return;
+  if (renewed && renewed !== refused) {
+    liveRenewals += 1;
+    live.start();
+    return;
+  }
+  signOut('Your session ended; sign in again.');
+}
+
 function signOut(message, problem) {
   ctx.me = null;
   setZone(null);
   ctx.live?.stop();
   clearInterval(pollTimer);
   window.removeEventListener('hashchange', route);
+  // A deletion waiting for its Undo to expire is sent while the token still works.
+  endUndo({ keepalive: true });
   current?.unmount?.();
   current = null;
+  currentView = null;
   storeToken(null);
   document.getElementById('nav').hidden = true;
   showLiveState('signed-out');
@@ -163,6 +197,7 @@ function fail(error) {
  */
 async function finishProviderSignIn() {
   const previous = storedToken();
+  const previousDevelopment = isDevelopmentToken();
   try {
     storeToken(await completeSignIn());
     await gql(VIEWER);
@@ -172,7 +207,7 @@ async function finishProviderSignIn() {
       ? `The server refused the token from the sign-in provider: ${e.message}`
       : e.message;
     if (previous) {
-      storeToken(previous);
+      storeToken(previous, { development: previousDevelopment });
       announce(`Signing in again did not work: ${problem}`);
       return 'kept';
     }
@@ -183,6 +218,7 @@ async function finishProviderSignIn() {
 }
 
 async function boot() {
+  setTokenRenewer(fetchDevToken);
   setUnauthenticatedHandler(() => {
     if (ctx.me) {
       ctx.me = null;
@@ -199,7 +235,8 @@ async function boot() {
     // 'kept': the earlier token is checked below like any stored one.
   }
   // A stored token may be from a previous development server (its key died with it): check
-  // it, and in development mode fetch a fresh one.
+  // it (a development token is renewed by gql itself), and in development mode fetch a fresh
+  // one.
   if (storedToken()) {
     try {
       await gql(VIEWER);
@@ -211,7 +248,7 @@ async function boot() {
   }
   const dev = await fetchDevToken();
   if (dev) {
-    storeToken(dev);
+    storeToken(dev, { development: true });
     return start();
   }
   // Known before the page shows, so the provider's button is there from the start.

@@ -1,9 +1,11 @@
 // The notifications inbox: newest first, unread marked, "mark read" one by one or all, paged.
+// A reminder says when its task is due in the user's zone and in words (phrases.js).
 // It renders from the notification store (notification_store.js), where new notifications
 // arrive live through `notificationReceived`.
 
 import { h, replace, announce } from './dom.js';
 import { formatDateTime } from './time.js';
+import { notificationText } from './phrases.js';
 
 export function mountNotifications(main, ctx) {
   const store = ctx.stores.notifications;
@@ -30,10 +32,11 @@ export function mountNotifications(main, ctx) {
   }
 
   function row(n) {
+    const text = notificationText(n);
     return h('li', { class: `notification${n.readAt ? '' : ' unread'}`, dataset: { id: n.id } },
       h('div', { class: 'task-main' },
-        h('p', { class: 'title' }, !n.readAt && h('span', { class: 'visually-hidden', text: 'Unread: ' }), n.title),
-        n.body && h('p', { class: 'desc', text: n.body }),
+        h('p', { class: 'title' }, !n.readAt && h('span', { class: 'visually-hidden', text: 'Unread: ' }), text.title),
+        text.body && h('p', { class: 'desc', text: text.body }),
         h('p', { class: 'meta' },
           h('time', { dateTime: n.createdAt, text: formatDateTime(n.createdAt) }),
           n.kind === 'REMINDER_MISSED' && h('span', { class: 'overdue', text: 'missed' }),

@@ -33,7 +33,7 @@ fragment('TaskFields', 'Task', `{
   reminders { id minutesBeforeDue at fireAt status }
   seriesId previousOccurrence { id } nextOccurrence { id dueAt completed }
 }`);
-fragment('NotificationFields', 'Notification', '{ id kind title body createdAt readAt task { id title } }');
+fragment('NotificationFields', 'Notification', '{ id kind title body createdAt readAt task { id title dueAt } }');
 fragment('UserFields', 'User', '{ id timezone webhookUrl }');
 
 // The signed-in user.

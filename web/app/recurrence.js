@@ -76,8 +76,35 @@ export function describe(rule) {
     case 'monthly-day': return `monthly on day ${monthDay}`;
     case 'monthly-last': return 'monthly on the last day';
     case 'yearly': return 'yearly';
-    default: return rule;
+    default: return describeCustom(rule);
   }
+}
+
+const UNIT_NAMES = { DAILY: 'day', WEEKLY: 'week', MONTHLY: 'month', YEARLY: 'year' };
+
+/**
+ * A rule beyond the presets in words when it only has FREQ, INTERVAL, BYDAY (plain days) and
+ * BYMONTHDAY: "every 2 weeks on Mon", "every 3 months on day 15"; else the rule itself.
+ */
+function describeCustom(rule) {
+  const p = parts(rule);
+  const unit = UNIT_NAMES[p.FREQ];
+  if (!unit || !Object.keys(p).every((key) => ['FREQ', 'INTERVAL', 'BYDAY', 'BYMONTHDAY'].includes(key))) return rule;
+  const interval = p.INTERVAL === undefined ? 1 : Number(p.INTERVAL);
+  if (!Number.isInteger(interval) || interval < 1) return rule;
+  let text = interval === 1 ? `every ${unit}` : `every ${interval} ${unit}s`;
+  if (p.BYDAY !== undefined) {
+    const days = p.BYDAY.split(',');
+    if (!days.every((d) => DAYS.some(([code]) => code === d))) return rule;
+    text += ` on ${DAYS.filter(([code]) => days.includes(code)).map(([, name]) => name).join(', ')}`;
+  }
+  if (p.BYMONTHDAY !== undefined) {
+    const day = Number(p.BYMONTHDAY);
+    if (day === -1) text += ' on the last day';
+    else if (Number.isInteger(day) && day >= 1 && day <= 31) text += ` on day ${day}`;
+    else return rule;
+  }
+  return text;
 }
 
 /**

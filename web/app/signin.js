@@ -4,7 +4,7 @@
 // pastes a bearer token, kept in localStorage. Settings (#/settings): the time zone every time
 // is shown and entered in, and the notification webhook (its secret is write-only: never shown).
 
-import { gql, storeToken, humanMessage, withoutPath } from './api.js';
+import { gql, storeToken, humanMessage, withoutPath, withLabels } from './api.js';
 import { VIEWER, UPDATE_SETTINGS } from './operations.js';
 import { h, replace, announce } from './dom.js';
 import { oidcSettings, knownOidcSettings, providerName, beginSignIn } from './oidc.js';
@@ -53,7 +53,7 @@ export function renderSignIn(main, { message, problem, onSignedIn }) {
       developmentServer && h('button', { type: 'button', text: 'Use the development token', onclick: async () => {
         const token = await fetchDevToken();
         if (token) {
-          storeToken(token);
+          storeToken(token, { development: true });
           onSignedIn();
         } else {
           error.textContent = 'This server is not in development mode: it has no development token.';
@@ -127,7 +127,7 @@ function settingsMessage(e) {
   const rest = withoutPath(e.message, e.path);
   if (rest === null) return humanMessage(e.message);
   const colon = String(e.message).charAt(e.path.length) === ':';
-  return colon ? humanMessage(rest) : `${FIELD_SUBJECTS[e.field]}${rest}`;
+  return colon ? humanMessage(rest) : `${FIELD_SUBJECTS[e.field]}${withLabels(rest)}`;
 }
 
 /**

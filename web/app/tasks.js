@@ -1,59 +1,42 @@
-// The task list: search, filters, multi-key sort, cursor paging and counts; complete, reopen
-// and delete in place. It renders from the task store (task_store.js), which applies each
-// `taskChanged` (from this tab or another) to the list, and follows a completed recurring task
-// until its next occurrence exists.
+// The task list: smart views (Today, Upcoming grouped by day, Overdue, All), quick add,
+// search, filters, multi-key sort, cursor paging and counts; complete (with Undo), reopen and
+// delete (with Undo) in place. The view, search, filters and sort live in the address
+// (task_views.js), so a reload and back/forward keep them. It renders from the task store
+// (task_store.js), which applies each `taskChanged` (from this tab or another) to the list, and
+// follows a completed recurring task until its next occurrence exists.
 
 import { h, replace, announce, debounce } from './dom.js';
-import { zone, toInstant, nextDay, formatDateTime, isPast } from './time.js';
+import { zone, formatDateTime, isPast, toWallClock } from './time.js';
 import { describe } from './recurrence.js';
 import { openEditor } from './editor.js';
-import { PRIORITIES, priority } from './priority.js';
+import { priority } from './priority.js';
+import { dayHeading } from './phrases.js';
+import { offerUndo, deleteWithUndo } from './undo.js';
+import { renderQuickAdd } from './quick_add_form.js';
+import { renderControls } from './task_controls.js';
+import {
+  VIEWS, UPCOMING_DAYS, defaultState, stateFromHash, hashOf, hasListState, buildFilter, buildSort,
+  activeFilterCount, groupByDay, todayIn, untilNextDay,
+} from './task_views.js';
 
-const SORT_FIELDS = [
-  ['CREATED_AT', 'Created'], ['UPDATED_AT', 'Updated'], ['DUE_AT', 'Due date'],
-  ['PRIORITY', 'Priority'], ['TITLE', 'Title'], ['RELEVANCE', 'Relevance (with search)'],
-];
+/** The list's state when the address does not say (opening Tasks from another screen): the last one. */
+let remembered = defaultState();
 
-/** The view's state survives switching views (not reloads). */
-const state = {
-  search: '',
-  status: 'open',
-  priorities: [],
-  tags: [],
-  tagMode: 'any',
-  dueFrom: '',
-  dueTo: '',
-  overdue: false,
-  recurring: 'any',
-  sort: [{ field: 'CREATED_AT', direction: 'DESC' }],
+/** What each smart view says when nothing is in it. */
+const EMPTY = {
+  today: 'Nothing is due today.',
+  upcoming: `Nothing is due in the next ${UPCOMING_DAYS} days.`,
+  overdue: 'Nothing is overdue.',
+  all: 'No tasks yet: create one with “New task” or quick add.',
 };
-
-/** The TaskFilter for the current state; null when nothing filters. */
-export function buildFilter(s, tz = zone()) {
-  const filter = {};
-  if (s.status === 'open') filter.completed = false;
-  if (s.status === 'completed') filter.completed = true;
-  if (s.priorities.length) filter.priority = s.priorities;
-  if (s.tags.length) filter.tags = { [s.tagMode]: s.tags };
-  if (s.dueFrom) filter.dueAfter = toInstant(s.dueFrom, '00:00', tz);
-  if (s.dueTo) filter.dueBefore = toInstant(nextDay(s.dueTo), '00:00', tz);
-  if (s.overdue) filter.overdue = true;
-  if (s.recurring !== 'any') filter.recurring = s.recurring === 'yes';
-  return Object.keys(filter).length ? filter : null;
-}
-
-function activeFilterCount(s) {
-  return [s.status !== 'open', s.priorities.length, s.tags.length, s.dueFrom || s.dueTo,
-    s.overdue, s.recurring !== 'any'].filter(Boolean).length;
-}
-
-/** The list's query ({filter, search, sort}) for the current state. */
-function listQuery() {
-  return { filter: buildFilter(state), search: state.search || null, sort: state.sort.length ? state.sort : null };
-}
 
 export function mountTasks(main, ctx) {
   const store = ctx.stores.tasks;
+  const state = hasListState(location.hash) ? stateFromHash(location.hash) : { ...remembered };
+  remembered = state;
+  if (hashOf(state) !== location.hash && !/^#\/tasks\/./.test(location.hash)) {
+    history.replaceState(null, '', hashOf(state));
+  }
   /** Completed recurring tasks whose next occurrence we are waiting for: id -> title. */
   const awaitingNext = new Map();
   /** What was announced for each of them once the next occurrence arrived: id -> message. */
@@ -65,17 +48,38 @@ export function mountTasks(main, ctx) {
   const more = h('button', { type: 'button', class: 'more', id: 'load-more', hidden: true, text: 'Load more',
     onclick: () => store.loadMore() });
   const listError = h('p', { class: 'error', role: 'alert' });
-  const load = () => store.setQuery(listQuery());
+  const listQuery = () => ({ filter: buildFilter(state, { tz: zone() }), search: state.search || null, sort: buildSort(state) });
+  const load = () => {
+    scheduleMidnight();
+    return store.setQuery(listQuery());
+  };
+
+  /** The state changed here: a new history entry (`push`) or this one rewritten, then a load. */
+  function changed({ push = true } = {}) {
+    const hash = hashOf(state);
+    if (hash !== location.hash) history[push ? 'pushState' : 'replaceState'](null, '', hash);
+    drawTabs();
+    load();
+  }
 
   const searchInput = h('input', { type: 'search', id: 'search', name: 'search', value: state.search,
     placeholder: 'Words in title or description', autocomplete: 'off' });
   searchInput.addEventListener('input', debounce(() => {
     state.search = searchInput.value.trim();
-    load();
+    changed({ push: false });
   }, 250));
 
-  const filters = renderFilters(ctx, load);
-  const sorter = renderSort(load);
+  const tabs = h('nav', { class: 'view-tabs', id: 'view-tabs', 'aria-label': 'Smart views' });
+  function drawTabs() {
+    const overdue = store.getState().loaded ? store.getState().overdue : 0;
+    replace(tabs, VIEWS.map(([view, label]) => h('a', {
+      href: hashOf({ ...state, view }), id: `view-${view}`, dataset: { view },
+      'aria-current': state.view === view ? 'page' : null,
+    }, label, view === 'overdue' && overdue > 0 && h('span', { class: 'tab-count', text: ` ${overdue}` }))));
+  }
+
+  const quickAdd = renderQuickAdd(ctx, (task) => store.saved(task, true));
+  let controls = renderControls(ctx, state, changed);
 
   replace(main,
     h('section', { class: 'view tasks-view', 'aria-labelledby': 'tasks-heading' },
@@ -84,11 +88,14 @@ export function mountTasks(main, ctx) {
         counts,
         h('button', { type: 'button', class: 'primary', id: 'new-task', text: 'New task',
           onclick: () => openEditor(null, ctx, afterSave) })),
+      quickAdd.element,
+      tabs,
       h('form', { role: 'search', class: 'search', onsubmit: (e) => e.preventDefault() },
         h('label', { for: 'search', text: 'Search' }), searchInput),
-      h('div', { class: 'controls' }, filters.element, sorter),
+      controls.element,
       resultCount, listError, list, more));
   const section = main.querySelector('.tasks-view');
+  drawTabs();
 
   function afterSave(task, created) {
     announce(created ? `Created “${task.title}”.` : `Saved “${task.title}”.`);
@@ -105,20 +112,33 @@ export function mountTasks(main, ctx) {
     const { items } = s;
     replace(counts, `${s.open} open · `,
       h('span', { class: s.overdue ? 'overdue' : '', text: `${s.overdue} overdue` }));
+    if (!shown || s.overdue !== shown.overdue) drawTabs();
     resultCount.textContent = s.totalCount === 0
-      ? (state.search || activeFilterCount(state) ? 'No tasks match.' : 'No tasks yet: create one with “New task”.')
+      ? (state.search || activeFilterCount(state) ? 'No tasks match.' : EMPTY[state.view])
       : `Showing ${items.length} of ${s.totalCount} ${s.totalCount === 1 ? 'task' : 'tasks'}`;
     more.hidden = !s.pageInfo.hasNextPage;
     if (!shown || items !== shown.items) {
       const focusedId = document.activeElement?.closest?.('.task')?.dataset.id;
       const focusedRole = document.activeElement?.dataset?.role;
-      replace(list, items.map((task) => renderTask(task)));
+      replace(list, state.view === 'upcoming' ? renderDays(items) : items.map((task) => renderTask(task)));
       if (focusedId && focusedRole) {
         list.querySelector(`.task[data-id="${CSS.escape(focusedId)}"] [data-role="${focusedRole}"]`)?.focus();
       }
     }
     shown = s;
-    filters.update();
+    controls.update();
+  }
+
+  /** Upcoming: a heading for each day with tasks ("Today · Mon 14 Dec"), its tasks under it. */
+  function renderDays(items) {
+    const tz = zone();
+    const today = todayIn(tz);
+    return groupByDay(items, tz).map(({ date, tasks }) => {
+      const id = `day-${date || 'none'}`;
+      return h('li', { class: 'day-group', dataset: { date: date || '' } },
+        h('h2', { class: 'day-heading', id, text: date ? dayHeading(date, today) : 'No due date' }),
+        h('ul', { class: 'task-list', 'aria-labelledby': id }, tasks.map((task) => renderTask(task))));
+    });
   }
 
   function renderTask(task) {
@@ -130,13 +150,15 @@ export function mountTasks(main, ctx) {
     const meta = [
       prio.rank > 0 && h('span', { class: `prio ${prio.className}`, text: prio.label }),
       task.dueAt && h('span', { class: overdue ? 'due overdue' : 'due' },
-        h('time', { dateTime: task.dueAt, text: `${overdue ? 'Overdue: ' : 'Due '}${formatDateTime(task.dueAt)}` })),
+        h('time', { dateTime: task.dueAt, text: `${overdue ? 'Overdue: ' : 'Due '}${
+          // Under Upcoming's day headings, the time says the rest.
+          state.view === 'upcoming' ? `at ${toWallClock(task.dueAt).time}` : formatDateTime(task.dueAt)}` })),
       task.recurrence && h('span', { class: 'recurs', text: `↻ ${describe(task.recurrence.rule)}` }),
       task.completed && task.recurrence && task.nextOccurrence && h('span', { class: 'next',
         text: `Next occurrence: ${task.nextOccurrence.dueAt ? formatDateTime(task.nextOccurrence.dueAt) : 'created'}` }),
       task.reminders.some((r) => r.status === 'PENDING') && h('span', { class: 'reminder', text: 'reminder set' }),
     ].filter(Boolean);
-    const item = h('li', { class: `task${task.completed ? ' done' : ''}`, dataset: { id: task.id } },
+    return h('li', { class: `task${task.completed ? ' done' : ''}`, dataset: { id: task.id } },
       checkbox,
       h('div', { class: 'task-main' },
         h('button', { type: 'button', class: 'title link', dataset: { role: 'edit' }, text: task.title,
@@ -147,7 +169,6 @@ export function mountTasks(main, ctx) {
           task.tags.map((tag) => tagChip(tag)))),
       h('button', { type: 'button', class: 'danger small', dataset: { role: 'delete' }, text: 'Delete',
         'aria-label': `Delete “${task.title}”`, onclick: () => remove(task) }));
-    return item;
   }
 
   async function toggle(task, checkbox) {
@@ -157,17 +178,15 @@ export function mountTasks(main, ctx) {
         // Armed before the mutation: the next occurrence may be reported before its answer.
         if (task.recurrence) awaitingNext.set(task.id, task.title);
         await store.complete(task.id);
+        let message = `Completed “${task.title}”.`;
+        // The next occurrence may already have been reported (and announced) meanwhile.
         if (task.recurrence) {
-          // The next occurrence may already have been reported (and announced) meanwhile.
-          announce(awaitingNext.has(task.id)
-            ? `Completed “${task.title}”. Its next occurrence is being scheduled…`
-            : `Completed “${task.title}”. ${announcedNext.get(task.id) || ''}`);
-        } else {
-          announce(`Completed “${task.title}”.`);
+          message += awaitingNext.has(task.id) ? ' Its next occurrence is being scheduled…'
+            : ` ${announcedNext.get(task.id) || ''}`;
         }
+        offerUndo(message.trim(), { onUndo: () => reopen(task) });
       } else {
-        await store.reopen(task.id);
-        announce(`Reopened “${task.title}”.`);
+        await reopen(task);
       }
     } catch (e) {
       awaitingNext.delete(task.id);
@@ -178,15 +197,26 @@ export function mountTasks(main, ctx) {
     }
   }
 
-  async function remove(task) {
-    if (!window.confirm(`Delete “${task.title}”? This cannot be undone.`)) return;
+  /** Reopens `task` (the checkbox, or Undo after completing it) and says so; errors are announced. */
+  async function reopen(task) {
     try {
-      await store.remove(task.id);
-      announce(`Deleted “${task.title}”.`);
-      main.querySelector('#new-task')?.focus();
+      await store.reopen(task.id);
+      announce(`Reopened “${task.title}”.`);
     } catch (e) {
       announce(e.message, 'error');
     }
+  }
+
+  function remove(task) {
+    deleteWithUndo(store, task);
+    main.querySelector('#new-task')?.focus();
+  }
+
+  /** Today and Upcoming move on at midnight in the user's zone: load the list again then. */
+  let midnight = null;
+  function scheduleMidnight() {
+    clearTimeout(midnight);
+    if (state.view === 'today' || state.view === 'upcoming') midnight = setTimeout(load, untilNextDay(zone()) + 1000);
   }
 
   const onChange = (event) => {
@@ -200,22 +230,42 @@ export function mountTasks(main, ctx) {
       announce(message);
     }
   };
-  // Another zone in the settings: the times and the due-date filter's days are in it now.
+  // Another zone in the settings: the times and the days of the views and filters are in it now.
   const onZone = debounce(load, 150);
   ctx.bus.addEventListener('task-changed', onChange);
   ctx.bus.addEventListener('zone', onZone);
   const unsubscribe = store.subscribe(render);
-  const unsubscribeTags = ctx.stores.tags.subscribe(() => filters.update());
+  const unsubscribeTags = ctx.stores.tags.subscribe(() => controls.update());
   const unwatch = store.watch();
+  scheduleMidnight();
   store.restart(listQuery());
   // A link to one task (#/tasks/<id>, from a notification) opens it.
-  const linked = /^#\/tasks\/(.+)$/.exec(location.hash);
+  const linked = /^#\/tasks\/([^?]+)$/.exec(location.hash);
   if (linked) {
-    history.replaceState(null, '', '#/tasks');
+    history.replaceState(null, '', hashOf(state));
     openEditor({ id: decodeURIComponent(linked[1]) }, ctx, afterSave);
   }
   return {
+    /**
+     * The address changed while the list shows (back, forward, a view tab, a link): take its
+     * state. Returns false for an address this view does not handle in place (a task's link).
+     */
+    navigate() {
+      if (/^#\/tasks\/./.test(location.hash)) return false;
+      Object.assign(state, stateFromHash(location.hash));
+      searchInput.value = state.search;
+      const open = [...controls.element.querySelectorAll('details')].map((d) => d.open);
+      const next = renderControls(ctx, state, changed);
+      next.element.querySelectorAll('details').forEach((d, i) => { d.open = open[i]; });
+      controls.element.replaceWith(next.element);
+      controls = next;
+      drawTabs();
+      load();
+      return true;
+    },
     unmount() {
+      clearTimeout(midnight);
+      quickAdd.unmount();
       unwatch();
       unsubscribe();
       unsubscribeTags();
@@ -230,122 +280,4 @@ export function tagChip(tag, extra) {
   const chip = h('li', { class: 'tag' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), tag.name, extra);
   if (tag.color) chip.style.setProperty('--tag-color', tag.color);
   return chip;
-}
-
-function renderFilters(ctx, changed) {
-  const summary = h('summary', {});
-  const status = h('select', { id: 'filter-status' },
-    [['open', 'Open'], ['completed', 'Completed'], ['all', 'All']].map(([value, label]) =>
-      h('option', { value, text: label, selected: state.status === value })));
-  status.addEventListener('change', () => { state.status = status.value; changed(); });
-
-  const priorityBoxes = PRIORITIES.slice().reverse().map((p) => {
-    const box = h('input', { type: 'checkbox', id: `filter-priority-${p.key}`, value: p.name,
-      checked: state.priorities.includes(p.name) });
-    box.addEventListener('change', () => {
-      state.priorities = PRIORITIES.filter((q) => document.getElementById(`filter-priority-${q.key}`)?.checked)
-        .map((q) => q.name);
-      changed();
-    });
-    return h('label', { class: 'check' }, box, p.label);
-  });
-
-  const tagMode = h('select', { id: 'filter-tag-mode' },
-    [['any', 'any of'], ['all', 'all of'], ['none', 'none of']].map(([value, label]) =>
-      h('option', { value, text: label, selected: state.tagMode === value })));
-  tagMode.addEventListener('change', () => { state.tagMode = tagMode.value; if (state.tags.length) changed(); });
-  const tagBoxes = h('div', { class: 'checks', id: 'filter-tags' });
-
-  const dueFrom = h('input', { type: 'date', id: 'filter-due-from', value: state.dueFrom });
-  dueFrom.addEventListener('change', () => { state.dueFrom = dueFrom.value; changed(); });
-  const dueTo = h('input', { type: 'date', id: 'filter-due-to', value: state.dueTo });
-  dueTo.addEventListener('change', () => { state.dueTo = dueTo.value; changed(); });
-  const overdue = h('input', { type: 'checkbox', id: 'filter-overdue', checked: state.overdue });
-  overdue.addEventListener('change', () => { state.overdue = overdue.checked; changed(); });
-  const recurring = h('select', { id: 'filter-recurring' },
-    [['any', 'Any'], ['yes', 'Recurring only'], ['no', 'One-off only']].map(([value, label]) =>
-      h('option', { value, text: label, selected: state.recurring === value })));
-  recurring.addEventListener('change', () => { state.recurring = recurring.value; changed(); });
-
-  const clear = h('button', { type: 'button', text: 'Clear filters', onclick: () => {
-    Object.assign(state, { status: 'open', priorities: [], tags: [], tagMode: 'any', dueFrom: '', dueTo: '',
-      overdue: false, recurring: 'any' });
-    status.value = 'open'; tagMode.value = 'any'; dueFrom.value = ''; dueTo.value = '';
-    overdue.checked = false; recurring.value = 'any';
-    for (const box of element.querySelectorAll('input[type=checkbox]')) box.checked = false;
-    changed();
-  } });
-
-  const element = h('details', { class: 'filters', id: 'filters' },
-    summary,
-    h('div', { class: 'filter-grid' },
-      h('div', { class: 'field' }, h('label', { for: 'filter-status', text: 'Status' }), status),
-      h('fieldset', {}, h('legend', { text: 'Priority (any of)' }), h('div', { class: 'checks' }, priorityBoxes)),
-      h('fieldset', {},
-        h('legend', { text: 'Tags' }),
-        h('label', { for: 'filter-tag-mode', class: 'inline', text: 'Tasks with ' }), tagMode,
-        tagBoxes),
-      h('div', { class: 'field' }, h('label', { for: 'filter-due-from', text: 'Due from' }), dueFrom),
-      h('div', { class: 'field' }, h('label', { for: 'filter-due-to', text: 'Due through' }), dueTo),
-      h('div', { class: 'field' }, h('label', { for: 'filter-recurring', text: 'Recurrence' }), recurring),
-      h('label', { class: 'check' }, overdue, 'Overdue only'),
-      h('div', { class: 'field' }, clear)));
-
-  function update() {
-    const n = activeFilterCount(state);
-    summary.textContent = n ? `Filters (${n} active)` : 'Filters';
-    const { tags } = ctx.stores.tags.getState();
-    const known = new Set(tags.map((t) => t.name.toLowerCase()));
-    state.tags = state.tags.filter((name) => known.has(name.toLowerCase()));
-    replace(tagBoxes, tags.length ? tags.map((tag) => {
-      const box = h('input', { type: 'checkbox', value: tag.name, checked: state.tags.includes(tag.name),
-        id: `filter-tag-${tag.id}` });
-      box.addEventListener('change', () => {
-        state.tags = [...tagBoxes.querySelectorAll('input:checked')].map((b) => b.value);
-        changed();
-      });
-      return h('label', { class: 'check' }, box, tag.name);
-    }) : h('span', { class: 'muted', text: 'No tags yet.' }));
-  }
-  update();
-  return { element, update };
-}
-
-function renderSort(changed) {
-  const summary = h('summary', {});
-  const rows = h('ol', { class: 'sort-keys', id: 'sort-keys' });
-  const element = h('details', { class: 'sort', id: 'sort' }, summary, rows,
-    h('button', { type: 'button', id: 'add-sort', text: 'Add sort key', onclick: () => {
-      const used = new Set(state.sort.map((s) => s.field));
-      const field = SORT_FIELDS.map(([f]) => f).find((f) => !used.has(f) && f !== 'RELEVANCE');
-      if (!field) return;
-      state.sort.push({ field, direction: 'ASC' });
-      draw();
-      rows.lastElementChild?.querySelector('select')?.focus();
-      changed();
-    } }));
-
-  function draw() {
-    const label = (s) => `${SORT_FIELDS.find(([f]) => f === s.field)[1].replace(/ \(.*\)/, '')} ${s.direction === 'ASC' ? '↑' : '↓'}`;
-    summary.textContent = state.sort.length ? `Sort: ${state.sort.map(label).join(', ')}` : 'Sort: relevance or newest';
-    replace(rows, state.sort.map((key, i) => {
-      const field = h('select', { id: `sort-field-${i}`, 'aria-label': `Sort key ${i + 1}: field` },
-        SORT_FIELDS.map(([value, text]) => h('option', { value, text, selected: key.field === value })));
-      field.addEventListener('change', () => { key.field = field.value; draw(); changed(); });
-      const direction = h('select', { id: `sort-direction-${i}`, 'aria-label': `Sort key ${i + 1}: direction` },
-        [['ASC', 'Ascending'], ['DESC', 'Descending']].map(([value, text]) =>
-          h('option', { value, text, selected: key.direction === value })));
-      direction.addEventListener('change', () => { key.direction = direction.value; draw(); changed(); });
-      const removeButton = h('button', { type: 'button', class: 'small', text: 'Remove',
-        'aria-label': `Remove sort key ${i + 1}`, onclick: () => {
-          state.sort.splice(i, 1);
-          draw();
-          element.querySelector('#add-sort').focus();
-          changed();
-        } });
-      return h('li', {}, field, direction, removeButton);
-    }));
-  }
-  draw();
-  return element;
 }

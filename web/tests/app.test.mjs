@@ -185,6 +185,9 @@ describe('the web app in development mode', () => {
     await titleError.filter({ hasText: 'title is 501 characters long; the limit is 500' }).waitFor();
 
     await dialog.getByLabel('Title', { exact: true }).fill('A rule without a due date');
+    // The raw rule is offered only under "Custom rule".
+    assert.equal(await dialog.getByLabel('Rule (RRULE)').isVisible(), false);
+    await dialog.getByLabel('Repeats').selectOption('custom');
     await dialog.getByLabel('Rule (RRULE)').fill('FREQ=SOMETIMES');
     await dialog.getByRole('button', { name: 'Create task' }).click();
     // The rule is checked first; the message, shown at the rule field, loses its field prefix.
@@ -197,7 +200,9 @@ describe('the web app in development mode', () => {
     await dialog.getByRole('button', { name: 'Add reminder' }).click();
     await dialog.getByLabel('Reminder 1: kind').selectOption('at');
     await dialog.getByRole('button', { name: 'Create task' }).click();
-    await dialog.locator('[data-field="reminders"] > .field-error').filter({ hasText: 'Reminder 1: give exactly one of minutesBeforeDue and at' }).waitFor();
+    // The API's field names read as the form's labels.
+    await dialog.locator('[data-field="reminders"] > .field-error')
+      .filter({ hasText: 'Reminder 1: give exactly one of “Minutes before due” and “At a time”' }).waitFor();
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
     const { tasks } = await graphql(server.base, token, '{ tasks { totalCount } }');
@@ -226,6 +231,8 @@ describe('the web app in development mode', () => {
     assert.ok((await dates()).every((d) => d.includes('09:00')), 'at the due time');
 
     // A moved due date moves the preview; across the DST change 09:00 stays 09:00 in Berlin.
+    await dialog.getByLabel('Repeats').selectOption('custom');
+    assert.equal(await rule.inputValue(), 'FREQ=WEEKLY;BYDAY=MO,TH', 'Custom starts from the preset\'s rule');
     await rule.fill('FREQ=DAILY');
     await dialog.getByLabel('Due date', { exact: true }).fill('2030-03-29');
     await waitFor('the daily preview follows the new due date', async () => {

@@ -136,15 +136,20 @@ export async function launchBrowser() {
   };
 }
 
-/** Saves a screenshot of `page` as <name>.png in [`SCREENSHOTS`]. */
-export async function screenshot(page, name, options = {}) {
+/**
+ * Saves a screenshot of `page` as <name>.png in [`SCREENSHOTS`]. `undoToast: true` keeps the
+ * Undo toast in the picture; the other options are Playwright's.
+ */
+export async function screenshot(page, name, { undoToast = false, ...options } = {}) {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
-  // The feedback toast comes and goes with timing; leave it out so the images are stable.
+  // The toasts come and go with timing; leave them out so the images are stable.
   // (Through the CSSOM: the page's content security policy refuses injected style sheets.)
-  const hide = (hidden) => page.evaluate((h) => {
-    const toast = document.getElementById('announcer');
-    if (toast) toast.style.visibility = h ? 'hidden' : '';
-  }, hidden);
+  const hide = (hidden) => page.evaluate(({ h, keepUndo }) => {
+    for (const id of keepUndo ? ['announcer'] : ['announcer', 'undo-toast']) {
+      const toast = document.getElementById(id);
+      if (toast) toast.style.visibility = h ? 'hidden' : '';
+    }
+  }, { h: hidden, keepUndo: undoToast });
   await hide(true);
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), ...options });
   await hide(false);

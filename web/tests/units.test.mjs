@@ -1,12 +1,15 @@
 // Unit tests of the app's pure modules (no browser): recurrence presets, wall-clock time in a
-// zone, which field an API error names, and the encodings of the OpenID Connect sign-in.
+// zone, which field an API error names and in which words, the task list's state in the address
+// and the filters of its smart views, and the encodings of the OpenID Connect sign-in.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ruleOf, presetOf, describe as describeRule } from '../app/recurrence.js';
 import { toInstant, toWallClock, nextDay, formatDateTime, setZone, zone, browserZone, isKnownZone, zoneSuggestions }
   from '../app/time.js';
-import { ApiError, formField, humanMessage, pathIndex, withoutPath } from '../app/api.js';
+import { ApiError, formField, fieldLabel, humanMessage, pathIndex, withoutPath } from '../app/api.js';
+import { defaultState, stateFromHash, hashOf, hasListState, viewFilter, buildFilter, buildSort, groupByDay, untilNextDay }
+  from '../app/task_views.js';
 import { base64url, randomValue, codeChallenge, jwtClaims, isCallback, checkDiscovery } from '../app/oidc.js';
 
 describe('recurrence presets', () => {
@@ -33,6 +36,16 @@ describe('recurrence presets', () => {
     assert.equal(describeRule('FREQ=WEEKLY;BYDAY=MO,TH'), 'weekly on Mon, Thu');
     assert.equal(describeRule('FREQ=MONTHLY;BYMONTHDAY=-1'), 'monthly on the last day');
     assert.equal(describeRule('FREQ=HOURLY'), 'FREQ=HOURLY');
+  });
+
+  it('describe intervals, days and days of the month beyond the presets in words', () => {
+    assert.equal(describeRule('FREQ=WEEKLY;INTERVAL=2;BYDAY=MO'), 'every 2 weeks on Mon');
+    assert.equal(describeRule('FREQ=DAILY;INTERVAL=3'), 'every 3 days');
+    assert.equal(describeRule('FREQ=MONTHLY;INTERVAL=2;BYMONTHDAY=-1'), 'every 2 months on the last day');
+    assert.equal(describeRule('FREQ=MONTHLY'), 'every month');
+    assert.equal(describeRule('FREQ=MONTHLY;BYDAY=1FR'), 'FREQ=MONTHLY;BYDAY=1FR', 'an ordinal weekday: as written');
+    assert.equal(describeRule('FREQ=WEEKLY;INTERVAL=0'), 'FREQ=WEEKLY;INTERVAL=0');
+    assert.equal(describeRule('FREQ=DAILY;COUNT=3'), 'FREQ=DAILY;COUNT=3');
   });
 });
 
@@ -160,6 +173,98 @@ describe('API errors', () => {
     assert.equal(withoutPath('input.webhookSecret must be 16 to 256 characters long', 'input.webhookSecret'), ' must be 16 to 256 characters long');
     assert.equal(withoutPath('Something else', 'input.title'), null);
     assert.equal(humanMessage('input.title must not be empty'), 'Title must not be empty');
+  });
+
+  it('call the fields by the labels people see on the form', () => {
+    assert.equal(fieldLabel('input.dueAt'), 'Due date');
+    assert.equal(fieldLabel('input.recurrence.rule'), 'Rule');
+    assert.equal(fieldLabel('input.reminders[1]'), 'Reminder 2');
+    assert.equal(fieldLabel('input.reminders[0].at'), 'Reminder 1: time');
+    assert.equal(fieldLabel('input.webhookUrl'), 'Webhook URL');
+    assert.equal(fieldLabel('input.somethingNew'), null);
+    assert.equal(humanMessage('input.dueAt must be between 1000-01-01T00:00:00Z and 9000-12-31T23:59:59Z, not 9999-01-01T00:00:00Z'),
+      'Due date must be between 1000-01-01T00:00:00Z and 9000-12-31T23:59:59Z, not 9999-01-01T00:00:00Z');
+    assert.equal(humanMessage('input.recurrence requires input.dueAt: the due date starts the series'),
+      'Repeat requires “Due date”: the due date starts the series');
+    assert.equal(humanMessage('input.reminders[0]: give exactly one of minutesBeforeDue and at'),
+      'Reminder 1: give exactly one of “Minutes before due” and “At a time”');
+    assert.equal(humanMessage('give exactly one of minutesBeforeDue and at, not both'),
+      'Give exactly one of “Minutes before due” and “At a time”, not both');
+    assert.equal(humanMessage('input.title is 501 characters long; the limit is 500'), 'Title is 501 characters long; the limit is 500');
+    assert.equal(humanMessage('input.somethingNew is wrong'), 'SomethingNew is wrong', 'unknown: without input.');
+    assert.equal(humanMessage('the iPhone app said so'), 'The iPhone app said so', 'a word that only looks like a field');
+  });
+});
+
+describe('the task list in the address', () => {
+  it('is the default state without a query, and leaves defaults out of it', () => {
+    assert.equal(hashOf(defaultState()), '#/tasks');
+    assert.deepEqual(stateFromHash('#/tasks'), defaultState());
+    assert.equal(hasListState('#/tasks'), false);
+    assert.equal(hasListState('#/tasks?view=today'), true);
+  });
+
+  it('round-trips a view, a search, every filter and several sort keys', () => {
+    const state = {
+      ...defaultState(), view: 'upcoming', search: 'rent & bills', status: 'all', priorities: ['HIGH', 'URGENT'],
+      tags: ['home', 'side project'], tagMode: 'none', dueFrom: '2030-03-01', dueTo: '2030-03-31', overdue: true,
+      recurring: 'no', sort: [{ field: 'DUE_AT', direction: 'ASC' }, { field: 'TITLE', direction: 'DESC' }],
+    };
+    const hash = hashOf(state);
+    assert.equal(hash, '#/tasks?view=upcoming&q=rent+%26+bills&status=all&priority=HIGH&priority=URGENT&tag=home'
+      + '&tag=side+project&tags=none&from=2030-03-01&to=2030-03-31&overdue=1&recurring=no&sort=DUE_AT.asc&sort=TITLE.desc');
+    assert.deepEqual(stateFromHash(hash), state);
+    const unsorted = { ...defaultState(), sort: [] };
+    assert.deepEqual(stateFromHash(hashOf(unsorted)), unsorted, 'no sort key at all is not the default');
+  });
+
+  it('reads what makes no sense as the default', () => {
+    const state = stateFromHash('#/tasks?view=someday&status=maybe&priority=HUGE&priority=LOW&from=soon&sort=SIZE.asc'
+      + '&sort=TITLE.sideways&sort=TITLE.asc&sort=TITLE.desc&recurring=often');
+    assert.deepEqual(state, { ...defaultState(), priorities: ['LOW'], sort: [{ field: 'TITLE', direction: 'ASC' }] });
+  });
+});
+
+describe('the smart views', () => {
+  // Thursday 10 December 2026, 12:00 in Berlin.
+  const now = Date.parse('2026-12-10T11:00:00Z');
+
+  it('filter whole days of the user\'s zone', () => {
+    assert.deepEqual(viewFilter('today', { tz: 'Europe/Berlin', now }),
+      { dueAfter: '2026-12-09T23:00:00.000Z', dueBefore: '2026-12-10T23:00:00.000Z' });
+    assert.deepEqual(viewFilter('today', { tz: 'America/New_York', now }),
+      { dueAfter: '2026-12-10T05:00:00.000Z', dueBefore: '2026-12-11T05:00:00.000Z' });
+    assert.deepEqual(viewFilter('upcoming', { tz: 'Europe/Berlin', now }),
+      { dueAfter: '2026-12-09T23:00:00.000Z', dueBefore: '2026-12-16T23:00:00.000Z' }, 'today and the six days after it');
+    assert.deepEqual(viewFilter('overdue', { now }), { overdue: true });
+    assert.equal(viewFilter('all', { now }), null);
+    // The day Berlin changes to summer time has 23 hours; Auckland's 1 January starts in December in UTC.
+    assert.deepEqual(viewFilter('today', { tz: 'Europe/Berlin', now: Date.parse('2026-03-29T10:00:00Z') }),
+      { dueAfter: '2026-03-28T23:00:00.000Z', dueBefore: '2026-03-29T22:00:00.000Z' });
+    assert.deepEqual(viewFilter('today', { tz: 'Pacific/Auckland', now: Date.parse('2026-12-31T12:00:00Z') }),
+      { dueAfter: '2026-12-31T11:00:00.000Z', dueBefore: '2027-01-01T11:00:00.000Z' });
+  });
+
+  it('hold together with the filters, and Upcoming sorts by due date first', () => {
+    const tz = 'Europe/Berlin';
+    assert.deepEqual(buildFilter({ ...defaultState(), view: 'overdue' }, { tz, now }), { completed: false, and: [{ overdue: true }] });
+    assert.deepEqual(buildFilter({ ...defaultState(), view: 'all', status: 'all' }, { tz, now }), null);
+    assert.deepEqual(buildFilter({ ...defaultState(), view: 'today', status: 'all' }, { tz, now }), viewFilter('today', { tz, now }));
+    const sort = [{ field: 'PRIORITY', direction: 'DESC' }, { field: 'DUE_AT', direction: 'DESC' }];
+    assert.deepEqual(buildSort({ ...defaultState(), view: 'upcoming', sort }),
+      [{ field: 'DUE_AT', direction: 'ASC' }, { field: 'PRIORITY', direction: 'DESC' }]);
+    assert.deepEqual(buildSort({ ...defaultState(), view: 'today', sort }), sort);
+    assert.equal(buildSort({ ...defaultState(), sort: [] }), null);
+  });
+
+  it('group Upcoming by the day in the user\'s zone, and move on at its midnight', () => {
+    const tasks = [['a', '2026-12-10T22:30:00Z'], ['b', '2026-12-10T23:30:00Z'], ['c', '2026-12-11T20:00:00Z']]
+      .map(([id, dueAt]) => ({ id, dueAt }));
+    assert.deepEqual(groupByDay(tasks, 'Europe/Berlin').map((g) => [g.date, g.tasks.map((t) => t.id)]),
+      [['2026-12-10', ['a']], ['2026-12-11', ['b', 'c']]]);
+    assert.deepEqual(groupByDay(tasks, 'UTC').map((g) => [g.date, g.tasks.map((t) => t.id)]),
+      [['2026-12-10', ['a', 'b']], ['2026-12-11', ['c']]]);
+    assert.equal(untilNextDay('Europe/Berlin', now), 12 * 3600000);
   });
 });
 
