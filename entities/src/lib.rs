@@ -9,7 +9,7 @@
 //! Module map:
 //! - tables: [`user`], [`task`], [`tag`], [`task_tag`], [`reminder`], [`outbox`],
 //!   [`consumer_offset`], [`consumer_member`], [`consumer_lease`], [`processed_event`],
-//!   [`dead_letter`], [`notification`], [`idempotency_key`];
+//!   [`dead_letter`], [`notification`], [`idempotency_key`], [`task_version`];
 //! - domain values: [`priority`], [`recurrence`], [`reminder_offset`], [`limits`];
 //! - text: [`search`] (the words tasks are searched by and the key titles sort by).
 //!
@@ -130,6 +130,7 @@ pub mod search;
 pub mod tag;
 pub mod task;
 pub mod task_tag;
+pub mod task_version;
 pub mod user;
 pub mod webhook_delivery;
 
@@ -149,6 +150,7 @@ mod tests {
     use crate::notification::NotificationKind;
     use crate::recurrence::RecurrenceAnchor;
     use crate::reminder_offset::ReminderStatus;
+    use crate::task_version::VersionKind;
     use crate::webhook_delivery::DeliveryStatus;
 
     /// Every value of a text enum round-trips through its name, serde and sea-orm, and an
@@ -214,6 +216,18 @@ mod tests {
             DeadLetterStatus::ALL,
             &["PARKED", "REPLAYED", "DISCARDED"],
             "dead-letter status",
+        );
+        round_trips(
+            VersionKind::ALL,
+            &[
+                "CREATED",
+                "UPDATED",
+                "COMPLETED",
+                "REOPENED",
+                "DELETED",
+                "RESTORED",
+            ],
+            "task version kind",
         );
     }
 

@@ -65,6 +65,13 @@ pub struct RetentionArgs {
     #[arg(long, env = "RETENTION_READ_NOTIFICATIONS_DAYS", default_value_t = 90.0, value_parser = non_negative)]
     pub retention_read_notifications_days: f64,
 
+    /// Days a task's past versions (`Task.history`, `task(asOf:)`, `deletedTasks`) are kept.
+    /// An older version is deleted unless it is the newest version of a task that still
+    /// exists, so every task keeps at least its current version; a task deleted longer ago
+    /// than this can no longer be restored. 0 (the default) keeps the whole history.
+    #[arg(long, env = "RETENTION_TASK_HISTORY_DAYS", default_value_t = 0.0, value_parser = non_negative)]
+    pub retention_task_history_days: f64,
+
     /// Seconds between two pruning passes (the first runs at start-up).
     #[arg(long, env = "RETENTION_INTERVAL_SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub retention_interval_secs: u64,
@@ -81,6 +88,7 @@ impl RetentionArgs {
             webhook_deliveries: age(self.retention_webhook_deliveries_days, DAY),
             dead_letters: age(self.retention_dead_letters_days, DAY),
             read_notifications: age(self.retention_read_notifications_days, DAY),
+            task_history: age(self.retention_task_history_days, DAY),
             interval: Duration::from_secs(self.retention_interval_secs),
             batch_rows: stream::retention::BATCH_ROWS,
         }
@@ -116,18 +124,20 @@ pub struct RetentionPolicy {
     pub webhook_deliveries: Option<chrono::Duration>,
     pub dead_letters: Option<chrono::Duration>,
     pub read_notifications: Option<chrono::Duration>,
+    pub task_history: Option<chrono::Duration>,
     pub interval: Duration,
     pub batch_rows: u64,
 }
 
 /// The tables retention prunes, as they are named in logs and the metric label.
-pub const TABLES: [&str; 6] = [
+pub const TABLES: [&str; 7] = [
     "outbox",
     "processed_events",
     "webhook_deliveries",
     "dead_letters",
     "notifications",
     "idempotency_keys",
+    "task_versions",
 ];
 
 /// What one pass did: per table, what was deleted, or the error that stopped that table (the
@@ -263,6 +273,12 @@ pub async fn prune_once(
             prune_read_notifications(db, now - age, batch).await,
         );
     }
+    if let Some(age) = policy.task_history {
+        record(
+            "task_versions",
+            prune_task_history(db, now - age, batch).await,
+        );
+    }
     // Keys carry their own expiry (`IDEMPOTENCY_KEY_TTL_HOURS`); an expired one is already
     // ignored, so it always goes.
     record(
@@ -391,6 +407,68 @@ pub async fn prune_read_notifications(
         let selected = ids.len() as u64;
         let deleted = notification::Entity::delete_many()
             .filter(notification::Column::Id.is_in(ids))
+            .exec(db)
+            .await?
+            .rows_affected;
+        Ok((selected, deleted))
+    })
+    .await
+}
+
+/// Deletes task versions recorded before `cutoff`, except the newest version of each task
+/// that still exists (whose newest version is not a deletion).
+pub async fn prune_task_history(
+    db: &DatabaseConnection,
+    cutoff: DateTime<Utc>,
+    batch: u64,
+) -> Result<Pruned, DbErr> {
+    use entities::task_version::{self, VersionKind};
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    in_batches(async || {
+        let later = Alias::new("later");
+        let newer = Query::select()
+            .expr(Expr::val(1))
+            .from_as(task_version::Entity, later.clone())
+            .and_where(
+                Expr::col((later.clone(), task_version::Column::TaskId))
+                    .equals((task_version::Entity, task_version::Column::TaskId)),
+            )
+            .and_where(
+                Expr::col((later, task_version::Column::Version)).gt(Expr::col((
+                    task_version::Entity,
+                    task_version::Column::Version,
+                ))),
+            )
+            .to_owned();
+        let keys: Vec<(Uuid, i32)> = task_version::Entity::find()
+            .select_only()
+            .column(task_version::Column::TaskId)
+            .column(task_version::Column::Version)
+            .filter(task_version::Column::ChangedAt.lt(cutoff))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(Expr::exists(newer))
+                    .add(task_version::Column::Kind.eq(VersionKind::Deleted)),
+            )
+            .order_by_asc(task_version::Column::ChangedAt)
+            .limit(std::cmp::max(batch, 1))
+            .into_tuple()
+            .all(db)
+            .await?;
+        if keys.is_empty() {
+            return Ok((0, 0));
+        }
+        let selected = keys.len() as u64;
+        let mut which = sea_orm::Condition::any();
+        for (task_id, version) in keys {
+            which = which.add(
+                sea_orm::Condition::all()
+                    .add(task_version::Column::TaskId.eq(task_id))
+                    .add(task_version::Column::Version.eq(version)),
+            );
+        }
+        let deleted = task_version::Entity::delete_many()
+            .filter(which)
             .exec(db)
             .await?
             .rows_affected;

@@ -173,6 +173,19 @@ on_both_databases!(
 
         let successor = get_task(&app, next.id).await;
         assert_eq!(successor["title"], "Water the plants");
+        // Its history starts with a version the recurrence rule caused.
+        let history = app
+            .ok(
+                USER,
+                "query($id: ID!) { task(id: $id) { history { nodes { version kind causedBy } } } }",
+                json!({ "id": next.id }),
+            )
+            .await;
+        assert_eq!(
+            history["task"]["history"]["nodes"],
+            json!([{ "version": 1, "kind": "CREATED",
+                     "causedBy": format!("created by the recurrence rule from task {first}") }])
+        );
         assert_eq!(successor["description"], "the ones on the balcony");
         assert_eq!(successor["priority"], "HIGH");
         assert_eq!(successor["completed"], false);

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use entities::outbox;
+use entities::task_version::{self, VersionKind};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
 use uuid::Uuid;
 
@@ -132,11 +133,37 @@ fn traced_row(
 /// Appends the events of one task change, on `conn` (the change's open transaction): the
 /// `kind` event with the full `snapshot` on `task-events` and the latest state on
 /// `task-updates`, both keyed by the task id, built by [`task_change_events`], in one
-/// two-row `INSERT`. The history event carries `correlation_id` and, when the change was
-/// caused by another event (the recurrence subscriber's successor), `causation_id`.
+/// two-row `INSERT`; and the task's version in `task_versions` (its history), so the history
+/// is exactly as durable as the change. The history event carries `correlation_id` and, when
+/// the change was caused by another event (the recurrence subscriber's successor),
+/// `causation_id`.
 pub async fn append_change<C: ConnectionTrait>(
     conn: &C,
     kind: TaskChangeKind,
+    snapshot: &TaskSnapshot,
+    now: DateTime<Utc>,
+    correlation_id: Option<String>,
+    causation_id: Option<String>,
+) -> Result<(), DbErr> {
+    append_change_as(
+        conn,
+        kind,
+        version_kind(kind),
+        snapshot,
+        now,
+        correlation_id,
+        causation_id,
+    )
+    .await
+}
+
+/// [`append_change`], recording the version as `version` rather than as `kind` says: a
+/// restored task goes out as `Created` (for every consumer it is a task that appears) and is
+/// recorded as `RESTORED`.
+pub async fn append_change_as<C: ConnectionTrait>(
+    conn: &C,
+    kind: TaskChangeKind,
+    version: VersionKind,
     snapshot: &TaskSnapshot,
     now: DateTime<Utc>,
     correlation_id: Option<String>,
@@ -152,7 +179,36 @@ pub async fn append_change<C: ConnectionTrait>(
     ])
     .exec_without_returning(conn)
     .await?;
+    let caused_by = match (version, snapshot.generated_from_task_id) {
+        (VersionKind::Created, Some(from)) => Some(format!("recurrence:{from}")),
+        _ => None,
+    };
+    task_version::Entity::insert(task_version::ActiveModel {
+        task_id: Set(snapshot.id),
+        version: Set(snapshot.version),
+        owner_id: Set(snapshot.owner_id.clone()),
+        kind: Set(version),
+        snapshot: Set(serde_json::to_string(snapshot).map_err(|e| {
+            DbErr::Custom(format!("BUG: the task snapshot does not serialise: {e}"))
+        })?),
+        event_id: Set(history.id),
+        caused_by: Set(caused_by),
+        changed_at: Set(entities::to_db_precision(now)),
+    })
+    .exec_without_returning(conn)
+    .await?;
     Ok(())
+}
+
+/// The version kind a change of `kind` records.
+pub fn version_kind(kind: TaskChangeKind) -> VersionKind {
+    match kind {
+        TaskChangeKind::Created => VersionKind::Created,
+        TaskChangeKind::Updated => VersionKind::Updated,
+        TaskChangeKind::Completed => VersionKind::Completed,
+        TaskChangeKind::Reopened => VersionKind::Reopened,
+        TaskChangeKind::Deleted => VersionKind::Deleted,
+    }
 }
 
 /// A pending outbox row (not yet published), created at `created_at` (to the microsecond).

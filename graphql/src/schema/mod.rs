@@ -3,6 +3,7 @@
 //!
 //! One module per resource; their query and mutation roots are merged here.
 //! - [`task`]: `Task`, `Recurrence`, `Reminder`, task queries and mutations;
+//! - [`task_history`]: `TaskVersion`, `Task.history`'s connection and `deletedTasks`;
 //! - [`task_list`]: `tasks(...)` inputs (`TaskFilter`, `TaskSort`) and `TaskConnection`;
 //! - [`tag`]: `Tag` and tag mutations;
 //! - [`user`]: `me` and `updateSettings`;
@@ -16,6 +17,7 @@ pub mod notification;
 pub mod subscription;
 pub mod tag;
 pub mod task;
+pub mod task_history;
 pub mod task_list;
 pub mod user;
 
@@ -39,6 +41,7 @@ pub type TaskstreamSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 #[graphql(name = "Query")]
 pub struct QueryRoot(
     task::TaskQuery,
+    task_history::TaskHistoryQuery,
     task_list::TaskListQuery,
     tag::TagQuery,
     user::UserQuery,

@@ -50,7 +50,7 @@ impl Notification {
         Ok(
             crate::service::task::find_task(db(ctx), &self.0.owner_id, task_id)
                 .await?
-                .map(Task),
+                .map(Task::from),
         )
     }
 

@@ -74,7 +74,7 @@ impl TaskChange {
 
     /// The task after the change; null after DELETED.
     async fn task(&self) -> Option<Task> {
-        self.task.clone().map(Task)
+        self.task.clone().map(Task::from)
     }
 }
 

@@ -1,5 +1,7 @@
 //! `Task`, `Recurrence`, `Reminder`, the task query and the task mutations.
 
+use std::sync::Arc;
+
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -46,8 +48,52 @@ pub enum ReminderStatus {
     Missed,
 }
 
-/// A task. Each occurrence of a recurring task is its own task.
-pub struct Task(pub task::Model);
+/// A task. Each occurrence of a recurring task is its own task. A task read `asOf` an instant
+/// (or from its history) carries the tags and reminders of that version in its second field;
+/// a current task reads them from their tables.
+pub struct Task(pub task::Model, pub Option<Arc<PastState>>);
+
+/// The tags and reminders of a past version of a task.
+pub struct PastState {
+    /// Tag names, in the version's order.
+    pub tags: Vec<String>,
+    pub reminders: Vec<reminder::Model>,
+}
+
+impl From<task::Model> for Task {
+    fn from(model: task::Model) -> Task {
+        Task(model, None)
+    }
+}
+
+impl Task {
+    /// The task as `version` recorded it.
+    pub fn past(version: &crate::service::task_history::Version) -> Task {
+        let s = &version.snapshot;
+        let reminders = s
+            .reminders
+            .iter()
+            .map(|r| reminder::Model {
+                id: r.id,
+                task_id: s.id,
+                owner_id: s.owner_id.clone(),
+                minutes_before_due: r.minutes_before_due,
+                at: r.at,
+                fire_at: r.fire_at,
+                status: r.status,
+                created_at: s.updated_at,
+                fired_at: None,
+            })
+            .collect();
+        Task(
+            version.model(),
+            Some(Arc::new(PastState {
+                tags: s.tags.clone(),
+                reminders,
+            })),
+        )
+    }
+}
 
 #[Object]
 impl Task {
@@ -80,7 +126,18 @@ impl Task {
     }
 
     /// The task's tags, ordered by name.
+    /// Its tags, by name. For a past version, the tags of that version that still exist (the
+    /// version's `changes` name every tag it had).
     async fn tags(&self, ctx: &Context<'_>) -> Result<Vec<Tag>> {
+        if let Some(past) = &self.1 {
+            return Ok(
+                crate::service::tag::tags_named(db(ctx), &self.0.owner_id, &past.tags)
+                    .await?
+                    .into_iter()
+                    .map(Tag)
+                    .collect(),
+            );
+        }
         let loader = ctx.data_unchecked::<DataLoader<TaskTagsLoader>>();
         Ok(loader
             .load_one(self.0.id)
@@ -113,6 +170,9 @@ impl Task {
     }
 
     async fn reminders(&self, ctx: &Context<'_>) -> Result<Vec<Reminder>> {
+        if let Some(past) = &self.1 {
+            return Ok(past.reminders.iter().cloned().map(Reminder).collect());
+        }
         let loader = ctx.data_unchecked::<DataLoader<TaskRemindersLoader>>();
         Ok(loader
             .load_one(self.0.id)
@@ -136,7 +196,7 @@ impl Task {
         };
         Ok(service::find_task(db(ctx), &self.0.owner_id, prev)
             .await?
-            .map(Task))
+            .map(Task::from))
     }
 
     /// The occurrence generated from this one, once the recurrence subscriber created it.
@@ -147,13 +207,33 @@ impl Task {
         Ok(
             service::find_successor(db(ctx), &self.0.owner_id, self.0.id)
                 .await?
-                .map(Task),
+                .map(Task::from),
         )
     }
 
     /// Increments on every change; pass it as `expectedVersion` for optimistic concurrency.
     async fn version(&self) -> i32 {
         self.0.version
+    }
+
+    /// Every version of this task, newest first: what each change did, when, and what caused
+    /// it. Kept after the task is deleted (see `deletedTasks`), and for
+    /// `HISTORY_RETENTION_DAYS`. `first` is 1 to 100 (default 20).
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<super::task_history::TaskVersionConnection> {
+        let page = crate::service::task_history::history(
+            db(ctx),
+            &self.0.owner_id,
+            self.0.id,
+            first,
+            after.as_deref(),
+        )
+        .await?;
+        Ok(super::task_history::TaskVersionConnection(page))
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -352,13 +432,26 @@ pub struct TaskQuery;
 
 #[Object]
 impl TaskQuery {
-    /// One of the caller's tasks; null when it does not exist or is not the caller's.
-    async fn task(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Task>> {
+    /// One of the caller's tasks; null when it does not exist or is not the caller's. With
+    /// `asOf`, the task as it was at that instant (from its history; also for a task deleted
+    /// since): null before it was created and while it was deleted.
+    async fn task(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Option<Task>> {
         let user = viewer(ctx)?;
         let Ok(id) = uuid::Uuid::parse_str(id.as_str()) else {
             return Ok(None);
         };
-        Ok(service::find_task(db(ctx), &user.id, id).await?.map(Task))
+        if let Some(at) = as_of {
+            let version = crate::service::task_history::as_of(db(ctx), &user.id, id, at).await?;
+            return Ok(version.as_ref().map(Task::past));
+        }
+        Ok(service::find_task(db(ctx), &user.id, id)
+            .await?
+            .map(Task::from))
     }
 
     /// The first `count` dates (1 to 50) of a recurrence that is not saved yet, strictly after
@@ -396,13 +489,13 @@ impl TaskMutation {
                 .reminders
                 .map(|r| r.into_iter().map(Into::into).collect()),
         };
-        Ok(Task(service::create_task(db(ctx), &cx, new).await?))
+        Ok(Task::from(service::create_task(db(ctx), &cx, new).await?))
     }
 
     async fn update_task(&self, ctx: &Context<'_>, id: ID, input: UpdateTaskInput) -> Result<Task> {
         let cx = change_context(ctx)?;
         let id = parse_id("task", &id)?;
-        Ok(Task(
+        Ok(Task::from(
             service::update_task(db(ctx), &cx, id, input.into()).await?,
         ))
     }
@@ -411,14 +504,25 @@ impl TaskMutation {
     async fn complete_task(&self, ctx: &Context<'_>, id: ID) -> Result<Task> {
         let cx = change_context(ctx)?;
         let id = parse_id("task", &id)?;
-        Ok(Task(service::complete_task(db(ctx), &cx, id).await?))
+        Ok(Task::from(service::complete_task(db(ctx), &cx, id).await?))
     }
 
     /// Reopens a completed task; reopening an open task changes nothing.
     async fn reopen_task(&self, ctx: &Context<'_>, id: ID) -> Result<Task> {
         let cx = change_context(ctx)?;
         let id = parse_id("task", &id)?;
-        Ok(Task(service::reopen_task(db(ctx), &cx, id).await?))
+        Ok(Task::from(service::reopen_task(db(ctx), &cx, id).await?))
+    }
+
+    /// Brings back a deleted task as it was when deleted (same id, fields, tags and pending
+    /// reminders), as a new version: its history keeps the deletion. `CONFLICT` if the task is
+    /// not deleted.
+    async fn restore_task(&self, ctx: &Context<'_>, id: ID) -> Result<Task> {
+        let cx = change_context(ctx)?;
+        let id = parse_id("task", &id)?;
+        Ok(Task::from(
+            crate::service::task_history::restore_task(db(ctx), &cx, id).await?,
+        ))
     }
 
     /// Deletes the task and returns its id.
@@ -433,13 +537,17 @@ impl TaskMutation {
     async fn tag_task(&self, ctx: &Context<'_>, task_id: ID, tags: Vec<String>) -> Result<Task> {
         let cx = change_context(ctx)?;
         let id = parse_id("task", &task_id)?;
-        Ok(Task(service::tag_task(db(ctx), &cx, id, &tags).await?))
+        Ok(Task::from(
+            service::tag_task(db(ctx), &cx, id, &tags).await?,
+        ))
     }
 
     /// Removes tags from a task; names it does not carry are ignored.
     async fn untag_task(&self, ctx: &Context<'_>, task_id: ID, tags: Vec<String>) -> Result<Task> {
         let cx = change_context(ctx)?;
         let id = parse_id("task", &task_id)?;
-        Ok(Task(service::untag_task(db(ctx), &cx, id, &tags).await?))
+        Ok(Task::from(
+            service::untag_task(db(ctx), &cx, id, &tags).await?,
+        ))
     }
 }

@@ -130,7 +130,7 @@ pub struct TaskEdge {
 #[ComplexObject]
 impl TaskEdge {
     async fn node(&self) -> Task {
-        Task(self.task.clone())
+        Task::from(self.task.clone())
     }
 }
 
@@ -155,7 +155,7 @@ impl TaskConnection {
     }
 
     async fn nodes(&self) -> Vec<Task> {
-        self.page.tasks.iter().cloned().map(Task).collect()
+        self.page.tasks.iter().cloned().map(Task::from).collect()
     }
 
     async fn page_info(&self) -> PageInfo {

@@ -4,6 +4,8 @@
 //! - [`task`]: create, update, complete, reopen, delete, with their outbox events; its input
 //!   types and validation (`task_input`), tagging (`task_tagging`) and reminder rows
 //!   (`task_reminders`) are private submodules re-exported through it;
+//! - [`task_history`]: every version of a task, a task as of an instant, deleted tasks and
+//!   restoring them;
 //! - [`task_list`]: the filtered, searched, sorted, keyset-paged task list;
 //! - [`tag`]: tags and their counts;
 //! - [`notification`]: the in-app inbox, paged, and marking read;
@@ -12,6 +14,7 @@
 pub mod notification;
 pub mod tag;
 pub mod task;
+pub mod task_history;
 pub mod task_list;
 pub mod user;
 

@@ -103,6 +103,21 @@ pub async fn ensure_tags<C: ConnectionTrait>(
         .collect()
 }
 
+/// The owner's tags with these names (any case) that exist, in the order of `names`; none is
+/// created.
+pub async fn tags_named<C: ConnectionTrait>(
+    db: &C,
+    owner_id: &str,
+    names: &[String],
+) -> ApiResult<Vec<tag::Model>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = names.iter().map(|n| tag::name_key(n)).collect();
+    let found = find_by_keys(db, owner_id, &keys).await?;
+    Ok(keys.iter().filter_map(|k| found.get(k).cloned()).collect())
+}
+
 async fn find_by_keys<C: ConnectionTrait>(
     db: &C,
     owner_id: &str,

@@ -381,3 +381,77 @@ on_both_databases!(
         );
     }
 );
+
+/// A `task_versions` row of task `task` (the snapshot is not read by retention).
+async fn version(
+    db: &DatabaseConnection,
+    task: Uuid,
+    version: i32,
+    kind: entities::task_version::VersionKind,
+    changed_at: DateTime<Utc>,
+) {
+    entities::task_version::ActiveModel {
+        task_id: Set(task),
+        version: Set(version),
+        owner_id: Set(ALICE.to_owned()),
+        kind: Set(kind),
+        snapshot: Set("{}".to_owned()),
+        event_id: Set(Uuid::now_v7()),
+        caused_by: Set(None),
+        changed_at: Set(changed_at),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+}
+
+async fn versions(db: &DatabaseConnection) -> Vec<(Uuid, i32)> {
+    entities::task_version::Entity::find()
+        .order_by_asc(entities::task_version::Column::TaskId)
+        .order_by_asc(entities::task_version::Column::Version)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.task_id, v.version))
+        .collect()
+}
+
+on_both_databases!(
+    task_history_is_kept_by_default_and_pruned_to_each_living_tasks_current_version,
+    |t| {
+        use entities::task_version::VersionKind::{Created, Deleted, Updated};
+        let now = Utc::now();
+        let (living, changed, gone, recently_gone) = (
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+        );
+        version(&t.db, living, 1, Created, ago(now, 90)).await;
+        version(&t.db, living, 2, Updated, ago(now, 80)).await;
+        version(&t.db, changed, 1, Created, ago(now, 90)).await;
+        version(&t.db, changed, 2, Updated, ago(now, 1)).await;
+        version(&t.db, gone, 1, Created, ago(now, 90)).await;
+        version(&t.db, gone, 2, Deleted, ago(now, 60)).await;
+        version(&t.db, recently_gone, 1, Created, ago(now, 90)).await;
+        version(&t.db, recently_gone, 2, Deleted, ago(now, 2)).await;
+        let all = versions(&t.db).await;
+
+        // The default keeps the whole history.
+        pass(&t.db, &policy(1_000), &embedded(&[]), now).await;
+        assert_eq!(versions(&t.db).await, all);
+
+        // 30 days, in batches of one: every task still there keeps its current version; a
+        // task deleted within the horizon stays restorable; one deleted before it is gone.
+        let thirty_days = RetentionPolicy {
+            task_history: Some(Duration::days(30)),
+            ..policy(1)
+        };
+        let report = pass(&t.db, &thirty_days, &embedded(&[]), now).await;
+        assert_eq!(report.rows("task_versions"), 5);
+        let mut want = vec![(living, 2), (changed, 2), (recently_gone, 2)];
+        want.sort();
+        assert_eq!(versions(&t.db).await, want);
+    }
+);

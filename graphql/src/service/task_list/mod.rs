@@ -147,7 +147,7 @@ pub fn page_request(
     })
 }
 
-fn page_size(argument: &str, requested: Option<i32>) -> ApiResult<u64> {
+pub(crate) fn page_size(argument: &str, requested: Option<i32>) -> ApiResult<u64> {
     match requested {
         None => Ok(DEFAULT_PAGE_SIZE),
         Some(n) => u64::try_from(n)
