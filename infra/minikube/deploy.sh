@@ -168,6 +168,28 @@ for deploy in $(kc -n "$NS" get deploy -l app.kubernetes.io/instance=taskstream 
     kc -n "$NS" rollout status "$deploy" --timeout=300s
 done
 
+# Each subscriber is one Deployment with PARTITIONS=auto: its pods share the partitions by
+# leases in the database. Wait until every lease row has a live owner (the first heartbeat
+# creates the rows and takes them), then show who holds what.
+say "subscribers: partition leases"
+for sub in recurrence reminder notification; do
+    kc -n "$NS" get "deploy/taskstream-$sub" >/dev/null \
+        || die "deploy/taskstream-$sub is missing: the chart runs each subscriber as one Deployment"
+done
+psql_db() { kc -n "$DB_NS" exec statefulset/postgres -- psql -U taskstream -d taskstream "$@"; }
+LIVE="expires_at_ms > extract(epoch FROM clock_timestamp()) * 1000"
+# recurrence, reminder, notification and webhook: four consumers, each with its topic's partitions.
+leases_held() {
+    [[ "$(psql_db -tAc "SELECT count(DISTINCT consumer) = 4 AND bool_and(owner IS NOT NULL AND $LIVE) FROM consumer_leases")" == t ]]
+}
+for _ in $(seq 30); do
+    leases_held && break
+    sleep 2
+done
+psql_db -c "SELECT consumer, topic, owner, count(*) AS partitions, bool_and($LIVE) AS live
+    FROM consumer_leases GROUP BY consumer, topic, owner ORDER BY consumer, owner"
+leases_held || die "a partition has no live lease after 60 s: see the subscribers' logs ('lease heartbeat failed')"
+
 say "helm test"
 hm test taskstream -n "$NS" --logs
 

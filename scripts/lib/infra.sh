@@ -40,11 +40,14 @@
 #                     helm pull redpanda --repo https://charts.redpanda.com --version <v> --untar
 #
 # Steps: 1 chart (lint + render for default, staging, production, an "all features" values set,
-# the same on NATS JetStream and smaller NATS and embedded-mode sets, each checked for its event
-# log's settings, credentials, mounts and egress; every template must render in at least one;
-# negative checks: schema violations and the template's `fail` rules must be rejected, among them
-# kafka.brokers with nats.url), 2 kubernetes-validate --strict on every rendered
-# built-in object at the lowest and a current Kubernetes version, CRD kinds (ScaledObject,
+# the same on NATS JetStream and smaller NATS, elastic-subscriber and embedded-mode sets, each
+# checked for its event log's settings, credentials, mounts and egress and for its subscribers'
+# shape: one PARTITIONS=auto Deployment with LEASE_TTL_MS and a surge rollout per subscriber, or
+# one per shard on its fixed list; every template must render in at least one; negative checks:
+# schema violations and the template's `fail` rules must be rejected, among them kafka.brokers
+# with nats.url, a bad lease period and more recurrence pods than partitions), 2
+# kubernetes-validate --strict on every rendered built-in object at the lowest and a current
+# Kubernetes version, CRD kinds (ScaledObject,
 # HTTPRoute, SecretProviderClass, Dapr Component) against small local schemas, 3 checkov
 # (kubernetes, dockerfile, terraform; JSON output parsed: failed checks, parsing errors and
 # "scanned nothing" all fail), 4 hadolint, 5 yamllint, 6 shellcheck, 7 HCL parse + format,
@@ -206,6 +209,14 @@ sets += [
                             "auth": {"mode": "userPassword", "username": "taskstream"}}, "relay": {"separate": True}}),
     ("nats-token", {"kafka": {"brokers": ""}, "nats": {"url": "tls://nats.example.com:443", "auth": {"mode": "token"},
                     "tls": {"enabled": True}}}),
+    # Elastic subscribers on two partitions: lease periods from the default and an override,
+    # and reminder and notification pods beyond the partitions (a NOTES warning, not a failure:
+    # they also share the scheduler's and the webhook dispatcher's work).
+    ("elastic", {"kafka": {"partitions": 2}, "keda": {"enabled": True},
+                 "subscribers": {"defaults": {"leaseTtlMs": 30000},
+                                 "recurrence": {"replicaCount": 2},
+                                 "reminder": {"replicaCount": 3, "leaseTtlMs": 3000},
+                                 "notification": {"keda": {"enabled": True, "maxReplicaCount": 4}}}}),
     # Embedded: neither log; the gateway alone.
     ("embedded", {"kafka": {"brokers": ""}, "subscribers": {s: {"enabled": False} for s in
                                                             ("recurrence", "reminder", "notification")}}),
@@ -275,6 +286,67 @@ def event_log_errors(v, objs, notes):
             errors.append(f"KAFKA_BROKERS = {config.get('KAFKA_BROKERS')!r}")
         if log == "embedded" and ("KAFKA_BROKERS" in config or 4222 in egress or 9093 in egress):
             errors.append("embedded mode renders a broker (KAFKA_BROKERS or broker egress)")
+    return errors
+
+def subscriber_errors(v, objs, notes):
+    """The subscribers' shape (v: effective values): without shards, one Deployment
+    taskstream-<name> with PARTITIONS=auto, LEASE_TTL_MS (the subscriber's or the default), a
+    surge rollout, no shard label in its selector, a KEDA lag query over every partition, and a
+    NOTES line that warns exactly when its maximum exceeds the partition count; with shards, one
+    Deployment taskstream-<name>-<shard> per shard on its fixed list, replaced without surge."""
+    errors = []
+    log = "kafka" if v["kafka"]["brokers"] else "nats" if v["nats"]["url"] else "embedded"
+    parts = int(v["nats"]["partitions"] if log == "nats" else v["kafka"]["partitions"])
+    deps = {o["metadata"]["name"]: o for o in objs if o.get("kind") == "Deployment"}
+    scalers = {(o["kind"], o["metadata"]["name"]): o for o in objs
+               if o.get("kind") in ("HorizontalPodAutoscaler", "ScaledObject")}
+    for sub in ("recurrence", "reminder", "notification"):
+        s = v["subscribers"][sub]
+        mine = {n for n in deps if n == f"taskstream-{sub}" or n.startswith(f"taskstream-{sub}-")}
+        if log == "embedded" or not s["enabled"]:
+            if mine:
+                errors.append(f"{sub} is off but renders {sorted(mine)}")
+            continue
+        shards = s.get("shards") or {}
+        want = ({f"taskstream-{sub}-{k}": str(sh["partitions"]) for k, sh in shards.items()} if shards
+                else {f"taskstream-{sub}": "auto"})
+        if mine != set(want):
+            errors.append(f"{sub}: Deployments {sorted(mine)}, expected {sorted(want)}")
+        lease = str(s.get("leaseTtlMs", v["subscribers"]["defaults"]["leaseTtlMs"]))
+        for name, partitions in want.items():
+            if name not in deps:
+                continue
+            auto = partitions == "auto"
+            spec = deps[name]["spec"]
+            env = {e["name"]: e.get("value") for e in spec["template"]["spec"]["containers"][0].get("env", [])}
+            if env.get("PARTITIONS") != partitions:
+                errors.append(f"{name}: PARTITIONS = {env.get('PARTITIONS')!r}, expected {partitions!r}")
+            if env.get("LEASE_TTL_MS") != (lease if auto else None):
+                errors.append(f"{name}: LEASE_TTL_MS = {env.get('LEASE_TTL_MS')!r}, expected {lease if auto else None!r}")
+            rolling = spec["strategy"]["rollingUpdate"]
+            if (rolling.get("maxSurge"), rolling.get("maxUnavailable")) != ((1, 0) if auto else (0, 1)):
+                errors.append(f"{name}: rolling update {rolling}, expected {'a surge' if auto else 'no surge'}")
+            if ("taskstream.io/shard" in spec["selector"]["matchLabels"]) == auto:
+                errors.append(f"{name}: selector {spec['selector']['matchLabels']} (a shard label only with shards)")
+            if bool(scalers.get(("HorizontalPodAutoscaler", name))) != bool(s["autoscaling"]["enabled"]):
+                errors.append(f"{name}: an HPA exactly when subscribers.{sub}.autoscaling.enabled")
+            scaled = scalers.get(("ScaledObject", name))
+            if bool(scaled) != bool(s["keda"]["enabled"] and v["keda"]["enabled"]):
+                errors.append(f"{name}: a ScaledObject exactly when subscribers.{sub}.keda.enabled")
+            elif scaled:
+                query = scaled["spec"]["triggers"][0]["metadata"]["query"]
+                filtered = "o.partition IN" in query
+                if filtered != (partitions not in ("auto", "all")) or (filtered and f"IN ({partitions})" not in query):
+                    errors.append(f"{name}: the KEDA lag query must sum {partitions!r}: {query[-120:]}")
+        if not shards:
+            most, key = ((s["keda"]["maxReplicaCount"], "keda.maxReplicaCount") if s["keda"]["enabled"] else
+                         (s["autoscaling"]["maxReplicas"], "autoscaling.maxReplicas") if s["autoscaling"]["enabled"] else
+                         (s["replicaCount"], "replicaCount"))
+            if f"  {sub}: taskstream-{sub}, at most {most} " not in notes:
+                errors.append(f"NOTES.txt has no line for {sub} with at most {most} pods")
+            warned = f"WARNING: subscribers.{sub}.{key} is {most}, above the {parts} partitions" in notes
+            if warned != (most > parts):
+                errors.append(f"NOTES.txt {'warns' if warned else 'does not warn'} about {sub}'s {most} pods over {parts} partitions")
     return errors
 
 # Small schemas for the CRD kinds kubernetes-validate has none for (required fields and types
@@ -445,6 +517,23 @@ for vals_name, vals in sets:
     effective = merged(DEFAULTS, vals)
     for e in event_log_errors(effective, rendered_objs, notes):
         fail(f"[{vals_name}] event log: {e}")
+    for e in subscriber_errors(effective, rendered_objs, notes):
+        fail(f"[{vals_name}] subscribers: {e}")
+    if vals_name == "default":
+        # The check itself must be able to fail: a fixed PARTITIONS, a shard-suffixed name.
+        tampered = json.loads(json.dumps(rendered_objs))
+        for o in tampered:
+            if o.get("kind") == "Deployment" and o["metadata"]["name"] == "taskstream-recurrence":
+                for e in o["spec"]["template"]["spec"]["containers"][0]["env"]:
+                    if e["name"] == "PARTITIONS":
+                        e["value"] = "all"
+            if o.get("kind") == "Deployment" and o["metadata"]["name"] == "taskstream-reminder":
+                o["metadata"]["name"] = "taskstream-reminder-all"
+        found = subscriber_errors(effective, tampered, notes)
+        if len(found) >= 2:
+            print("      subscriber check: a fixed PARTITIONS and a shard-suffixed Deployment are caught")
+        else:
+            fail(f"negative check accepted: default render with PARTITIONS=all or a -all Deployment ({found})")
     if vals_name == "nats-all-features":
         # The check itself must be able to fail: drop the NATS port from the egress and the CA mount.
         tampered = json.loads(json.dumps(rendered_objs))
@@ -595,13 +684,37 @@ NEGATIVE = [
     ("fail: Dapr pubsub.kafka Component on NATS", merged(NATS_ON, {"dapr": {"components": {"enabled": True}}})),
     ("fail: subscribers without an event log (embedded)", {"kafka": {"brokers": ""}}),
     ("fail: separate relay without an event log (embedded)", merged(dict(sets)["embedded"], {"relay": {"separate": True}})),
+    ("schema: lease period below 300 ms", {"subscribers": {"defaults": {"leaseTtlMs": 299}}}),
+    ("schema: a subscriber's lease period above 600000 ms", {"subscribers": {"reminder": {"leaseTtlMs": 600001}}}),
+    ("schema: lease period not a number of milliseconds", {"subscribers": {"recurrence": {"leaseTtlMs": "10s"}}}),
+    ("schema: lease period removed", {"subscribers": {"defaults": {"leaseTtlMs": None}}}),
+    ("fail: recurrence replicas above kafka.partitions", {"subscribers": {"recurrence": {"replicaCount": 4}}},
+     "subscribers.recurrence.replicaCount is 4, but kafka.partitions is 3"),
+    ("fail: recurrence HPA maximum above kafka.partitions", {"subscribers": {"recurrence": {
+        "autoscaling": {"enabled": True, "maxReplicas": 4}}}}, "subscribers.recurrence.autoscaling.maxReplicas is 4"),
+    ("fail: recurrence KEDA maximum above kafka.partitions", {"keda": {"enabled": True}, "subscribers": {"recurrence": {
+        "keda": {"enabled": True, "maxReplicaCount": 4}}}}, "subscribers.recurrence.keda.maxReplicaCount is 4"),
+    ("fail: recurrence replicas above nats.partitions (kafka.partitions does not count)",
+     {"kafka": {"brokers": "", "partitions": 6}, "nats": {"url": "nats://nats:4222", "partitions": 2},
+      "subscribers": {"recurrence": {"replicaCount": 3}}}, "but nats.partitions is 2"),
+    ("fail: production recurrence HPA above its six partitions", merged(env_values["production"], HANDOFF, {
+        "subscribers": {"recurrence": {"autoscaling": {"maxReplicas": 7}}}}), "kafka.partitions is 6"),
+    ("fail: PARTITIONS in a subscriber's env", {"subscribers": {"reminder": {"env": {"PARTITIONS": "0,1"}}}},
+     "subscribers.reminder.env sets PARTITIONS"),
+    ("fail: LEASE_TTL_MS in a subscriber's env", {"subscribers": {"notification": {"env": {"LEASE_TTL_MS": 5000}}}},
+     "subscribers.notification.env sets LEASE_TTL_MS"),
+    ("fail: one INSTANCE_ID for every pod", {"subscribers": {"recurrence": {"env": {"INSTANCE_ID": "recurrence"}}}},
+     "every pod would get the same id"),
 ]
-for label, vals in NEGATIVE:
+for label, vals, *message in NEGATIVE:
     try:
         with helm.Chart.load(str(chart)) as c:
             c.render(vals, name="taskstream", namespace="taskstream", is_install=True)
     except Exception as e:
-        print(f"    rejected as expected: {label} ({type(e).__name__})")
+        if message and message[0] not in str(e):
+            fail(f"{label}: rejected, but not saying {message[0]!r}: {e}")
+        else:
+            print(f"    rejected as expected: {label} ({type(e).__name__})")
     else:
         fail(f"negative check accepted: {label}")
 

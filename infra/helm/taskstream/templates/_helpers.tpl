@@ -371,25 +371,40 @@ Checks that the schema cannot express. Included once, from the ConfigMap.
 {{- if and (eq $sub "reminder") $s.autoscaling.enabled (lt (int $s.autoscaling.minReplicas) 1) }}
 {{- fail "subscribers.reminder.autoscaling.minReplicas must be at least 1" }}
 {{- end }}
+{{- $owned := dict "PARTITIONS" (printf "the chart sets it; use subscribers.%s.shards for fixed partitions" $sub) "LEASE_TTL_MS" (printf "the chart sets it; use subscribers.%s.leaseTtlMs" $sub) "INSTANCE_ID" "every pod would get the same id; leave it unset (the default, pod name, pid and a random suffix, is unique per pod)" }}
+{{- range $var, $why := $owned }}
+{{- if hasKey ($s.env | default dict) $var }}
+{{- fail (printf "subscribers.%s.env sets %s: %s" $sub $var $why) }}
+{{- end }}
+{{- end }}
 {{- $seen := dict }}
-{{- $shards := include "taskstream.shards" (dict "s" $s) | fromYaml }}
-{{- $shardCount := len $shards }}
-{{- range $name, $shard := $shards }}
-{{- $parts := toString $shard.partitions }}
-{{- if eq $parts "all" }}
+{{- $workloads := include "taskstream.subscriberWorkloads" (dict "s" $s) | fromYamlArray }}
+{{- $shardCount := len $workloads }}
+{{- range $w := $workloads }}
+{{- $parts := $w.partitions }}
+{{- if eq $parts "auto" }}
+{{- /* Pods beyond the partition count consume nothing (docs/DEPLOYMENT.md, Sizing partitions
+against replicas). The recurrence subscriber does nothing else, so that is a mistake; the reminder
+and notification pods also share their scheduler's or webhook dispatcher's work, so NOTES.txt
+only warns for them. */}}
+{{- $most := include "taskstream.subscriberMaxReplicas" (dict "s" $s "sub" $sub) | fromYaml }}
+{{- if and (eq $sub "recurrence") (gt (int $most.max) $partitions) }}
+{{- fail (printf "%s is %d, but %s is %d: with PARTITIONS=auto at most one pod per partition consumes, and the recurrence subscriber does nothing else, so pods beyond %d would only stand by; set it to at most %d (docs/DEPLOYMENT.md, Sizing partitions against replicas)" $most.key (int $most.max) $partitionsKey $partitions $partitions $partitions) }}
+{{- end }}
+{{- else if eq $parts "all" }}
 {{- if gt $shardCount 1 }}
-{{- fail (printf "subscribers.%s.shards.%s owns all partitions, so it must be the only shard" $sub $name) }}
+{{- fail (printf "subscribers.%s.shards.%s owns all partitions, so it must be the only shard" $sub $w.shard) }}
 {{- end }}
 {{- else }}
 {{- range $p := splitList "," $parts }}
 {{- $p = trim $p }}
 {{- if ge (int $p) $partitions }}
-{{- fail (printf "subscribers.%s.shards.%s names partition %s, but %s is %d" $sub $name $p $partitionsKey $partitions) }}
+{{- fail (printf "subscribers.%s.shards.%s names partition %s, but %s is %d" $sub $w.shard $p $partitionsKey $partitions) }}
 {{- end }}
 {{- if hasKey $seen $p }}
-{{- fail (printf "subscribers.%s: partition %s is in shards %s and %s; shards must be disjoint" $sub $p (get $seen $p) $name) }}
+{{- fail (printf "subscribers.%s: partition %s is in shards %s and %s; shards must be disjoint" $sub $p (get $seen $p) $w.shard) }}
 {{- end }}
-{{- $_ := set $seen $p $name }}
+{{- $_ := set $seen $p $w.shard }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -401,19 +416,43 @@ Checks that the schema cannot express. Included once, from the ConfigMap.
 {{- end }}
 
 {{/*
-The shards of a subscriber as YAML (use with fromYaml): .s.shards, or one shard "all".
+The Deployments of a subscriber as a YAML list (use with fromYamlArray), each {shard,
+partitions, replicaCount}: one per entry of .s.shards (fixed partition lists), or, without
+shards, one with partitions "auto" and no shard (leases share the partitions out).
 */}}
-{{- define "taskstream.shards" -}}
+{{- define "taskstream.subscriberWorkloads" -}}
 {{- if .s.shards }}
 {{- range $name, $shard := .s.shards }}
-{{ $name }}:
+- shard: {{ $name | quote }}
   partitions: {{ $shard.partitions | toString | quote }}
   replicaCount: {{ hasKey $shard "replicaCount" | ternary $shard.replicaCount $.s.replicaCount | default 0 }}
 {{- end }}
 {{- else }}
-all:
-  partitions: "all"
+- shard: ""
+  partitions: "auto"
   replicaCount: {{ .s.replicaCount }}
+{{- end }}
+{{- end }}
+
+{{/* LEASE_TTL_MS of a subscriber: .s.leaseTtlMs, else .defaults.leaseTtlMs. */}}
+{{- define "taskstream.leaseTtlMs" -}}
+{{- if hasKey .s "leaseTtlMs" }}{{ .s.leaseTtlMs | int64 }}{{ else }}{{ .defaults.leaseTtlMs | int64 }}{{ end }}
+{{- end }}
+
+{{/*
+The most pods an auto (PARTITIONS=auto) subscriber may run, as YAML {max, key}: the KEDA or
+HPA maximum when it scales, else replicaCount; key names the value that sets it.
+*/}}
+{{- define "taskstream.subscriberMaxReplicas" -}}
+{{- if .s.keda.enabled }}
+max: {{ .s.keda.maxReplicaCount | int }}
+key: subscribers.{{ .sub }}.keda.maxReplicaCount
+{{- else if .s.autoscaling.enabled }}
+max: {{ .s.autoscaling.maxReplicas | int }}
+key: subscribers.{{ .sub }}.autoscaling.maxReplicas
+{{- else }}
+max: {{ .s.replicaCount | int }}
+key: subscribers.{{ .sub }}.replicaCount
 {{- end }}
 {{- end }}
 
