@@ -403,6 +403,7 @@ mod tests {
         m.relay_published.get_or_create(&topic).inc();
         m.relay_produce_errors.get_or_create(&topic).inc();
         m.set_consumer_lag("recurrence", "task-events", 0, 3);
+        m.set_consumer_partitions("recurrence", "task-events", 2);
         m.count_records("recurrence", "task-events", "applied", 2);
         let consumer = Metrics::consumer_labels("recurrence", "task-events");
         m.consumer_retries.get_or_create(&consumer).inc();

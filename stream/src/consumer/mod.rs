@@ -342,6 +342,19 @@ where
     /// consumes follow its heartbeats ([`leases`]): tasks start for leases taken and stop for
     /// leases lost or given up; at the end it leaves the group, releasing its leases.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ConsumerError> {
+        // Names the consumer in the lease and shutdown lines (a binary may run two).
+        let span = tracing::info_span!(
+            "consumer",
+            consumer = %self.config.consumer,
+            topic = %self.config.topic,
+        );
+        self.run_in_span(shutdown).instrument(span).await
+    }
+
+    async fn run_in_span(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ConsumerError> {
         self.config.validate(self.handler.name())?;
         let leases = self.config.lease.clone().map(|lease| {
             leases::Leases::new(
