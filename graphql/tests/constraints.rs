@@ -249,6 +249,31 @@ fn trigger(name: &str) -> Vec<String> {
              0, '{}', '{}', 'e', 1, 'BOGUS', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
                 .into(),
         ),
+        "pk_consumer_members" => twice(
+            "INSERT INTO consumer_members (consumer, topic, instance, expires_at_ms) \
+             VALUES ('c', 't', 'i', 0)"
+                .into(),
+        ),
+        "pk_consumer_leases" => twice(
+            "INSERT INTO consumer_leases (consumer, topic, partition, owner, expires_at_ms) \
+             VALUES ('c', 't', 0, NULL, 0)"
+                .into(),
+        ),
+        "ck_consumer_leases_partition" => one(
+            "INSERT INTO consumer_leases (consumer, topic, partition, owner, expires_at_ms) \
+             VALUES ('c', 't', -1, NULL, 0)"
+                .into(),
+        ),
+        "pk_task_versions" => twice(format!(
+            "INSERT INTO task_versions (task_id, version, owner_id, kind, snapshot, event_id, \
+             changed_at) VALUES ('{NEW_ID}', 1, 'alice', 'CREATED', '{{}}', '{NEW_ID}', \
+             CURRENT_TIMESTAMP)"
+        )),
+        "ck_task_versions_kind" => one(format!(
+            "INSERT INTO task_versions (task_id, version, owner_id, kind, snapshot, event_id, \
+             changed_at) VALUES ('{NEW_ID}', 2, 'alice', 'BOGUS', '{{}}', '{NEW_ID}', \
+             CURRENT_TIMESTAMP)"
+        )),
         other => panic!("no statement violates {other}: add one to `trigger`"),
     }
 }

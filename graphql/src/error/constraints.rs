@@ -186,6 +186,33 @@ pub const CONSTRAINTS: &[Constraint] = &[
         Check,
         &["state"],
     ),
+    internal(
+        "pk_consumer_members",
+        "consumer_members",
+        PrimaryKey,
+        &["consumer", "topic", "instance"],
+    ),
+    internal(
+        "pk_consumer_leases",
+        "consumer_leases",
+        PrimaryKey,
+        &["consumer", "topic", "partition"],
+    ),
+    internal(
+        "ck_consumer_leases_partition",
+        "consumer_leases",
+        Check,
+        &["partition"],
+    ),
+    // Each change locks its task first and records the next version; a restore inserts the
+    // task row first (`ON CONFLICT DO NOTHING`), so two changes never meet here.
+    internal(
+        "pk_task_versions",
+        "task_versions",
+        PrimaryKey,
+        &["task_id", "version"],
+    ),
+    internal("ck_task_versions_kind", "task_versions", Check, &["kind"]),
     // The checks on enumerated text columns (m20261207_000004_add_value_checks); on SQLite they
     // are triggers that abort with the constraint's name.
     internal(

@@ -379,22 +379,26 @@ pub async fn restore_task(
         .await?
         .ok_or_else(|| ApiError::not_found("task", &id.to_string()))?;
     if latest.kind != VersionKind::Deleted {
-        return Err(ApiError::Conflict {
-            message: format!("task {id} is not deleted; only a deleted task can be restored"),
-            field: Some("id".to_owned()),
-        });
+        return Err(not_deleted(id));
     }
     let deleted = Version::from_row(latest)?;
     let mut model = deleted.model();
     model.version = deleted.row.version + 1;
     model.updated_at = now;
-    let mut row: task::ActiveModel = model.into();
-    row = row.reset_all();
-    // Derived from the title and description by `task::ActiveModel::before_save`.
-    row.search_title = sea_orm::ActiveValue::NotSet;
-    row.search_body = sea_orm::ActiveValue::NotSet;
-    row.title_key = sea_orm::ActiveValue::NotSet;
-    let restored = row.insert(&txn).await?;
+    // `Entity::insert` skips `before_save`, which derives these elsewhere.
+    model.search_title = entities::search::document(&model.title);
+    model.search_body = entities::search::document(&model.description);
+    model.title_key = entities::search::title_key(&model.title);
+    // A concurrent restore of the same task inserted it first: this one restores nothing.
+    let row: task::ActiveModel = model.clone().into();
+    let inserted = task::Entity::insert(row.reset_all())
+        .on_conflict_do_nothing_on([task::Column::Id])
+        .exec_without_returning(&txn)
+        .await?;
+    if !matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+        return Err(not_deleted(id));
+    }
+    let restored = model;
     let tag_rows =
         super::task_tagging::link_tags(&txn, &ctx.owner_id, id, &deleted.snapshot.tags, now)
             .await?;
@@ -423,6 +427,13 @@ pub async fn restore_task(
     .await?;
     super::commit_and_notify(txn).await?;
     Ok(restored)
+}
+
+fn not_deleted(id: Uuid) -> ApiError {
+    ApiError::Conflict {
+        message: format!("id: task {id} is not deleted; only a deleted task can be restored"),
+        field: Some("id".to_owned()),
+    }
 }
 
 #[cfg(test)]
