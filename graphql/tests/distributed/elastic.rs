@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use super::*;
 
 /// The lease period of the test's instances: short, so takeovers happen within seconds.
-const LEASE_TTL_MS: u64 = 1500;
+const LEASE_TTL_MS: u64 = 3000;
 const TOPIC: &str = stream::topics::TASK_EVENTS;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use super::*;
 use stream::consumer::LeaseConfig;
 
 /// A short lease period, so that takeovers happen within a test's patience.
-const TTL: Duration = Duration::from_millis(600);
+const TTL: Duration = Duration::from_millis(1000);
 
 fn leased(instance: &str) -> ConsumerConfig {
     ConsumerConfig {
