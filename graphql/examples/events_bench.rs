@@ -2,8 +2,10 @@
 //! protocol) and a local nats-server (JetStream), then on the embedded transport.
 //!
 //! ```sh
-//! cargo run -p graphql --release --example events_bench -- [EVENTS] [postgres://... | sqlite]
+//! cargo run -p graphql --release --example events_bench -- [EVENTS] [postgres://... | sqlite] [both | kafka | nats]
 //! ```
+//!
+//! The third argument runs one broker only (tansu's fetches take most of a `both` run).
 //!
 //! On each broker:
 //! 1. Raw: the same records the relay would send, produced straight through the transport (one
@@ -98,24 +100,37 @@ async fn main() -> anyhow::Result<()> {
     let events: Vec<(String, stream::CloudEvent)> = (0..n).map(event).collect();
     println!("{n} events, application database {database}");
 
-    let tansu = TansuBroker::start().await?;
-    let kafka = BrokerConfig::Kafka(stream::kafka::KafkaConfig::from_brokers(&tansu.brokers())?);
-    let label = format!(
-        "Kafka (tansu {}, sqlite storage, gzip)",
-        stream::broker_process::TANSU_VERSION
-    );
-    let on_kafka = on_broker(&label, &kafka, &db, &events).await?;
-    drop(tansu);
-    let nats_server = NatsServer::start().await?;
-    let nats = BrokerConfig::Nats(stream::nats::NatsConfig::from_url(&nats_server.url())?);
-    let on_nats = on_broker(
-        "NATS (nats-server, JetStream file storage)",
-        &nats,
-        &db,
-        &events,
-    )
-    .await?;
-    drop(nats_server);
+    let which = args.get(3).map_or("both", String::as_str);
+    if !["both", "kafka", "nats"].contains(&which) {
+        anyhow::bail!("the third argument is both, kafka or nats, not {which:?}");
+    }
+    let on_kafka = if which == "nats" {
+        None
+    } else {
+        let tansu = TansuBroker::start().await?;
+        let kafka =
+            BrokerConfig::Kafka(stream::kafka::KafkaConfig::from_brokers(&tansu.brokers())?);
+        let label = format!(
+            "Kafka (tansu {}, sqlite storage, gzip)",
+            stream::broker_process::TANSU_VERSION
+        );
+        Some(on_broker(&label, &kafka, &db, &events).await?)
+    };
+    let on_nats = if which == "kafka" {
+        None
+    } else {
+        let nats_server = NatsServer::start().await?;
+        let nats = BrokerConfig::Nats(stream::nats::NatsConfig::from_url(&nats_server.url())?);
+        Some(
+            on_broker(
+                "NATS (nats-server, JetStream file storage)",
+                &nats,
+                &db,
+                &events,
+            )
+            .await?,
+        )
+    };
 
     println!();
     println!(
@@ -133,13 +148,16 @@ async fn main() -> anyhow::Result<()> {
             f.consumed / f.raw_fetch
         }),
     ];
+    let shown = |f: Option<&Figures>, figure: Figure, places: usize| {
+        f.map_or_else(|| "-".to_owned(), |f| format!("{:.*}", places, figure(f)))
+    };
     for (name, figure) in rows {
-        let (k, s) = (figure(&on_kafka), figure(&on_nats));
-        if name.contains("target") {
-            println!("{name:<28} {k:>16.2} {s:>16.2}");
-        } else {
-            println!("{name:<28} {k:>16.0} {s:>16.0}");
-        }
+        let places = if name.contains("target") { 2 } else { 0 };
+        let (k, s) = (
+            shown(on_kafka.as_ref(), figure, places),
+            shown(on_nats.as_ref(), figure, places),
+        );
+        println!("{name:<28} {k:>16} {s:>16}");
     }
     println!();
     embedded(&db).await?;

@@ -203,18 +203,27 @@ impl<W: LogWriter> Relay<W> {
         .await;
         let mut report = RoundReport::default();
         let metrics = telemetry::metrics::metrics();
-        for (topic, partition, rows, outcome, spans) in results {
-            let topic = telemetry::metrics::TopicLabels { topic };
+        // Every group that went out is marked in one statement (one commit per round, not one
+        // per partition); failures are recorded per group.
+        let mut published: Vec<(&outbox::Model, i32, i64)> = Vec::new();
+        for (topic, partition, rows, outcome, spans) in &results {
+            let labels = telemetry::metrics::TopicLabels {
+                topic: topic.clone(),
+            };
             match outcome {
                 Ok(offsets) if offsets.len() == rows.len() => {
-                    for (span, offset) in spans.iter().zip(&offsets) {
+                    for (span, offset) in spans.iter().zip(offsets) {
                         span.record("messaging.kafka.offset", offset);
                     }
-                    mark_published(&self.db, &rows, partition, &offsets).await?;
+                    published.extend(
+                        rows.iter()
+                            .zip(offsets)
+                            .map(|(row, offset)| (row, *partition, *offset)),
+                    );
                     report.published += rows.len();
                     metrics
                         .relay_published
-                        .get_or_create(&topic)
+                        .get_or_create(&labels)
                         .inc_by(rows.len() as u64);
                 }
                 Ok(offsets) => {
@@ -223,26 +232,27 @@ impl<W: LogWriter> Relay<W> {
                         offsets.len(),
                         rows.len()
                     );
-                    record_failure(&self.db, &rows, &msg).await?;
+                    record_failure(&self.db, rows, &msg).await?;
                     report.failed += rows.len();
                     metrics
                         .relay_produce_errors
-                        .get_or_create(&topic)
+                        .get_or_create(&labels)
                         .inc_by(rows.len() as u64);
                 }
                 Err(e) => {
-                    for span in &spans {
+                    for span in spans {
                         span.in_scope(|| tracing::warn!(error = %e, "produce failed"));
                     }
-                    record_failure(&self.db, &rows, &e.to_string()).await?;
+                    record_failure(&self.db, rows, &e.to_string()).await?;
                     report.failed += rows.len();
                     metrics
                         .relay_produce_errors
-                        .get_or_create(&topic)
+                        .get_or_create(&labels)
                         .inc_by(rows.len() as u64);
                 }
             }
         }
+        mark_published(&self.db, &published).await?;
         Ok(report)
     }
 }
@@ -283,19 +293,22 @@ fn traced_record(
 
 async fn mark_published(
     db: &DatabaseConnection,
-    rows: &[outbox::Model],
-    partition: i32,
-    offsets: &[i64],
+    published: &[(&outbox::Model, i32, i64)],
 ) -> Result<(), DbErr> {
-    let mut case = CaseStatement::new();
-    for (row, offset) in rows.iter().zip(offsets) {
-        case = case.case(Expr::col(outbox::Column::Id).eq(row.id), Expr::val(*offset));
+    if published.is_empty() {
+        return Ok(());
+    }
+    let (mut partitions, mut offsets) = (CaseStatement::new(), CaseStatement::new());
+    for (row, partition, offset) in published {
+        let this = Expr::col(outbox::Column::Id).eq(row.id);
+        partitions = partitions.case(this.clone(), Expr::val(*partition));
+        offsets = offsets.case(this, Expr::val(*offset));
     }
     outbox::Entity::update_many()
         .col_expr(outbox::Column::PublishedAt, Expr::val(Utc::now()))
-        .col_expr(outbox::Column::Partition, Expr::val(partition))
-        .col_expr(outbox::Column::Offset, case.into())
-        .filter(outbox::Column::Id.is_in(rows.iter().map(|r| r.id)))
+        .col_expr(outbox::Column::Partition, partitions.into())
+        .col_expr(outbox::Column::Offset, offsets.into())
+        .filter(outbox::Column::Id.is_in(published.iter().map(|(row, _, _)| row.id)))
         .exec(db)
         .await?;
     Ok(())
