@@ -171,8 +171,8 @@ function signOut(message, problem) {
   ctx.live?.stop();
   clearInterval(pollTimer);
   window.removeEventListener('hashchange', route);
-  // A deletion waiting for its Undo to expire is sent while the token still works.
-  endUndo({ keepalive: true });
+  // An Undo offered to this user goes with their session.
+  endUndo();
   current?.unmount?.();
   current = null;
   currentView = null;

@@ -67,6 +67,8 @@ export const UPDATE_TASK = document(`mutation UpdateTask($id: ID!, $input: Updat
 export const COMPLETE_TASK = document('mutation CompleteTask($id: ID!) { completeTask(id: $id) { ...TaskFields } }');
 export const REOPEN_TASK = document('mutation ReopenTask($id: ID!) { reopenTask(id: $id) { ...TaskFields } }');
 export const DELETE_TASK = document('mutation DeleteTask($id: ID!) { deleteTask(id: $id) }');
+/** Brings a deleted task back (a new version, with its tags and pending reminders). */
+export const RESTORE_TASK = document('mutation RestoreTask($id: ID!) { restoreTask(id: $id) { ...TaskFields } }');
 /** The next dates of a rule that is not saved yet, as the API computes them once it is saved. */
 export const PREVIEW_RECURRENCE = document(`query PreviewRecurrence($recurrence: RecurrenceInput!, $dueAt: DateTime!,
     $count: Int) {
