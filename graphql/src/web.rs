@@ -92,6 +92,7 @@ const ASSETS: &[Asset] = &[
     asset!("quick_add_form.js", JS),
     asset!("phrases.js", JS),
     asset!("undo.js", JS),
+    asset!("history.js", JS),
     asset!("history_words.js", JS),
     asset!("editor.js", JS),
     asset!("reminders.js", JS),

@@ -33,6 +33,10 @@ fragment('TaskFields', 'Task', `{
   reminders { id minutesBeforeDue at fireAt status }
   seriesId previousOccurrence { id } nextOccurrence { id dueAt completed }
 }`);
+fragment('TaskVersionFields', 'TaskVersion', `{
+  version kind at causedBy changes { field old new }
+  task { id previousOccurrence { id title dueAt } }
+}`);
 fragment('NotificationFields', 'Notification', '{ id kind title body createdAt readAt task { id title dueAt } }');
 fragment('UserFields', 'User', '{ id timezone webhookUrl }');
 
@@ -69,6 +73,13 @@ export const REOPEN_TASK = document('mutation ReopenTask($id: ID!) { reopenTask(
 export const DELETE_TASK = document('mutation DeleteTask($id: ID!) { deleteTask(id: $id) }');
 /** Brings a deleted task back (a new version, with its tags and pending reminders). */
 export const RESTORE_TASK = document('mutation RestoreTask($id: ID!) { restoreTask(id: $id) { ...TaskFields } }');
+/**
+ * A page of one task's versions, newest first. `$asOf` reads a deleted task as it was before
+ * (a deleted task is not `task(id)` any more); null reads the task as it is.
+ */
+export const TASK_HISTORY = document(`query TaskHistory($id: ID!, $asOf: DateTime, $first: Int, $after: String) {
+  task(id: $id, asOf: $asOf) { id history(first: $first, after: $after) {
+    pageInfo { ...PageFields } nodes { ...TaskVersionFields } } } }`);
 /** The next dates of a rule that is not saved yet, as the API computes them once it is saved. */
 export const PREVIEW_RECURRENCE = document(`query PreviewRecurrence($recurrence: RecurrenceInput!, $dueAt: DateTime!,
     $count: Int) {
