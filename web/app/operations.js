@@ -37,6 +37,10 @@ fragment('TaskVersionFields', 'TaskVersion', `{
   version kind at causedBy changes { field old new }
   task { id previousOccurrence { id title dueAt } }
 }`);
+fragment('DeletedTaskFields', 'DeletedTask', `{
+  deletedAt
+  task { id title description priority completed dueAt recurrence { rule } tags { ...TagFields } }
+}`);
 fragment('NotificationFields', 'Notification', '{ id kind title body createdAt readAt task { id title dueAt } }');
 fragment('UserFields', 'User', '{ id timezone webhookUrl }');
 
@@ -80,6 +84,9 @@ export const RESTORE_TASK = document('mutation RestoreTask($id: ID!) { restoreTa
 export const TASK_HISTORY = document(`query TaskHistory($id: ID!, $asOf: DateTime, $first: Int, $after: String) {
   task(id: $id, asOf: $asOf) { id history(first: $first, after: $after) {
     pageInfo { ...PageFields } nodes { ...TaskVersionFields } } } }`);
+/** A page of the deleted tasks, most recently deleted first, as each was when deleted. */
+export const DELETED_TASKS = document(`query DeletedTasks($first: Int, $after: String) {
+  deletedTasks(first: $first, after: $after) { pageInfo { ...PageFields } nodes { ...DeletedTaskFields } } }`);
 /** The next dates of a rule that is not saved yet, as the API computes them once it is saved. */
 export const PREVIEW_RECURRENCE = document(`query PreviewRecurrence($recurrence: RecurrenceInput!, $dueAt: DateTime!,
     $count: Int) {

@@ -5,7 +5,7 @@
 // Both are sent at once. Undo reopens a completed task (`reopenTask`) and restores a deleted one
 // (`restoreTask`: the same task, with its tags and pending reminders, as a new version of it).
 // An offer that ends (timed out, dismissed or replaced) just goes away: there is nothing left to
-// send.
+// send, and a deleted task can still be restored from Recently deleted (deleted.js).
 
 import { h, announce } from './dom.js';
 import { restoreFailure } from './history_words.js';

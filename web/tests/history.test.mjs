@@ -1,7 +1,8 @@
-// Browser tests of a task's history in Debian's Chromium against the real taskstream binary in
-// development mode: the history panel (versions newest first, in words and in the user's zone,
-// paged with "Show older", the occurrence a recurrence rule started from). The tests of the
-// `describe` run in order and share one server and one user, whose zone is New York.
+// Browser tests of a task's history and the deleted tasks in Debian's Chromium against the real
+// taskstream binary in development mode: the history panel (versions newest first, in words and
+// in the user's zone, paged with "Show older", the occurrence a recurrence rule started from),
+// and Recently deleted (live, restore back into the list, a refused restore said in words). The
+// tests of the `describe` run in order and share one server and one user, whose zone is New York.
 
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,10 @@ import { startServer, launchBrowser, waitFor, screenshot, graphql } from './harn
 
 function taskItem(page, title) {
   return page.locator('#task-list .task').filter({ has: page.getByRole('button', { name: `Edit “${title}”`, exact: true }) });
+}
+
+function deletedItem(page, title) {
+  return page.locator('#deleted-list .task').filter({ has: page.locator('.title', { hasText: title }) });
 }
 
 /** The history panel's versions as they read: [{kind, time, cause, changes}]. */
@@ -21,7 +26,7 @@ function versions(page) {
   })));
 }
 
-describe('Task history in the web app', () => {
+describe('Task history and deleted tasks in the web app', () => {
   let server;
   let browser;
   let page;
@@ -31,6 +36,7 @@ describe('Task history in the web app', () => {
     .then((data) => data.createTask.id);
   const updateTask = (id, input) => api('mutation($id: ID!, $input: UpdateTaskInput!) { updateTask(id: $id, input: $input) { id } }',
     { id, input });
+  const deleteTask = (id) => api('mutation($id: ID!) { deleteTask(id: $id) }', { id });
   const history = () => page.getByRole('dialog', { name: /^History of/ });
 
   /** Opens task `id` in the editor through its link, then its history. */
@@ -137,5 +143,68 @@ describe('Task history in the web app', () => {
     await history().getByRole('button', { name: 'Back to “Water the plants”' }).click();
     await page.locator('#history-status', { hasText: 'Newest first: 1 version.' }).waitFor();
     assert.equal((await versions(page))[0].cause, created.cause);
+  });
+
+  it('lists deleted tasks live and restores one, back in the list with its tags', async () => {
+    const passport = await createTask({ title: 'Renew the passport', tags: ['papers'], dueAt: '2030-05-01T14:00:00Z' });
+    const gym = await createTask({ title: 'Cancel the gym' });
+    await deleteTask(passport);
+    await deleteTask(gym);
+    await page.evaluate(() => { location.hash = '#/tasks'; });
+    await page.getByRole('link', { name: 'Recently deleted' }).click();
+    await page.getByRole('heading', { name: 'Recently deleted', level: 1 }).waitFor();
+    assert.equal(await page.title(), 'Recently deleted · Taskstream');
+    const titles = () => page.locator('#deleted-list .task .title').allTextContents();
+    await waitFor('the deleted tasks are listed, most recently deleted first', async () =>
+      (await titles()).join() === 'Cancel the gym,Renew the passport');
+    const row = deletedItem(page, 'Renew the passport');
+    await row.locator('.deleted-at', { hasText: /^Deleted today at \d\d:\d\d$/ }).waitFor();
+    await row.locator('.tag', { hasText: 'papers' }).waitFor();
+    await screenshot(page, 'deleted');
+
+    // Its history ends with the deletion.
+    await row.getByRole('button', { name: 'History of “Renew the passport”' }).click();
+    await page.locator('#history-status', { hasText: 'Newest first: 2 versions.' }).waitFor();
+    assert.deepEqual((await versions(page)).map((v) => v.kind), ['Deleted', 'Created']);
+    await history().getByRole('button', { name: 'Close' }).click();
+
+    // Live: a task deleted elsewhere comes on top.
+    const elsewhere = await createTask({ title: 'Deleted in another tab' });
+    await deleteTask(elsewhere);
+    await waitFor('the deletion made elsewhere is listed on top', async () => (await titles())[0] === 'Deleted in another tab');
+
+    await row.getByRole('button', { name: 'Restore “Renew the passport”' }).click();
+    await row.waitFor({ state: 'detached' });
+    await page.locator('#announcer', { hasText: 'Restored “Renew the passport”: it is back in your tasks.' }).waitFor();
+    await page.getByRole('link', { name: 'Back to tasks' }).click();
+    await taskItem(page, 'Renew the passport').locator('.tag', { hasText: 'papers' }).waitFor();
+  });
+
+  it('says in words why a restore failed when the task was restored elsewhere meanwhile', async () => {
+    // This page's live updates are held back, so it cannot know of the restore made elsewhere.
+    const stale = await browser.context.newPage();
+    let holdLive = false;
+    await stale.routeWebSocket(/\/graphql\/ws$/, (ws) => {
+      const upstream = ws.connectToServer();
+      ws.onMessage((message) => upstream.send(message));
+      upstream.onMessage((message) => {
+        if (!(holdLive && String(message).includes('taskChanged'))) ws.send(message);
+      });
+    });
+    try {
+      const id = await createTask({ title: 'Restored in two places' });
+      await deleteTask(id);
+      await stale.goto(`${server.base}/#/deleted`);
+      const row = deletedItem(stale, 'Restored in two places');
+      await row.waitFor();
+      holdLive = true;
+      await api('mutation($id: ID!) { restoreTask(id: $id) { id } }', { id });
+      await row.getByRole('button', { name: 'Restore “Restored in two places”' }).click();
+      await row.locator('.field-error', { hasText: 'This task is not deleted any more.' }).waitFor();
+      await stale.locator('#announcer[data-kind="error"]',
+        { hasText: '“Restored in two places” was not restored: This task is not deleted any more.' }).waitFor();
+    } finally {
+      await stale.close();
+    }
   });
 });

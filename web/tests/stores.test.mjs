@@ -1,6 +1,6 @@
 // Unit tests of the app's data layer (no browser, no server): the GraphQL documents against
-// schema.graphql, the priority table, and the task, tag and notification stores with a fake API
-// whose answers each test gives, in the order it chooses.
+// schema.graphql, the priority table, and the task, deleted task, tag and notification stores
+// with a fake API whose answers each test gives, in the order it chooses.
 
 import { describe, it, beforeEach, afterEach, mock } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +11,7 @@ import { REPO } from './harness.mjs';
 import * as operations from '../app/operations.js';
 import { PRIORITIES, priority } from '../app/priority.js';
 import { createTaskStore, matchesFilter, compareTasks } from '../app/task_store.js';
+import { createDeletedStore } from '../app/deleted_store.js';
 import { PAGE } from '../app/store.js';
 import { createTagStore } from '../app/tag_store.js';
 import { createNotificationStore } from '../app/notification_store.js';
@@ -352,6 +353,54 @@ describe('the task store around a restore', () => {
     assert.equal(store.applyChange({ kind: 'DELETED', taskId: restored.id, task: null }), 'applied');
     assert.equal(store.applyChange({ kind: 'CREATED', taskId: restored.id, task: task(1, { version: 5 }) }), 'applied');
     assert.deepEqual(titles(store), ['Task 2', 'Task 1']);
+  });
+});
+
+describe('the deleted task store', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));
+  afterEach(() => mock.timers.reset());
+
+  const deleted = (n, deletedAt = `2026-01-02T00:00:0${n}+00:00`) => ({ deletedAt, task: task(n) });
+  const page = (items, { hasNextPage = false } = {}) => ({
+    deletedTasks: { pageInfo: { hasNextPage, endCursor: items.length ? `cursor-${items.at(-1).task.id}` : null }, nodes: items },
+  });
+  const listed = (store) => store.getState().items.map((d) => d.task.title);
+
+  async function loadedDeleted(items, options) {
+    const api = fakeApi();
+    const store = createDeletedStore({ request: api.request });
+    store.watch();
+    const loading = store.restart();
+    api.calls[0].resolve(page(items, options));
+    await loading;
+    return { api, store };
+  }
+
+  it('pages: "Show more" appends the deleted tasks after the end cursor', async () => {
+    const { api, store } = await loadedDeleted([deleted(3), deleted(2)], { hasNextPage: true });
+    assert.deepEqual(api.calls[0].variables, { first: PAGE, after: null });
+    const more = store.loadMore();
+    assert.deepEqual(api.calls[1].variables, { first: PAGE, after: `cursor-${task(2).id}` });
+    api.calls[1].resolve(page([deleted(1)]));
+    await more;
+    assert.deepEqual(listed(store), ['Task 3', 'Task 2', 'Task 1']);
+    assert.equal(store.getState().pageInfo.hasNextPage, false);
+  });
+
+  it('drops a task restored here or elsewhere without a request, and loads again for a deletion', async () => {
+    const { api, store } = await loadedDeleted([deleted(3), deleted(2), deleted(1)]);
+    store.restored(task(3).id);
+    assert.equal(store.applyChange({ kind: 'CREATED', taskId: task(2).id, task: task(2, { version: 3 }) }), 'applied');
+    assert.equal(store.applyChange({ kind: 'CREATED', taskId: task(9).id, task: task(9) }), 'ignored');
+    assert.equal(store.applyChange({ kind: 'UPDATED', taskId: task(9).id, task: task(9, { version: 2 }) }), 'ignored');
+    assert.deepEqual(listed(store), ['Task 1']);
+    assert.equal(store.applyChange({ kind: 'DELETED', taskId: task(8).id, task: null }), 'refetch');
+    assert.equal(store.applyChange({ kind: 'DELETED', taskId: task(7).id, task: null }), 'refetch');
+    mock.timers.tick(150);
+    assert.deepEqual(api.names(), ['DeletedTasks', 'DeletedTasks'], 'one load for both deletions');
+    api.calls[1].resolve(page([deleted(7), deleted(8), deleted(1)]));
+    await settle();
+    assert.deepEqual(listed(store), ['Task 7', 'Task 8', 'Task 1']);
   });
 });
 
