@@ -179,15 +179,14 @@ export function renewToken(refused = storedToken()) {
 }
 
 /**
- * Runs one operation and returns its `data`; throws an ApiError on any error. `keepalive`
- * lets the request outlive the page (see undo.js: a deletion sent as the page is hidden).
- * A request refused as unauthenticated is retried once with a renewed token, when there is a
- * way to renew it (development mode).
+ * Runs one operation and returns its `data`; throws an ApiError on any error. A request
+ * refused as unauthenticated is retried once with a renewed token, when there is a way to
+ * renew it (development mode).
  */
-export async function gql(query, variables = {}, { keepalive = false } = {}) {
+export async function gql(query, variables = {}) {
   const token = storedToken();
   try {
-    return await send(query, variables, token, keepalive);
+    return await send(query, variables, token);
   } catch (e) {
     if (e.code !== 'UNAUTHENTICATED' || !e.refusedToken) throw e;
     const renewed = await renewToken(token);
@@ -196,7 +195,7 @@ export async function gql(query, variables = {}, { keepalive = false } = {}) {
       throw e;
     }
     try {
-      return await send(query, variables, renewed, keepalive);
+      return await send(query, variables, renewed);
     } catch (again) {
       if (again.code === 'UNAUTHENTICATED' && again.refusedToken) onUnauthenticated();
       throw again;
@@ -205,7 +204,7 @@ export async function gql(query, variables = {}, { keepalive = false } = {}) {
 }
 
 /** One POST /graphql with `token`. A 401 is an UNAUTHENTICATED ApiError with `refusedToken` set. */
-async function send(query, variables, token, keepalive) {
+async function send(query, variables, token) {
   const headers = { 'Content-Type': 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
   let response;
@@ -214,7 +213,6 @@ async function send(query, variables, token, keepalive) {
       method: 'POST',
       headers,
       body: JSON.stringify({ query, variables }),
-      keepalive,
     });
   } catch (e) {
     throw new ApiError(`The server cannot be reached (${e.message}).`, 'NETWORK', null);

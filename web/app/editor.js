@@ -1,14 +1,16 @@
 // The task form, in a modal dialog: title, description, priority, due date and time in the
 // user's zone, tags with autocomplete and inline creation, recurrence (presets, or a raw RRULE
 // under "Custom rule", with the next dates from `Recurrence.upcoming` for the saved rule and,
-// live while editing, from `previewRecurrence`), reminders. API errors are shown next to the
-// field their message names, in the form's words (api.js `humanMessage`).
+// live while editing, from `previewRecurrence`), reminders; for a saved task, its history
+// (history.js). API errors are shown next to the field their message names, in the form's
+// words (api.js `humanMessage`).
 
 import { gql, humanMessage, pathIndex, withoutPath, withLabels } from './api.js';
 import { h, replace, announce, nextId } from './dom.js';
 import { zone, toInstant, toWallClock, formatDateTime } from './time.js';
 import { DAYS, PRESETS, ruleOf, presetOf, describe, previewVariables } from './recurrence.js';
 import { deleteWithUndo } from './undo.js';
+import { openHistory } from './history.js';
 import { ReminderList, DEFAULT_TIME } from './reminders.js';
 import { TASK, CREATE_TASK, UPDATE_TASK, PREVIEW_RECURRENCE } from './operations.js';
 import { PRIORITIES } from './priority.js';
@@ -188,6 +190,7 @@ class TaskForm {
       h('div', { class: 'actions' },
         save,
         h('button', { type: 'button', text: 'Cancel', onclick: () => this.onCancel?.() }),
+        t && h('button', { type: 'button', id: 'task-history', text: 'History', onclick: () => openHistory(t) }),
         t && h('button', { type: 'button', class: 'danger', text: 'Delete', onclick: () => this.remove() })));
     form.addEventListener('submit', (e) => {
       e.preventDefault();

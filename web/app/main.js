@@ -1,9 +1,10 @@
 // The app shell: sign-in, the live connection, the unread badge, the user's time zone and hash
-// routing between the views (#/tasks, #/tags, #/notifications, #/settings; the task list keeps
-// its smart view, filters and sort in a query after #/tasks and follows it itself). Views get a
-// shared context: the live client, the stores (tasks, tags, notifications: each owns its data,
-// paging and live updates), an event bus for task changes and the zone, and the signed-in user
-// (`me`). In development mode a refused token is renewed from /dev/token (api.js, recoverLive).
+// routing between the views (#/tasks, #/deleted, #/tags, #/notifications, #/settings; the task
+// list keeps its smart view, filters and sort in a query after #/tasks and follows it itself).
+// Views get a shared context: the live client, the stores (tasks, deleted tasks, tags,
+// notifications: each owns its data, paging and live updates), an event bus for task changes
+// and the zone, and the signed-in user (`me`). In development mode a refused token is renewed
+// from /dev/token (api.js, recoverLive).
 
 import { gql, storedToken, storeToken, setUnauthenticatedHandler, setTokenRenewer, renewToken, isDevelopmentToken }
   from './api.js';
@@ -13,9 +14,11 @@ import { zone, setZone } from './time.js';
 import { renderSignIn, fetchDevToken, mountSettings } from './signin.js';
 import { oidcSettings, isCallback, completeSignIn } from './oidc.js';
 import { mountTasks } from './tasks.js';
+import { mountDeleted } from './deleted.js';
 import { mountTags } from './tags.js';
 import { mountNotifications } from './notifications.js';
 import { createTaskStore } from './task_store.js';
+import { createDeletedStore } from './deleted_store.js';
 import { createTagStore } from './tag_store.js';
 import { createNotificationStore } from './notification_store.js';
 import { ME, VIEWER, TASK_CHANGED, NOTIFICATION_RECEIVED } from './operations.js';
@@ -25,13 +28,19 @@ import { notificationText } from './phrases.js';
 /** How often the unread count is polled when the server has no notification subscription. */
 const UNREAD_POLL_MS = 30000;
 
-const views = { tasks: mountTasks, tags: mountTags, notifications: mountNotifications, settings: mountSettings };
+const views = { tasks: mountTasks, deleted: mountDeleted, tags: mountTags, notifications: mountNotifications,
+  settings: mountSettings };
+/** Each view's name in the page title. */
+const TITLES = { tasks: 'Tasks', deleted: 'Recently deleted', tags: 'Tags', notifications: 'Notifications',
+  settings: 'Settings' };
+/** The main menu's entry a view belongs to: the deleted tasks are under Tasks. */
+const SECTIONS = { deleted: 'tasks' };
 
 const ctx = {
   bus: new EventTarget(),
   live: null,
   me: null,
-  /** {tasks, tags, notifications}, fresh for each sign-in. */
+  /** {tasks, deleted, tags, notifications}, fresh for each sign-in. */
   stores: null,
   emit(name, detail) {
     ctx.bus.dispatchEvent(new CustomEvent(name, { detail }));
@@ -93,12 +102,13 @@ function route(event) {
   currentView = view;
   const main = document.getElementById('main');
   replace(main);
+  const section = SECTIONS[view] || view;
   for (const link of document.querySelectorAll('#nav a')) {
-    if (link.dataset.view === view) link.setAttribute('aria-current', 'page');
+    if (link.dataset.view === section) link.setAttribute('aria-current', section === view ? 'page' : 'true');
     else link.removeAttribute('aria-current');
   }
   current = views[view](main, ctx);
-  document.title = `${view[0].toUpperCase()}${view.slice(1)} · Taskstream`;
+  document.title = `${TITLES[view]} · Taskstream`;
   if (event) {
     // After navigating, the new view's heading has the focus (and is read out).
     const heading = main.querySelector('h1');
@@ -112,7 +122,8 @@ async function start() {
   setZone(ctx.me.timezone);
   document.getElementById('nav').hidden = false;
   showZone();
-  const stores = { tasks: createTaskStore(), tags: createTagStore(), notifications: createNotificationStore() };
+  const stores = { tasks: createTaskStore(), deleted: createDeletedStore(), tags: createTagStore(),
+    notifications: createNotificationStore() };
   ctx.stores = stores;
   stores.notifications.subscribe(showUnread);
   ctx.live = new LiveClient(storedToken, {
@@ -120,12 +131,14 @@ async function start() {
     onReconnect: () => {
       // Changes made while the socket was down were missed.
       stores.tasks.invalidate();
+      stores.deleted.invalidate();
       stores.notifications.invalidate();
     },
     onForbidden: (refused) => recoverLive(refused),
   });
   ctx.live.subscribe(TASK_CHANGED, {}, (data) => {
     stores.tasks.applyChange(data.taskChanged);
+    stores.deleted.applyChange(data.taskChanged);
     stores.tags.applyTaskChange(data.taskChanged);
     ctx.emit('task-changed', data.taskChanged);
   });
@@ -171,8 +184,8 @@ function signOut(message, problem) {
   ctx.live?.stop();
   clearInterval(pollTimer);
   window.removeEventListener('hashchange', route);
-  // A deletion waiting for its Undo to expire is sent while the token still works.
-  endUndo({ keepalive: true });
+  // An Undo offered to this user goes with their session.
+  endUndo();
   current?.unmount?.();
   current = null;
   currentView = null;

@@ -33,6 +33,14 @@ fragment('TaskFields', 'Task', `{
   reminders { id minutesBeforeDue at fireAt status }
   seriesId previousOccurrence { id } nextOccurrence { id dueAt completed }
 }`);
+fragment('TaskVersionFields', 'TaskVersion', `{
+  version kind at causedBy changes { field old new }
+  task { id previousOccurrence { id title dueAt } }
+}`);
+fragment('DeletedTaskFields', 'DeletedTask', `{
+  deletedAt
+  task { id title description priority completed dueAt recurrence { rule } tags { ...TagFields } }
+}`);
 fragment('NotificationFields', 'Notification', '{ id kind title body createdAt readAt task { id title dueAt } }');
 fragment('UserFields', 'User', '{ id timezone webhookUrl }');
 
@@ -67,6 +75,18 @@ export const UPDATE_TASK = document(`mutation UpdateTask($id: ID!, $input: Updat
 export const COMPLETE_TASK = document('mutation CompleteTask($id: ID!) { completeTask(id: $id) { ...TaskFields } }');
 export const REOPEN_TASK = document('mutation ReopenTask($id: ID!) { reopenTask(id: $id) { ...TaskFields } }');
 export const DELETE_TASK = document('mutation DeleteTask($id: ID!) { deleteTask(id: $id) }');
+/** Brings a deleted task back (a new version, with its tags and pending reminders). */
+export const RESTORE_TASK = document('mutation RestoreTask($id: ID!) { restoreTask(id: $id) { ...TaskFields } }');
+/**
+ * A page of one task's versions, newest first. `$asOf` reads a deleted task as it was before
+ * (a deleted task is not `task(id)` any more); null reads the task as it is.
+ */
+export const TASK_HISTORY = document(`query TaskHistory($id: ID!, $asOf: DateTime, $first: Int, $after: String) {
+  task(id: $id, asOf: $asOf) { id history(first: $first, after: $after) {
+    pageInfo { ...PageFields } nodes { ...TaskVersionFields } } } }`);
+/** A page of the deleted tasks, most recently deleted first, as each was when deleted. */
+export const DELETED_TASKS = document(`query DeletedTasks($first: Int, $after: String) {
+  deletedTasks(first: $first, after: $after) { pageInfo { ...PageFields } nodes { ...DeletedTaskFields } } }`);
 /** The next dates of a rule that is not saved yet, as the API computes them once it is saved. */
 export const PREVIEW_RECURRENCE = document(`query PreviewRecurrence($recurrence: RecurrenceInput!, $dueAt: DateTime!,
     $count: Int) {

@@ -9,13 +9,11 @@
 // title or relevance sort for a task that moves, and for an update or deletion of a task that is
 // neither listed nor known to be absent from the list: then the store refetches the list once,
 // debounced. Changes are applied once: a change whose version the store has seen is dropped.
-//
-// A task can be hidden (`hide`) while its deletion waits to be sent (undo.js): it leaves the
-// list and the counts as if deleted, stays out of every answer loaded meanwhile, and comes back
-// with `unhide`. Changes to it meanwhile are kept for that moment.
+// A deleted task stays deleted for the store until it is restored (`restoreTask`, from Undo or
+// the deleted tasks): the API announces that as CREATED, at a version past the deletion.
 
 import { gql } from './api.js';
-import { TASK_LIST, COMPLETE_TASK, REOPEN_TASK, DELETE_TASK } from './operations.js';
+import { TASK_LIST, COMPLETE_TASK, REOPEN_TASK, DELETE_TASK, RESTORE_TASK } from './operations.js';
 import { priority } from './priority.js';
 import { createState, createRequests, later, emptyPage, PAGE, MAX_PAGE, REFETCH_DELAY_MS } from './store.js';
 import { instantMicros } from './time.js';
@@ -124,12 +122,12 @@ export function createTaskStore({ request = gql, delay = REFETCH_DELAY_MS } = {}
   let limit = PAGE;
   /** Each listed task's cursor, as the server gave it (a task added or moved live has none). */
   let cursors = new Map();
-  /** The newest version seen of each task (Infinity once deleted). */
+  /** The newest version seen of each task. */
   const versions = new Map();
+  /** The tasks known to be deleted (until a restore brings one back). */
+  const deleted = new Set();
   const requests = createRequests(() => refetch.schedule());
   const refetch = later(() => load(), delay);
-  /** Tasks hidden while their deletion can be undone: id -> the task as last known. */
-  const hidden = new Map();
   const topUp = later(() => {
     const s = state.getState();
     if (s.pageInfo.hasNextPage && s.items.length < limit) load({ append: true, first: limit - s.items.length });
@@ -158,36 +156,16 @@ export function createTaskStore({ request = gql, delay = REFETCH_DELAY_MS } = {}
         }
         const listed = state.getState().items;
         const ids = new Set(listed.map((t) => t.id));
-        const page = edges.map((e) => e.node).filter((t) => !hidden.has(t.id));
+        const page = edges.map((e) => e.node);
         const items = append ? listed.concat(page.filter((t) => !ids.has(t.id))) : page;
         limit = Math.max(PAGE, items.length);
-        const counts = append ? {} : withoutHidden(data, edges);
+        const counts = append ? {} : { totalCount: data.tasks.totalCount, open: data.open.totalCount,
+          overdue: data.overdue.totalCount };
         state.set({ items, pageInfo, ...counts, loaded: true, loading: false, error: null });
       });
     } catch (error) {
       state.set({ loading: false, error });
     }
-  }
-
-  /**
-   * The counts of a first page's answer without the hidden tasks: each counts in the open and
-   * overdue totals by its state, and in the list's total when the page holds it or, beyond the
-   * page and without a search, when it matches the filter (with a search that is not known here).
-   */
-  function withoutHidden(data, edges) {
-    let { totalCount } = data.tasks;
-    let open = data.open.totalCount;
-    let overdue = data.overdue.totalCount;
-    const now = Date.now();
-    const onPage = new Set(edges.map((e) => e.node.id));
-    for (const task of hidden.values()) {
-      if (!task.completed) open -= 1;
-      if (matchesFilter({ overdue: true }, task, now)) overdue -= 1;
-      if (onPage.has(task.id) || (!query.search && data.tasks.pageInfo.hasNextPage && matchesFilter(query.filter, task, now))) {
-        totalCount -= 1;
-      }
-    }
-    return { totalCount: Math.max(0, totalCount), open: Math.max(0, open), overdue: Math.max(0, overdue) };
   }
 
   /** Refetches once, debounced, if a view shows the list (the next one to do so loads it anyway). */
@@ -232,17 +210,21 @@ export function createTaskStore({ request = gql, delay = REFETCH_DELAY_MS } = {}
    */
   function applyChange({ kind, taskId, task }) {
     const next = kind === 'DELETED' ? null : task;
-    const seen = versions.get(taskId);
-    if (seen === Infinity || (next && next.version <= (seen ?? 0))) return 'ignored';
+    const seen = versions.get(taskId) ?? 0;
+    if (deleted.has(taskId)) {
+      // Only a restore brings it back: created again, at a version past the deletion.
+      if (kind !== 'CREATED' || !next || next.version <= seen) return 'ignored';
+    } else if (next && next.version <= seen) {
+      return 'ignored';
+    }
     requests.noteEvent();
     // A change without its task (deleted since): only a refetch tells.
     if (next !== null && !next) return invalidate();
-    versions.set(taskId, next ? next.version : Infinity);
-    if (hidden.has(taskId)) {
-      // Not in the list nor its counts: kept for unhide, or gone for good.
-      if (next) hidden.set(taskId, next);
-      else hidden.delete(taskId);
-      return 'applied';
+    if (next) {
+      versions.set(taskId, next.version);
+      deleted.delete(taskId);
+    } else {
+      deleted.add(taskId);
     }
     return applyToList(kind, taskId, next);
   }
@@ -280,8 +262,8 @@ export function createTaskStore({ request = gql, delay = REFETCH_DELAY_MS } = {}
   }
 
   /** Runs a mutation of one task and applies the task it answers with as a change of `kind`. */
-  async function mutate(kind, operation, id, options) {
-    const data = await request(operation, { id }, options);
+  async function mutate(kind, operation, id) {
+    const data = await request(operation, { id });
     const task = Object.values(data)[0];
     applyChange({ kind, taskId: id, task: kind === 'DELETED' ? null : task });
     return task;
@@ -310,26 +292,8 @@ export function createTaskStore({ request = gql, delay = REFETCH_DELAY_MS } = {}
     saved: (task, created) => applyChange({ kind: created ? 'CREATED' : 'UPDATED', taskId: task.id, task }),
     complete: (id) => mutate('COMPLETED', COMPLETE_TASK, id),
     reopen: (id) => mutate('REOPENED', REOPEN_TASK, id),
-    /** Deletes a task; `keepalive` lets the request outlive the page. */
-    remove: (id, { keepalive = false } = {}) => mutate('DELETED', DELETE_TASK, id, keepalive ? { keepalive } : undefined),
-    /** Takes `task` out of the list and its counts, as if deleted, until `unhide` (see above). */
-    hide(task) {
-      if (hidden.has(task.id) || versions.get(task.id) === Infinity) return;
-      const listed = state.getState().items.find((t) => t.id === task.id);
-      hidden.set(task.id, listed || task);
-      applyToList('DELETED', task.id, null);
-    },
-    /** Shows a hidden task again, as it is now. */
-    unhide(id) {
-      const task = hidden.get(id);
-      if (!task) return;
-      hidden.delete(id);
-      applyToList('CREATED', id, task);
-    },
-    /** A hidden task that turned out to be deleted already: it stays out. */
-    forget(id) {
-      hidden.delete(id);
-      versions.set(id, Infinity);
-    },
+    remove: (id) => mutate('DELETED', DELETE_TASK, id),
+    /** Brings a deleted task back (`restoreTask`): a created task for the list and its counts. */
+    restore: (id) => mutate('CREATED', RESTORE_TASK, id),
   };
 }

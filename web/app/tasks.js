@@ -1,6 +1,6 @@
 // The task list: smart views (Today, Upcoming grouped by day, Overdue, All), quick add,
 // search, filters, multi-key sort, cursor paging and counts; complete (with Undo), reopen and
-// delete (with Undo) in place. The view, search, filters and sort live in the address
+// delete (with Undo: the task is restored) in place, and a link to the deleted tasks (deleted.js). The view, search, filters and sort live in the address
 // (task_views.js), so a reload and back/forward keep them. It renders from the task store
 // (task_store.js), which applies each `taskChanged` (from this tab or another) to the list, and
 // follows a completed recurring task until its next occurrence exists.
@@ -86,6 +86,7 @@ export function mountTasks(main, ctx) {
       h('div', { class: 'view-head' },
         h('h1', { id: 'tasks-heading', text: 'Tasks' }),
         counts,
+        h('a', { href: '#/deleted', id: 'deleted-link', text: 'Recently deleted' }),
         h('button', { type: 'button', class: 'primary', id: 'new-task', text: 'New task',
           onclick: () => openEditor(null, ctx, afterSave) })),
       quickAdd.element,

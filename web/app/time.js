@@ -164,3 +164,13 @@ export function instantMicros(iso) {
   const fraction = /\.(\d+)/.exec(iso)?.[1] || '';
   return Date.parse(iso) * 1000 + Number(fraction.slice(3, 6).padEnd(3, '0'));
 }
+
+/**
+ * The instant one microsecond (the API's precision) before `iso`, in RFC 3339 with
+ * microseconds: the last moment a task deleted at `iso` still existed (`task(id, asOf)`).
+ */
+export function instantBefore(iso) {
+  const micros = instantMicros(iso) - 1;
+  const ms = Math.floor(micros / 1000);
+  return `${new Date(ms).toISOString().slice(0, 23)}${String(micros - ms * 1000).padStart(3, '0')}Z`;
+}

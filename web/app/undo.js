@@ -2,14 +2,13 @@
 // pauses while the pointer or the focus is on the toast; Ctrl+Z or ⌘Z outside a text field is
 // the same as the button). One offer at a time: a new one ends the one before.
 //
-// Completing is sent at once; Undo reopens the task (`reopenTask`). Deleting cannot be sent at
-// once, since the API has no `restoreTask` yet: `deleteWithUndo` hides the task in the list and
-// sends `deleteTask` only when the offer ends (it timed out, was dismissed or replaced), or at
-// once, with `keepalive`, when the page is hidden or the user signs out, so no deletion is lost
-// with the tab. Undo before then just shows the task again. When the API gains `restoreTask`,
-// `deleteWithUndo` is the one function to replace: delete at once, and undo with restoreTask.
+// Both are sent at once. Undo reopens a completed task (`reopenTask`) and restores a deleted one
+// (`restoreTask`: the same task, with its tags and pending reminders, as a new version of it).
+// An offer that ends (timed out, dismissed or replaced) just goes away: there is nothing left to
+// send, and a deleted task can still be restored from Recently deleted (deleted.js).
 
 import { h, announce } from './dom.js';
+import { restoreFailure } from './history_words.js';
 
 /** How long an Undo is offered. */
 export const UNDO_MS = 5000;
@@ -19,9 +18,8 @@ let offer = null;
 let toast = null;
 
 /**
- * Shows `message` with an Undo button. `onUndo()` runs if the user undoes in time; `onEnd({
- * keepalive })` otherwise, once: on time-out, dismissal, a newer offer, or (with `keepalive`)
- * when the page is hidden or the user signs out.
+ * Shows `message` with an Undo button. `onUndo()` runs if the user undoes in time; `onEnd()`
+ * otherwise, once: on time-out, dismissal or a newer offer.
  */
 export function offerUndo(message, { onUndo, onEnd = () => {} }) {
   end();
@@ -34,41 +32,41 @@ export function offerUndo(message, { onUndo, onEnd = () => {} }) {
   if (!el.matches(':hover, :focus-within')) resume();
 }
 
-/** Ends the offer on screen (not undone), e.g. before the page goes away. */
-export function endUndo({ keepalive = false } = {}) {
-  end({ keepalive });
+/** Ends the offer on screen (not undone), e.g. when the user signs out. */
+export function endUndo() {
+  end();
 }
 
 /**
- * Deletes `task` from `store` with an offer to undo (see the module comment), and says so.
- * Resolves once the offer has ended: to 'undone', 'deleted', or 'failed' (the task is shown again).
+ * Deletes `task` through `store` (the task store), says so and offers to undo: Undo restores it.
+ * Resolves once the offer has ended: to 'restored', 'deleted', or 'failed' (the deletion or the
+ * restore was refused; the error is announced in words).
  */
-export function deleteWithUndo(store, task) {
+export async function deleteWithUndo(store, task) {
   const title = task.title;
-  store.hide(task);
+  try {
+    await store.remove(task.id);
+  } catch (e) {
+    if (e.code !== 'NOT_FOUND') {
+      announce(`“${title}” was not deleted: ${e.message}`, 'error');
+      return 'failed';
+    }
+    // Deleted elsewhere meanwhile: what the user wanted, and just as restorable.
+    store.applyChange({ kind: 'DELETED', taskId: task.id, task: null });
+  }
   return new Promise((resolve) => {
     offerUndo(`Deleted “${title}”.`, {
-      onUndo() {
-        store.unhide(task.id);
-        announce(`Restored “${title}”.`);
-        resolve('undone');
-      },
-      async onEnd({ keepalive }) {
+      async onUndo() {
         try {
-          await store.remove(task.id, { keepalive });
-          resolve('deleted');
+          await store.restore(task.id);
+          announce(`Restored “${title}”.`);
+          resolve('restored');
         } catch (e) {
-          if (e.code === 'NOT_FOUND') {
-            // Deleted elsewhere meanwhile: what the user wanted.
-            store.forget(task.id);
-            resolve('deleted');
-            return;
-          }
-          store.unhide(task.id);
-          announce(`“${title}” was not deleted: ${e.message}`, 'error');
+          announce(`“${title}” was not restored: ${restoreFailure(e)}`, 'error');
           resolve('failed');
         }
       },
+      onEnd: () => resolve('deleted'),
     });
   });
 }
@@ -121,8 +119,8 @@ function undo() {
   close()?.onUndo();
 }
 
-function end({ keepalive = false } = {}) {
-  close()?.onEnd({ keepalive });
+function end() {
+  close()?.onEnd();
 }
 
 document.addEventListener('keydown', (event) => {
@@ -133,9 +131,4 @@ document.addEventListener('keydown', (event) => {
   if (event.target?.closest?.(text)) return;
   event.preventDefault();
   undo();
-});
-// A deletion waiting for its offer to end is sent now: the page may never come back.
-window.addEventListener('pagehide', () => end({ keepalive: true }));
-document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'hidden') end({ keepalive: true });
 });

@@ -1,6 +1,6 @@
 // Unit tests of the app's data layer (no browser, no server): the GraphQL documents against
-// schema.graphql, the priority table, and the task, tag and notification stores with a fake API
-// whose answers each test gives, in the order it chooses.
+// schema.graphql, the priority table, and the task, deleted task, tag and notification stores
+// with a fake API whose answers each test gives, in the order it chooses.
 
 import { describe, it, beforeEach, afterEach, mock } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +11,7 @@ import { REPO } from './harness.mjs';
 import * as operations from '../app/operations.js';
 import { PRIORITIES, priority } from '../app/priority.js';
 import { createTaskStore, matchesFilter, compareTasks } from '../app/task_store.js';
+import { createDeletedStore } from '../app/deleted_store.js';
 import { PAGE } from '../app/store.js';
 import { createTagStore } from '../app/tag_store.js';
 import { createNotificationStore } from '../app/notification_store.js';
@@ -312,63 +313,94 @@ describe('the task store', () => {
   });
 });
 
-describe('the task store while a deletion can be undone', () => {
+describe('the task store around a restore', () => {
   beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));
   afterEach(() => mock.timers.reset());
 
-  it('hides a task as if deleted and shows it again in its place, without a request', async () => {
+  it('takes a restored task back in its place and in the counts, without a request', async () => {
     const late = task(2, { dueAt: '2020-01-01T00:00:00+00:00' });
     const { api, store } = await loadedTasks([task(3), late, task(1)], { overdue: 1 });
-    store.hide(late);
+    const removing = store.remove(late.id);
+    api.calls[1].resolve({ deleteTask: late.id });
+    await removing;
     assert.deepEqual(titles(store), ['Task 3', 'Task 1']);
     assert.deepEqual(counts(store), { totalCount: 2, open: 2, overdue: 0 });
-    store.unhide(late.id);
+    const restoring = store.restore(late.id);
+    assert.deepEqual(api.calls[2].variables, { id: late.id });
+    // The deletion was version 2: the restore is version 3.
+    api.calls[2].resolve({ restoreTask: { ...late, version: 3 } });
+    await restoring;
     assert.deepEqual(titles(store), ['Task 3', 'Task 2', 'Task 1']);
     assert.deepEqual(counts(store), { totalCount: 3, open: 3, overdue: 1 });
     mock.timers.tick(1000);
-    assert.deepEqual(api.names(), ['TaskList']);
+    assert.deepEqual(api.names(), ['TaskList', 'DeleteTask', 'RestoreTask']);
   });
 
-  it('keeps a hidden task out of the answers loaded meanwhile, and out of their counts', async () => {
-    const { api, store } = await loadedTasks([task(3), task(2), task(1)]);
-    store.hide(task(2));
-    const loading = store.load();
-    api.calls[1].resolve(taskPage([task(3), task(2), task(1)]));
-    await loading;
-    assert.deepEqual(titles(store), ['Task 3', 'Task 1']);
-    assert.deepEqual(counts(store), { totalCount: 2, open: 2, overdue: 0 });
-    // Beyond the first page, without a search: counted out of the total when it matches.
-    store.hide(task(9));
-    const paging = store.load();
-    api.calls[2].resolve(taskPage([task(3), task(1)], { hasNextPage: true, totalCount: 30, open: 31 }));
-    await paging;
-    assert.deepEqual(counts(store), { totalCount: 28, open: 29, overdue: 0 });
-  });
-
-  it('keeps changes made elsewhere to a hidden task for when it comes back', async () => {
+  it('applies the live events of a deletion and a restore once, in whichever order they meet its own answers', async () => {
     const { store } = await loadedTasks([task(2), task(1)]);
-    store.hide(task(1));
-    const renamed = task(1, { title: 'Renamed elsewhere', version: 2 });
-    assert.equal(store.applyChange({ kind: 'UPDATED', taskId: renamed.id, task: renamed }), 'applied');
-    assert.deepEqual(titles(store), ['Task 2'], 'still hidden');
-    store.unhide(task(1).id);
-    assert.deepEqual(titles(store), ['Task 2', 'Renamed elsewhere']);
+    assert.equal(store.applyChange({ kind: 'DELETED', taskId: task(1).id, task: null }), 'applied');
+    assert.equal(store.applyChange({ kind: 'DELETED', taskId: task(1).id, task: null }), 'ignored', 'seen');
+    assert.equal(store.applyChange({ kind: 'UPDATED', taskId: task(1).id, task: task(1, { version: 2 }) }), 'ignored',
+      'a late edit does not bring a deleted task back');
+    assert.equal(store.applyChange({ kind: 'CREATED', taskId: task(1).id, task: task(1) }), 'ignored',
+      'its first version is not a restore');
+    const restored = task(1, { version: 3 });
+    assert.equal(store.applyChange({ kind: 'CREATED', taskId: restored.id, task: restored }), 'applied');
+    assert.equal(store.applyChange({ kind: 'CREATED', taskId: restored.id, task: restored }), 'ignored', 'seen');
+    assert.deepEqual(titles(store), ['Task 2', 'Task 1']);
+    assert.deepEqual(counts(store), { totalCount: 2, open: 2, overdue: 0 });
+    // Deleted again, and restored again.
+    assert.equal(store.applyChange({ kind: 'DELETED', taskId: restored.id, task: null }), 'applied');
+    assert.equal(store.applyChange({ kind: 'CREATED', taskId: restored.id, task: task(1, { version: 5 }) }), 'applied');
+    assert.deepEqual(titles(store), ['Task 2', 'Task 1']);
+  });
+});
+
+describe('the deleted task store', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));
+  afterEach(() => mock.timers.reset());
+
+  const deleted = (n, deletedAt = `2026-01-02T00:00:0${n}+00:00`) => ({ deletedAt, task: task(n) });
+  const page = (items, { hasNextPage = false } = {}) => ({
+    deletedTasks: { pageInfo: { hasNextPage, endCursor: items.length ? `cursor-${items.at(-1).task.id}` : null }, nodes: items },
+  });
+  const listed = (store) => store.getState().items.map((d) => d.task.title);
+
+  async function loadedDeleted(items, options) {
+    const api = fakeApi();
+    const store = createDeletedStore({ request: api.request });
+    store.watch();
+    const loading = store.restart();
+    api.calls[0].resolve(page(items, options));
+    await loading;
+    return { api, store };
+  }
+
+  it('pages: "Show more" appends the deleted tasks after the end cursor', async () => {
+    const { api, store } = await loadedDeleted([deleted(3), deleted(2)], { hasNextPage: true });
+    assert.deepEqual(api.calls[0].variables, { first: PAGE, after: null });
+    const more = store.loadMore();
+    assert.deepEqual(api.calls[1].variables, { first: PAGE, after: `cursor-${task(2).id}` });
+    api.calls[1].resolve(page([deleted(1)]));
+    await more;
+    assert.deepEqual(listed(store), ['Task 3', 'Task 2', 'Task 1']);
+    assert.equal(store.getState().pageInfo.hasNextPage, false);
   });
 
-  it('counts a hidden task once when its deletion is sent, or when it was deleted elsewhere', async () => {
-    const { api, store } = await loadedTasks([task(3), task(2), task(1)]);
-    store.hide(task(2));
-    const removing = store.remove(task(2).id, { keepalive: true });
-    assert.deepEqual(api.calls[1].variables, { id: task(2).id });
-    api.calls[1].resolve({ deleteTask: task(2).id });
-    await removing;
-    assert.deepEqual(counts(store), { totalCount: 2, open: 2, overdue: 0 });
-    store.hide(task(1));
-    assert.equal(store.applyChange({ kind: 'DELETED', taskId: task(1).id, task: null }), 'applied');
-    assert.deepEqual(counts(store), { totalCount: 1, open: 1, overdue: 0 });
-    store.unhide(task(1).id);
-    assert.deepEqual(titles(store), ['Task 3'], 'deleted: nothing to show again');
-    assert.deepEqual(api.names(), ['TaskList', 'DeleteTask']);
+  it('drops a task restored here or elsewhere without a request, and loads again for a deletion', async () => {
+    const { api, store } = await loadedDeleted([deleted(3), deleted(2), deleted(1)]);
+    store.restored(task(3).id);
+    assert.equal(store.applyChange({ kind: 'CREATED', taskId: task(2).id, task: task(2, { version: 3 }) }), 'applied');
+    assert.equal(store.applyChange({ kind: 'CREATED', taskId: task(9).id, task: task(9) }), 'ignored');
+    assert.equal(store.applyChange({ kind: 'UPDATED', taskId: task(9).id, task: task(9, { version: 2 }) }), 'ignored');
+    assert.deepEqual(listed(store), ['Task 1']);
+    assert.equal(store.applyChange({ kind: 'DELETED', taskId: task(8).id, task: null }), 'refetch');
+    assert.equal(store.applyChange({ kind: 'DELETED', taskId: task(7).id, task: null }), 'refetch');
+    mock.timers.tick(150);
+    assert.deepEqual(api.names(), ['DeletedTasks', 'DeletedTasks'], 'one load for both deletions');
+    api.calls[1].resolve(page([deleted(7), deleted(8), deleted(1)]));
+    await settle();
+    assert.deepEqual(listed(store), ['Task 7', 'Task 8', 'Task 1']);
   });
 });
 
