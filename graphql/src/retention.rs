@@ -130,7 +130,7 @@ pub struct RetentionPolicy {
 }
 
 /// The tables retention prunes, as they are named in logs and the metric label.
-pub const TABLES: [&str; 7] = [
+pub const TABLES: [&str; 8] = [
     "outbox",
     "processed_events",
     "webhook_deliveries",
@@ -138,6 +138,7 @@ pub const TABLES: [&str; 7] = [
     "notifications",
     "idempotency_keys",
     "task_versions",
+    "consumer_members",
 ];
 
 /// What one pass did: per table, what was deleted, or the error that stopped that table (the
@@ -285,7 +286,33 @@ pub async fn prune_once(
         "idempotency_keys",
         prune_expired_idempotency_keys(db, now, batch).await,
     );
+    // Instances that died without leaving (SIGKILL, a lost node); the live ones renew theirs
+    // every few seconds, so an hour past expiry is long gone.
+    record(
+        "consumer_members",
+        prune_departed_members(db, now - chrono::Duration::hours(1)).await,
+    );
     report
+}
+
+/// Deletes subscriber instances' memberships that expired before `cutoff` (their leases are
+/// free already; a member row is all that is left of them).
+pub async fn prune_departed_members(
+    db: &DatabaseConnection,
+    cutoff: DateTime<Utc>,
+) -> Result<Pruned, DbErr> {
+    use entities::consumer_member;
+    let deleted = consumer_member::Entity::delete_many()
+        .filter(consumer_member::Column::ExpiresAtMs.lt(cutoff.timestamp_millis()))
+        .exec(db)
+        .await?
+        .rows_affected;
+    // Few rows (one per instance that ever died without leaving): one statement.
+    Ok(Pruned {
+        rows: deleted,
+        batches: u64::from(deleted > 0),
+        largest_batch: deleted,
+    })
 }
 
 /// Deletes idempotency keys that expired before `now`.

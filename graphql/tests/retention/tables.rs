@@ -294,13 +294,13 @@ on_both_databases!(a_setting_of_zero_keeps_that_table_forever, |t| {
     let report = pass(&t.db, &args.policy(), &embedded(&[]), now).await;
 
     // Assert
-    // Only expired idempotency keys are pruned whatever the settings (they expire by their
-    // own TTL); there are none here.
+    // Only expired idempotency keys and departed subscriber instances are pruned whatever the
+    // settings (they expire by their own TTL or lease); there are none here.
     assert!(
         report
             .pruned
             .iter()
-            .all(|(table, _)| *table == "idempotency_keys"),
+            .all(|(table, _)| ["idempotency_keys", "consumer_members"].contains(table)),
         "no setting-governed table is pruned: {report:?}"
     );
     assert_eq!(report.rows("idempotency_keys"), 0);
@@ -455,3 +455,28 @@ on_both_databases!(
         assert_eq!(versions(&t.db).await, want);
     }
 );
+
+on_both_databases!(memberships_of_instances_gone_for_an_hour_are_deleted, |t| {
+    let now = Utc::now();
+    for (instance, expired) in [("gone", ago(now, 1)), ("live", now + Duration::seconds(10))] {
+        entities::consumer_member::ActiveModel {
+            consumer: Set("recurrence".to_owned()),
+            topic: Set(TASK_EVENTS.to_owned()),
+            instance: Set(instance.to_owned()),
+            expires_at_ms: Set(expired.timestamp_millis()),
+        }
+        .insert(&t.db)
+        .await
+        .unwrap();
+    }
+    let report = pass(&t.db, &keep_everything(), &embedded(&[]), now).await;
+    assert_eq!(report.rows("consumer_members"), 1);
+    let left: Vec<String> = entities::consumer_member::Entity::find()
+        .all(&t.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.instance)
+        .collect();
+    assert_eq!(left, ["live"]);
+});
