@@ -151,6 +151,13 @@ fn trigger(name: &str) -> Vec<String> {
              CURRENT_TIMESTAMP)"
         )
     };
+    let feed = |id: u8, secret: u8, owner: &str| {
+        format!(
+            "INSERT INTO calendar_feeds (id, owner_id, name, secret_hash, created_at) \
+             VALUES ('{}', '{owner}', 'f', '{secret:064x}', CURRENT_TIMESTAMP)",
+            uuid(id)
+        )
+    };
     let twice = |sql: String| vec![sql.clone(), sql];
     let one = |sql: String| vec![sql];
     match name {
@@ -249,6 +256,24 @@ fn trigger(name: &str) -> Vec<String> {
              0, '{}', '{}', 'e', 1, 'BOGUS', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
                 .into(),
         ),
+        "pk_consumer_members" => twice(
+            "INSERT INTO consumer_members (consumer, topic, instance, expires_at_ms) \
+             VALUES ('c', 't', 'i', 0)"
+                .into(),
+        ),
+        "pk_consumer_leases" => twice(
+            "INSERT INTO consumer_leases (consumer, topic, partition, owner, expires_at_ms) \
+             VALUES ('c', 't', 0, NULL, 0)"
+                .into(),
+        ),
+        "ck_consumer_leases_partition" => one(
+            "INSERT INTO consumer_leases (consumer, topic, partition, owner, expires_at_ms) \
+             VALUES ('c', 't', -1, NULL, 0)"
+                .into(),
+        ),
+        "pk_calendar_feeds" => vec![feed(1, 1, ALICE), feed(1, 2, ALICE)],
+        "uq_calendar_feeds_secret_hash" => vec![feed(3, 3, ALICE), feed(4, 3, ALICE)],
+        "fk_calendar_feeds_owner" => one(feed(5, 5, "nobody")),
         other => panic!("no statement violates {other}: add one to `trigger`"),
     }
 }

@@ -20,6 +20,7 @@ mod m20261207_000002_add_occurrence_times;
 mod m20261207_000003_add_search_terms;
 mod m20261207_000004_add_value_checks;
 mod m20261208_000001_create_consumer_leases;
+mod m20261208_000003_create_calendar_feeds;
 
 /// The ordered list of Taskstream's migrations.
 #[derive(Debug)]
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000003_add_search_terms::Migration),
             Box::new(m20261207_000004_add_value_checks::Migration),
             Box::new(m20261208_000001_create_consumer_leases::Migration),
+            Box::new(m20261208_000003_create_calendar_feeds::Migration),
         ]
     }
 }
