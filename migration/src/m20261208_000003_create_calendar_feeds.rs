@@ -16,6 +16,12 @@ const TABLE: &str = "calendar_feeds";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// One transaction on both databases (sea-orm-migration uses none on SQLite by default):
+    /// the table, its indexes and the migration's record commit together or not at all.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .create_table(
