@@ -9,7 +9,8 @@
 //! Module map:
 //! - tables: [`user`], [`task`], [`tag`], [`task_tag`], [`reminder`], [`outbox`],
 //!   [`consumer_offset`], [`consumer_member`], [`consumer_lease`], [`processed_event`],
-//!   [`dead_letter`], [`notification`], [`idempotency_key`], [`task_version`];
+//!   [`dead_letter`], [`notification`], [`idempotency_key`], [`task_version`],
+//!   [`calendar_feed`];
 //! - domain values: [`priority`], [`recurrence`], [`reminder_offset`], [`limits`];
 //! - text: [`search`] (the words tasks are searched by and the key titles sort by).
 //!
@@ -113,6 +114,7 @@ macro_rules! text_enum {
     };
 }
 
+pub mod calendar_feed;
 pub mod consumer_lease;
 pub mod consumer_member;
 pub mod consumer_offset;

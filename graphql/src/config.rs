@@ -271,6 +271,23 @@ pub struct ServerConfig {
     #[arg(long, env = "WS_MAX_SUBSCRIPTIONS_PER_USER", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub ws_max_subscriptions_per_user: u64,
 
+    /// The gateway's public base URL, e.g. `https://tasks.example.com` (http or https, no
+    /// query): calendar feed URLs start with it. Unset: the scheme and host the request that
+    /// created the feed was sent to (`X-Forwarded-Proto` and `Host`).
+    #[arg(long, env = "PUBLIC_URL", value_parser = crate::calendar::parse_public_url)]
+    pub public_url: Option<String>,
+
+    /// Calendar feed requests a minute per client address (a burst of as many is allowed);
+    /// more get 429 with Retry-After. The address is the TCP peer: behind a reverse proxy
+    /// every client shares the proxy's, so raise this or set 0 (off) there.
+    #[arg(long, env = "CALENDAR_FEED_RATE_PER_ADDRESS", default_value_t = crate::calendar::rate_limit::DEFAULT_PER_ADDRESS_PER_MINUTE, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub calendar_feed_rate_per_address: u32,
+
+    /// Requests a minute one calendar feed may be fetched (a burst of as many is allowed);
+    /// more get 429 with Retry-After. 0 is off.
+    #[arg(long, env = "CALENDAR_FEED_RATE_PER_FEED", default_value_t = crate::calendar::rate_limit::DEFAULT_PER_FEED_PER_MINUTE, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub calendar_feed_rate_per_feed: u32,
+
     #[command(flatten)]
     pub webhooks: subscribers::webhook::WebhookArgs,
 

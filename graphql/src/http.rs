@@ -91,6 +91,8 @@ pub struct AppState {
     pub oidc: Option<crate::oidc::OidcSettings>,
     /// Persisted queries, the GET guard's limits and CORS (see [`GraphqlHttp`]).
     pub graphql_http: GraphqlHttp,
+    /// The calendar feed route's rate limits and clock (see [`crate::calendar`]).
+    pub calendar: crate::calendar::CalendarFeeds,
     /// The process's shutdown: open WebSockets are closed with 1001 (going away) when it is
     /// cancelled (see [`crate::app`]).
     pub shutdown: stream::lifecycle::CancellationToken,
@@ -138,6 +140,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::observability::metrics_handler))
         .merge(crate::web::router(state.auth.is_development()))
+        .merge(crate::calendar::router())
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

@@ -293,7 +293,15 @@ struct UnknownOnDrop {
 impl UnknownOnDrop {
     async fn finish(mut self, response: &Response) {
         let Some(db) = self.db.take() else { return };
-        let stored = serde_json::to_string(response).ok();
+        let stored = if holds_secret(response) {
+            serde_json::to_string(&error_response(ApiError::Conflict {
+                message: SECRET_NOT_STORED.to_owned(),
+                field: None,
+            }))
+        } else {
+            serde_json::to_string(response)
+        }
+        .ok();
         let update = idempotency_key::ActiveModel {
             owner_id: Set(self.owner.clone()),
             key: Set(self.key.clone()),
@@ -329,6 +337,27 @@ impl Drop for UnknownOnDrop {
             }
         });
     }
+}
+
+/// What a retry gets instead of a response that held a secret.
+pub const SECRET_NOT_STORED: &str = "the first request with this Idempotency-Key succeeded, \
+    but its response held a secret (a calendar feed URL), which is never stored; query the \
+    data (calendarFeeds) to see the result, and revoke and create the feed again if you lost \
+    its URL";
+
+/// Whether the response holds a secret that must not be kept: its resolver said so with
+/// `Cache-Control: no-store` (`createCalendarFeed`). Its key then remembers only that the
+/// mutation ran: a retry gets [`SECRET_NOT_STORED`] (a `CONFLICT`), never a second run.
+fn holds_secret(response: &Response) -> bool {
+    response
+        .http_headers
+        .get_all(axum::http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|d| d.trim().eq_ignore_ascii_case("no-store"))
+        })
 }
 
 /// SHA-256 (hex) of what makes two requests the same request.

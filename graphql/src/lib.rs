@@ -18,6 +18,8 @@
 //! - [`cors`]: `CORS_ALLOWED_ORIGINS`, off by default;
 //! - [`http`]: routes, body limit, request ids, timeout, health, the WebSocket transport;
 //! - [`web`]: the embedded web app at `/` and, in development mode, `GET /dev/token`;
+//! - [`calendar`]: iCalendar feeds at `GET /calendar/<secret>.ics` (the body, `VTIMEZONE`s,
+//!   rate limits, ETag and 304s);
 //! - [`sockets`]: per-user caps on WebSockets and live subscriptions;
 //! - [`ws`]: the graphql-transport-ws close codes the WebSocket transport enforces;
 //! - [`live`]: the live fan-out: one `task-events` consumer feeding every subscription;
@@ -42,6 +44,7 @@
 pub mod app;
 pub mod apq;
 pub mod auth;
+pub mod calendar;
 pub mod config;
 pub mod cors;
 pub mod db;

@@ -37,12 +37,14 @@ pub fn http_request_span<B>(
         .get(request_id_header)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
+    // A calendar feed's path is its secret: never logged or exported.
+    let path = crate::calendar::loggable_path(req.uri().path());
     let span = tracing::info_span!(
         "request",
-        otel.name = %format_args!("{} {}", req.method(), req.uri().path()),
+        otel.name = %format_args!("{} {}", req.method(), path),
         otel.kind = "server",
         method = %req.method(),
-        path = %req.uri().path(),
+        path = %path,
         request_id = %id,
     );
     let traceparent = req

@@ -139,8 +139,18 @@ pub async fn serve(
             stream,
             _slot: slot,
         });
+        // Handlers that need the client's address (the calendar feed's rate limit) read it
+        // as axum's `ConnectInfo`.
+        let service = tower::ServiceBuilder::new()
+            .map_request(move |mut request: axum::http::Request<_>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            })
+            .service(router.clone());
         let connection = builder
-            .serve_connection(io, TowerToHyperService::new(router.clone()))
+            .serve_connection(io, TowerToHyperService::new(service))
             .with_upgrades();
         let mut stopped = stopped.clone();
         let running = running.clone();

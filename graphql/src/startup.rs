@@ -76,6 +76,7 @@ pub(crate) async fn build_state(
         max_complexity: config.max_query_complexity,
         introspection: !config.disable_introspection,
         webhook_targets: config.webhooks.settings()?.policy,
+        public_url: config.public_url.clone(),
     };
     let live = LiveHub::new();
     let schema = build_schema(db.clone(), Clock::System, &limits, live.clone());
@@ -100,6 +101,7 @@ pub(crate) async fn build_state(
         ),
         oidc,
         graphql_http: crate::http::GraphqlHttp::from_config(config)?,
+        calendar: crate::calendar::CalendarFeeds::from_config(config),
         shutdown: CancellationToken::new(),
         tasks: stream::lifecycle::TaskTracker::new(),
     };

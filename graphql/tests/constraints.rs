@@ -151,6 +151,13 @@ fn trigger(name: &str) -> Vec<String> {
              CURRENT_TIMESTAMP)"
         )
     };
+    let feed = |id: u8, secret: u8, owner: &str| {
+        format!(
+            "INSERT INTO calendar_feeds (id, owner_id, name, secret_hash, created_at) \
+             VALUES ('{}', '{owner}', 'f', '{secret:064x}', CURRENT_TIMESTAMP)",
+            uuid(id)
+        )
+    };
     let twice = |sql: String| vec![sql.clone(), sql];
     let one = |sql: String| vec![sql];
     match name {
@@ -274,6 +281,9 @@ fn trigger(name: &str) -> Vec<String> {
              changed_at) VALUES ('{NEW_ID}', 2, 'alice', 'BOGUS', '{{}}', '{NEW_ID}', \
              CURRENT_TIMESTAMP)"
         )),
+        "pk_calendar_feeds" => vec![feed(1, 1, ALICE), feed(1, 2, ALICE)],
+        "uq_calendar_feeds_secret_hash" => vec![feed(3, 3, ALICE), feed(4, 3, ALICE)],
+        "fk_calendar_feeds_owner" => one(feed(5, 5, "nobody")),
         other => panic!("no statement violates {other}: add one to `trigger`"),
     }
 }

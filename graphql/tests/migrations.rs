@@ -54,6 +54,7 @@ async fn round_trip(backend: support::Backend) {
         "processed_events",
         "dead_letters",
         "notifications",
+        "calendar_feeds",
     ] {
         assert!(table_exists(&t, table).await, "{table} exists after up");
     }
@@ -62,7 +63,13 @@ async fn round_trip(backend: support::Backend) {
         Migrator::get_pending_migrations(&t.db).await.unwrap().len(),
         all
     );
-    for table in ["tasks", "outbox", "task_search_ids", "notifications"] {
+    for table in [
+        "tasks",
+        "outbox",
+        "task_search_ids",
+        "notifications",
+        "calendar_feeds",
+    ] {
         assert!(!table_exists(&t, table).await, "{table} is gone after down");
     }
     Migrator::up(&t.db, None).await.unwrap();

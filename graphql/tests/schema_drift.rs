@@ -48,6 +48,10 @@ fn schema_keeps_the_public_contract_names() {
         "updateSettings(input: SettingsInput!): User!",
         "tasks(filter: TaskFilter, search: String, sort: [TaskSort!], first: Int, after: String, last: Int, before: String): TaskConnection!",
         "upcoming(count: Int = 5): [DateTime!]!",
+        "type CalendarFeed ",
+        "calendarFeeds: [CalendarFeed!]!",
+        "createCalendarFeed(name: String!, filter: TaskFilter): CalendarFeed!",
+        "revokeCalendarFeed(id: ID!): ID!",
     ] {
         assert!(sdl.contains(name), "schema lost `{name}`");
     }

@@ -21,6 +21,7 @@ mod m20261207_000003_add_search_terms;
 mod m20261207_000004_add_value_checks;
 mod m20261208_000001_create_consumer_leases;
 mod m20261208_000002_create_task_versions;
+mod m20261208_000003_create_calendar_feeds;
 
 /// The ordered list of Taskstream's migrations.
 #[derive(Debug)]
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000004_add_value_checks::Migration),
             Box::new(m20261208_000001_create_consumer_leases::Migration),
             Box::new(m20261208_000002_create_task_versions::Migration),
+            Box::new(m20261208_000003_create_calendar_feeds::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@
 #
 #   source scripts/lib/python.sh
 #   ts_python_oracle_provision   # python-dateutil and tzdata for the recurrence oracle
+#   ts_ical_python_provision     # icalendar for the calendar feed check
 #
 # The recurrence differential test (graphql/tests/recurrence_differential.rs) runs
 # scripts/interop/rrule_oracle.py, which expands rules with python-dateutil's rrule and maps
@@ -15,6 +16,9 @@
 # versions and refuses to run with others.
 
 TS_PYTHON_DATEUTIL_VERSION=2.9.0.post0
+# icalendar 7 requires tzdata >= 2025.3, which would replace the 2025.2 pinned here (chrono-tz's
+# IANA 2025b); 6.3.2 is the last release that takes any tzdata.
+TS_PYTHON_ICALENDAR_VERSION=6.3.2
 TS_PYTHON_NATS_VERSION=2.16.0
 TS_PYTHON_TZDATA_VERSION=2025.2
 
@@ -41,4 +45,13 @@ ts_python_oracle_provision() {
     local why="for the recurrence differential test"
     ts_pip_pinned python-dateutil "$TS_PYTHON_DATEUTIL_VERSION" "$why" &&
         ts_pip_pinned tzdata "$TS_PYTHON_TZDATA_VERSION" "$why (IANA 2025b, as chrono-tz)"
+}
+
+# ts_ical_python_provision: icalendar, an independent RFC 5545 parser, for the calendar feed
+# test (graphql/tests/calendar_feed/, which runs scripts/interop/ical_check.py). It needs the
+# oracle's packages too (the check expands RRULEs with python-dateutil and compares offsets with
+# tzdata), installed first so that icalendar's requirements are already met by the pinned ones.
+ts_ical_python_provision() {
+    ts_python_oracle_provision &&
+        ts_pip_pinned icalendar "$TS_PYTHON_ICALENDAR_VERSION" "for the calendar feed test"
 }

@@ -230,6 +230,21 @@ pub const CONSTRAINTS: &[Constraint] = &[
         &["status"],
     ),
     internal("ck_dead_letters_status", "dead_letters", Check, &["status"]),
+    // Calendar feeds (m20261208_000003_create_calendar_feeds). The secret is 256 random bits,
+    // so its hash never collides: a violation of the unique hash is a fault.
+    internal("pk_calendar_feeds", "calendar_feeds", PrimaryKey, &["id"]),
+    internal(
+        "uq_calendar_feeds_secret_hash",
+        "calendar_feeds",
+        Unique,
+        &["secret_hash"],
+    ),
+    internal(
+        "fk_calendar_feeds_owner",
+        "calendar_feeds",
+        ForeignKey,
+        &["owner_id"],
+    ),
 ];
 
 /// SQLite's extended result code for `RAISE(ABORT, ...)` in a trigger

@@ -129,7 +129,10 @@ async fn run(
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let request = prepare_request(request, &state.db, RequestMeta { user, request_id });
+    let mut request = prepare_request(request, &state.db, RequestMeta { user, request_id });
+    if let Some(origin) = crate::calendar::request_origin(headers) {
+        request = request.data(origin);
+    }
     match tokio::time::timeout(
         state.request_timeout,
         crate::schema::execute(&state.schema, request),

@@ -8,10 +8,12 @@
 //! - [`tag`]: `Tag` and tag mutations;
 //! - [`user`]: `me` and `updateSettings`;
 //! - [`notification`]: `Notification`, the `notifications` inbox and `markNotificationRead`;
+//! - [`calendar_feed`]: `CalendarFeed`, `calendarFeeds` and the feed mutations;
 //! - [`subscription`]: `taskChanged`, live from the [`crate::live::LiveHub`];
 //! - [`loaders`]: per-request batch loaders (tags, reminders, counts), so a page of tasks costs
 //!   one query per relation, never one per row.
 
+pub mod calendar_feed;
 pub mod loaders;
 pub mod notification;
 pub mod subscription;
@@ -46,6 +48,7 @@ pub struct QueryRoot(
     tag::TagQuery,
     user::UserQuery,
     notification::NotificationQuery,
+    calendar_feed::CalendarFeedQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -55,6 +58,7 @@ pub struct MutationRoot(
     tag::TagMutation,
     user::UserMutation,
     notification::NotificationMutation,
+    calendar_feed::CalendarFeedMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -96,6 +100,9 @@ pub struct SchemaLimits {
     /// Where webhook URLs may point (`updateSettings` refuses private IP literals and
     /// `localhost` outside the allow-list; the dispatcher checks resolved addresses).
     pub webhook_targets: subscribers::webhook::TargetPolicy,
+    /// The gateway's public base URL (`PUBLIC_URL`), which calendar feed URLs start with;
+    /// `None`: the origin the request was sent to.
+    pub public_url: Option<String>,
 }
 
 impl Default for SchemaLimits {
@@ -108,6 +115,7 @@ impl Default for SchemaLimits {
             execution_timeout: std::time::Duration::from_secs(10),
             idempotency_ttl: std::time::Duration::from_secs(24 * 3600),
             webhook_targets: subscribers::webhook::TargetPolicy::public_only(),
+            public_url: None,
         }
     }
 }
@@ -136,6 +144,7 @@ pub fn build_schema(
     .data(live)
     .data(clock)
     .data(limits.webhook_targets.clone())
+    .data(calendar_feed::PublicUrl(limits.public_url.clone()))
     .limit_complexity(limits.max_complexity)
     // First, so that nothing else sees a document before its shape is bounded. (Depth is one
     // of its limits: the engine's own depth limit would count introspection too.)

@@ -9,8 +9,10 @@
 //! - [`task_list`]: the filtered, searched, sorted, keyset-paged task list;
 //! - [`tag`]: tags and their counts;
 //! - [`notification`]: the in-app inbox, paged, and marking read;
-//! - [`user`]: users and settings.
+//! - [`user`]: users and settings;
+//! - [`calendar_feed`]: iCalendar feed URLs (create, list, revoke) and the tasks a feed serves.
 
+pub mod calendar_feed;
 pub mod notification;
 pub mod tag;
 pub mod task;

@@ -19,38 +19,62 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult};
 
 /// Tag names to match, compared case-insensitively (by `tags.name_key`).
-#[derive(Clone, Debug, Default)]
+///
+/// Serialised (as a calendar feed stores its filter) with the GraphQL input's field names.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TagMatchSpec {
     /// The task has at least one of these tags. Unknown names match nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub any: Option<Vec<String>>,
     /// The task has every one of these tags. An unknown name means no task matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all: Option<Vec<String>>,
     /// The task has none of these tags. An unknown name is an error: it is most likely a typo,
     /// and ignoring it would silently return tasks the client meant to exclude.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub none: Option<Vec<String>>,
 }
 
 /// The `TaskFilter` input: every set field must hold (AND).
-#[derive(Clone, Debug, Default)]
+///
+/// Serialised (as a calendar feed stores its filter, `calendar_feeds.filter`) as JSON with the
+/// GraphQL input's field names (`minPriority`, `dueBefore`, ...), absent fields left out and
+/// priorities as their stored ranks (0 for NONE to 4 for URGENT). Reading refuses unknown
+/// fields, so a stored filter never loses a condition silently.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TaskFilterSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed: Option<bool>,
     /// Priority ranks (0..=4); the task has any of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<Vec<i16>>,
     /// The task's priority rank is at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_priority: Option<i16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<TagMatchSpec>,
     /// Inclusive lower bound on `due_at`; tasks without a due date never match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_after: Option<DateTime<Utc>>,
     /// Exclusive upper bound on `due_at`; tasks without a due date never match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_before: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub has_due_date: Option<bool>,
     /// `true`: due before `now` and not completed. `false`: the negation (so tasks without a
     /// due date are included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overdue: Option<bool>,
     /// Whether the task has a recurrence rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recurring: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub and: Option<Vec<TaskFilterSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub or: Option<Vec<TaskFilterSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not: Option<Box<TaskFilterSpec>>,
 }
 
@@ -196,12 +220,36 @@ pub(crate) fn filter_condition(
     tag_ids: &HashMap<String, Uuid>,
     now: DateTime<Utc>,
 ) -> ApiResult<Condition> {
-    Translation { tag_ids, now }.condition(filter, "filter")
+    Translation {
+        tag_ids,
+        now,
+        refuse_unknown_excluded: true,
+    }
+    .condition(filter, "filter")
+}
+
+/// [`filter_condition`] for a filter that was checked when it was stored (a calendar feed's):
+/// a tag in `tags.none` that no longer exists (it was deleted since) excludes nothing, instead
+/// of being an error, since no task can carry it.
+pub(crate) fn stored_filter_condition(
+    filter: &TaskFilterSpec,
+    tag_ids: &HashMap<String, Uuid>,
+    now: DateTime<Utc>,
+) -> ApiResult<Condition> {
+    Translation {
+        tag_ids,
+        now,
+        refuse_unknown_excluded: false,
+    }
+    .condition(filter, "filter")
 }
 
 struct Translation<'a> {
     tag_ids: &'a HashMap<String, Uuid>,
     now: DateTime<Utc>,
+    /// Whether an unknown name in `tags.none` is an error (a request's filter) or excludes
+    /// nothing (a stored filter whose tag was deleted since).
+    refuse_unknown_excluded: bool,
 }
 
 fn col(column: task::Column) -> Expr {
@@ -306,15 +354,22 @@ impl Translation<'_> {
         if let Some(names) = &tags.none {
             let mut ids = BTreeSet::new();
             for name in names {
-                let id = self.tag_id(name).ok_or_else(|| {
-                    ApiError::invalid(
-                        format!("{path}.none"),
-                        format!("{path}.none: unknown tag \"{}\"", name.trim()),
-                    )
-                })?;
-                ids.insert(id);
+                match self.tag_id(name) {
+                    Some(id) => {
+                        ids.insert(id);
+                    }
+                    None if self.refuse_unknown_excluded => {
+                        return Err(ApiError::invalid(
+                            format!("{path}.none"),
+                            format!("{path}.none: unknown tag \"{}\"", name.trim()),
+                        ));
+                    }
+                    None => {}
+                }
             }
-            all = all.add(has_tag_in(ids).not());
+            if !ids.is_empty() {
+                all = all.add(has_tag_in(ids).not());
+            }
         }
         Ok(all)
     }

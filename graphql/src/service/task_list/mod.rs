@@ -438,7 +438,7 @@ fn effective_sort(sort: &[SortKey], searching: bool) -> ApiResult<Vec<SortKey>> 
 }
 
 /// Resolves tag name keys to the owner's tag ids in one query. Unknown names are absent.
-async fn resolve_tags<C: ConnectionTrait>(
+pub(crate) async fn resolve_tags<C: ConnectionTrait>(
     db: &C,
     owner_id: &str,
     keys: std::collections::BTreeSet<String>,
