@@ -29,6 +29,12 @@ pub struct Model {
     pub event_id: Uuid,
     pub created_at: DateTimeUtc,
     pub read_at: Option<DateTimeUtc>,
+    /// The task's due date when the reminder fired; null if it had none (and for
+    /// notifications stored before this column existed).
+    pub due_at: Option<DateTimeUtc>,
+    /// The time the reminder was set for; null for notifications stored before this column
+    /// existed.
+    pub remind_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

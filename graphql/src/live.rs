@@ -127,6 +127,8 @@ impl LiveNotification {
                 event_id: data.event_id,
                 created_at: data.created_at,
                 read_at: data.read_at,
+                due_at: data.due_at,
+                remind_at: data.remind_at,
             }),
         }
     }

@@ -129,6 +129,20 @@ on_both_databases!(a_fired_reminder_becomes_exactly_one_notification, |t| {
     assert_eq!(n.body, "Due at 2030-01-07T09:00:00Z");
     assert_eq!(n.task_id, Some(task_id));
     assert_eq!(n.read_at, None);
+    assert_eq!(n.due_at, Some(at("2030-01-07T09:00:00Z")));
+    assert_eq!(n.remind_at, Some(at("2030-01-07T08:30:00Z")));
+    let listed = app
+        .ok(
+            ALICE,
+            "{ notifications { nodes { dueAt remindAt } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        listed["notifications"]["nodes"],
+        json!([{ "dueAt": "2030-01-07T09:00:00+00:00", "remindAt": "2030-01-07T08:30:00+00:00" }]),
+        "clients word the times in their own zone"
+    );
 
     let outbox = app.outbox().await;
     let source = outbox.iter().find(|r| r.topic == REMINDERS).unwrap();
@@ -141,6 +155,8 @@ on_both_databases!(a_fired_reminder_becomes_exactly_one_notification, |t| {
     assert_eq!(event.data["id"], json!(n.id.to_string()));
     assert_eq!(event.data["ownerId"], json!(ALICE));
     assert_eq!(event.data["kind"], json!("REMINDER_DUE"));
+    assert_eq!(event.data["dueAt"], json!("2030-01-07T09:00:00Z"));
+    assert_eq!(event.data["remindAt"], json!("2030-01-07T08:30:00Z"));
 
     // The same event delivered again (past the runtime's dedupe) changes nothing.
     running.stop().await;
@@ -311,6 +327,8 @@ on_both_databases!(
                 event_id: Set(Uuid::now_v7()),
                 created_at: Set(base + chrono::Duration::seconds(i / 3)),
                 read_at: Set(None),
+                due_at: Set(None),
+                remind_at: Set(None),
             }
             .insert(&t.db)
             .await

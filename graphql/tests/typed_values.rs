@@ -262,6 +262,8 @@ on_both_databases!(a_row_with_an_unknown_value_is_an_internal_error, |t| {
         event_id: Set(Uuid::now_v7()),
         created_at: Set(now),
         read_at: Set(None),
+        due_at: Set(None),
+        remind_at: Set(None),
     }
     .insert(&t.db)
     .await

@@ -22,6 +22,7 @@ mod m20261207_000004_add_value_checks;
 mod m20261208_000001_create_consumer_leases;
 mod m20261208_000002_create_task_versions;
 mod m20261208_000003_create_calendar_feeds;
+mod m20261208_000004_add_notification_times;
 
 /// The ordered list of Taskstream's migrations.
 #[derive(Debug)]
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000001_create_consumer_leases::Migration),
             Box::new(m20261208_000002_create_task_versions::Migration),
             Box::new(m20261208_000003_create_calendar_feeds::Migration),
+            Box::new(m20261208_000004_add_notification_times::Migration),
         ]
     }
 }

@@ -24,6 +24,13 @@ pub struct NotificationData {
     pub event_id: Uuid,
     pub created_at: DateTime<Utc>,
     pub read_at: Option<DateTime<Utc>>,
+    /// The task's due date when the reminder fired (absent from events written before it
+    /// existed, and when the task had none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<DateTime<Utc>>,
+    /// The time the reminder was set for (absent from events written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remind_at: Option<DateTime<Utc>>,
 }
 
 impl From<&notification::Model> for NotificationData {
@@ -38,6 +45,8 @@ impl From<&notification::Model> for NotificationData {
             event_id: n.event_id,
             created_at: n.created_at,
             read_at: n.read_at,
+            due_at: n.due_at,
+            remind_at: n.remind_at,
         }
     }
 }

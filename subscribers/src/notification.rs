@@ -100,6 +100,8 @@ async fn notify(
         event_id: event.id,
         created_at: entities::to_db_precision(data.fired_at),
         read_at: None,
+        due_at: data.due_at.map(entities::to_db_precision),
+        remind_at: Some(entities::to_db_precision(data.fire_at)),
     };
     let active = notification::ActiveModel {
         id: Set(row.id),
@@ -111,6 +113,8 @@ async fn notify(
         event_id: Set(row.event_id),
         created_at: Set(row.created_at),
         read_at: Set(None),
+        due_at: Set(row.due_at),
+        remind_at: Set(row.remind_at),
     };
     let inserted = notification::Entity::insert(active)
         .on_conflict_do_nothing_on([notification::Column::EventId])

@@ -41,7 +41,7 @@ fragment('DeletedTaskFields', 'DeletedTask', `{
   deletedAt
   task { id title description priority completed dueAt recurrence { rule } tags { ...TagFields } }
 }`);
-fragment('NotificationFields', 'Notification', '{ id kind title body createdAt readAt task { id title dueAt } }');
+fragment('NotificationFields', 'Notification', '{ id kind title body createdAt readAt dueAt remindAt task { id title dueAt } }');
 fragment('UserFields', 'User', '{ id timezone webhookUrl }');
 
 // The signed-in user.

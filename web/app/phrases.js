@@ -63,17 +63,21 @@ export function instantIn(text) {
 }
 
 /**
- * The texts a reminder notification is shown with: {title, body}. The server writes the task's
- * title and "Due at <UTC instant>" (or "Missed: was due at …"); the instant is said in words in
- * the user's zone. A reminder on a task without a due date says what it is: "Reminder: <title>"
- * (the server's instant is then the time the reminder was set for). A body with no instant is
- * shown as the server wrote it.
+ * The texts a reminder notification is shown with: {title, body}, the time said in words in
+ * the user's zone. A notification carries `dueAt` (the task's due date when the reminder fired,
+ * null if it had none) and `remindAt` (the time the reminder was set for); a reminder on a task
+ * without a due date says what it is: "Reminder: <title>". Notifications stored before the
+ * server had those fields have only the server's text, "Due at <UTC instant>" (or "Missed: was
+ * due at …"): the instant is read from it, else the task's due date is used, else the text is
+ * shown as written.
  */
 export function notificationText(n, { now = Date.now(), tz = zone() } = {}) {
   const missed = n.kind === 'REMINDER_MISSED';
-  const at = instantIn(n.body) || n.task?.dueAt || null;
+  const timed = n.remindAt != null;
+  const undated = timed ? !n.dueAt : Boolean(n.task && !n.task.dueAt);
+  const at = timed ? n.dueAt || n.remindAt : instantIn(n.body) || n.task?.dueAt || null;
   const words = at && dateTimeWords(at, { now, tz });
-  if (n.task && !n.task.dueAt) {
+  if (undated) {
     return { title: `Reminder: ${n.title}`, body: missed && words ? `Missed: it was set for ${words}` : '' };
   }
   if (!words) return { title: n.title, body: n.body || '' };

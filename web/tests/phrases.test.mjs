@@ -70,6 +70,17 @@ describe('reminder notifications', () => {
     { title: 'Reminder: Call Anna', body: 'Missed: it was set for today at 11:45' });
   });
 
+  it('use the times the notification carries, also once the task is deleted', () => {
+    assert.deepEqual(notificationText(reminder({ dueAt: '2026-12-11T08:00:00Z', remindAt: '2026-12-11T07:30:00Z',
+      body: 'Due at 2026-12-11T08:00:00Z', task: null }), { now, tz }), { title: 'Pay rent', body: 'Due tomorrow at 09:00' });
+    assert.deepEqual(notificationText(reminder({ title: 'Call Anna', dueAt: null, remindAt: '2026-12-10T10:45:00Z',
+      body: 'Due at 2026-12-10T10:45:00Z', task: null }), { now, tz }), { title: 'Reminder: Call Anna', body: '' },
+    'a reminder on a task that had no due date says so even after the task is gone');
+    assert.deepEqual(notificationText(reminder({ kind: 'REMINDER_MISSED', dueAt: '2026-12-09T09:00:00Z',
+      remindAt: '2026-12-09T08:30:00Z', body: 'Something else' }), { now, tz }),
+    { title: 'Pay rent', body: 'Missed: was due yesterday at 10:00' }, 'the fields win over the text');
+  });
+
   it('fall back to the task\'s due date, then to the server\'s words', () => {
     assert.deepEqual(notificationText(reminder({ body: 'Something new' }), { now, tz }),
       { title: 'Pay rent', body: 'Due today at 10:00' }, 'the task says when');

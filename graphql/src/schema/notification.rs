@@ -62,6 +62,18 @@ impl Notification {
     async fn read_at(&self) -> Option<DateTime<Utc>> {
         self.0.read_at
     }
+
+    /// The task's due date when the reminder fired; null if it had none (and for
+    /// notifications from before this field existed). Word it in your own time zone.
+    async fn due_at(&self) -> Option<DateTime<Utc>> {
+        self.0.due_at
+    }
+
+    /// The time the reminder was set for; null for notifications from before this field
+    /// existed.
+    async fn remind_at(&self) -> Option<DateTime<Utc>> {
+        self.0.remind_at
+    }
 }
 
 /// A page of notifications, newest first. `totalCount` runs a COUNT only when selected.

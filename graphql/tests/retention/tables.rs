@@ -100,6 +100,8 @@ async fn notification(db: &DatabaseConnection, read_at: Option<DateTime<Utc>>) -
         event_id: Set(Uuid::now_v7()),
         created_at: Set(read_at.unwrap_or_else(Utc::now)),
         read_at: Set(read_at),
+        due_at: Set(None),
+        remind_at: Set(None),
     }
     .insert(db)
     .await

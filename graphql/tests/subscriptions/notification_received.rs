@@ -4,7 +4,7 @@
 use super::*;
 
 const NOTIFICATION_RECEIVED: &str =
-    "subscription { notificationReceived { id kind title body readAt } }";
+    "subscription { notificationReceived { id kind title body readAt dueAt remindAt } }";
 
 fn notification(owner: &str, title: &str) -> LiveNotification {
     LiveNotification::from_data(stream::notification_events::NotificationData {
@@ -17,6 +17,8 @@ fn notification(owner: &str, title: &str) -> LiveNotification {
         event_id: uuid::Uuid::new_v4(),
         created_at: Utc::now(),
         read_at: None,
+        due_at: Some("2030-01-07T09:00:00Z".parse().unwrap()),
+        remind_at: Some("2030-01-07T08:30:00Z".parse().unwrap()),
     })
 }
 
@@ -37,7 +39,8 @@ async fn a_user_only_receives_their_own_notifications() {
     assert_eq!(
         first["data"]["notificationReceived"],
         json!({ "id": bobs.notification.id.to_string(), "kind": "REMINDER_DUE",
-                "title": "Bob's reminder", "body": "Due at 2030-01-07T09:00:00Z", "readAt": null })
+                "title": "Bob's reminder", "body": "Due at 2030-01-07T09:00:00Z", "readAt": null,
+                "dueAt": "2030-01-07T09:00:00+00:00", "remindAt": "2030-01-07T08:30:00+00:00" })
     );
 }
 
