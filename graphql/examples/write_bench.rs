@@ -1091,11 +1091,23 @@ async fn build_template(
             types.len(),
             stmt.sql
         );
-        let params: Vec<(Option<String>, String)> = types
+        let mut params: Vec<(Option<String>, String)> = types
             .into_iter()
             .enumerate()
             .map(|(i, ty)| (stmt.params.get(i).cloned().flatten(), ty))
             .collect();
+        // The task's history row: replayed as captured, an update or completion would record
+        // the same (task, version) every time and hit the primary key. A fresh task id per
+        // transaction keeps the insert (the same work: one row, one index entry) unique.
+        if stmt
+            .sql
+            .trim_start()
+            .to_ascii_uppercase()
+            .starts_with("INSERT INTO \"TASK_VERSIONS\"")
+            && let Some(task_id) = params.first_mut()
+        {
+            task_id.0 = Some(Uuid::new_v4().to_string());
+        }
         for text in std::iter::once(&stmt.sql).chain(params.iter().filter_map(|p| p.0.as_ref())) {
             for u in uuids_in(text) {
                 if Some(&u) != target.as_ref()
