@@ -450,23 +450,8 @@ pub async fn prune_task_history(
     batch: u64,
 ) -> Result<Pruned, DbErr> {
     use entities::task_version::{self, VersionKind};
-    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    use sea_orm::sea_query::Expr;
     in_batches(async || {
-        let later = Alias::new("later");
-        let newer = Query::select()
-            .expr(Expr::val(1))
-            .from_as(task_version::Entity, later.clone())
-            .and_where(
-                Expr::col((later.clone(), task_version::Column::TaskId))
-                    .equals((task_version::Entity, task_version::Column::TaskId)),
-            )
-            .and_where(
-                Expr::col((later, task_version::Column::Version)).gt(Expr::col((
-                    task_version::Entity,
-                    task_version::Column::Version,
-                ))),
-            )
-            .to_owned();
         let keys: Vec<(Uuid, i32)> = task_version::Entity::find()
             .select_only()
             .column(task_version::Column::TaskId)
@@ -474,7 +459,9 @@ pub async fn prune_task_history(
             .filter(task_version::Column::ChangedAt.lt(cutoff))
             .filter(
                 sea_orm::Condition::any()
-                    .add(Expr::exists(newer))
+                    .add(Expr::exists(
+                        crate::service::task_history::newer_version_exists(),
+                    ))
                     .add(task_version::Column::Kind.eq(VersionKind::Deleted)),
             )
             .order_by_asc(task_version::Column::ChangedAt)

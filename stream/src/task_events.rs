@@ -111,6 +111,37 @@ pub struct TaskSnapshot {
 }
 
 impl TaskSnapshot {
+    /// The task row this snapshot describes (the derived search columns computed as
+    /// `entities::task`'s `before_save` would).
+    pub fn to_model(&self) -> entities::task::Model {
+        let s = self;
+        let recurrence = s.recurrence.as_ref();
+        entities::task::Model {
+            id: s.id,
+            owner_id: s.owner_id.clone(),
+            title: s.title.clone(),
+            description: s.description.clone(),
+            priority: s.priority,
+            completed: s.completed,
+            completed_at: s.completed_at,
+            due_at: s.due_at,
+            recurrence_rule: recurrence.map(|r| r.rule.clone()),
+            recurrence_timezone: recurrence.map(|r| r.timezone.clone()),
+            recurrence_anchor: recurrence.map(|r| r.anchor),
+            series_id: s.series_id,
+            occurrence_index: s.occurrence_index,
+            occurrence_local: s.occurrence_local,
+            series_start_local: s.series_start_local,
+            generated_from_task_id: s.generated_from_task_id,
+            version: s.version,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            search_title: entities::search::document(&s.title),
+            search_body: entities::search::document(&s.description),
+            title_key: entities::search::title_key(&s.title),
+        }
+    }
+
     /// Builds the snapshot from the stored rows.
     pub fn from_models(
         task: &entities::task::Model,

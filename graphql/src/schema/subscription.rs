@@ -234,36 +234,7 @@ fn to_task_change(change: &LiveChange) -> TaskChange {
     TaskChange {
         kind: change.kind.into(),
         task_id: change.task_id,
-        task: (change.kind != EventKind::Deleted).then(|| model_from_snapshot(&change.task)),
-    }
-}
-
-/// The task row a snapshot describes.
-pub fn model_from_snapshot(s: &TaskSnapshot) -> task::Model {
-    let recurrence = s.recurrence.as_ref();
-    task::Model {
-        id: s.id,
-        owner_id: s.owner_id.clone(),
-        title: s.title.clone(),
-        description: s.description.clone(),
-        priority: s.priority,
-        completed: s.completed,
-        completed_at: s.completed_at,
-        due_at: s.due_at,
-        recurrence_rule: recurrence.map(|r| r.rule.clone()),
-        recurrence_timezone: recurrence.map(|r| r.timezone.clone()),
-        recurrence_anchor: recurrence.map(|r| r.anchor),
-        series_id: s.series_id,
-        occurrence_index: s.occurrence_index,
-        occurrence_local: s.occurrence_local,
-        series_start_local: s.series_start_local,
-        generated_from_task_id: s.generated_from_task_id,
-        version: s.version,
-        created_at: s.created_at,
-        updated_at: s.updated_at,
-        search_title: entities::search::document(&s.title),
-        search_body: entities::search::document(&s.description),
-        title_key: entities::search::title_key(&s.title),
+        task: (change.kind != EventKind::Deleted).then(|| change.task.to_model()),
     }
 }
 
@@ -479,7 +450,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_becomes_the_row_it_was_taken_from() {
-        let model = model_from_snapshot(&snapshot());
+        let model = snapshot().to_model();
         assert_eq!(model.priority.rank(), 3);
         assert_eq!(model.owner_id, "alice");
         assert_eq!(model.recurrence_rule, None);

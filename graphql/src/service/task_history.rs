@@ -71,34 +71,9 @@ impl Version {
         Ok(Version { row, snapshot })
     }
 
-    /// The task row this version describes (derived search columns left empty: nothing reads
-    /// them from a past state).
+    /// The task row this version describes.
     pub fn model(&self) -> task::Model {
-        let s = &self.snapshot;
-        task::Model {
-            id: s.id,
-            owner_id: s.owner_id.clone(),
-            title: s.title.clone(),
-            description: s.description.clone(),
-            priority: s.priority,
-            completed: s.completed,
-            completed_at: s.completed_at,
-            due_at: s.due_at,
-            recurrence_rule: s.recurrence.as_ref().map(|r| r.rule.clone()),
-            recurrence_timezone: s.recurrence.as_ref().map(|r| r.timezone.clone()),
-            recurrence_anchor: s.recurrence.as_ref().map(|r| r.anchor),
-            series_id: s.series_id,
-            occurrence_index: s.occurrence_index,
-            occurrence_local: s.occurrence_local,
-            series_start_local: s.series_start_local,
-            generated_from_task_id: s.generated_from_task_id,
-            version: s.version,
-            created_at: s.created_at,
-            updated_at: s.updated_at,
-            search_title: String::new(),
-            search_body: String::new(),
-            title_key: String::new(),
-        }
+        self.snapshot.to_model()
     }
 
     /// What caused this version, in words, when not the owner's own request.
@@ -269,6 +244,26 @@ pub async fn as_of<C: ConnectionTrait>(
     }
 }
 
+/// `SELECT 1 FROM task_versions later WHERE` the same task `AND` a higher version: in
+/// `EXISTS (...)`, whether the outer `task_versions` row is not its task's newest version.
+pub fn newer_version_exists() -> sea_orm::sea_query::SelectStatement {
+    let later = Alias::new("later");
+    Query::select()
+        .expr(Expr::val(1))
+        .from_as(task_version::Entity, later.clone())
+        .and_where(
+            Expr::col((later.clone(), task_version::Column::TaskId))
+                .equals((task_version::Entity, task_version::Column::TaskId)),
+        )
+        .and_where(
+            Expr::col((later, task_version::Column::Version)).gt(Expr::col((
+                task_version::Entity,
+                task_version::Column::Version,
+            ))),
+        )
+        .to_owned()
+}
+
 /// A page of the owner's deleted tasks (newest deletion first): the deleting version of each
 /// task whose latest version is a deletion.
 #[derive(Clone, Debug)]
@@ -300,25 +295,10 @@ pub async fn deleted_tasks<C: ConnectionTrait>(
                 .ok_or_else(bad_cursor)?,
         ),
     };
-    let later = Alias::new("later");
-    let newer = Query::select()
-        .expr(Expr::val(1))
-        .from_as(task_version::Entity, later.clone())
-        .and_where(
-            Expr::col((later.clone(), task_version::Column::TaskId))
-                .equals((task_version::Entity, task_version::Column::TaskId)),
-        )
-        .and_where(
-            Expr::col((later, task_version::Column::Version)).gt(Expr::col((
-                task_version::Entity,
-                task_version::Column::Version,
-            ))),
-        )
-        .to_owned();
     let mut select = task_version::Entity::find()
         .filter(task_version::Column::OwnerId.eq(owner_id))
         .filter(task_version::Column::Kind.eq(VersionKind::Deleted))
-        .filter(Expr::exists(newer).not());
+        .filter(Expr::exists(newer_version_exists()).not());
     if let Some((t, id)) = cursor {
         select = select.filter(
             Condition::any()
@@ -385,10 +365,6 @@ pub async fn restore_task(
     let mut model = deleted.model();
     model.version = deleted.row.version + 1;
     model.updated_at = now;
-    // `Entity::insert` skips `before_save`, which derives these elsewhere.
-    model.search_title = entities::search::document(&model.title);
-    model.search_body = entities::search::document(&model.description);
-    model.title_key = entities::search::title_key(&model.title);
     // A concurrent restore of the same task inserted it first: this one restores nothing.
     let row: task::ActiveModel = model.clone().into();
     let inserted = task::Entity::insert(row.reset_all())
