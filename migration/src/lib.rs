@@ -6,9 +6,15 @@
 //! whose results `m20261207_000003_add_search_terms` backfills. Every migration has a `down`. Constraints and indexes are named so that
 //! errors can be mapped by name (`uq_tags_owner_name`, `uq_tasks_generated_from`, ...).
 //!
-//! Module map: one module per migration, named `mYYYYMMDD_HHMMSS_verb_object`.
+//! On PostgreSQL the migration step also grants the application's login role, which owns
+//! nothing, its privileges on every run ([`app_role`]; `--grant-to ROLE`).
+//!
+//! Module map: one module per migration, named `mYYYYMMDD_HHMMSS_verb_object`; `app_role`, the
+//! application role's grants.
 
 pub use sea_orm_migration::prelude::*;
+
+pub mod app_role;
 
 mod m20261127_000001_create_core_tables;
 mod m20261127_000002_create_task_search;
