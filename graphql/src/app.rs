@@ -218,9 +218,7 @@ impl App {
             )
         })?;
         let db = crate::db::connect(&config.database_url).await?;
-        if !config.no_migrate {
-            crate::db::migrate(&db).await?;
-        }
+        crate::db::prepare(&db, &config).await?;
         let default_metrics = SocketAddr::from(([127, 0, 0, 1], 9094));
         subscribers::metrics_server::start(
             config.metrics_addr.as_deref(),

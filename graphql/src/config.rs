@@ -158,6 +158,14 @@ pub struct ServerConfig {
     #[arg(long, env = "TASKSTREAM_NO_MIGRATE")]
     pub no_migrate: bool,
 
+    /// After migrating at start-up, grant the application's login role ROLE its privileges
+    /// on PostgreSQL: SELECT, INSERT, UPDATE, DELETE on every table, USAGE, SELECT on every
+    /// sequence, EXECUTE on every function, nothing on the migration history (as `migration
+    /// up --grant-to ROLE` does), for processes that connect as ROLE. The role must exist.
+    /// Has no effect with TASKSTREAM_NO_MIGRATE.
+    #[arg(long, env = "TASKSTREAM_APP_DB_ROLE", value_name = "ROLE")]
+    pub grant_to: Option<String>,
+
     /// Log filter, e.g. `info` or `taskstream=debug,sqlx=warn`.
     #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true)]
     pub log_level: String,

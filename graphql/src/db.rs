@@ -1,10 +1,13 @@
 //! The gateway's database: opened as every taskstream process opens it
 //! ([`stream::db`]: SQLite or PostgreSQL, a bounded pool, clear errors for a URL that
-//! cannot work), migrated, and pinged for `/readyz`.
+//! cannot work), migrated, its role's privileges checked, and pinged for `/readyz`.
 
 use anyhow::Context;
 use migration::MigratorTrait;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
+use migration::app_role::AppRole;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+
+use crate::config::ServerConfig;
 pub use stream::db::{
     ACCEPTED_FORMS, MAX_CONNECTIONS, POSTGRES_REACH_TIMEOUT, SQLITE_BUSY_TIMEOUT, connect,
     connect_existing, redact_url,
@@ -12,9 +15,56 @@ pub use stream::db::{
 
 /// Applies every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    migration::Migrator::up(db, None)
+    migrate_and_grant(db, None).await
+}
+
+/// Applies every pending migration, then grants `grant_to`, the application's login role,
+/// its privileges ([`migration::app_role`]; PostgreSQL only, and the role must exist: both
+/// are checked before migrating).
+async fn migrate_and_grant(db: &DatabaseConnection, grant_to: Option<&str>) -> anyhow::Result<()> {
+    let role = match grant_to {
+        Some(name) => Some(AppRole::find(db, name).await?),
+        None => None,
+    };
+    migration::Migrator::up(db, None).await.context(
+        "running database migrations failed (they run as the schema's owner; a role that \
+             only reads and writes rows needs TASKSTREAM_NO_MIGRATE=true)",
+    )?;
+    if let Some(role) = role {
+        role.grant(db).await?;
+    }
+    Ok(())
+}
+
+/// Readies the database for this process: migrates (granting `--grant-to`'s role) unless
+/// `TASKSTREAM_NO_MIGRATE`, then checks that this process's role may read and write every
+/// table, so a role without the grants fails at start-up, naming what it lacks, instead of
+/// in every request and background task.
+pub async fn prepare(db: &DatabaseConnection, config: &ServerConfig) -> anyhow::Result<()> {
+    if !config.no_migrate {
+        migrate_and_grant(db, config.grant_to.as_deref()).await?;
+    }
+    let missing = migration::app_role::missing_privileges(db)
         .await
-        .context("running database migrations failed")
+        .context("checking the database role's privileges failed")?;
+    if !missing.is_empty() {
+        let role = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT current_user AS name",
+            ))
+            .await?
+            .map(|row| row.try_get::<String>("", "name"))
+            .transpose()?
+            .unwrap_or_default();
+        anyhow::bail!(
+            "permission denied: the database role {role:?} may not read and write {}; as the \
+             schema's owner, run `migration up --grant-to {role}` (docs/DEPLOYMENT.md, Database \
+             roles)",
+            missing.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// A cheap round trip, for `/readyz`.

@@ -60,9 +60,7 @@ pub(crate) async fn build_state(
 ) -> anyhow::Result<(AppState, Option<String>)> {
     let oidc = config.oidc.settings(config.jwt_jwks_url.is_some())?;
     let db = crate::db::connect(&config.database_url).await?;
-    if !config.no_migrate {
-        crate::db::migrate(&db).await?;
-    }
+    crate::db::prepare(&db, config).await?;
     let auth = authenticator(config).await?;
     let dev_token = if auth.is_development() {
         auth.issue_token(DEV_USER, DEV_TOKEN_TTL)
