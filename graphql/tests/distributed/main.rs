@@ -9,15 +9,19 @@
 //! - `elastic` (both databases): three instances of a subscriber share a six-partition topic by
 //!   leases; a killed instance's partitions move, a restarted one gets its share back, and a
 //!   paused one (SIGSTOP past its lease) applies nothing when it wakes.
+//! - `least_privilege` (PostgreSQL): the `migration` binary migrates as the admin and grants a
+//!   login role of the test's own; the gateway (embedded, and on NATS with its relay and the
+//!   three subscriber binaries) then runs as that role, which is refused DDL.
 //!
-//! The subscriber binaries are the workspace's own builds next to this test's `taskstream`
-//! (`cargo nextest run --workspace`, as `scripts/test` runs it, builds them).
+//! The subscriber and `migration` binaries are the workspace's own builds next to this test's
+//! `taskstream` (`scripts/test` builds them with `cargo build --workspace --bins` first).
 #![allow(clippy::unwrap_used)]
 
 #[path = "../support/mod.rs"]
 mod support;
 
 mod elastic;
+mod least_privilege;
 mod recovery;
 
 use std::path::PathBuf;
@@ -135,8 +139,8 @@ fn binary(name: &str) -> PathBuf {
     let path = gateway.with_file_name(name);
     assert!(
         path.is_file(),
-        "{} is missing: build the subscriber binaries with `cargo build -p subscribers --bins` \
-         (scripts/test builds the whole workspace)",
+        "{} is missing: build the workspace's binaries with `cargo build --workspace --bins` \
+         (as scripts/test does)",
         path.display()
     );
     path
@@ -150,10 +154,14 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The deployment under test: a broker, a database, gateways and subscribers.
+/// The deployment under test: a broker (none in embedded mode), a database, gateways and
+/// subscribers.
 struct Cluster {
-    broker: TestBroker,
+    broker: Option<TestBroker>,
     db: support::TestDb,
+    /// What the processes connect with: the test database's admin URL unless a test sets
+    /// another role's.
+    database_url: String,
     dir: support::TempDir,
     /// Partitions per topic.
     partitions: i32,
@@ -174,33 +182,51 @@ impl Cluster {
     ) -> Option<Cluster> {
         let db = support::TestDb::empty(backend).await?;
         let broker = TestBroker::start(transport).await;
-        Some(Cluster {
+        Some(Cluster::on(db, Some(broker), partitions))
+    }
+
+    /// Embedded mode on PostgreSQL: no broker, so the gateway runs the subscribers itself.
+    async fn embedded() -> Option<Cluster> {
+        let db = support::TestDb::empty(support::Backend::Postgres).await?;
+        Some(Cluster::on(db, None, 1))
+    }
+
+    fn on(db: support::TestDb, broker: Option<TestBroker>, partitions: i32) -> Cluster {
+        Cluster {
             broker,
+            database_url: db.url.clone(),
             db,
             dir: support::TempDir::new(),
             partitions,
             gateways: Vec::new(),
             subscribers: Vec::new(),
-        })
+        }
     }
 
     fn common_env(&self) -> Vec<(&'static str, String)> {
-        let partitions = match self.broker {
-            TestBroker::Kafka(_) => "KAFKA_PARTITIONS",
-            TestBroker::Nats(_) => "NATS_PARTITIONS",
-        };
-        vec![
-            ("DATABASE_URL", self.db.url.clone()),
-            self.broker.env(),
-            (partitions, self.partitions.to_string()),
-        ]
+        let mut env = vec![("DATABASE_URL", self.database_url.clone())];
+        if let Some(broker) = &self.broker {
+            let partitions = match broker {
+                TestBroker::Kafka(_) => "KAFKA_PARTITIONS",
+                TestBroker::Nats(_) => "NATS_PARTITIONS",
+            };
+            env.push(broker.env());
+            env.push((partitions, self.partitions.to_string()));
+        }
+        env
     }
 
     /// Starts a gateway process and waits until it is ready (database and broker). Returns
     /// its index.
     async fn start_gateway(&mut self) -> usize {
+        self.start_gateway_with(&[]).await
+    }
+
+    /// [`Cluster::start_gateway`] with `extra` environment.
+    async fn start_gateway_with(&mut self, extra: &[(&str, String)]) -> usize {
         let port = free_port();
         let mut env = self.common_env();
+        env.extend(extra.iter().cloned());
         env.push(("JWT_SECRET", SECRET.to_owned()));
         env.push(("LISTEN_ADDR", format!("127.0.0.1:{port}")));
         let mut proc = Proc::spawn("taskstream", &binary("taskstream"), &env, &self.dir);
@@ -352,7 +378,11 @@ impl Cluster {
     /// Waits until `consumer` has stored offsets at the end of every partition of `topic`
     /// (nothing left to apply).
     async fn wait_caught_up(&self, consumer: &str, topic: &str) {
-        let log = BrokerLog::connect(&self.broker.config()).await.unwrap();
+        let broker = self
+            .broker
+            .as_ref()
+            .expect("BUG: waiting on a broker in embedded mode");
+        let log = BrokerLog::connect(&broker.config()).await.unwrap();
         let deadline = tokio::time::Instant::now() + SETTLE;
         loop {
             let mut behind = 0;
