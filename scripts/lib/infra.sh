@@ -40,12 +40,14 @@
 #                     helm pull redpanda --repo https://charts.redpanda.com --version <v> --untar
 #
 # Steps: 1 chart (lint + render for default, staging, production, an "all features" values set,
-# the same on NATS JetStream and smaller NATS, elastic-subscriber and embedded-mode sets, each
-# checked for its event log's settings, credentials, mounts and egress and for its subscribers'
-# shape: one PARTITIONS=auto Deployment with LEASE_TTL_MS and a surge rollout per subscriber, or
-# one per shard on its fixed list; every template must render in at least one; negative checks:
-# schema violations and the template's `fail` rules must be rejected, among them kafka.brokers
-# with nats.url, a bad lease period and more recurrence pods than partitions), 2
+# the same on NATS JetStream and smaller NATS, elastic-subscriber and embedded-mode sets, and
+# production with the application's own database role, each checked for its event log's
+# settings, credentials, mounts and egress, for its subscribers' shape: one PARTITIONS=auto
+# Deployment with LEASE_TTL_MS and a surge rollout per subscriber, or one per shard on its fixed
+# list, and for the database URL key and role grant of the migration Job and of the pods; every
+# template must render in at least one; negative checks: schema violations and the template's
+# `fail` rules must be rejected, among them kafka.brokers with nats.url, a bad lease period,
+# more recurrence pods than partitions and a role grant without the owner's URL), 2
 # kubernetes-validate --strict on every rendered built-in object at the lowest and a current
 # Kubernetes version, CRD kinds (ScaledObject,
 # HTTPRoute, SecretProviderClass, Dapr Component) against small local schemas, 3 checkov
@@ -221,6 +223,13 @@ sets += [
     ("embedded", {"kafka": {"brokers": ""}, "subscribers": {s: {"enabled": False} for s in
                                                             ("recurrence", "reminder", "notification")}}),
 ]
+# Production with the application's own database role (docs/DEPLOYMENT.md, Database roles): the
+# pods read the role's URL from a Key Vault secret added by hand, the migration Job terraform's
+# admin URL, and the Job grants the role.
+LEAST_PRIVILEGE = {"keyVault": {"objects": {"database-app-url": "APP_DATABASE_URL"}},
+                   "secrets": {"keys": {"databaseUrl": "APP_DATABASE_URL", "migrationDatabaseUrl": "DATABASE_URL"}},
+                   "migration": {"grantTo": "taskstream_app"}}
+sets.append(("production-least-privilege", merged(env_values["production"], HANDOFF, LEAST_PRIVILEGE)))
 DEFAULTS = yaml.safe_load((chart / "values.yaml").read_text())
 
 def event_log_errors(v, objs, notes):
@@ -286,6 +295,36 @@ def event_log_errors(v, objs, notes):
             errors.append(f"KAFKA_BROKERS = {config.get('KAFKA_BROKERS')!r}")
         if log == "embedded" and ("KAFKA_BROKERS" in config or 4222 in egress or 9093 in egress):
             errors.append("embedded mode renders a broker (KAFKA_BROKERS or broker egress)")
+    return errors
+
+def database_errors(v, objs, notes):
+    """Who connects with which URL (v: effective values): the migration Job with the key of
+    secrets.keys.migrationDatabaseUrl (else databaseUrl), granting migration.grantTo, and holding no
+    other secret; every Deployment with secrets.keys.databaseUrl, granting nothing; with Key Vault,
+    both keys among the synced Secret's."""
+    errors = []
+    keys, grant = v["secrets"]["keys"], v["migration"]["grantTo"]
+    for o in objs:
+        if o.get("kind") not in ("Deployment", "Job"):
+            continue
+        name, job = o["metadata"]["name"], o["kind"] == "Job"
+        env = {e["name"]: e for c in o["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])}
+        url_key = env.get("DATABASE_URL", {}).get("valueFrom", {}).get("secretKeyRef", {}).get("key")
+        want_key = (keys["migrationDatabaseUrl"] or keys["databaseUrl"]) if job else keys["databaseUrl"]
+        if url_key != want_key:
+            errors.append(f"{name}: DATABASE_URL from Secret key {url_key!r}, expected {want_key!r}")
+        role = env.get("TASKSTREAM_APP_DB_ROLE", {}).get("value")
+        if role != ((grant or None) if job else None):
+            errors.append(f"{name}: TASKSTREAM_APP_DB_ROLE = {role!r}, expected {(grant or None) if job else None!r}")
+        secrets = sorted(k for k, e in env.items() if "secretKeyRef" in e.get("valueFrom", {}))
+        if job and secrets != ["DATABASE_URL"]:
+            errors.append(f"{name}: the migration Job holds secrets {secrets}, expected only DATABASE_URL")
+    if v["keyVault"]["enabled"]:
+        synced = set(v["keyVault"]["objects"].values())
+        for key in {keys["databaseUrl"], keys["migrationDatabaseUrl"]} - {""} - synced:
+            errors.append(f"Secret key {key!r} is not among keyVault.objects' {sorted(synced)}")
+    if bool(keys["migrationDatabaseUrl"]) != ("the migration Job with" in notes):
+        errors.append("NOTES.txt does not say which URL the migration Job uses")
     return errors
 
 def subscriber_errors(v, objs, notes):
@@ -519,6 +558,23 @@ for vals_name, vals in sets:
         fail(f"[{vals_name}] event log: {e}")
     for e in subscriber_errors(effective, rendered_objs, notes):
         fail(f"[{vals_name}] subscribers: {e}")
+    for e in database_errors(effective, rendered_objs, notes):
+        fail(f"[{vals_name}] database: {e}")
+    if vals_name == "production-least-privilege":
+        # The check itself must be able to fail: the Job on the pods' key, a pod granting.
+        tampered = json.loads(json.dumps(rendered_objs))
+        for o in tampered:
+            for c in o.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+                for e in c.get("env", []):
+                    if o["kind"] == "Job" and e["name"] == "DATABASE_URL":
+                        e["valueFrom"]["secretKeyRef"]["key"] = "APP_DATABASE_URL"
+                if o["kind"] == "Deployment" and o["metadata"]["name"] == "taskstream-gateway":
+                    c.setdefault("env", []).append({"name": "TASKSTREAM_APP_DB_ROLE", "value": "taskstream_app"})
+        found = database_errors(effective, tampered, notes)
+        if len(found) >= 2:
+            print("      database check: the Job on the application's URL and a granting pod are caught")
+        else:
+            fail(f"negative check accepted: the Job on the application's URL or a granting pod ({found})")
     if vals_name == "default":
         # The check itself must be able to fail: a fixed PARTITIONS, a shard-suffixed name.
         tampered = json.loads(json.dumps(rendered_objs))
@@ -705,6 +761,15 @@ NEGATIVE = [
      "subscribers.notification.env sets LEASE_TTL_MS"),
     ("fail: one INSTANCE_ID for every pod", {"subscribers": {"recurrence": {"env": {"INSTANCE_ID": "recurrence"}}}},
      "every pod would get the same id"),
+    ("schema: an application role name PostgreSQL would fold", {"secrets": {"keys": {"migrationDatabaseUrl": "ADMIN_URL"}},
+                                                                "migration": {"grantTo": "TaskstreamApp"}}),
+    ("schema: an application role name that needs quoting", {"secrets": {"keys": {"migrationDatabaseUrl": "ADMIN_URL"}},
+                                                             "migration": {"grantTo": "taskstream-app"}}),
+    ("fail: granting with the application's own URL", {"migration": {"grantTo": "taskstream_app"}},
+     "migration.grantTo needs secrets.keys.migrationDatabaseUrl"),
+    ("fail: a migration URL without the migration Job", {"migration": {"enabled": False},
+                                                         "secrets": {"keys": {"migrationDatabaseUrl": "ADMIN_URL"}}},
+     "need migration.enabled"),
 ]
 for label, vals, *message in NEGATIVE:
     try:

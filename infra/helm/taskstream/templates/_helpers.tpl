@@ -159,6 +159,22 @@ dapr.io/config: {{ . | quote }}
 {{- end }}
 {{- end }}
 
+{{/*
+The migration Job's environment: only the database URL, the schema owner's
+(secrets.keys.migrationDatabaseUrl, else the application's), and the role to grant to.
+*/}}
+{{- define "taskstream.migrationEnv" -}}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "taskstream.secretName" . }}
+      key: {{ .Values.secrets.keys.migrationDatabaseUrl | default .Values.secrets.keys.databaseUrl }}
+{{- with .Values.migration.grantTo }}
+- name: TASKSTREAM_APP_DB_ROLE
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+
 {{/* The gateway (and relay) also need the token key unless a JWKS URL is set. */}}
 {{- define "taskstream.jwtEnv" -}}
 {{- if not .Values.config.jwt.jwksUrl }}
@@ -288,6 +304,12 @@ Checks that the schema cannot express. Included once, from the ConfigMap.
 {{- if and .caConfigMap (not (hasPrefix "https://" .endpoint)) }}
 {{- fail "observability.tracing.caConfigMap needs an https:// observability.tracing.endpoint (the CA only applies to TLS)" }}
 {{- end }}
+{{- end }}
+{{- if and .Values.migration.grantTo (not .Values.secrets.keys.migrationDatabaseUrl) }}
+{{- fail "migration.grantTo needs secrets.keys.migrationDatabaseUrl: the Job grants as the schema's owner, not with the application role's URL (docs/DEPLOYMENT.md, Database roles)" }}
+{{- end }}
+{{- if and (not .Values.migration.enabled) (or .Values.migration.grantTo .Values.secrets.keys.migrationDatabaseUrl) }}
+{{- fail "migration.grantTo and secrets.keys.migrationDatabaseUrl need migration.enabled: without the Job the gateway migrates with its own URL" }}
 {{- end }}
 {{- if and .Values.keyVault.enabled (not .Values.workloadIdentity.enabled) }}
 {{- fail "keyVault.enabled needs workloadIdentity.enabled (the CSI driver authenticates as the workload identity)" }}
