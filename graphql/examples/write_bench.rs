@@ -73,12 +73,14 @@
 
 #[path = "support/gateway.rs"]
 mod gateway;
+#[path = "support/load.rs"]
+mod load;
 #[path = "support/postgres.rs"]
 mod postgres;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -93,6 +95,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use gateway::Gateway;
+use load::{Api, Measured, truncate};
 use postgres::Cluster;
 
 const SECRET: &str = "a-write-benchmark-secret-long-enough-for-hs256";
@@ -256,58 +259,6 @@ impl Kind {
     }
 }
 
-/// One measured run: throughput, latencies, failures.
-#[derive(Clone, Debug, Default)]
-struct Measured {
-    per_second: f64,
-    /// Sorted, ms.
-    latencies: Vec<f64>,
-    requests: usize,
-    failed: usize,
-    first_failures: Vec<String>,
-}
-
-impl Measured {
-    fn p(&self, q: f64) -> f64 {
-        percentile(&self.latencies, q)
-    }
-
-    fn line(&self) -> String {
-        format!(
-            "{:.0} req/s, p50 {:.2} ms, p99 {:.2} ms{}",
-            self.per_second,
-            self.p(0.5),
-            self.p(0.99),
-            if self.failed > 0 {
-                format!(", {} FAILED", self.failed)
-            } else {
-                String::new()
-            }
-        )
-    }
-
-    /// Prints the failures loudly, if any.
-    fn shout(&self, what: &str) {
-        if self.failed == 0 {
-            return;
-        }
-        println!(
-            "!!! {what}: {} of {} requests FAILED; first failures:",
-            self.failed, self.requests
-        );
-        for f in &self.first_failures {
-            println!("!!!   {f}");
-        }
-    }
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
-}
-
 /// One line of a result table.
 struct Row {
     kind: Kind,
@@ -323,43 +274,6 @@ struct Row {
 }
 
 // ------------------------------------------------------------------ GraphQL client loop
-
-/// GraphQL over HTTP, with a bearer token when it has one.
-#[derive(Clone)]
-struct Api {
-    http: reqwest::Client,
-    url: String,
-    token: Option<String>,
-}
-
-impl Api {
-    /// The response's `data`, or why it failed (transport, status, `errors`, no data).
-    async fn call(&self, body: &Value) -> Result<Value, String> {
-        let mut request = self
-            .http
-            .post(&self.url)
-            .json(body)
-            .timeout(Duration::from_secs(30));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.map_err(|e| format!("HTTP: {e}"))?;
-        let status = response.status();
-        let text = response.text().await.map_err(|e| format!("HTTP: {e}"))?;
-        let value: Value = serde_json::from_str(&text)
-            .map_err(|_| format!("status {status}: {}", truncate(&text, 300)))?;
-        if !value["errors"].is_null() {
-            return Err(format!(
-                "status {status}: {}",
-                truncate(&value["errors"].to_string(), 300)
-            ));
-        }
-        if !status.is_success() || value["data"].is_null() {
-            return Err(format!("status {status}: {}", truncate(&text, 300)));
-        }
-        Ok(value["data"].clone())
-    }
-}
 
 /// What one request of a load does.
 enum Work {
@@ -1454,74 +1368,10 @@ async fn postgraphile(args: &Args, cluster: &Cluster) -> anyhow::Result<Vec<(usi
         None => PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".to_owned()))
             .join(".cache/taskstream/postgraphile"),
     };
-    let bin = dir.join("node_modules/.bin/postgraphile");
-    if !bin.is_file() {
-        say(format!(
-            "installing PostGraphile 4.14 with npm into {}",
-            dir.display()
-        ));
-        std::fs::create_dir_all(&dir)?;
-        if !dir.join("package.json").is_file() {
-            std::fs::write(
-                dir.join("package.json"),
-                r#"{ "name": "taskstream-bench-postgraphile", "private": true }"#,
-            )?;
-        }
-        let status = Command::new("npm")
-            .current_dir(&dir)
-            .args(["install", "--no-audit", "--no-fund", "postgraphile@4.14"])
-            .stdout(Stdio::null())
-            .status()
-            .context("running npm")?;
-        anyhow::ensure!(
-            status.success() && bin.is_file(),
-            "npm install postgraphile@4.14 failed"
-        );
-    }
-    let version = Command::new(&bin).arg("--version").output()?;
-    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
     let log = cluster.scratch("postgraphile")?.join("postgraphile.log");
-    let child = Command::new(&bin)
-        .args([
-            "-c",
-            &format!("{}?application_name=postgraphile", cluster.url("bench")),
-        ])
-        .args([
-            "--schema",
-            "public",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-        ])
-        .args(["--disable-graphiql", "--disable-query-log"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log)?)
-        .spawn()
-        .context("starting PostGraphile")?;
-    let guard = ChildGuard(child);
-    let api = Api {
-        http: reqwest::Client::new(),
-        url: format!("http://127.0.0.1:{port}/graphql"),
-        token: None,
-    };
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while api
-        .call(&json!({ "query": "{ __typename }" }))
-        .await
-        .is_err()
-    {
-        if Instant::now() > deadline {
-            anyhow::bail!(
-                "PostGraphile did not answer within 90 s; its log:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let url = format!("{}?application_name=postgraphile", cluster.url("bench"));
+    let peer = load::start_postgraphile(&dir, &["postgraphile@4.14"], &url, &log).await?;
+    let (api, version, port) = (peer.api.clone(), &peer.version, peer.port);
     say(format!("PostGraphile {version} on port {port}"));
     let work = Arc::new(Work::PostGraphileCreate);
     let max_clients = *args.clients.iter().max().unwrap();
@@ -1543,18 +1393,8 @@ async fn postgraphile(args: &Args, cluster: &Cluster) -> anyhow::Result<Vec<(usi
         measured.shout(&format!("PostGraphile createTask × {clients}"));
         out.push((clients, measured));
     }
-    drop(guard);
+    drop(peer);
     Ok(out)
-}
-
-/// Kills the child process when dropped.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 // ------------------------------------------------------------------ idle
@@ -1999,14 +1839,6 @@ async fn replay_sqlite(
 }
 
 // ------------------------------------------------------------------ report
-
-fn truncate(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_owned();
-    }
-    let cut: String = text.chars().take(width.saturating_sub(1)).collect();
-    format!("{cut}…")
-}
 
 /// A statement for a one-line listing: long select, insert-column and `RETURNING` lists
 /// become `…`, so what tells statements apart (tables, conditions) stays in view.
