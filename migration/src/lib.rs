@@ -29,6 +29,7 @@ mod m20261208_000001_create_consumer_leases;
 mod m20261208_000002_create_task_versions;
 mod m20261208_000003_create_calendar_feeds;
 mod m20261208_000004_add_notification_times;
+mod m20261209_000001_extend_open_due_index;
 
 /// The ordered list of Taskstream's migrations.
 #[derive(Debug)]
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000002_create_task_versions::Migration),
             Box::new(m20261208_000003_create_calendar_feeds::Migration),
             Box::new(m20261208_000004_add_notification_times::Migration),
+            Box::new(m20261209_000001_extend_open_due_index::Migration),
         ]
     }
 }

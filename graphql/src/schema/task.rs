@@ -6,7 +6,7 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use entities::recurrence::{MAX_UPCOMING, Occurrence, RecurrenceRule};
-use entities::{reminder, task};
+use entities::{reminder, tag, task};
 
 use super::loaders::{TaskRemindersLoader, TaskTagsLoader, to_gql};
 use super::tag::Tag;
@@ -50,8 +50,14 @@ pub enum ReminderStatus {
 
 /// A task. Each occurrence of a recurring task is its own task. A task read `asOf` an instant
 /// (or from its history) carries the tags and reminders of that version in its second field;
-/// a current task reads them from their tables.
-pub struct Task(pub task::Model, pub Option<Arc<PastState>>);
+/// a current task reads them from their tables, through the batch loader, unless the query that
+/// found it loaded its tags already (a list page whose selection asks for them): then they are
+/// in its third field.
+pub struct Task(
+    pub task::Model,
+    pub Option<Arc<PastState>>,
+    pub Option<Vec<tag::Model>>,
+);
 
 /// The tags and reminders of a past version of a task.
 pub struct PastState {
@@ -62,7 +68,7 @@ pub struct PastState {
 
 impl From<task::Model> for Task {
     fn from(model: task::Model) -> Task {
-        Task(model, None)
+        Task(model, None, None)
     }
 }
 
@@ -91,6 +97,7 @@ impl Task {
                 tags: s.tags.clone(),
                 reminders,
             })),
+            None,
         )
     }
 }
@@ -137,6 +144,9 @@ impl Task {
                     .map(Tag)
                     .collect(),
             );
+        }
+        if let Some(tags) = &self.2 {
+            return Ok(tags.iter().cloned().map(Tag).collect());
         }
         let loader = ctx.data_unchecked::<DataLoader<TaskTagsLoader>>();
         Ok(loader

@@ -1,7 +1,11 @@
 //! `tasks(filter, search, sort, first, after, last, before)`: its inputs and `TaskConnection`.
 
+use std::collections::HashMap;
+
 use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
+use entities::tag;
+use uuid::Uuid;
 
 use super::task::{Priority, Task};
 use super::{db, now, viewer};
@@ -125,12 +129,14 @@ pub struct TaskEdge {
     pub cursor: String,
     #[graphql(skip)]
     pub task: entities::task::Model,
+    #[graphql(skip)]
+    pub tags: Option<Vec<tag::Model>>,
 }
 
 #[ComplexObject]
 impl TaskEdge {
     async fn node(&self) -> Task {
-        Task::from(self.task.clone())
+        Task(self.task.clone(), None, self.tags.clone())
     }
 }
 
@@ -138,6 +144,17 @@ impl TaskEdge {
 pub struct TaskConnection {
     query: service::TaskListQuery,
     page: service::TaskPage,
+    /// The page's tags, by task, when the selection asks for them (loaded with the page, so
+    /// `tags` does not wait for the batch loader).
+    tags: Option<HashMap<Uuid, Vec<tag::Model>>>,
+}
+
+impl TaskConnection {
+    fn tags_of(&self, task: &entities::task::Model) -> Option<Vec<tag::Model>> {
+        self.tags
+            .as_ref()
+            .map(|tags| tags.get(&task.id).cloned().unwrap_or_default())
+    }
 }
 
 #[Object]
@@ -150,12 +167,17 @@ impl TaskConnection {
             .map(|(t, c)| TaskEdge {
                 cursor: c.clone(),
                 task: t.clone(),
+                tags: self.tags_of(t),
             })
             .collect()
     }
 
     async fn nodes(&self) -> Vec<Task> {
-        self.page.tasks.iter().cloned().map(Task::from).collect()
+        self.page
+            .tasks
+            .iter()
+            .map(|t| Task(t.clone(), None, self.tags_of(t)))
+            .collect()
     }
 
     async fn page_info(&self) -> PageInfo {
@@ -167,7 +189,8 @@ impl TaskConnection {
         }
     }
 
-    /// All tasks matching the filter and search, ignoring paging.
+    /// All tasks matching the filter and search, ignoring paging. Exact: one COUNT over the
+    /// matching tasks, so it costs more the more tasks match; only run when selected.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
         let n = service::count_tasks(db(ctx), &self.query).await?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
@@ -217,7 +240,33 @@ impl TaskListQuery {
             page,
             now: now(ctx),
         };
-        let page = service::list_tasks(db(ctx), &query).await?;
-        Ok(TaskConnection { query, page })
+        let look = ctx.look_ahead();
+        // A selection of only `totalCount` needs no page: its arguments are checked as for a
+        // page, and only the COUNT is read.
+        let wants_page = look.field("edges").exists()
+            || look.field("nodes").exists()
+            || look.field("pageInfo").exists();
+        let page = if wants_page {
+            service::list_tasks(db(ctx), &query).await?
+        } else {
+            service::check_paging(&query)?;
+            service::TaskPage {
+                tasks: Vec::new(),
+                cursors: Vec::new(),
+                has_next_page: false,
+                has_previous_page: false,
+            }
+        };
+        // The page's tags in the same resolver when the selection asks for them: one statement
+        // right after the page instead of the batch loader's wait for every `tags` field.
+        let wants_tags = look.field("edges").field("node").field("tags").exists()
+            || look.field("nodes").field("tags").exists();
+        let tags = if wants_tags && !page.tasks.is_empty() {
+            let ids: Vec<Uuid> = page.tasks.iter().map(|t| t.id).collect();
+            Some(crate::service::tag::tags_of_tasks(db(ctx), &ids).await?)
+        } else {
+            None
+        };
+        Ok(TaskConnection { query, page, tags })
     }
 }

@@ -391,3 +391,138 @@ on_both_databases!(
         );
     }
 );
+
+// A page loads its tasks' tags together with the page when the selection asks for them; every
+// way of selecting them gives what `task(id)` (the batch loader) gives: the tags by name, an
+// empty list for a task without tags, and nothing else's.
+on_both_databases!(
+    page_tags_match_the_single_task_answer_however_selected,
+    |t| {
+        let app = support::TestApp::on(t);
+        let tagged = app
+            .create_task(
+                USER,
+                json!({ "title": "tagged", "tags": ["zeta", "Alpha", "mid"] }),
+            )
+            .await;
+        let bare = app.create_task(USER, json!({ "title": "bare" })).await;
+        app.create_task(
+            "mallory",
+            json!({ "title": "other", "tags": ["alpha", "secret"] }),
+        )
+        .await;
+        let single = |id: &Value| {
+            let id = id.as_str().unwrap().to_owned();
+            let app = &app;
+            async move {
+                app.ok(
+                    USER,
+                    "query($id: ID!) { task(id: $id) { tags { name } } }",
+                    json!({ "id": id }),
+                )
+                .await["task"]["tags"]
+                    .clone()
+            }
+        };
+        let expected = json!([
+            { "id": bare["id"], "tags": single(&bare["id"]).await },
+            { "id": tagged["id"], "tags": single(&tagged["id"]).await },
+        ]);
+        assert_eq!(
+            expected[1]["tags"],
+            json!([{ "name": "Alpha" }, { "name": "mid" }, { "name": "zeta" }])
+        );
+        assert_eq!(expected[0]["tags"], json!([]));
+        let documents = [
+            "{ tasks(sort: [{ field: TITLE }]) { nodes { id tags { name } } } }",
+            "{ tasks(sort: [{ field: TITLE }]) { edges { node { id tags { name } } } } }",
+            "{ tasks(sort: [{ field: TITLE }]) { edges { node { ...T } } } } \
+         fragment T on Task { id tags { name } }",
+            "{ tasks(sort: [{ field: TITLE }]) { edges { ... on TaskEdge { node { id labels: tags { name } } } } } }",
+            // Tags selected under `nodes` only, with `edges` selected too.
+            "{ tasks(sort: [{ field: TITLE }]) { edges { cursor } nodes { id tags { name } } } }",
+        ];
+        for document in documents {
+            let data = app.ok(USER, document, json!({})).await;
+            let conn = &data["tasks"];
+            let nodes: Vec<Value> = if conn["nodes"].is_array() {
+                conn["nodes"].as_array().unwrap().clone()
+            } else {
+                conn["edges"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["node"].clone())
+                    .collect()
+            };
+            let nodes: Vec<Value> = nodes
+            .into_iter()
+            .map(|n| json!({ "id": n["id"], "tags": n.get("tags").or(n.get("labels")).unwrap() }))
+            .collect();
+            assert_eq!(Value::Array(nodes), expected, "{document}");
+        }
+    }
+);
+
+// A selection of only `totalCount` reads no page, but its arguments are checked as for a page:
+// the same count as beside a page, and the same errors naming the argument.
+on_both_databases!(
+    total_count_alone_counts_the_same_and_refuses_the_same_arguments,
+    |t| {
+        let app = support::TestApp::on(t);
+        for (title, priority) in [("a", "HIGH"), ("b", "LOW"), ("c", "URGENT"), ("d", "HIGH")] {
+            app.create_task(USER, json!({ "title": title, "priority": priority }))
+                .await;
+        }
+        let filter = "filter: { minPriority: HIGH }";
+        let alone = app
+            .ok(
+                USER,
+                &format!("{{ tasks({filter}) {{ totalCount }} }}"),
+                json!({}),
+            )
+            .await;
+        let with_page = app
+        .ok(
+            USER,
+            &format!("{{ tasks({filter}, first: 1) {{ totalCount nodes {{ id }} pageInfo {{ endCursor }} }} }}"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(alone["tasks"]["totalCount"], json!(3));
+        assert_eq!(with_page["tasks"]["totalCount"], json!(3));
+        let cursor = with_page["tasks"]["pageInfo"]["endCursor"]
+            .as_str()
+            .unwrap();
+        // A cursor of this sort is accepted, one of another sort is not, nor a forged one.
+        app.ok(
+            USER,
+            &format!("{{ tasks({filter}, after: \"{cursor}\") {{ totalCount }} }}"),
+            json!({}),
+        )
+        .await;
+        for (arguments, field) in [
+            (
+                format!("after: \"{cursor}\", sort: [{{ field: TITLE }}]"),
+                "after",
+            ),
+            ("after: \"not-a-cursor\"".to_owned(), "after"),
+            ("first: 0".to_owned(), "first"),
+            ("first: 1, last: 1".to_owned(), "last"),
+            ("sort: [{ field: RELEVANCE }]".to_owned(), "sort[0]"),
+        ] {
+            let (code, message) = app
+                .err(
+                    USER,
+                    &format!("{{ tasks({arguments}) {{ totalCount }} }}"),
+                    json!({}),
+                )
+                .await;
+            assert_eq!(code, "BAD_USER_INPUT", "{arguments}: {message}");
+            let (_, named) = app
+                .error_field(USER, &format!("{{ tasks({arguments}) {{ totalCount }} }}"))
+                .await;
+            assert_eq!(named.as_deref(), Some(field), "{arguments}: {message}");
+        }
+    }
+);

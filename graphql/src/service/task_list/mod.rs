@@ -188,22 +188,12 @@ pub struct TaskPage {
 /// resolve tag names to ids when the filter names tags.
 pub async fn list_tasks<C: ConnectionTrait>(db: &C, query: &TaskListQuery) -> ApiResult<TaskPage> {
     let plan = Plan::new(db, query).await?;
-    let (size, cursor_text, backward) = match &query.page {
-        PageRequest::Forward { first, after } => {
-            (page_size("first", *first)?, after.as_deref(), false)
-        }
-        PageRequest::Backward { last, before } => {
-            (page_size("last", *last)?, before.as_deref(), true)
-        }
-    };
-    let argument = if backward { "before" } else { "after" };
-    let signature = task_cursor::signature(
-        &plan.sort,
-        plan.search.as_ref().map(SearchWords::joined).as_deref(),
-    );
-    let cursor = cursor_text
-        .map(|text| task_cursor::decode(argument, text, &signature, &plan.sort))
-        .transpose()?;
+    let Paging {
+        size,
+        backward,
+        signature,
+        cursor,
+    } = paging(query, &plan.sort, plan.search.as_ref())?;
     let cursor_given = cursor.is_some();
     let Some(mut select) = plan.select(db.get_database_backend()) else {
         // A search without words matches nothing.
@@ -251,6 +241,49 @@ pub async fn list_tasks<C: ConnectionTrait>(db: &C, query: &TaskListQuery) -> Ap
         has_next_page: if backward { cursor_given } else { has_more },
         has_previous_page: if backward { has_more } else { cursor_given },
     })
+}
+
+/// The page size, direction and decoded cursor of a query.
+struct Paging {
+    size: u64,
+    backward: bool,
+    signature: String,
+    cursor: Option<Cursor>,
+}
+
+fn paging(
+    query: &TaskListQuery,
+    sort: &[SortKey],
+    search: Option<&SearchWords>,
+) -> ApiResult<Paging> {
+    let (size, cursor_text, backward) = match &query.page {
+        PageRequest::Forward { first, after } => {
+            (page_size("first", *first)?, after.as_deref(), false)
+        }
+        PageRequest::Backward { last, before } => {
+            (page_size("last", *last)?, before.as_deref(), true)
+        }
+    };
+    let argument = if backward { "before" } else { "after" };
+    let signature = task_cursor::signature(sort, search.map(SearchWords::joined).as_deref());
+    let cursor = cursor_text
+        .map(|text| task_cursor::decode(argument, text, &signature, sort))
+        .transpose()?;
+    Ok(Paging {
+        size,
+        backward,
+        signature,
+        cursor,
+    })
+}
+
+/// Checks what [`list_tasks`] checks before it reads anything (search, sort, page size and
+/// cursor; the filter is checked by [`count_tasks`]), for a connection whose selection needs
+/// no page (only `totalCount`): its arguments are refused just as when it reads a page.
+pub fn check_paging(query: &TaskListQuery) -> ApiResult<()> {
+    let search = task_filter::search_words(query.search.as_deref())?;
+    let sort = effective_sort(&query.sort, search.is_some())?;
+    paging(query, &sort, search.as_ref()).map(|_| ())
 }
 
 /// How many of the owner's tasks match the filter and search (paging is ignored).
@@ -303,8 +336,16 @@ impl Plan {
     /// search>`, or `None` when the search has no words and so matches nothing.
     fn select(&self, backend: DbBackend) -> Option<SelectStatement> {
         let mut select = Query::select();
+        // Every column but the two search copies of the title and description, which a list
+        // never shows (they can be as long as the text itself): read back as empty strings.
         select
-            .columns(task::Column::iter().map(|c| (task::Entity, c)))
+            .columns(
+                task::Column::iter()
+                    .filter(|c| !matches!(c, task::Column::SearchTitle | task::Column::SearchBody))
+                    .map(|c| (task::Entity, c)),
+            )
+            .expr_as(Expr::val(""), "search_title")
+            .expr_as(Expr::val(""), "search_body")
             .from(task::Entity)
             .cond_where(
                 Expr::col((task::Entity, task::Column::OwnerId)).eq(self.owner_id.as_str()),
