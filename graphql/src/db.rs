@@ -5,7 +5,7 @@
 use anyhow::Context;
 use migration::MigratorTrait;
 use migration::app_role::AppRole;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 
 use crate::config::ServerConfig;
 pub use stream::db::{
@@ -44,26 +44,7 @@ pub async fn prepare(db: &DatabaseConnection, config: &ServerConfig) -> anyhow::
     if !config.no_migrate {
         migrate_and_grant(db, config.grant_to.as_deref()).await?;
     }
-    let missing = migration::app_role::missing_privileges(db)
-        .await
-        .context("checking the database role's privileges failed")?;
-    if !missing.is_empty() {
-        let role = db
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT current_user AS name",
-            ))
-            .await?
-            .map(|row| row.try_get::<String>("", "name"))
-            .transpose()?
-            .unwrap_or_default();
-        anyhow::bail!(
-            "permission denied: the database role {role:?} may not read and write {}; as the \
-             schema's owner, run `migration up --grant-to {role}` (docs/DEPLOYMENT.md, Database \
-             roles)",
-            missing.join(", ")
-        );
-    }
+    migration::app_role::ensure_privileges(db).await?;
     Ok(())
 }
 

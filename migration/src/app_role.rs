@@ -143,6 +143,42 @@ impl AppRole {
     }
 }
 
+/// Why a process may not run as the role it connected as.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivilegeError {
+    #[error(
+        "permission denied: the database role {role:?} may not read and write {missing}; as the \
+         schema's owner, run `migration up --grant-to {role}` (docs/DEPLOYMENT.md, Database roles)"
+    )]
+    Missing { role: String, missing: String },
+    #[error("checking the database role's privileges failed: {0}")]
+    Check(#[from] DbErr),
+}
+
+/// Refuses a connection whose role lacks what the application needs ([`missing_privileges`]),
+/// naming the role, what it lacks and the fix, so that a process fails at start-up instead of
+/// in every request and background task. Every process that reads and writes rows (the
+/// gateway, the relay, the subscriber binaries) checks it after connecting.
+pub async fn ensure_privileges(db: &impl ConnectionTrait) -> Result<(), PrivilegeError> {
+    let missing = missing_privileges(db).await?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let role = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_user AS name",
+        ))
+        .await?
+        .map(|row| row.try_get::<String>("", "name"))
+        .transpose()?
+        .unwrap_or_default();
+    Err(PrivilegeError::Missing {
+        role,
+        missing: missing.join(", "),
+    })
+}
+
 /// What the connection's own role lacks of the application's privileges in the current
 /// schema, by object name (`public` for the schema itself; tables and sequences sorted): empty
 /// when it has them all, as the schema's owner always does. Only on PostgreSQL; SQLite has no

@@ -83,7 +83,11 @@ pub async fn start_metrics_server(args: &CommonArgs, default_port: u16) -> anyho
 /// The database pool, opened exactly as the gateway opens it ([`crate::db::connect`]: the same
 /// size, timeouts and SQLite pragmas).
 pub async fn connect_db(url: &str) -> anyhow::Result<DatabaseConnection> {
-    crate::db::connect(url).await
+    let db = crate::db::connect(url).await?;
+    // A role without the grants stops here, naming what it lacks, instead of logging
+    // "permission denied" on every retry.
+    migration::app_role::ensure_privileges(&db).await?;
+    Ok(db)
 }
 
 /// The broker KAFKA_BROKERS or NATS_URL names (one is required).

@@ -178,6 +178,25 @@ async fn a_role_without_the_grants_stops_the_gateway_at_start_up_and_a_missing_r
         assert!(log.contains(&expected), "{expected:?} not in:\n{log}");
     }
 
+    // A subscriber binary as that role stops at start-up too (before it connects to its
+    // broker, so none is needed here), naming the role and the fix.
+    let log = cluster.failing_at_start_up(
+        "recurrence",
+        &[
+            ("NATS_URL", "nats://127.0.0.1:1".to_owned()),
+            ("METRICS_ADDR", format!("127.0.0.1:{}", free_port())),
+        ],
+    );
+    for expected in [
+        format!(
+            "permission denied: the database role {:?} may not read and write",
+            role.name
+        ),
+        format!("run `migration up --grant-to {}`", role.name),
+    ] {
+        assert!(log.contains(&expected), "{expected:?} not in:\n{log}");
+    }
+
     // With migrations on, the role cannot run them either: it may not create anything.
     let log = cluster.gateway_failing_at_start_up(&[]);
     assert!(
@@ -307,11 +326,17 @@ impl Cluster {
 
     /// Starts a gateway with `extra` environment that must stop at start-up; returns its log.
     fn gateway_failing_at_start_up(&self, extra: &[(&str, String)]) -> String {
+        self.failing_at_start_up("taskstream", extra)
+    }
+
+    /// Starts the binary `name` with `extra` environment (on top of the gateway's) that must
+    /// stop at start-up; returns its log.
+    fn failing_at_start_up(&self, name: &str, extra: &[(&str, String)]) -> String {
         let mut env = self.common_env();
         env.extend(extra.iter().cloned());
         env.push(("JWT_SECRET", SECRET.to_owned()));
         env.push(("LISTEN_ADDR", format!("127.0.0.1:{}", free_port())));
-        let mut proc = Proc::spawn("taskstream", &binary("taskstream"), &env, &self.dir);
+        let mut proc = Proc::spawn(name, &binary(name), &env, &self.dir);
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         let status = loop {
             if let Some(status) = proc.child.try_wait().unwrap() {
@@ -319,12 +344,12 @@ impl Cluster {
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "the gateway is still running after 60 s\n{}",
+                "{name} is still running after 60 s\n{}",
                 proc.tail()
             );
             std::thread::sleep(Duration::from_millis(50));
         };
-        assert!(!status.success(), "the gateway exited with {status}");
+        assert!(!status.success(), "{name} exited with {status}");
         std::fs::read_to_string(&proc.log).unwrap()
     }
 }
