@@ -36,9 +36,9 @@
 #   and scripts/lib/docker.sh's (TS_IMAGE_CACHE: logs and caches, default ~/.cache/taskstream/image;
 #   TASKSTREAM_IMAGE_MIRROR, TASKSTREAM_IMAGE_REBUILD_BASE, DOCKER_HOST).
 #
-# Runtime on 2 busy cores: about 30 minutes the first time (4 for the packages and base images,
-# 25 for cargo-chef and every dependency in release mode); 5 to 9 minutes after a source change
-# (the workspace's crates); 20 seconds when nothing changed.
+# Runtime on 2 busy cores: about 25 minutes the first time (2 for the packages and base images,
+# 21 to 25 for cargo-chef and every dependency in release mode); 5 to 9 minutes after a source
+# change (the workspace's crates); 25 seconds when nothing changed.
 
 TS_IMAGE_REPO_ROOT="${TS_IMAGE_REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 TS_IMAGE_TAG=taskstream-local/taskstream:test
