@@ -123,9 +123,19 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     if let Some(token) = app.dev_token() {
         print_development_banner(&addr.to_string(), token);
     }
-    println!(
-        "Web app: http://{addr}/   GraphiQL: http://{addr}/graphiql   API: POST http://{addr}/graphql"
-    );
+    if config.log_format == "json" {
+        // Every line a JSON record, for log collectors.
+        tracing::info!(
+            web_app = %format_args!("http://{addr}/"),
+            graphiql = %format_args!("http://{addr}/graphiql"),
+            api = %format_args!("http://{addr}/graphql"),
+            "Web app, GraphiQL and API"
+        );
+    } else {
+        println!(
+            "Web app: http://{addr}/   GraphiQL: http://{addr}/graphiql   API: POST http://{addr}/graphql"
+        );
+    }
     let shutdown = stream::lifecycle::cancel_on_signal(CancellationToken::new());
     let result = app.run(listener, shutdown)?.join.await?;
     tracing::info!("Taskstream stopped");
