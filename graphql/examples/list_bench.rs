@@ -641,10 +641,7 @@ async fn capture(
     api: &Api,
     case: Case,
 ) -> anyhow::Result<Vec<String>> {
-    for sql in Cluster::log_statements_sql("all") {
-        admin.execute_unprepared(&sql).await?;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    Cluster::set_statement_logging(admin, "all").await?;
     let from = cluster.log_offset();
     let query = case.gateway_query();
     let mut after = Value::Null;
@@ -655,11 +652,8 @@ async fn capture(
             .map_err(|e| anyhow::anyhow!("capture request failed: {e}"))?;
         after = connection(&data).map_err(anyhow::Error::msg)?["pageInfo"]["endCursor"].clone();
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    for sql in Cluster::log_statements_sql("none") {
-        admin.execute_unprepared(&sql).await?;
-    }
-    let (records, _) = postgres::read_log(&cluster.log_file(), from)?;
+    Cluster::set_statement_logging(admin, "none").await?;
+    let records = cluster.read_log_settled(from).await?;
     let statements: Vec<String> = records
         .iter()
         .filter(|r| r.application.starts_with(GATEWAY_APP))

@@ -690,16 +690,6 @@ async fn harness(url: &str) -> anyhow::Result<DatabaseConnection> {
     Ok(sea_orm::Database::connect(opts).await?)
 }
 
-/// Turns the server's statement logging on (`all`) or off (`none`) for every session.
-async fn set_statement_logging(db: &DatabaseConnection, value: &str) -> anyhow::Result<()> {
-    for sql in Cluster::log_statements_sql(value) {
-        db.execute_unprepared(&sql).await?;
-    }
-    // Each session applies the reload at its next command; give the signal time to arrive.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    Ok(())
-}
-
 // ------------------------------------------------------------------ capture
 
 /// One statement as the server logged it: the text with `$n` placeholders and the
@@ -775,7 +765,7 @@ async fn capture(
     };
     settle(target.db).await?;
     let existing = existing_uuids(target.db).await?;
-    set_statement_logging(target.db, "all").await?;
+    Cluster::set_statement_logging(target.db, "all").await?;
     let from = cluster.log_offset();
     let opened = Instant::now();
     let due = (Utc::now() + chrono::Duration::days(1)).to_rfc3339();
@@ -791,10 +781,8 @@ async fn capture(
     settle(target.db).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let window = opened.elapsed();
-    set_statement_logging(target.db, "none").await?;
-    // The logging collector writes asynchronously.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (records, _) = postgres::read_log(&cluster.log_file(), from)?;
+    Cluster::set_statement_logging(target.db, "none").await?;
+    let records = cluster.read_log_settled(from).await?;
     let (txns, errors) = transactions(&records, GATEWAY_APP);
     let mut taken = HashSet::new();
     let mut mutations = Vec::new();
@@ -1421,13 +1409,13 @@ async fn measure_idle(
     db: &DatabaseConnection,
     secs: u64,
 ) -> anyhow::Result<Idle> {
-    set_statement_logging(db, "all").await?;
+    Cluster::set_statement_logging(db, "all").await?;
     let from = cluster.log_offset();
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let elapsed = started.elapsed().as_secs_f64();
-    set_statement_logging(db, "none").await?;
-    let (records, _) = postgres::read_log(&cluster.log_file(), from)?;
+    Cluster::set_statement_logging(db, "none").await?;
+    let records = cluster.read_log_settled(from).await?;
     let mut by_sql: BTreeMap<String, usize> = BTreeMap::new();
     let mut statements = 0;
     // The window ends where this program turned logging off again.

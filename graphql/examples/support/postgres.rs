@@ -3,8 +3,8 @@
 //! user `postgres` when this process runs as root, since initdb refuses root; trust auth, 127.0.0.1
 //! only, a free port), and its server log in `jsonlog` format, read record by record from an
 //! offset. Statement logging is off at start; the caller turns it on and off with
-//! `ALTER SYSTEM` and `pg_reload_conf()` (see [`Cluster::log_statements_sql`]). Included with
-//! `#[path]` by `write_bench`; dropping the cluster stops it and deletes its directory.
+//! `ALTER SYSTEM` and `pg_reload_conf()` (see [`Cluster::set_statement_logging`]). Included with
+//! `#[path]` by `write_bench` and `list_bench`; dropping the cluster stops it and deletes its directory.
 #![allow(dead_code)]
 
 use std::io::{Read, Seek, SeekFrom};
@@ -162,13 +162,35 @@ impl Cluster {
         self.data_dir().join("log").join("postgresql.json")
     }
 
-    /// The statements that set `log_statement` to `value` (`all`, `none`) for every session,
-    /// effective at each session's next command.
-    pub fn log_statements_sql(value: &str) -> [String; 2] {
-        [
-            format!("ALTER SYSTEM SET log_statement = '{value}'"),
-            "SELECT pg_reload_conf()".to_owned(),
-        ]
+    /// Sets `log_statement` to `value` (`all`, `none`) for every session, through `db` (a
+    /// connection to this cluster): `ALTER SYSTEM` and a reload, which each session applies at
+    /// its next command once the reload signal has reached it (there is no reading another
+    /// session's setting, so the signal is given 300 ms).
+    pub async fn set_statement_logging(
+        db: &sea_orm::DatabaseConnection,
+        value: &str,
+    ) -> anyhow::Result<()> {
+        use sea_orm::ConnectionTrait;
+        db.execute_unprepared(&format!("ALTER SYSTEM SET log_statement = '{value}'"))
+            .await?;
+        db.execute_unprepared("SELECT pg_reload_conf()").await?;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        Ok(())
+    }
+
+    /// The log's records from `from` on, once the logging collector (which writes
+    /// asynchronously) has stopped adding to the file for 200 ms (10 s at most).
+    pub async fn read_log_settled(&self, from: u64) -> anyhow::Result<Vec<LogRecord>> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut size = self.log_offset();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let now = self.log_offset();
+            if now == size || std::time::Instant::now() > deadline {
+                return read_log(&self.log_file(), from).map(|(records, _)| records);
+            }
+            size = now;
+        }
     }
 
     /// The size of the log file: records written after this are read with [`read_log`].

@@ -157,8 +157,21 @@ fn decode(text: &str) -> Option<Json> {
     serde_json::from_slice(&bytes).ok()
 }
 
-fn bad_cursor() -> ApiError {
-    ApiError::invalid("after", "after: cursor is invalid")
+/// The position in an `after` cursor of kind `kind` (`"v"` in the cursor), read by `read`;
+/// `None` without a cursor, and an error naming `after` for anything else.
+fn decode_after<T>(
+    after: Option<&str>,
+    kind: &str,
+    read: impl FnOnce(&Json) -> Option<T>,
+) -> ApiResult<Option<T>> {
+    after
+        .map(|text| {
+            decode(text)
+                .filter(|v| v["v"] == kind)
+                .and_then(|v| read(&v))
+                .ok_or_else(|| ApiError::invalid("after", "after: cursor is invalid"))
+        })
+        .transpose()
 }
 
 /// The owner's versions of task `id`, newest first, after cursor `after`; `first` is 1 to 100
@@ -171,16 +184,7 @@ pub async fn history<C: ConnectionTrait>(
     after: Option<&str>,
 ) -> ApiResult<HistoryPage> {
     let size = page_size("first", first)?;
-    let before_version = match after {
-        None => None,
-        Some(text) => Some(
-            decode(text)
-                .filter(|v| v["v"] == "h1")
-                .and_then(|v| v["version"].as_i64())
-                .and_then(|v| i32::try_from(v).ok())
-                .ok_or_else(bad_cursor)?,
-        ),
-    };
+    let before_version = decode_after(after, "h1", |v| i32::try_from(v["version"].as_i64()?).ok())?;
     let mut select = task_version::Entity::find()
         .filter(task_version::Column::TaskId.eq(id))
         .filter(task_version::Column::OwnerId.eq(owner_id));
@@ -282,19 +286,11 @@ pub async fn deleted_tasks<C: ConnectionTrait>(
     after: Option<&str>,
 ) -> ApiResult<DeletedPage> {
     let size = page_size("first", first)?;
-    let cursor = match after {
-        None => None,
-        Some(text) => Some(
-            decode(text)
-                .filter(|v| v["v"] == "d1")
-                .and_then(|v| {
-                    let t = DateTime::parse_from_rfc3339(v["t"].as_str()?).ok()?;
-                    let id = Uuid::parse_str(v["id"].as_str()?).ok()?;
-                    Some((t.with_timezone(&Utc), id))
-                })
-                .ok_or_else(bad_cursor)?,
-        ),
-    };
+    let cursor = decode_after(after, "d1", |v| {
+        let t = DateTime::parse_from_rfc3339(v["t"].as_str()?).ok()?;
+        let id = Uuid::parse_str(v["id"].as_str()?).ok()?;
+        Some((t.with_timezone(&Utc), id))
+    })?;
     let mut select = task_version::Entity::find()
         .filter(task_version::Column::OwnerId.eq(owner_id))
         .filter(task_version::Column::Kind.eq(VersionKind::Deleted))
