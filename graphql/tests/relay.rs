@@ -142,6 +142,18 @@ async fn assert_log_matches_outbox(app: &TestApp, log: &KafkaLog) {
     }
 }
 
+/// A relay on `app`'s database and `broker` that reads 7 rows a round.
+async fn seven_at_a_time(app: &TestApp, broker: &TansuBroker) -> Relay<KafkaLog> {
+    Relay::new(
+        app.db.clone(),
+        connect(broker).await,
+        RelayConfig {
+            batch_size: 7,
+            ..RelayConfig::default()
+        },
+    )
+}
+
 on_both_databases!(
     the_relay_publishes_every_outbox_row_once_in_per_task_order,
     |t| {
@@ -149,17 +161,34 @@ on_both_databases!(
         let broker = TansuBroker::start().await.unwrap();
         let log = connect(&broker).await;
         write_tasks(&app, 12).await;
-        let relay = Relay::new(
-            app.db.clone(),
-            connect(&broker).await,
-            RelayConfig {
-                batch_size: 7,
-                ..RelayConfig::default()
-            },
-        );
+        let relay = seven_at_a_time(&app, &broker).await;
         while relay.publish_round().await.unwrap().published > 0 {}
         assert_eq!(pending(&app).await, 0);
         assert_log_matches_outbox(&app, &log).await;
+    }
+);
+
+on_both_databases!(
+    draining_in_overlapping_rounds_publishes_every_row_once_in_order_and_marks_each,
+    |t| {
+        let app = TestApp::on(t);
+        let broker = TansuBroker::start().await.unwrap();
+        let log = connect(&broker).await;
+        write_tasks(&app, 12).await;
+        let rows = app.outbox().await.len();
+        let relay = seven_at_a_time(&app, &broker).await;
+
+        // One call drains every full round (each marked while the next is produced).
+        let report = relay.publish_pending().await.unwrap();
+
+        assert_eq!((report.published, report.failed), (rows, 0));
+        assert_eq!(pending(&app).await, 0);
+        assert_log_matches_outbox(&app, &log).await;
+        assert_eq!(
+            relay.publish_pending().await.unwrap(),
+            stream::relay::RoundReport::default(),
+            "nothing is left"
+        );
     }
 );
 

@@ -20,12 +20,12 @@
 //!   published rows and produce errors are counted per topic; [`refresh_backlog_gauges`]
 //!   feeds the outbox backlog gauges at scrape time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::Utc;
 use entities::outbox;
-use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -112,13 +112,9 @@ impl<W: LogWriter> Relay<W> {
                     }
                 }
             }
-            let pause = match self.publish_round().await {
+            let pause = match self.publish_pending().await {
                 Ok(report) if report.failed == 0 => {
                     backoff = self.config.backoff_initial;
-                    if report.published as u64 >= self.config.batch_size {
-                        // More may be pending: go again at once.
-                        continue;
-                    }
                     None
                 }
                 Ok(report) => {
@@ -160,17 +156,66 @@ impl<W: LogWriter> Relay<W> {
         Ok(n)
     }
 
-    /// Publishes up to one batch of pending rows. Used by [`Relay::run`], tests and benchmarks.
+    /// Publishes up to one batch of pending rows and marks them. Used by tests and benchmarks;
+    /// [`Relay::run`] drains with [`Relay::publish_pending`].
     #[tracing::instrument(name = "relay.round", level = "debug", skip_all)]
     pub async fn publish_round(&self) -> anyhow::Result<RoundReport> {
-        let rows = outbox::Entity::find()
+        let round = self.read_and_produce(&[]).await?;
+        mark_published(&self.db, &round.published).await?;
+        Ok(round.report)
+    }
+
+    /// Publishes every pending row, round after round, until a round reads less than a full
+    /// batch or has a failure, and returns the rounds' sum. The rounds overlap: while round
+    /// N's rows are being marked published, round N+1 is read and produced.
+    ///
+    /// Round N+1 reads the first pending rows in id order as any round does, and passes over
+    /// round N's (not marked yet, or being marked): it reads that many rows more and drops
+    /// them by id. So it is the same set a round after N's marking would read, a row that
+    /// committed late with a smaller id included, and per-key order holds as without overlap.
+    /// A failed group ends the call, so no later row of its partition overtakes it.
+    #[tracing::instrument(name = "relay.drain", level = "debug", skip_all)]
+    pub async fn publish_pending(&self) -> anyhow::Result<RoundReport> {
+        let mut total = RoundReport::default();
+        let mut marking: Vec<Published> = Vec::new();
+        loop {
+            let (marked, round) = tokio::join!(
+                mark_published(&self.db, &marking),
+                self.read_and_produce(&marking)
+            );
+            marked?;
+            let round = round?;
+            total.published += round.report.published;
+            total.failed += round.report.failed;
+            if round.report.failed > 0 || (round.read as u64) < self.config.batch_size {
+                mark_published(&self.db, &round.published).await?;
+                return Ok(total);
+            }
+            marking = round.published;
+        }
+    }
+
+    /// Reads up to one batch of pending rows, passing over those `in_flight` (published and
+    /// being marked), and produces them, one batch per (topic, partition); records failures,
+    /// leaves marking to the caller.
+    async fn read_and_produce(&self, in_flight: &[Published]) -> anyhow::Result<Round> {
+        let skip: HashSet<i64> = in_flight.iter().map(|p| p.id).collect();
+        let rows: Vec<outbox::Model> = outbox::Entity::find()
             .filter(outbox::Column::PublishedAt.is_null())
             .order_by_asc(outbox::Column::Id)
-            .limit(self.config.batch_size)
+            .limit(self.config.batch_size + skip.len() as u64)
             .all(&self.db)
-            .await?;
+            .await?
+            .into_iter()
+            .filter(|row| !skip.contains(&row.id))
+            .take(usize::try_from(self.config.batch_size).unwrap_or(usize::MAX))
+            .collect();
+        let mut round = Round {
+            read: rows.len(),
+            ..Round::default()
+        };
         if rows.is_empty() {
-            return Ok(RoundReport::default());
+            return Ok(round);
         }
         // Group per (topic, partition), keeping id order inside each group.
         let mut groups: BTreeMap<(String, i32), Vec<outbox::Model>> = BTreeMap::new();
@@ -201,11 +246,7 @@ impl<W: LogWriter> Relay<W> {
             },
         ))
         .await;
-        let mut report = RoundReport::default();
         let metrics = telemetry::metrics::metrics();
-        // Every group that went out is marked in one statement (one commit per round, not one
-        // per partition); failures are recorded per group.
-        let mut published: Vec<(&outbox::Model, i32, i64)> = Vec::new();
         for (topic, partition, rows, outcome, spans) in &results {
             let labels = telemetry::metrics::TopicLabels {
                 topic: topic.clone(),
@@ -215,12 +256,14 @@ impl<W: LogWriter> Relay<W> {
                     for (span, offset) in spans.iter().zip(offsets) {
                         span.record("messaging.kafka.offset", offset);
                     }
-                    published.extend(
-                        rows.iter()
-                            .zip(offsets)
-                            .map(|(row, offset)| (row, *partition, *offset)),
-                    );
-                    report.published += rows.len();
+                    round
+                        .published
+                        .extend(rows.iter().zip(offsets).map(|(row, offset)| Published {
+                            id: row.id,
+                            partition: *partition,
+                            offset: *offset,
+                        }));
+                    round.report.published += rows.len();
                     metrics
                         .relay_published
                         .get_or_create(&labels)
@@ -233,7 +276,7 @@ impl<W: LogWriter> Relay<W> {
                         rows.len()
                     );
                     record_failure(&self.db, rows, &msg).await?;
-                    report.failed += rows.len();
+                    round.report.failed += rows.len();
                     metrics
                         .relay_produce_errors
                         .get_or_create(&labels)
@@ -244,7 +287,7 @@ impl<W: LogWriter> Relay<W> {
                         span.in_scope(|| tracing::warn!(error = %e, "produce failed"));
                     }
                     record_failure(&self.db, rows, &e.to_string()).await?;
-                    report.failed += rows.len();
+                    round.report.failed += rows.len();
                     metrics
                         .relay_produce_errors
                         .get_or_create(&labels)
@@ -252,9 +295,24 @@ impl<W: LogWriter> Relay<W> {
                 }
             }
         }
-        mark_published(&self.db, &published).await?;
-        Ok(report)
+        Ok(round)
     }
+}
+
+/// One round of [`Relay::read_and_produce`]: rows read, the rows that went out (to be marked)
+/// and the counts.
+#[derive(Default)]
+struct Round {
+    read: usize,
+    published: Vec<Published>,
+    report: RoundReport,
+}
+
+/// Where an outbox row went.
+struct Published {
+    id: i64,
+    partition: i32,
+    offset: i64,
 }
 
 /// The record of `row` and, when spans are exported, its publish span: a child of the trace
@@ -291,26 +349,45 @@ fn traced_record(
     Ok((record, span))
 }
 
-async fn mark_published(
-    db: &DatabaseConnection,
-    published: &[(&outbox::Model, i32, i64)],
-) -> Result<(), DbErr> {
+/// Marks rows published with their partitions and offsets, all in one statement: an
+/// `UPDATE … FROM (VALUES …)` join, so its cost grows with the rows, not with their square
+/// (as a `CASE` per row would). Both databases read `VALUES` columns as `column1`, `column2`, ….
+async fn mark_published(db: &DatabaseConnection, published: &[Published]) -> Result<(), DbErr> {
+    use std::fmt::Write as _;
     if published.is_empty() {
         return Ok(());
     }
-    let (mut partitions, mut offsets) = (CaseStatement::new(), CaseStatement::new());
-    for (row, partition, offset) in published {
-        let this = Expr::col(outbox::Column::Id).eq(row.id);
-        partitions = partitions.case(this.clone(), Expr::val(*partition));
-        offsets = offsets.case(this, Expr::val(*offset));
+    let backend = db.get_database_backend();
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(1 + 3 * published.len());
+    values.push(Utc::now().into());
+    let mut rows = String::with_capacity(24 * published.len());
+    for (i, row) in published.iter().enumerate() {
+        let n = 2 + 3 * i;
+        let separator = if i == 0 { "" } else { ", " };
+        // Writing to a String cannot fail.
+        let _ = match backend {
+            DbBackend::Postgres => write!(
+                rows,
+                "{separator}(${n}::bigint, ${}::integer, ${}::bigint)",
+                n + 1,
+                n + 2
+            ),
+            _ => write!(rows, "{separator}(?, ?, ?)"),
+        };
+        values.extend([row.id.into(), row.partition.into(), row.offset.into()]);
     }
-    outbox::Entity::update_many()
-        .col_expr(outbox::Column::PublishedAt, Expr::val(Utc::now()))
-        .col_expr(outbox::Column::Partition, partitions.into())
-        .col_expr(outbox::Column::Offset, offsets.into())
-        .filter(outbox::Column::Id.is_in(published.iter().map(|(row, _, _)| row.id)))
-        .exec(db)
-        .await?;
+    let now = if backend == DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let sql = format!(
+        r#"UPDATE outbox SET published_at = {now}, "partition" = v.column2, "offset" = v.column3 FROM (VALUES {rows}) AS v WHERE outbox.id = v.column1"#
+    );
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend, sql, values,
+    ))
+    .await?;
     Ok(())
 }
 

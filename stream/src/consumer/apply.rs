@@ -107,7 +107,7 @@ enum SingleOutcome {
     Failed(HandlerError),
 }
 
-impl<L: LogReader, H: Handler> Partition<L, H> {
+impl<L: LogReader + 'static, H: Handler + 'static> Partition<L, H> {
     /// Applies fetched records in order, in batches of at most `max_batch_records`.
     pub(super) async fn apply(&mut self, records: &[LogRecord]) -> Step {
         for chunk in records.chunks(self.config().max_batch_records) {

@@ -12,6 +12,16 @@ use super::store::{self, OffsetKey};
 use super::{ConsumerConfig, ConsumerError, Handler, Shutdown, backoff_delay};
 use crate::log::{LogError, LogReader, LogRecord};
 
+/// A fetch running on its own task, aborted when dropped: whatever way the partition loop
+/// ends, no fetch of it outlives it (a new loop for the partition may start at once).
+struct Prefetch(tokio::task::JoinHandle<Result<crate::log::Fetched, LogError>>);
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What every partition task of one consumer shares.
 pub(super) struct Shared<L, H> {
     pub db: DatabaseConnection,
@@ -34,7 +44,7 @@ pub(super) struct Partition<L, H> {
     pub(super) shutdown: Shutdown,
 }
 
-impl<L: LogReader, H: Handler> Partition<L, H> {
+impl<L: LogReader + 'static, H: Handler + 'static> Partition<L, H> {
     pub(super) fn new(
         shared: Arc<Shared<L, H>>,
         partition: i32,
@@ -98,11 +108,29 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
         }
         info!(next_offset = self.position, "consuming");
         let mut log_failures = 0;
+        // The fetch started while the previous full batch was being applied: (its offset, the
+        // task). Awaited before any other fetch, so one fetch per partition is in flight.
+        let mut prefetch: Option<(i64, Prefetch)> = None;
         loop {
             if self.shutdown.is_requested() {
                 break;
             }
             let cfg = &self.shared.config;
+            let mut ahead = None;
+            if let Some((from, mut task)) = prefetch.take() {
+                let done = tokio::select! {
+                    biased;
+                    () = self.shutdown.requested() => break,
+                    done = &mut task.0 => done,
+                };
+                // A prefetch from where the batch ended is used; after a conflict (the stored
+                // offset moved) or a failed fetch, the partition fetches again below.
+                if let Ok(Ok(fetched)) = done
+                    && from == self.position
+                {
+                    ahead = Some(fetched);
+                }
+            }
             // With skipped records not stored yet, wait only briefly: a fetch that comes back
             // empty means the log went quiet, and the offset is stored then.
             let max_wait = if self.unstored_since.is_some() {
@@ -110,16 +138,19 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
             } else {
                 cfg.fetch_max_wait
             };
-            let fetched = tokio::select! {
-                biased;
-                () = self.shutdown.requested() => break,
-                fetched = self.shared.log.fetch(
-                    &cfg.topic,
-                    self.partition,
-                    self.position,
-                    cfg.fetch_max_records,
-                    max_wait,
-                ) => fetched,
+            let fetched = match ahead {
+                Some(fetched) => Ok(fetched),
+                None => tokio::select! {
+                    biased;
+                    () = self.shutdown.requested() => break,
+                    fetched = self.shared.log.fetch(
+                        &cfg.topic,
+                        self.partition,
+                        self.position,
+                        cfg.fetch_max_records,
+                        max_wait,
+                    ) => fetched,
+                },
             };
             let fetched = match fetched {
                 Ok(fetched) => {
@@ -156,6 +187,13 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
                 .into_iter()
                 .filter(|r| r.offset >= self.position)
                 .collect();
+            // A full batch means a backlog: fetch the next one while this one is applied.
+            if records.len() >= self.shared.config.fetch_max_records
+                && let Some(last) = records.last()
+            {
+                let from = last.offset + 1;
+                prefetch = Some((from, self.spawn_fetch(from, max_wait)));
+            }
             let mut step = self.apply(&records).await;
             let flush_interval = self.shared.config.offset_flush_interval;
             let flush_due = self
@@ -200,6 +238,19 @@ impl<L: LogReader, H: Handler> Partition<L, H> {
         self.flush_offset().await;
         info!(next_offset = self.position, "stopped");
         Ok(())
+    }
+
+    /// Starts a fetch from `from` on its own task.
+    fn spawn_fetch(&self, from: i64, max_wait: std::time::Duration) -> Prefetch {
+        let shared = Arc::clone(&self.shared);
+        let partition = self.partition;
+        Prefetch(tokio::spawn(async move {
+            let cfg = &shared.config;
+            shared
+                .log
+                .fetch(&cfg.topic, partition, from, cfg.fetch_max_records, max_wait)
+                .await
+        }))
     }
 
     fn out_of_range(&self, high_watermark: i64) -> ConsumerError {
