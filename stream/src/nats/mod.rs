@@ -106,6 +106,13 @@ impl NatsLog {
             Ok(Ok(client)) => client,
             Ok(Err(error)) => {
                 let message = format!("{operation}: {error}");
+                if tls_refused(&error) {
+                    return Err(LogError::Fatal(format!(
+                        "{message}: the TLS handshake failed (check NATS_TLS_CA_FILE, the CA of \
+                         the servers' certificates, and for servers that verify clients \
+                         NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE)"
+                    )));
+                }
                 return Err(match error.kind() {
                     ConnectErrorKind::Authentication
                     | ConnectErrorKind::AuthorizationViolation
@@ -270,6 +277,16 @@ async fn connect_options(config: &NatsConfig) -> Result<ConnectOptions, LogError
         }
     }
     Ok(options)
+}
+
+/// Whether connecting failed in the TLS handshake (a server certificate from an untrusted CA or
+/// for another name, a client certificate missing or refused): async-nats reports these as I/O
+/// errors, but retrying cannot fix them.
+fn tls_refused(error: &async_nats::ConnectError) -> bool {
+    std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .and_then(std::io::Error::get_ref)
+        .is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
 /// A publish failure as a [`LogError`]: a missing stream is a configuration error, everything

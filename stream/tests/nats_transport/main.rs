@@ -5,10 +5,12 @@
 //!
 //! Grouped into `contract` (batches, offsets, tombstones, headers, watermarks, waiting at the
 //! end, out-of-range offsets, unknown topics and partitions), `streams` (creation, partition
-//! counts, interrupted creation, gaps) and `server` (kills, restarts, duplicates, credentials,
-//! a server without JetStream).
+//! counts, interrupted creation, gaps), `server` (kills, restarts, duplicates, user and password,
+//! a server without JetStream) and `auth` (token, TLS with client certificates, a `.creds`
+//! file in operator mode).
 #![allow(clippy::unwrap_used)]
 
+mod auth;
 mod contract;
 mod server;
 mod streams;
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use stream::log::{LogError, LogReader, LogRecord, LogWriter, OutgoingRecord};
-use stream::nats::{NatsConfig, NatsLog};
+use stream::nats::{NatsAuth, NatsConfig, NatsLog};
 use stream::nats_process::NatsServer;
 use stream::topics;
 
@@ -46,6 +48,14 @@ fn config(server: &NatsServer) -> NatsConfig {
     config.connect_timeout = Duration::from_secs(2);
     config.request_timeout = Duration::from_secs(3);
     config
+}
+
+/// [`config`] with credentials.
+fn config_with(server: &NatsServer, auth: NatsAuth) -> NatsConfig {
+    NatsConfig {
+        auth,
+        ..config(server)
+    }
 }
 
 /// A timestamp with the millisecond precision the transport keeps.
@@ -95,4 +105,16 @@ async fn read_from(log: &NatsLog, topic: &str, p: i32, from: i64, batch: usize) 
         out.extend(fetched.records);
     }
     out
+}
+
+/// Asserts that `result` is [`LogError::Fatal`] with a message containing each of `signs`.
+fn assert_fatal<T: std::fmt::Debug>(what: &str, result: Result<T, LogError>, signs: &[&str]) {
+    match result {
+        Err(LogError::Fatal(message)) => {
+            for sign in signs {
+                assert!(message.contains(sign), "{what}: {sign:?} not in {message}");
+            }
+        }
+        other => panic!("{what}: expected a fatal error naming {signs:?}, got {other:?}"),
+    }
 }
