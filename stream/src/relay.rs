@@ -20,7 +20,7 @@
 //!   published rows and produce errors are counted per topic; [`refresh_backlog_gauges`]
 //!   feeds the outbox backlog gauges at scrape time.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -169,10 +169,10 @@ impl<W: LogWriter> Relay<W> {
     /// batch or has a failure, and returns the rounds' sum. The rounds overlap: while round
     /// N's rows are being marked published, round N+1 is read and produced.
     ///
-    /// Round N+1 reads the first pending rows in id order as any round does, and passes over
-    /// round N's (not marked yet, or being marked): it reads that many rows more and drops
-    /// them by id. So it is the same set a round after N's marking would read, a row that
-    /// committed late with a smaller id included, and per-key order holds as without overlap.
+    /// Round N+1 reads the first pending rows in id order as any round does, leaving out round
+    /// N's (not marked yet, or being marked) by id (`id NOT IN (…)`). So it reads the set a
+    /// round after N's marking would read, a row that committed late with a smaller id
+    /// included, and per-key order holds as without overlap.
     /// A failed group ends the call, so no later row of its partition overtakes it.
     #[tracing::instrument(name = "relay.drain", level = "debug", skip_all)]
     pub async fn publish_pending(&self) -> anyhow::Result<RoundReport> {
@@ -199,17 +199,15 @@ impl<W: LogWriter> Relay<W> {
     /// being marked), and produces them, one batch per (topic, partition); records failures,
     /// leaves marking to the caller.
     async fn read_and_produce(&self, in_flight: &[Published]) -> anyhow::Result<Round> {
-        let skip: HashSet<i64> = in_flight.iter().map(|p| p.id).collect();
-        let rows: Vec<outbox::Model> = outbox::Entity::find()
-            .filter(outbox::Column::PublishedAt.is_null())
+        let mut pending = outbox::Entity::find().filter(outbox::Column::PublishedAt.is_null());
+        if !in_flight.is_empty() {
+            pending = pending.filter(outbox::Column::Id.is_not_in(in_flight.iter().map(|p| p.id)));
+        }
+        let rows = pending
             .order_by_asc(outbox::Column::Id)
-            .limit(self.config.batch_size + skip.len() as u64)
+            .limit(self.config.batch_size)
             .all(&self.db)
-            .await?
-            .into_iter()
-            .filter(|row| !skip.contains(&row.id))
-            .take(usize::try_from(self.config.batch_size).unwrap_or(usize::MAX))
-            .collect();
+            .await?;
         let mut round = Round {
             read: rows.len(),
             ..Round::default()

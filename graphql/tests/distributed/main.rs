@@ -378,24 +378,9 @@ impl Cluster {
     /// Waits until `consumer` has stored offsets at the end of every partition of `topic`
     /// (nothing left to apply).
     async fn wait_caught_up(&self, consumer: &str, topic: &str) {
-        let broker = self
-            .broker
-            .as_ref()
-            .expect("BUG: waiting on a broker in embedded mode");
-        let log = BrokerLog::connect(&broker.config()).await.unwrap();
         let deadline = tokio::time::Instant::now() + SETTLE;
         loop {
-            let mut behind = 0;
-            for partition in 0..self.partitions {
-                let end = log.high_watermark(topic, partition).await.unwrap();
-                let stored = self
-                    .scalar(&format!(
-                        "SELECT COALESCE(MAX(next_offset), 0) FROM consumer_offsets \
-                         WHERE consumer = '{consumer}' AND topic = '{topic}' AND partition = {partition}"
-                    ))
-                    .await;
-                behind += (end - stored).max(0);
-            }
+            let behind = self.behind_on_the_broker(consumer, topic).await;
             if behind == 0 {
                 return;
             }
@@ -406,6 +391,47 @@ impl Cluster {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// How many records of `topic` `consumer` has not stored an offset past: the broker's end
+    /// of each partition (asked of the broker) less the stored offset.
+    async fn behind_on_the_broker(&self, consumer: &str, topic: &str) -> i64 {
+        let broker = self
+            .broker
+            .as_ref()
+            .expect("BUG: asking a broker in embedded mode");
+        let log = BrokerLog::connect(&broker.config()).await.unwrap();
+        let mut behind = 0;
+        for partition in 0..self.partitions {
+            let end = log.high_watermark(topic, partition).await.unwrap();
+            let stored = self
+                .scalar(&format!(
+                    "SELECT COALESCE(MAX(next_offset), 0) FROM consumer_offsets \
+                     WHERE consumer = '{consumer}' AND topic = '{topic}' AND partition = {partition}"
+                ))
+                .await;
+            behind += (end - stored).max(0);
+        }
+        behind
+    }
+
+    /// The lag KEDA scales a subscriber on: the Helm chart's query
+    /// (`infra/helm/taskstream/files/keda-lag.sql`, summed as the chart sums it) for `consumer`
+    /// on `topic`, every partition. It reads the offsets the relay recorded in the outbox, not
+    /// the broker.
+    async fn keda_lag(&self, consumer: &str, topic: &str) -> i64 {
+        let template = include_str!("../../../infra/helm/taskstream/files/keda-lag.sql").trim();
+        let select = [topic, consumer, topic, ""]
+            .iter()
+            .fold(template.to_owned(), |sql, arg| sql.replacen("%s", arg, 1));
+        assert!(
+            !select.contains("%s"),
+            "the chart's query takes four arguments"
+        );
+        self.scalar(&format!(
+            "SELECT CAST(COALESCE(SUM(lag), 0) AS BIGINT) FROM ({select}) AS lags"
+        ))
+        .await
     }
 }
 

@@ -44,6 +44,29 @@ async fn killing_subscribers_mid_stream(transport: Transport) {
     cluster.subscribers[recurrence].kill();
     cluster.complete(gateway, &recurring[8..]).await;
     tokio::time::sleep(Duration::from_secs(1)).await; // down for a while, as a crash would be
+    // While it is down, the lag KEDA would scale it on (the chart's query over the offsets the
+    // relay recorded) is what the broker says it has not consumed: at least the 8 completions.
+    cluster
+        .wait_for_count(
+            "unpublished outbox rows",
+            "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
+            0,
+        )
+        .await;
+    let behind = cluster
+        .behind_on_the_broker("recurrence", stream::topics::TASK_EVENTS)
+        .await;
+    assert!(
+        behind >= 8,
+        "the killed recurrence binary is {behind} behind"
+    );
+    assert_eq!(
+        cluster
+            .keda_lag("recurrence", stream::topics::TASK_EVENTS)
+            .await,
+        behind,
+        "the KEDA lag query agrees with the broker"
+    );
     cluster.subscribers[recurrence] =
         cluster.spawn_subscriber("recurrence", "recurrence (restarted)", &[]);
     cluster.subscribers[reminder].kill();
@@ -73,6 +96,16 @@ async fn killing_subscribers_mid_stream(transport: Transport) {
     cluster
         .wait_caught_up("notification", stream::topics::REMINDERS)
         .await;
+    for (consumer, topic) in [
+        ("recurrence", stream::topics::TASK_EVENTS),
+        ("notification", stream::topics::REMINDERS),
+    ] {
+        assert_eq!(
+            cluster.keda_lag(consumer, topic).await,
+            0,
+            "{consumer} caught up on {topic}: no KEDA lag"
+        );
+    }
     // Caught up, and still exactly that many: nothing was applied twice.
     assert_eq!(
         cluster

@@ -1,0 +1,1 @@
+SELECT GREATEST(o.next - COALESCE(c.next_offset, 0), 0) AS lag FROM (SELECT partition, MAX("offset") + 1 AS next FROM outbox WHERE topic = '%s' AND "offset" IS NOT NULL GROUP BY partition) o LEFT JOIN consumer_offsets c ON c.consumer = '%s' AND c.topic = '%s' AND c.partition = o.partition WHERE TRUE%s
