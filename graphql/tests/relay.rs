@@ -142,52 +142,94 @@ async fn assert_log_matches_outbox(app: &TestApp, log: &KafkaLog) {
     }
 }
 
-/// A relay on `app`'s database and `broker` that reads 7 rows a round.
-async fn seven_at_a_time(app: &TestApp, broker: &TansuBroker) -> Relay<KafkaLog> {
-    Relay::new(
-        app.db.clone(),
-        connect(broker).await,
-        RelayConfig {
-            batch_size: 7,
-            ..RelayConfig::default()
-        },
-    )
+/// Twelve tasks written and completed (their outbox rows pending), a broker, a client of it,
+/// and a relay that reads 7 rows a round.
+struct Twelve {
+    app: TestApp,
+    log: KafkaLog,
+    relay: Relay<KafkaLog>,
+    /// The broker, running while the fixture lives.
+    _broker: TansuBroker,
+}
+
+impl Twelve {
+    async fn on(t: &support::TestDb) -> Twelve {
+        let app = TestApp::on(t);
+        let broker = TansuBroker::start().await.unwrap();
+        let log = connect(&broker).await;
+        write_tasks(&app, 12).await;
+        let relay = Relay::new(
+            app.db.clone(),
+            connect(&broker).await,
+            RelayConfig {
+                batch_size: 7,
+                ..RelayConfig::default()
+            },
+        );
+        Twelve {
+            app,
+            log,
+            relay,
+            _broker: broker,
+        }
+    }
 }
 
 on_both_databases!(
     the_relay_publishes_every_outbox_row_once_in_per_task_order,
     |t| {
-        let app = TestApp::on(t);
-        let broker = TansuBroker::start().await.unwrap();
-        let log = connect(&broker).await;
-        write_tasks(&app, 12).await;
-        let relay = seven_at_a_time(&app, &broker).await;
+        let twelve = Twelve::on(t).await;
+        let (app, log, relay) = (&twelve.app, &twelve.log, &twelve.relay);
         while relay.publish_round().await.unwrap().published > 0 {}
-        assert_eq!(pending(&app).await, 0);
-        assert_log_matches_outbox(&app, &log).await;
+        assert_eq!(pending(app).await, 0);
+        assert_log_matches_outbox(app, log).await;
     }
 );
 
 on_both_databases!(
     draining_in_overlapping_rounds_publishes_every_row_once_in_order_and_marks_each,
     |t| {
-        let app = TestApp::on(t);
-        let broker = TansuBroker::start().await.unwrap();
-        let log = connect(&broker).await;
-        write_tasks(&app, 12).await;
+        let twelve = Twelve::on(t).await;
+        let (app, log, relay) = (&twelve.app, &twelve.log, &twelve.relay);
         let rows = app.outbox().await.len();
-        let relay = seven_at_a_time(&app, &broker).await;
 
         // One call drains every full round (each marked while the next is produced).
         let report = relay.publish_pending().await.unwrap();
 
         assert_eq!((report.published, report.failed), (rows, 0));
-        assert_eq!(pending(&app).await, 0);
-        assert_log_matches_outbox(&app, &log).await;
+        assert_eq!(pending(app).await, 0);
+        assert_log_matches_outbox(app, log).await;
         assert_eq!(
             relay.publish_pending().await.unwrap(),
             stream::relay::RoundReport::default(),
             "nothing is left"
+        );
+    }
+);
+
+on_both_databases!(
+    a_shutdown_stops_a_drain_between_rounds_and_what_went_out_is_marked,
+    |t| {
+        let twelve = Twelve::on(t).await;
+        let (app, log, relay) = (&twelve.app, &twelve.log, &twelve.relay);
+        let rows = app.outbox().await.len();
+
+        // Shutdown is requested before the relay starts: it may finish one round, no more.
+        relay.run(async {}).await.unwrap();
+
+        let marked = app
+            .outbox()
+            .await
+            .into_iter()
+            .filter(|row| row.published_at.is_some())
+            .count();
+        assert!(marked <= 7, "at most one round of 7 went out, {marked} did");
+        assert_eq!(pending(app).await as usize, rows - marked);
+        let records = read_all(log, stream::topics::TASK_EVENTS).await.len()
+            + read_all(log, stream::topics::TASK_UPDATES).await.len();
+        assert_eq!(
+            records, marked,
+            "every record on the log is marked, no more"
         );
     }
 );

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use entities::outbox;
+use futures_util::FutureExt;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
@@ -94,7 +95,9 @@ impl<W: LogWriter> Relay<W> {
     }
 
     /// Runs until `shutdown` resolves: elects itself (PostgreSQL), then publishes rounds,
-    /// backing off after failures. The current round finishes before it returns.
+    /// backing off after failures. Between two rounds of a drain it checks for shutdown and,
+    /// on PostgreSQL, that it still holds the lock; the current round finishes (produced and
+    /// marked) before it returns.
     pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
         let mut lock: Option<sea_orm::sqlx::PgConnection> = None;
@@ -112,7 +115,18 @@ impl<W: LogWriter> Relay<W> {
                     }
                 }
             }
-            let pause = match self.publish_pending().await {
+            // Between rounds of a long drain: stop for shutdown, and go on only while this
+            // process still holds the relay lock (checked every round, as before the drain).
+            let mut between = Between {
+                shutdown: shutdown.as_mut(),
+                lock: &mut lock,
+                stopping: false,
+            };
+            let drained = self.publish_while(Some(&mut between)).await;
+            if between.stopping {
+                return drained.map(|_| ());
+            }
+            let pause = match drained {
                 Ok(report) if report.failed == 0 => {
                     backoff = self.config.backoff_initial;
                     None
@@ -174,8 +188,18 @@ impl<W: LogWriter> Relay<W> {
     /// round after N's marking would read, a row that committed late with a smaller id
     /// included, and per-key order holds as without overlap.
     /// A failed group ends the call, so no later row of its partition overtakes it.
-    #[tracing::instrument(name = "relay.drain", level = "debug", skip_all)]
     pub async fn publish_pending(&self) -> anyhow::Result<RoundReport> {
+        self.publish_while(None::<&mut Between<'_, std::future::Ready<()>>>)
+            .await
+    }
+
+    /// [`Relay::publish_pending`], asking `between` before each round after the first whether
+    /// to start it ([`Relay::run`]). Rows already produced are marked either way.
+    #[tracing::instrument(name = "relay.drain", level = "debug", skip_all)]
+    async fn publish_while<S: std::future::Future<Output = ()>>(
+        &self,
+        mut between: Option<&mut Between<'_, S>>,
+    ) -> anyhow::Result<RoundReport> {
         let mut total = RoundReport::default();
         let mut marking: Vec<Published> = Vec::new();
         loop {
@@ -187,7 +211,13 @@ impl<W: LogWriter> Relay<W> {
             let round = round?;
             total.published += round.report.published;
             total.failed += round.report.failed;
-            if round.report.failed > 0 || (round.read as u64) < self.config.batch_size {
+            if round.report.failed > 0
+                || (round.read as u64) < self.config.batch_size
+                || !match between.as_mut() {
+                    Some(between) => between.go_on(&self.db).await,
+                    None => true,
+                }
+            {
                 mark_published(&self.db, &round.published).await?;
                 return Ok(total);
             }
@@ -294,6 +324,25 @@ impl<W: LogWriter> Relay<W> {
             }
         }
         Ok(round)
+    }
+}
+
+/// What [`Relay::run`] checks between two rounds of a drain: no shutdown requested, and on
+/// PostgreSQL the relay lock still held.
+struct Between<'a, S> {
+    shutdown: std::pin::Pin<&'a mut S>,
+    lock: &'a mut Option<sea_orm::sqlx::PgConnection>,
+    /// Shutdown was seen (the future is done and must not be polled again).
+    stopping: bool,
+}
+
+impl<S: std::future::Future<Output = ()>> Between<'_, S> {
+    async fn go_on(&mut self, db: &DatabaseConnection) -> bool {
+        if self.shutdown.as_mut().now_or_never().is_some() {
+            self.stopping = true;
+            return false;
+        }
+        db.get_database_backend() != DbBackend::Postgres || ensure_leader(db, self.lock).await
     }
 }
 
