@@ -26,6 +26,27 @@
 //! query's time instead of a poll interval. The fetch registers for the signal *before* it
 //! reads, so a commit landing during the read is not missed.
 //!
+//! # Shared reads
+//!
+//! One commit wakes every reader of the process at once (the gateway runs four subscribers and
+//! the live updates on one log), and each would otherwise ask the database the same questions.
+//! The clones of one [`EmbeddedLog`] share two answers instead:
+//! - **topic ends**: one statement reads the end of every topic read so far. The answer is
+//!   tagged with the process's commit wake-up count ([`crate::outbox::notify_committed`] and
+//!   the cross-process wake-ups raise it before waking anyone), read just before the statement.
+//!   A reader registers for the next wake-up, then reuses an answer whose count is still
+//!   current, at most one second old: a commit missing from it was announced after the
+//!   statement started, so it raised the count (the answer is not reused) or its wake-up is
+//!   still coming (and wakes the reader, which reads again). An offset beyond a shared end is
+//!   always checked by a fresh statement, so out of range is never judged on a shared answer;
+//! - **the last read of each topic that reached its end**: its rows are final (every row up to
+//!   the PostgreSQL horizon, every committed row on SQLite), so a reader whose offset falls
+//!   within them takes its records from it. Reads that stop at `max_records` (a backlog) are
+//!   not kept, so catching up copies nothing extra.
+//!
+//! Readers of one topic take turns reading it, so those woken together wait for the first
+//! read and use it. Nothing here changes what a reader may see; it only changes who asks.
+//!
 //! # Reading by id is only sound when ids become visible in order
 //!
 //! A reader that advances past id `n` must never later see a row with an id below `n` appear.
@@ -55,7 +76,7 @@
 //!   their correctness. The rejected alternative, serialising every outbox writer with an
 //!   advisory lock, would make every PostgreSQL mutation wait on every other.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
@@ -79,31 +100,55 @@ const HORIZON_RECHECK: Duration = Duration::from_millis(25);
 /// first; a newer observation proves a larger id anyway, so dropping only delays.
 const MAX_PENDING_OBSERVATIONS: usize = 64;
 
-/// The outbox table read as an event log. Cheap to clone; clones share the horizon, so a
-/// process makes one and gives a clone to each of its consumers (the gateway: every
-/// in-process subscriber and the live updates).
+/// How long topic ends read at one commit generation are shared (see "Shared reads" in the
+/// module doc). Past it a reader queries again although no wake-up came, so a commit whose
+/// wake-up never arrives (the LISTEN connection of [`crate::wakeup::run`] down, a writer that
+/// does not announce its commits) is still seen at the next fallback poll, as without sharing.
+const SHARED_ENDS_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// The outbox table read as an event log. Cheap to clone; clones share the horizon and the
+/// shared reads, so a process makes one and gives a clone to each of its consumers (the
+/// gateway: every in-process subscriber and the live updates).
 #[derive(Clone, Debug)]
 pub struct EmbeddedLog {
     db: DatabaseConnection,
     horizon: Arc<tokio::sync::Mutex<Horizon>>,
+    ends: Arc<tokio::sync::Mutex<Ends>>,
+    tails: Arc<std::sync::Mutex<HashMap<String, TailSlot>>>,
 }
+
+/// One topic's shared last read, taken in turns by that topic's readers.
+type TailSlot = Arc<tokio::sync::Mutex<Option<Tail>>>;
 
 impl EmbeddedLog {
     pub fn new(db: DatabaseConnection) -> EmbeddedLog {
         EmbeddedLog {
             db,
             horizon: Arc::default(),
+            ends: Arc::default(),
+            tails: Arc::default(),
         }
     }
 
     /// One read without waiting: the deliverable records, the topic's end, and whether
     /// committed rows of the topic are held back by the PostgreSQL horizon.
     async fn read(&self, topic: &str, offset: i64, max: usize) -> Result<Read, DbErr> {
-        let end = self.topic_end(topic).await?;
+        let end = self.topic_end(topic, offset).await?;
         if offset >= end {
             return Ok(Read {
                 records: Vec::new(),
                 end,
+                held_back: false,
+            });
+        }
+        let slot = self.tail_slot(topic);
+        let mut tail = slot.lock().await;
+        if let Some(shared) = tail.as_ref()
+            && let Some(records) = shared.answer(offset, max, end)
+        {
+            return Ok(Read {
+                records,
+                end: end.max(shared.end),
                 held_back: false,
             });
         }
@@ -130,6 +175,17 @@ impl EmbeddedLog {
         // A row committed after `topic_end` was read may be in `records` (SQLite): keep the end
         // consistent with what was delivered.
         let end = records.last().map_or(end, |r| end.max(r.offset + 1));
+        // A read that reached the topic's end is what the other readers woken by the same
+        // commit want too. Every row from `offset` through `through` is final and was read:
+        // on PostgreSQL every row at or below `safe`, on SQLite every committed row.
+        if records.len() < max {
+            *tail = Some(Tail {
+                from: offset,
+                through: safe.min(end - 1),
+                end,
+                records: records.clone(),
+            });
+        }
         Ok(Read {
             held_back: records.is_empty() && safe < end - 1,
             records,
@@ -137,16 +193,69 @@ impl EmbeddedLog {
         })
     }
 
-    /// One past the topic's newest committed row, or 0.
-    async fn topic_end(&self, topic: &str) -> Result<i64, DbErr> {
-        let max: Option<Option<i64>> = outbox::Entity::find()
-            .select_only()
-            .column_as(outbox::Column::Id.max(), "max_id")
-            .filter(outbox::Column::Topic.eq(topic))
-            .into_tuple()
-            .one(&self.db)
-            .await?;
-        Ok(max.flatten().map_or(0, |m| m + 1))
+    /// One past the topic's newest committed row, or 0. Shared by the readers of one commit
+    /// generation (see "Shared reads" in the module doc): one statement reads the end of every
+    /// topic read so far, and a reader that finds an answer of the current generation, at most
+    /// [`SHARED_ENDS_MAX_AGE`] old and not below its `offset`, uses it.
+    async fn topic_end(&self, topic: &str, offset: i64) -> Result<i64, DbErr> {
+        let generation = crate::outbox::commit_generation();
+        let mut ends = self.ends.lock().await;
+        if let Some((read_generation, read_at)) = ends.read
+            && read_generation == generation
+            && read_at.elapsed() < SHARED_ENDS_MAX_AGE
+            && let Some(&(_, end)) = ends.topics.iter().find(|(t, _)| t == topic)
+            // An offset beyond the shared end (stored by a reader in another process, say) is
+            // judged by a fresh read, never by a shared one: it may mean out of range.
+            && offset <= end
+        {
+            return Ok(end);
+        }
+        if !ends.topics.iter().any(|(t, _)| t == topic) {
+            ends.topics.push((topic.to_owned(), 0));
+        }
+        // Read before the statement starts: a commit announced after it may be missing from
+        // the answer, and bumps the generation, so nobody reuses the answer for it.
+        let generation = crate::outbox::commit_generation();
+        let read_at = Instant::now();
+        let backend = self.db.get_database_backend();
+        let columns: Vec<String> = (1..=ends.topics.len())
+            .map(|i| {
+                let parameter = if backend == DbBackend::Postgres {
+                    format!("${i}")
+                } else {
+                    "?".to_owned()
+                };
+                format!("(SELECT MAX(id) FROM outbox WHERE topic = {parameter}) AS end_{i}")
+            })
+            .collect();
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                format!("SELECT {}", columns.join(", ")),
+                ends.topics.iter().map(|(t, _)| t.clone().into()),
+            ))
+            .await?
+            .ok_or_else(|| DbErr::Custom("reading the outbox topic ends returned no row".into()))?;
+        let mut found = 0;
+        for (i, (t, end)) in ends.topics.iter_mut().enumerate() {
+            let max: Option<i64> = row.try_get("", &format!("end_{}", i + 1))?;
+            *end = max.map_or(0, |m| m + 1);
+            if t == topic {
+                found = *end;
+            }
+        }
+        ends.read = Some((generation, read_at));
+        Ok(found)
+    }
+
+    /// The shared last read of `topic` (see "Shared reads" in the module doc).
+    fn tail_slot(&self, topic: &str) -> TailSlot {
+        let mut tails = self
+            .tails
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(tails.entry(topic.to_owned()).or_default())
     }
 
     /// The largest id proved final (see the module doc), advanced if `wanted` is beyond it.
@@ -198,6 +307,41 @@ impl EmbeddedLog {
             .map(|r| r.try_get::<String>("", "vxid"))
             .collect::<Result<_, _>>()?;
         Ok(horizon.observe(last_allocated, holders))
+    }
+}
+
+/// The ends of every topic read so far, as one statement read them.
+#[derive(Debug, Default)]
+struct Ends {
+    /// The commit generation just before that statement, and when it ran.
+    read: Option<(u64, Instant)>,
+    /// Each topic (in the order first asked for) and one past its newest row.
+    topics: Vec<(String, i64)>,
+}
+
+/// The last read of one topic that reached the topic's end.
+#[derive(Debug)]
+struct Tail {
+    /// Every row of the topic with an id from `from` through `through` is final and in
+    /// `records`.
+    from: i64,
+    through: i64,
+    /// The topic's end as that read saw it.
+    end: i64,
+    records: Vec<LogRecord>,
+}
+
+impl Tail {
+    /// The answer to a read of at most `max` records from `offset` on a topic that ends at
+    /// `end`, when this read holds it: `offset` is within the rows it covers, and either it
+    /// has records from there or the topic has no rows past them.
+    fn answer(&self, offset: i64, max: usize, end: i64) -> Option<Vec<LogRecord>> {
+        if offset < self.from || offset > self.through {
+            return None;
+        }
+        let start = self.records.partition_point(|r| r.offset < offset);
+        let records: Vec<LogRecord> = self.records[start..].iter().take(max).cloned().collect();
+        (!records.is_empty() || self.through >= end - 1).then_some(records)
     }
 }
 

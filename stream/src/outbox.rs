@@ -257,6 +257,13 @@ pub fn to_record(row: &outbox::Model) -> Result<OutgoingRecord, outbox::CorruptH
 
 static COMMITTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
+/// How many commit wake-ups this process has seen ([`notify_committed`], [`wake_readers`]).
+/// Raised *before* the waiters are woken, so a reader that registered for the wake-up and then
+/// finds the count unchanged since an earlier read of the outbox knows that no commit
+/// announced since then can be missing from that read: anything committed later wakes it.
+/// The embedded log uses it to share one read among the readers woken by one commit.
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// This process's commits not yet announced to other processes ([`crate::wakeup::run`]): one
 /// stored permit, so a commit during an announcement is announced next time.
 pub(crate) static LOCAL_COMMITS: tokio::sync::Notify = tokio::sync::Notify::const_new();
@@ -268,13 +275,21 @@ pub(crate) static LOCAL_COMMITS: tokio::sync::Notify = tokio::sync::Notify::cons
 /// which is fine: readers also poll. On PostgreSQL, [`crate::wakeup::run`] also announces it
 /// to the other processes.
 pub fn notify_committed() {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     COMMITTED.notify_waiters();
     LOCAL_COMMITS.notify_one();
 }
 
 /// Wakes this process's readers for a commit made elsewhere (not announced again).
 pub(crate) fn wake_readers() {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     COMMITTED.notify_waiters();
+}
+
+/// The current commit wake-up count (see `GENERATION`). Read it only after registering for
+/// the next wake-up ([`committed`], [`wait_for_commit`] polled once).
+pub(crate) fn commit_generation() -> u64 {
+    GENERATION.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// A future that completes at the next [`notify_committed`]. Create it *before* reading, so a

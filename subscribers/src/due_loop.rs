@@ -40,6 +40,31 @@ pub(crate) async fn run_passes<P, F>(
     tracing::info!("{name} stopped");
 }
 
+/// One pass of a worker whose rows come due: asks `next` when the earliest row is due and
+/// runs `work` (which says whether it filled its batch) only when that time has come, so a
+/// wake-up with nothing due (most commits wake every worker of the process) costs one query
+/// and no write transaction. Returns how long to sleep, as [`sleep_after_pass`].
+pub(crate) async fn pass_when_due<N, W>(
+    now: impl Fn() -> DateTime<Utc>,
+    poll: Duration,
+    next: impl Fn() -> N,
+    work: impl FnOnce() -> W,
+) -> Result<Duration, DbErr>
+where
+    N: Future<Output = Result<Option<DateTime<Utc>>, DbErr>>,
+    W: Future<Output = Result<bool, DbErr>>,
+{
+    let due = next().await?;
+    if due.is_some_and(|at| at <= now()) {
+        if work().await? {
+            return Ok(sleep_after_pass(true, None, now(), poll));
+        }
+        let due = next().await?;
+        return Ok(sleep_after_pass(false, due, now(), poll));
+    }
+    Ok(sleep_after_pass(false, due, now(), poll))
+}
+
 /// How long to sleep after a pass: no time when the pass filled its batch (more are due),
 /// else until `next` (the earliest due row, if any), at most `poll`. The 10 ms floor keeps a
 /// pass woken a moment too soon from spinning on sub-millisecond remainders.

@@ -230,21 +230,15 @@ impl ReminderScheduler {
             .await;
     }
 
-    /// One pass, then how long to sleep.
+    /// One pass, then how long to sleep ([`crate::due_loop::pass_when_due`]).
     async fn pass(&self) -> Result<Duration, DbErr> {
-        let report = self.fire_due().await?;
-        let batch_full = report.claimed() as u64 >= self.batch_size;
-        let next = if batch_full {
-            None
-        } else {
-            self.next_fire_at().await?
-        };
-        Ok(crate::due_loop::sleep_after_pass(
-            batch_full,
-            next,
-            self.clock.now(),
+        crate::due_loop::pass_when_due(
+            || self.clock.now(),
             self.poll,
-        ))
+            || self.next_fire_at(),
+            || async { Ok(self.fire_due().await?.claimed() as u64 >= self.batch_size) },
+        )
+        .await
     }
 }
 

@@ -10,8 +10,8 @@
 //! (retries, dead letters and replay), `instances` (competing and paused instances),
 //! `lazy_offsets` (records the handler skips cost no transaction), `leases` (instances
 //! sharing partitions by leases, handover, takeover, fencing), `log_faults` (offsets
-//! past the end, late commits, an unavailable log) and `wakeups` (commit wake-ups between
-//! processes).
+//! past the end, late commits, an unavailable log), `shared_reads` (the readers of one log
+//! sharing a wake-up's reads) and `wakeups` (commit wake-ups between processes).
 #![allow(clippy::unwrap_used)]
 
 use testkit as support;
@@ -25,6 +25,7 @@ mod instances;
 mod lazy_offsets;
 mod leases;
 mod log_faults;
+mod shared_reads;
 mod wakeups;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -87,6 +88,13 @@ async fn effects(db: &DatabaseConnection) -> Vec<Uuid> {
 
 /// Appends `n` events to `topic` in one transaction, like a service would.
 async fn append(db: &DatabaseConnection, topic: &str, n: usize) -> Vec<Uuid> {
+    let ids = append_unannounced(db, topic, n).await;
+    stream::outbox::notify_committed();
+    ids
+}
+
+/// [`append`] without the commit wake-up, as a one-shot command in another process writes.
+async fn append_unannounced(db: &DatabaseConnection, topic: &str, n: usize) -> Vec<Uuid> {
     let txn = stream::outbox::begin_write(db).await.unwrap();
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
@@ -102,7 +110,6 @@ async fn append(db: &DatabaseConnection, topic: &str, n: usize) -> Vec<Uuid> {
         ids.push(event.id);
     }
     txn.commit().await.unwrap();
-    stream::outbox::notify_committed();
     ids
 }
 

@@ -378,21 +378,15 @@ impl WebhookDispatcher {
         .await;
     }
 
-    /// One pass, then how long to sleep.
+    /// One pass, then how long to sleep ([`crate::due_loop::pass_when_due`]).
     async fn pass(&self) -> Result<Duration, DbErr> {
-        let report = self.deliver_due().await?;
-        let batch_full = report.claimed() as u64 >= self.settings.batch_size;
-        let next = if batch_full {
-            None
-        } else {
-            self.next_attempt_at().await?
-        };
-        Ok(crate::due_loop::sleep_after_pass(
-            batch_full,
-            next,
-            self.clock.now(),
+        crate::due_loop::pass_when_due(
+            || self.clock.now(),
             self.settings.poll,
-        ))
+            || self.next_attempt_at(),
+            || async { Ok(self.deliver_due().await?.claimed() as u64 >= self.settings.batch_size) },
+        )
+        .await
     }
 }
 
