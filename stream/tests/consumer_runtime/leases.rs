@@ -65,7 +65,13 @@ on_both_databases!(
         // One partition over two members: the first id in order holds it.
         wait_owner(&t.db, "instance-a").await;
         wait_caught_up(&t.db).await;
-        assert_eq!(members(&t.db).await.len(), 2, "both instances are members");
+        // instance-b may join after instance-a has caught up: both start at once, but nothing
+        // orders instance-b's first heartbeat before instance-a's catching up.
+        wait_until("both instances are members", || async {
+            members(&t.db).await.len() == 2
+        })
+        .await;
+        assert_eq!(owner(&t.db).await.as_deref(), Some("instance-a"));
 
         // The owner keeps its lease and goes on consuming across heartbeats.
         let renewed_at = members(&t.db).await[0].1;
