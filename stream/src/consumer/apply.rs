@@ -190,13 +190,26 @@ impl<L: LogReader + 'static, H: Handler + 'static> Partition<L, H> {
                 self.skip_lazily(batch, next);
                 return Ok(BatchOutcome::Committed);
             }
-            let txn = begin_write(&self.shared.db).await?;
-            if !store::advance_offset(&txn, self.key(), self.stored, next).await? {
+            let consumer = &self.shared.config.consumer;
+            // First as if every event were new (one insert); when some were processed before
+            // (a redelivery), again with a read of which.
+            let mut exact = false;
+            let (txn, fresh) = loop {
+                let txn = begin_write(&self.shared.db).await?;
+                if !store::advance_offset(&txn, self.key(), self.stored, next).await? {
+                    txn.rollback().await?;
+                    return Ok(BatchOutcome::Conflict);
+                }
+                if exact {
+                    let fresh = store::mark_processed(&txn, consumer, &consumed).await?;
+                    break (txn, fresh);
+                }
+                if store::mark_new(&txn, consumer, &consumed).await? {
+                    break (txn, consumed.iter().copied().collect::<HashSet<Uuid>>());
+                }
                 txn.rollback().await?;
-                return Ok(BatchOutcome::Conflict);
-            }
-            let fresh =
-                store::mark_processed(&txn, &self.shared.config.consumer, &consumed).await?;
+                exact = true;
+            };
             let mut seen: HashSet<Uuid> = HashSet::with_capacity(consumed.len());
             let mut tally = Tally::default();
             for (k, (record, id)) in batch.iter().zip(&ids).enumerate() {

@@ -123,39 +123,92 @@ pub(crate) async fn advance_offset(
     Ok(result.rows_affected == 1)
 }
 
+/// Records `ids` as processed by `consumer` when none of them is yet, the usual case: one
+/// insert, nothing sent back. False when some were there already (nothing tells which); the
+/// caller then rolls back and uses [`mark_processed`], which does.
+pub(crate) async fn mark_new<C: ConnectionTrait>(
+    conn: &C,
+    consumer: &str,
+    ids: &[Uuid],
+) -> Result<bool, DbErr> {
+    let now = entities::to_db_precision(Utc::now());
+    for chunk in ids.chunks(PROCESSED_CHUNK) {
+        let inserted = conn
+            .execute(&processed_insert(consumer, chunk, now))
+            .await?
+            .rows_affected();
+        if inserted != chunk.len() as u64 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Records `ids` as processed by `consumer`; returns those that were not already.
+///
+/// One id: an insert that returns the id when it was not there. More: first a read of those
+/// already there, then one insert of the others, whose row count must match (returning every
+/// inserted id would send a row back per event). A count that does not match means another
+/// transaction stored one of the ids between the two statements (on PostgreSQL, the same event
+/// applied at once from a second copy on another partition): that is an error, so the caller
+/// rolls back and applies the records one at a time, where the one-id form decides.
 pub(crate) async fn mark_processed<C: ConnectionTrait>(
     conn: &C,
     consumer: &str,
     ids: &[Uuid],
 ) -> Result<HashSet<Uuid>, DbErr> {
     let now = entities::to_db_precision(Utc::now());
-    let mut fresh = HashSet::with_capacity(ids.len());
+    if let [id] = ids {
+        let mut insert = processed_insert(consumer, ids, now);
+        insert.returning_col(processed_event::Column::EventId);
+        let inserted = conn.query_one(&insert).await?;
+        return Ok(inserted.map(|_| *id).into_iter().collect());
+    }
+    let mut fresh: HashSet<Uuid> = ids.iter().copied().collect();
     for chunk in ids.chunks(PROCESSED_CHUNK) {
-        let mut insert = Query::insert();
-        insert.into_table(processed_event::Entity).columns([
-            processed_event::Column::Consumer,
-            processed_event::Column::EventId,
-            processed_event::Column::ProcessedAt,
-        ]);
-        for id in chunk {
-            insert.values_panic([Expr::val(consumer), Expr::val(*id), Expr::val(now)]);
-        }
-        insert
-            .on_conflict(
-                OnConflict::columns([
-                    processed_event::Column::Consumer,
-                    processed_event::Column::EventId,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .returning_col(processed_event::Column::EventId);
-        for row in conn.query_all(&insert).await? {
-            fresh.insert(row.try_get::<Uuid>("", "event_id")?);
+        let there = Query::select()
+            .column(processed_event::Column::EventId)
+            .from(processed_event::Entity)
+            .and_where(processed_event::Column::Consumer.eq(consumer))
+            .and_where(processed_event::Column::EventId.is_in(chunk.iter().copied()))
+            .to_owned();
+        for row in conn.query_all(&there).await? {
+            fresh.remove(&row.try_get::<Uuid>("", "event_id")?);
         }
     }
+    let new: Vec<Uuid> = fresh.iter().copied().collect();
+    if !mark_new(conn, consumer, &new).await? {
+        return Err(DbErr::Custom(format!(
+            "an event was stored as processed by {consumer} by another transaction meanwhile"
+        )));
+    }
     Ok(fresh)
+}
+
+/// `INSERT INTO processed_events … ON CONFLICT DO NOTHING` of `ids`, processed `now`.
+fn processed_insert(
+    consumer: &str,
+    ids: &[Uuid],
+    now: chrono::DateTime<Utc>,
+) -> sea_orm::sea_query::InsertStatement {
+    let mut insert = Query::insert();
+    insert.into_table(processed_event::Entity).columns([
+        processed_event::Column::Consumer,
+        processed_event::Column::EventId,
+        processed_event::Column::ProcessedAt,
+    ]);
+    for id in ids {
+        insert.values_panic([Expr::val(consumer), Expr::val(*id), Expr::val(now)]);
+    }
+    insert.on_conflict(
+        OnConflict::columns([
+            processed_event::Column::Consumer,
+            processed_event::Column::EventId,
+        ])
+        .do_nothing()
+        .to_owned(),
+    );
+    insert
 }
 
 /// Why and how often a record failed, for its dead letter.

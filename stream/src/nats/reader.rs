@@ -4,7 +4,9 @@
 //! The ordered consumer is ephemeral and unacknowledged; async-nats keeps pull requests open
 //! so that the server pushes new messages into the client's buffer as they are stored, and
 //! recreates the consumer itself when it sees a gap. A fetch takes the first message (waiting
-//! up to `max_wait`), then whatever else is already buffered, up to `max_records`. A fetch at
+//! up to `max_wait`), then whatever else is already buffered, up to `max_records`; while the
+//! server reports more messages pending (a backlog), it also waits for those on their way, for
+//! at most [`BACKLOG_WAIT`] in all, so that a consumer catching up gets full batches. A fetch at
 //! any other offset, or after an error, drops the consumer and creates one at the new offset.
 
 use std::sync::Arc;
@@ -16,6 +18,11 @@ use futures_util::{FutureExt, StreamExt};
 
 use super::{CursorSlot, NatsLog, lock, records};
 use crate::log::{Fetched, LogError, LogRecord};
+
+/// How long after its first record a fetch goes on waiting for more while the server reports
+/// more pending for the partition's consumer (they are on their way): a backlog is read in
+/// full batches, and a fetch at the log's end, where nothing is pending, returns at once.
+const BACKLOG_WAIT: Duration = Duration::from_millis(20);
 
 /// An ordered consumer of one partition, positioned at `next_offset`.
 pub(super) struct Cursor {
@@ -90,6 +97,7 @@ impl NatsLog {
         };
         let mut records: Vec<LogRecord> = Vec::new();
         let mut pending: u64;
+        let backlog_deadline = tokio::time::Instant::now() + BACKLOG_WAIT;
         let mut next = first;
         loop {
             let message = match next {
@@ -115,10 +123,19 @@ impl NatsLog {
             if records.len() >= max_records {
                 break;
             }
-            match open.messages.next().now_or_never() {
-                Some(more) => next = more,
+            next = match open.messages.next().now_or_never() {
+                Some(more) => more,
+                // The buffer ran dry but the server has more for this consumer (a backlog):
+                // they are on their way, so wait for them rather than return a short batch,
+                // which would cost the caller a transaction per few records.
+                None if pending > 0 => {
+                    match tokio::time::timeout_at(backlog_deadline, open.messages.next()).await {
+                        Ok(more) => more,
+                        Err(_) => break,
+                    }
+                }
                 None => break,
-            }
+            };
         }
         let high_watermark = open
             .next_offset

@@ -96,6 +96,39 @@ on_both_databases!(a_redelivered_event_is_applied_once, |t| {
     assert_eq!(processed.len(), 3);
 });
 
+on_both_databases!(
+    a_batch_of_new_events_and_one_applied_before_applies_only_the_new,
+    |t| {
+        create_effects_table(&t.db).await;
+        let first = append(&t.db, TOPIC, 2).await;
+        let handler = TestHandler::new();
+        let running = Running::start(&t.db, handler.clone(), config());
+        wait_caught_up(&t.db).await;
+        running.stop().await.unwrap();
+
+        // One batch: a new event, a copy of one applied in an earlier transaction, a new one.
+        // Recording them as all new fails on the copy, so the batch is made again knowing which.
+        let before = append(&t.db, TOPIC, 1).await;
+        redeliver(&t.db, first[1]).await;
+        let after = append(&t.db, TOPIC, 1).await;
+        let running = Running::start(&t.db, handler.clone(), config());
+        wait_caught_up(&t.db).await;
+        running.stop().await.unwrap();
+
+        assert_eq!(
+            effects(&t.db).await,
+            [first[0], first[1], before[0], after[0]]
+        );
+        assert_eq!(handler.calls(first[1]), 1, "the copy was not applied again");
+        let processed = entities::processed_event::Entity::find()
+            .filter(entities::processed_event::Column::Consumer.eq(CONSUMER))
+            .all(&t.db)
+            .await
+            .unwrap();
+        assert_eq!(processed.len(), 4);
+    }
+);
+
 on_both_databases!(shutdown_finishes_and_commits_the_batch_in_flight, |t| {
     create_effects_table(&t.db).await;
     let ids = append(&t.db, TOPIC, 10).await;
