@@ -207,6 +207,137 @@ on_both_databases!(
     }
 );
 
+/// A log kept in memory that refuses one partition's batches after it has taken `after` of
+/// them, until told otherwise: the relay's handling of a failed group inside a drain, without
+/// a broker (the broker tests above cover the real transports).
+struct ScriptedLog(std::sync::Arc<Script>);
+
+/// What a [`ScriptedLog`] took, and whom it refuses.
+#[derive(Default)]
+struct Script {
+    /// The `ce_id`s taken per (topic, partition), in order; offsets are positions in it.
+    taken: std::sync::Mutex<BTreeMap<(String, i32), Vec<String>>>,
+    /// Batches taken per partition number (all topics).
+    batches: std::sync::Mutex<BTreeMap<i32, usize>>,
+    /// `(partition, after)`: refuse that partition once it has taken `after` batches.
+    refuse: std::sync::Mutex<Option<(i32, usize)>>,
+}
+
+impl stream::log::LogWriter for ScriptedLog {
+    async fn produce(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: Vec<stream::log::OutgoingRecord>,
+    ) -> Result<Vec<i64>, stream::log::LogError> {
+        let script = &self.0;
+        let mut batches = script.batches.lock().unwrap();
+        let taken_batches = batches.entry(partition).or_default();
+        if let Some((refused, after)) = *script.refuse.lock().unwrap()
+            && refused == partition
+            && *taken_batches >= after
+        {
+            return Err(stream::log::LogError::Unavailable(format!(
+                "partition {partition} refuses batches (scripted)"
+            )));
+        }
+        *taken_batches += 1;
+        let mut taken = script.taken.lock().unwrap();
+        let list = taken.entry((topic.to_owned(), partition)).or_default();
+        let first = list.len() as i64;
+        list.extend(records.iter().map(|r| r.headers["ce_id"].clone()));
+        Ok((first..list.len() as i64).collect())
+    }
+
+    async fn partition_count(&self, _topic: &str) -> Result<i32, stream::log::LogError> {
+        Ok(3)
+    }
+}
+
+on_both_databases!(
+    a_failed_group_ends_a_drain_and_nothing_of_a_later_round_goes_out,
+    |t| {
+        let app = TestApp::on(t);
+        write_tasks(&app, 12).await;
+        let script = std::sync::Arc::new(Script {
+            refuse: std::sync::Mutex::new(Some((1, 1))),
+            ..Script::default()
+        });
+        let relay = Relay::new(
+            app.db.clone(),
+            ScriptedLog(std::sync::Arc::clone(&script)),
+            RelayConfig {
+                batch_size: 7,
+                ..RelayConfig::default()
+            },
+        );
+        let partition_of = |row: &entities::outbox::Model| {
+            stream::partitioner::partition_for_key(row.key.as_bytes(), 3)
+        };
+
+        let report = relay.publish_pending().await.unwrap();
+
+        assert!(report.failed > 0, "partition 1 refused a batch: {report:?}");
+        let rows = app.outbox().await;
+        let taken = script.taken.lock().unwrap().clone();
+        let marked: Vec<_> = rows.iter().filter(|r| r.published_at.is_some()).collect();
+        assert_eq!(
+            marked.len(),
+            report.published,
+            "every row that went out is marked"
+        );
+        assert_eq!(
+            marked.len(),
+            taken.values().map(Vec::len).sum::<usize>(),
+            "nothing went out unmarked"
+        );
+        for row in &marked {
+            let on_log = &taken[&(row.topic.clone(), row.partition.unwrap())];
+            assert_eq!(
+                on_log[row.offset.unwrap() as usize],
+                row.event_id.to_string()
+            );
+        }
+        // The drain stopped at the failed round: in every partition, every row that went out
+        // comes before every row that did not (no later round was produced, and no later row
+        // of the refused partition overtook the refused ones).
+        for row in rows.iter().filter(|r| r.published_at.is_none()) {
+            let (topic, partition) = (row.topic.as_str(), partition_of(row));
+            assert!(
+                marked
+                    .iter()
+                    .filter(|m| m.topic == topic && m.partition == Some(partition))
+                    .all(|m| m.id < row.id),
+                "row {} of {topic}[{partition}] was overtaken",
+                row.id
+            );
+        }
+        assert!(
+            rows.iter()
+                .any(|r| r.published_at.is_none() && partition_of(r) == 1),
+            "the refused rows stay pending"
+        );
+
+        // Once the partition takes batches again, the next drain publishes the rest, each
+        // partition in id order.
+        *script.refuse.lock().unwrap() = None;
+        let rest = relay.publish_pending().await.unwrap();
+        assert_eq!(rest.failed, 0);
+        assert_eq!(rest.published + report.published, rows.len());
+        let rows = app.outbox().await;
+        assert!(rows.iter().all(|r| r.published_at.is_some()));
+        let taken = script.taken.lock().unwrap().clone();
+        for ((topic, partition), on_log) in taken {
+            let in_id_order: Vec<String> = rows
+                .iter()
+                .filter(|r| r.topic == topic && partition_of(r) == partition)
+                .map(|r| r.event_id.to_string())
+                .collect();
+            assert_eq!(on_log, in_id_order, "{topic}[{partition}] in id order");
+        }
+    }
+);
+
 on_both_databases!(
     a_shutdown_stops_a_drain_between_rounds_and_what_went_out_is_marked,
     |t| {

@@ -503,7 +503,9 @@ on_both_databases!(corrupt_stored_headers_are_an_error_not_empty_headers, |t| {
     .unwrap();
     row.headers = Set("not json".to_owned());
     let row = row.insert(&t.db).await.unwrap();
-    let error = stream::outbox::to_record(&row).unwrap_err().to_string();
+    let error = stream::outbox::to_record(&row.into())
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("not a JSON object of strings"), "{error}");
 
     // A dead letter: its replay is refused, and it stays parked.

@@ -166,6 +166,7 @@ impl EmbeddedLog {
             .filter(outbox::Column::Id.lte(safe))
             .order_by_asc(outbox::Column::Id)
             .limit(max as u64)
+            .into_partial_model::<outbox::Record>()
             .all(&self.db)
             .await?;
         let records = rows
@@ -520,7 +521,7 @@ fn unavailable(e: DbErr) -> LogError {
 /// An outbox row as a log record, exactly as the relay would publish it (a `task-updates`
 /// deletion becomes a tombstone), so consumers see the same records in both modes. A row whose
 /// headers are corrupt is a read error (retried, as the relay retries it), never empty headers.
-fn to_record(row: outbox::Model) -> Result<LogRecord, DbErr> {
+fn to_record(row: outbox::Record) -> Result<LogRecord, DbErr> {
     let published = crate::outbox::to_record(&row)
         .map_err(|e| DbErr::Custom(format!("outbox row {}: {e}", row.id)))?;
     Ok(LogRecord {

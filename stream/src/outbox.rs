@@ -241,18 +241,34 @@ pub fn row(
 /// Turns an outbox row into a log record. A `task-updates` deletion (CloudEvent data `null`)
 /// becomes a Kafka tombstone (no value), so compaction can drop the task; its `ce_*` headers
 /// still say what happened. Corrupt stored headers are an error, never an empty set.
-pub fn to_record(row: &outbox::Model) -> Result<OutgoingRecord, outbox::CorruptHeaders> {
+pub fn to_record(row: &outbox::Record) -> Result<OutgoingRecord, outbox::CorruptHeaders> {
     let headers = outbox::decode_headers(&row.headers)?;
-    let tombstone = row.topic == topics::TASK_UPDATES
-        && serde_json::from_str::<serde_json::Value>(&row.payload)
-            .map(|v| v.get("data").is_some_and(serde_json::Value::is_null))
-            .unwrap_or(false);
+    let tombstone = row.topic == topics::TASK_UPDATES && has_null_data(&row.payload);
     Ok(OutgoingRecord {
         key: row.key.clone(),
         value: (!tombstone).then(|| row.payload.clone().into_bytes()),
         headers,
         timestamp: row.created_at,
     })
+}
+
+/// Whether `payload` is a JSON object whose `data` is `null` (present: a missing `data` is
+/// not a deletion). Skims the payload without building it: this runs for every `task-updates`
+/// row published or read.
+fn has_null_data(payload: &str) -> bool {
+    use serde::de::IgnoredAny;
+    /// `None`: no `data`; `Some(None)`: `data` is null; `Some(Some(_))`: anything else.
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(default, deserialize_with = "present")]
+        data: Option<Option<IgnoredAny>>,
+    }
+    fn present<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<IgnoredAny>>, D::Error> {
+        serde::Deserialize::deserialize(d).map(Some)
+    }
+    serde_json::from_str::<Envelope>(payload).is_ok_and(|e| matches!(e.data, Some(None)))
 }
 
 static COMMITTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
@@ -321,5 +337,22 @@ mod tests {
         assert_eq!(h["ce_correlationid"], "req-1");
         assert_eq!(h["ce_time"], "2026-11-27T09:00:00.000000Z");
         assert!(!h.contains_key("ce_traceparent"));
+    }
+
+    #[test]
+    fn only_a_present_null_data_makes_a_tombstone() {
+        assert!(has_null_data(r#"{"id":"1","data":null,"type":"t"}"#));
+        for not_null in [
+            r#"{"id":"1","type":"t"}"#,
+            r#"{"data":{"task":null}}"#,
+            r#"{"data":false}"#,
+            r#"{"data":[null]}"#,
+            r#"{"data":"null"}"#,
+            "not json",
+            "[]",
+            "null",
+        ] {
+            assert!(!has_null_data(not_null), "{not_null}");
+        }
     }
 }

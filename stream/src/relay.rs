@@ -8,7 +8,9 @@
 //! - Rows are read in id order, grouped per (topic, partition) with Kafka's murmur2 key
 //!   partitioning, and each group is produced as one batch (acks=all), so one task's events
 //!   keep their order. A failed group blocks its partition for the round; other partitions
-//!   go on. Rows are marked with one UPDATE per group, recording partition and offset.
+//!   go on. Each round's rows are marked in one UPDATE, recording partition and offset. A
+//!   drain runs rounds in three overlapping stages (round N produced while N−1 is marked and
+//!   N+1 read; see [`Relay::publish_pending`]).
 //! - While the broker is down rows accumulate; the relay backs off and resumes without loss.
 //!   A crash between produce and mark re-publishes those rows: delivery is at-least-once, and
 //!   consumers dedupe on the event id.
@@ -174,18 +176,21 @@ impl<W: LogWriter> Relay<W> {
     /// [`Relay::run`] drains with [`Relay::publish_pending`].
     #[tracing::instrument(name = "relay.round", level = "debug", skip_all)]
     pub async fn publish_round(&self) -> anyhow::Result<RoundReport> {
-        let round = self.read_and_produce(&[]).await?;
+        let rows = self.read_pending(&[], &[]).await?;
+        let round = self.produce_rows(rows).await?;
         mark_published(&self.db, &round.published).await?;
         Ok(round.report)
     }
 
     /// Publishes every pending row, round after round, until a round reads less than a full
-    /// batch or has a failure, and returns the rounds' sum. The rounds overlap: while round
-    /// N's rows are being marked published, round N+1 is read and produced.
+    /// batch or has a failure, and returns the rounds' sum. The rounds overlap in three
+    /// stages: while round N is produced, round N−1's rows are marked published and round
+    /// N+1's are read. Round N+1 is produced only once round N's produce has finished, and
+    /// not at all when round N had a failure.
     ///
-    /// Round N+1 reads the first pending rows in id order as any round does, leaving out round
-    /// N's (not marked yet, or being marked) by id (`id NOT IN (…)`). So it reads the set a
-    /// round after N's marking would read, a row that committed late with a smaller id
+    /// Round N+1 reads the first pending rows in id order as any round does, leaving out
+    /// rounds N−1's and N's (being marked or produced) by id (`id NOT IN (…)`). So it reads the
+    /// set a round after N's marking would read, a row that committed late with a smaller id
     /// included, and per-key order holds as without overlap.
     /// A failed group ends the call, so no later row of its partition overtakes it.
     pub async fn publish_pending(&self) -> anyhow::Result<RoundReport> {
@@ -202,51 +207,75 @@ impl<W: LogWriter> Relay<W> {
     ) -> anyhow::Result<RoundReport> {
         let mut total = RoundReport::default();
         let mut marking: Vec<Published> = Vec::new();
+        let mut rows = self.read_pending(&[], &[]).await?;
         loop {
-            let (marked, round) = tokio::join!(
+            let full = rows.len() as u64 >= self.config.batch_size;
+            let producing: Vec<i64> = rows.iter().map(|row| row.id).collect();
+            let read_next = async {
+                if full {
+                    self.read_pending(&marking, &producing).await
+                } else {
+                    Ok(Vec::new())
+                }
+            };
+            let (marked, round, next) = tokio::join!(
                 mark_published(&self.db, &marking),
-                self.read_and_produce(&marking)
+                self.produce_rows(rows),
+                read_next
             );
             marked?;
             let round = round?;
             total.published += round.report.published;
             total.failed += round.report.failed;
-            if round.report.failed > 0
-                || (round.read as u64) < self.config.batch_size
-                || !match between.as_mut() {
+            let go_on = round.report.failed == 0
+                && full
+                && next.is_ok()
+                && match between.as_mut() {
                     Some(between) => between.go_on(&self.db).await,
                     None => true,
-                }
-            {
+                };
+            if !go_on {
                 mark_published(&self.db, &round.published).await?;
+                next?;
                 return Ok(total);
             }
             marking = round.published;
+            rows = next?;
         }
     }
 
-    /// Reads up to one batch of pending rows, passing over those `in_flight` (published and
-    /// being marked), and produces them, one batch per (topic, partition); records failures,
-    /// leaves marking to the caller.
-    async fn read_and_produce(&self, in_flight: &[Published]) -> anyhow::Result<Round> {
+    /// Reads up to one batch of pending rows in id order, passing over those `marking`
+    /// (published and being marked) and `producing` (read by the round being produced).
+    async fn read_pending(
+        &self,
+        marking: &[Published],
+        producing: &[i64],
+    ) -> Result<Vec<outbox::Record>, DbErr> {
         let mut pending = outbox::Entity::find().filter(outbox::Column::PublishedAt.is_null());
-        if !in_flight.is_empty() {
-            pending = pending.filter(outbox::Column::Id.is_not_in(in_flight.iter().map(|p| p.id)));
+        if !marking.is_empty() || !producing.is_empty() {
+            let ids = marking
+                .iter()
+                .map(|p| p.id)
+                .chain(producing.iter().copied());
+            pending = pending.filter(outbox::Column::Id.is_not_in(ids));
         }
-        let rows = pending
+        pending
             .order_by_asc(outbox::Column::Id)
             .limit(self.config.batch_size)
+            .into_partial_model::<outbox::Record>()
             .all(&self.db)
-            .await?;
-        let mut round = Round {
-            read: rows.len(),
-            ..Round::default()
-        };
+            .await
+    }
+
+    /// Produces `rows`, one batch per (topic, partition); records failures, leaves marking to
+    /// the caller.
+    async fn produce_rows(&self, rows: Vec<outbox::Record>) -> anyhow::Result<Round> {
+        let mut round = Round::default();
         if rows.is_empty() {
             return Ok(round);
         }
         // Group per (topic, partition), keeping id order inside each group.
-        let mut groups: BTreeMap<(String, i32), Vec<outbox::Model>> = BTreeMap::new();
+        let mut groups: BTreeMap<(String, i32), Vec<outbox::Record>> = BTreeMap::new();
         for row in rows {
             let partitions = self.partition_count(&row.topic).await?;
             let partition = partition_for_key(row.key.as_bytes(), partitions);
@@ -346,11 +375,9 @@ impl<S: std::future::Future<Output = ()>> Between<'_, S> {
     }
 }
 
-/// One round of [`Relay::read_and_produce`]: rows read, the rows that went out (to be marked)
-/// and the counts.
+/// One round of [`Relay::produce_rows`]: the rows that went out (to be marked) and the counts.
 #[derive(Default)]
 struct Round {
-    read: usize,
     published: Vec<Published>,
     report: RoundReport,
 }
@@ -367,7 +394,7 @@ struct Published {
 /// `ce_traceparent` on the broker, so the consumer's span hangs below the publish. Without
 /// export the span is disabled and the headers are the row's.
 fn traced_record(
-    row: &outbox::Model,
+    row: &outbox::Record,
     partition: i32,
 ) -> Result<(OutgoingRecord, tracing::Span), outbox::CorruptHeaders> {
     let mut record = to_record(row)?;
@@ -440,7 +467,7 @@ async fn mark_published(db: &DatabaseConnection, published: &[Published]) -> Res
 
 async fn record_failure(
     db: &DatabaseConnection,
-    rows: &[outbox::Model],
+    rows: &[outbox::Record],
     error: &str,
 ) -> Result<(), DbErr> {
     let error: String = error.chars().take(1_000).collect();

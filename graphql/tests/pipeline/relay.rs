@@ -22,7 +22,7 @@ on_every_log!(
             groups
                 .entry((row.topic.clone(), partition))
                 .or_default()
-                .push(stream::outbox::to_record(row).unwrap());
+                .push(stream::outbox::to_record(&row.clone().into()).unwrap());
         }
         for ((topic, partition), records) in groups {
             log.produce(&topic, partition, records).await.unwrap();
