@@ -192,7 +192,7 @@ impl<L: LogReader + 'static, H: Handler + 'static> Partition<L, H> {
             }
             let consumer = &self.shared.config.consumer;
             // First as if every event were new (one insert); when some were processed before
-            // (a redelivery), again with a read of which.
+            // (a redelivery), again with a read of which. `fresh`: the new ones, `None` for all.
             let mut exact = false;
             let (txn, fresh) = loop {
                 let txn = begin_write(&self.shared.db).await?;
@@ -202,10 +202,10 @@ impl<L: LogReader + 'static, H: Handler + 'static> Partition<L, H> {
                 }
                 if exact {
                     let fresh = store::mark_processed(&txn, consumer, &consumed).await?;
-                    break (txn, fresh);
+                    break (txn, Some(fresh));
                 }
                 if store::mark_new(&txn, consumer, &consumed).await? {
-                    break (txn, consumed.iter().copied().collect::<HashSet<Uuid>>());
+                    break (txn, None);
                 }
                 txn.rollback().await?;
                 exact = true;
@@ -218,7 +218,8 @@ impl<L: LogReader + 'static, H: Handler + 'static> Partition<L, H> {
                     tally.count(HandlerOutcome::Ignored);
                     continue;
                 };
-                if !seen.insert(*id) || !fresh.contains(id) {
+                let new = fresh.as_ref().is_none_or(|fresh| fresh.contains(id));
+                if !seen.insert(*id) || !new {
                     debug!(offset = record.offset, event_id = %id, "duplicate event; skipped");
                     tally.duplicate += 1;
                     continue;
