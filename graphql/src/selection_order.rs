@@ -125,21 +125,48 @@ pub fn reorder_response(doc: &ExecutableDocument, name: Option<&str>, response: 
     }
 }
 
-/// Reorders `value` (an object, or lists of objects) by the merged `sets`.
+/// Response keys in selection order, each with the merged selection sets below it.
+type Order<'d> = Vec<(Name, Vec<&'d SelectionSet>)>;
+
+/// Reorders `value` (an object, or lists of objects) by the merged `sets`. The order is
+/// collected once for all the items of a list (every item answers the same selection).
 fn reorder(doc: &ExecutableDocument, sets: &[&SelectionSet], value: &mut Value) {
+    if !matches!(value, Value::List(_) | Value::Object(_)) {
+        return;
+    }
+    let mut order: Order<'_> = Vec::new();
+    for set in sets {
+        collect(doc, set, &mut order, 0);
+    }
+    apply(doc, &order, value);
+}
+
+/// Puts every object in `value` in `order`, then its children in theirs. An object whose keys
+/// already follow `order` (the usual case) is left as it is; only its children are visited.
+fn apply(doc: &ExecutableDocument, order: &Order<'_>, value: &mut Value) {
     match value {
         Value::List(items) => {
             for item in items {
-                reorder(doc, sets, item);
+                apply(doc, order, item);
             }
         }
         Value::Object(map) => {
-            let mut order: Vec<(Name, Vec<&SelectionSet>)> = Vec::new();
-            for set in sets {
-                collect(doc, set, &mut order, 0);
+            let mut expected = order.iter();
+            let in_order = map
+                .keys()
+                .all(|key| expected.by_ref().any(|(k, _)| k == key));
+            if in_order {
+                for (key, subsets) in order {
+                    if !subsets.is_empty()
+                        && let Some(child) = map.get_mut(key)
+                    {
+                        reorder(doc, subsets, child);
+                    }
+                }
+                return;
             }
             let mut old = std::mem::take(map);
-            for (key, subsets) in &order {
+            for (key, subsets) in order {
                 if let Some(mut child) = old.shift_remove(key) {
                     if !subsets.is_empty() {
                         reorder(doc, subsets, &mut child);
@@ -163,7 +190,7 @@ const MAX_FRAGMENT_DEPTH: usize = 64;
 fn collect<'d>(
     doc: &'d ExecutableDocument,
     set: &'d SelectionSet,
-    order: &mut Vec<(Name, Vec<&'d SelectionSet>)>,
+    order: &mut Order<'d>,
     depth: usize,
 ) {
     if depth > MAX_FRAGMENT_DEPTH {
@@ -246,6 +273,22 @@ mod tests {
         assert_eq!(keys(data, &["d"]), ["id", "timezone"]);
         assert_eq!(keys(data, &["b"]), ["totalCount", "nodes"]);
         assert_eq!(keys(data, &["b", "nodes", "1"]), ["title", "id"]);
+    }
+
+    #[test]
+    fn objects_already_in_order_are_kept_and_their_children_still_reordered() {
+        // serde_json sorts keys, so `a`, `b` arrive in selection order and the nodes do not.
+        let doc = parse_query("{ a: me { id } b: tasks { nodes { title id } } }").unwrap();
+        let mut response = shuffled(serde_json::json!({
+            "a": { "id": "x" },
+            "b": { "nodes": [{ "id": 1, "title": "t" }, { "id": 2 }, { "title": "v" }] },
+        }));
+        reorder_response(&doc, None, &mut response);
+        let data = &response.data;
+        assert_eq!(keys(data, &[]), ["a", "b"]);
+        assert_eq!(keys(data, &["b", "nodes", "0"]), ["title", "id"]);
+        assert_eq!(keys(data, &["b", "nodes", "1"]), ["id"]);
+        assert_eq!(keys(data, &["b", "nodes", "2"]), ["title"]);
     }
 
     #[test]
