@@ -402,17 +402,92 @@ fn bracket_nesting(text: &str, stop_at: usize) -> usize {
     deepest
 }
 
-/// The engine extension that applies [`DocumentLimits`] to every request, HTTP and WebSocket
-/// alike, before anything else sees the document.
-pub struct DocumentGuard(pub Arc<DocumentLimits>);
+/// Most documents [`ParsedDocuments`] keeps.
+pub const PARSED_DOCUMENTS: usize = 128;
+/// Longest document text (bytes) [`ParsedDocuments`] keeps: the documents clients send over and
+/// over are far shorter, and the bound keeps the cache at a few MiB whatever is sent.
+pub const PARSED_DOCUMENT_MAX_BYTES: usize = 4 * 1024;
 
-impl ExtensionFactory for DocumentGuard {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DocumentGuardExtension(Arc::clone(&self.0)))
+/// Documents that were parsed and passed [`DocumentLimits::check_document`], by their text.
+/// Clients send a fixed set of documents with changing variables, so most requests skip
+/// parsing and the document checks (the variables are checked on every request). At most
+/// [`PARSED_DOCUMENTS`] documents of at most [`PARSED_DOCUMENT_MAX_BYTES`] each, least recently
+/// used dropped first; a refused document is never kept.
+#[derive(Debug)]
+pub struct ParsedDocuments(std::sync::Mutex<lru::LruCache<String, Arc<ExecutableDocument>>>);
+
+impl Default for ParsedDocuments {
+    fn default() -> ParsedDocuments {
+        let capacity =
+            std::num::NonZeroUsize::new(PARSED_DOCUMENTS).unwrap_or(std::num::NonZeroUsize::MIN);
+        ParsedDocuments(std::sync::Mutex::new(lru::LruCache::new(capacity)))
     }
 }
 
-struct DocumentGuardExtension(Arc<DocumentLimits>);
+impl ParsedDocuments {
+    fn lock(&self) -> std::sync::MutexGuard<'_, lru::LruCache<String, Arc<ExecutableDocument>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
+        self.lock().get(query).cloned()
+    }
+
+    fn keep(&self, query: &str, doc: Arc<ExecutableDocument>) {
+        if query.len() <= PARSED_DOCUMENT_MAX_BYTES {
+            self.lock().put(query.to_owned(), doc);
+        }
+    }
+
+    /// How many documents are kept.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The parsed document of the request, as the engine executes it, for the extensions after
+/// [`DocumentGuard`] (in the request's data): shared, so they need not copy it.
+#[derive(Clone, Debug)]
+pub struct ParsedDocument(pub Arc<ExecutableDocument>);
+
+/// The engine extension that applies [`DocumentLimits`] to every request, HTTP and WebSocket
+/// alike, before anything else sees the document, and keeps the documents that pass
+/// ([`ParsedDocuments`]).
+pub struct DocumentGuard {
+    limits: Arc<DocumentLimits>,
+    parsed: Arc<ParsedDocuments>,
+}
+
+impl DocumentGuard {
+    /// A guard applying `limits`, keeping accepted documents in `parsed`.
+    pub fn new(limits: DocumentLimits, parsed: Arc<ParsedDocuments>) -> DocumentGuard {
+        DocumentGuard {
+            limits: Arc::new(limits),
+            parsed,
+        }
+    }
+}
+
+impl ExtensionFactory for DocumentGuard {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(DocumentGuardExtension {
+            limits: Arc::clone(&self.limits),
+            parsed: Arc::clone(&self.parsed),
+        })
+    }
+}
+
+struct DocumentGuardExtension {
+    limits: Arc<DocumentLimits>,
+    parsed: Arc<ParsedDocuments>,
+}
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for DocumentGuardExtension {
@@ -422,24 +497,36 @@ impl Extension for DocumentGuardExtension {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        let limits = &self.0;
+        let limits = &self.limits;
         limits
             .check_text(&request.query)
             .and_then(|()| limits.check_variables(&request.variables))
             .map_err(LimitExceeded::into_server_error)?;
-        let doc = request.parsed_query()?;
-        limits
-            .check_document(doc)
-            .map_err(LimitExceeded::into_server_error)?;
+        let doc = match self.parsed.get(&request.query) {
+            Some(doc) => {
+                request.set_parsed_query(ExecutableDocument::clone(&doc));
+                doc
+            }
+            None => {
+                let parsed = request.parsed_query()?;
+                limits
+                    .check_document(parsed)
+                    .map_err(LimitExceeded::into_server_error)?;
+                let doc = Arc::new(parsed.clone());
+                self.parsed.keep(&request.query, Arc::clone(&doc));
+                doc
+            }
+        };
         // Measured only for subscriptions: serialising the variables is work a query or a
         // mutation does not need.
-        if subscribes(doc) {
+        if subscribes(&doc) {
             let size = request.query.len()
                 + serde_json::to_string(&request.variables).map_or(0, |v| v.len());
             limits
                 .check_subscription_size(size)
                 .map_err(LimitExceeded::into_server_error)?;
         }
+        request.data.insert(ParsedDocument(doc));
         next.run(ctx, request).await
     }
 }

@@ -70,10 +70,15 @@ impl Extension for SelectionOrderExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
+        // The guard's copy when it ran (always, in the gateway's schema): the same document.
+        let shared_doc = match ctx.data_opt::<crate::document_limits::ParsedDocument>() {
+            Some(parsed) => Arc::clone(&parsed.0),
+            None => Arc::new(doc.clone()),
+        };
         self.shared
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .0 = Some(Arc::new(doc.clone()));
+            .0 = Some(shared_doc);
         Ok(doc)
     }
 

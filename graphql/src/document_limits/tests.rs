@@ -175,3 +175,137 @@ fn a_subscription_larger_than_its_byte_limit_is_refused_and_a_query_is_not() {
     let query = subscription.replacen("subscription", "query", 1);
     assert!(!subscribes(&parse_query(&query).unwrap()));
 }
+
+/// A small schema with the guard (and the selection-order extension after it, as in the
+/// gateway), keeping its parsed documents in the returned cache.
+fn guarded(
+    limits: DocumentLimits,
+) -> (
+    async_graphql::Schema<Echo, async_graphql::EmptyMutation, async_graphql::EmptySubscription>,
+    Arc<ParsedDocuments>,
+) {
+    let parsed = Arc::new(ParsedDocuments::default());
+    let schema = async_graphql::Schema::build(
+        Echo,
+        async_graphql::EmptyMutation,
+        async_graphql::EmptySubscription,
+    )
+    .extension(DocumentGuard::new(limits, Arc::clone(&parsed)))
+    .extension(crate::selection_order::SelectionOrder)
+    .finish();
+    (schema, parsed)
+}
+
+struct Echo;
+
+#[async_graphql::Object]
+impl Echo {
+    async fn echo(
+        &self,
+        value: async_graphql::Json<serde_json::Value>,
+    ) -> async_graphql::Json<serde_json::Value> {
+        value
+    }
+
+    async fn nested(&self) -> Echo {
+        Echo
+    }
+}
+
+fn request(query: &str, value: serde_json::Value) -> async_graphql::Request {
+    async_graphql::Request::new(query)
+        .variables(Variables::from_json(serde_json::json!({ "v": value })))
+}
+
+#[tokio::test]
+async fn a_document_is_parsed_once_and_answers_every_request_with_its_own_variables() {
+    let (schema, parsed) = guarded(DocumentLimits::default());
+    let query = "query Q($v: JSON!) { b: echo(value: $v) a: nested { echo(value: $v) } }";
+    for i in 0..3 {
+        let response = schema.execute(request(query, serde_json::json!(i))).await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        // In selection order, from the kept document too (read from the engine's value:
+        // `serde_json::Value` would sort the keys).
+        let async_graphql::Value::Object(map) = &response.data else {
+            panic!("no data: {:?}", response.data);
+        };
+        assert_eq!(
+            map.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            ["b", "a"]
+        );
+        let data = response.data.into_json().unwrap();
+        assert_eq!(data, serde_json::json!({ "b": i, "a": { "echo": i } }));
+    }
+    assert_eq!(parsed.len(), 1);
+}
+
+#[tokio::test]
+async fn variables_are_checked_on_every_request_of_a_kept_document() {
+    let limits = DocumentLimits {
+        max_nesting: 10,
+        ..DocumentLimits::default()
+    };
+    let (schema, parsed) = guarded(limits);
+    let query = "query Q($v: JSON!) { echo(value: $v) }";
+    let flat = schema.execute(request(query, serde_json::json!([1]))).await;
+    assert!(flat.errors.is_empty(), "{:?}", flat.errors);
+    assert_eq!(parsed.len(), 1);
+    let mut deep = serde_json::json!(1);
+    for _ in 0..20 {
+        deep = serde_json::json!([deep]);
+    }
+    let refused = schema.execute(request(query, deep)).await;
+    assert_eq!(refused.errors.len(), 1, "{:?}", refused.errors);
+    assert!(refused.data == async_graphql::Value::Null);
+    assert!(
+        refused.errors[0].message.starts_with("the variables nest"),
+        "{}",
+        refused.errors[0].message
+    );
+}
+
+#[tokio::test]
+async fn a_refused_document_is_refused_every_time_and_never_kept() {
+    let limits = DocumentLimits {
+        max_depth: 3,
+        ..DocumentLimits::default()
+    };
+    let (schema, parsed) = guarded(limits);
+    let deep = "{ nested { nested { nested { nested { echo(value: 1) } } } } }";
+    for _ in 0..2 {
+        let response = schema.execute(deep).await;
+        assert_eq!(response.errors.len(), 1, "{:?}", response.errors);
+        assert!(
+            response.errors[0].message.contains("MAX_QUERY_DEPTH"),
+            "{}",
+            response.errors[0].message
+        );
+    }
+    assert!(parsed.is_empty());
+    // One that does not parse is not kept either, and says why each time.
+    for _ in 0..2 {
+        let response = schema.execute("{ echo(value: ").await;
+        assert_eq!(response.errors.len(), 1, "{:?}", response.errors);
+    }
+    assert!(parsed.is_empty());
+}
+
+#[tokio::test]
+async fn the_kept_documents_are_bounded_in_number_and_size() {
+    let (schema, parsed) = guarded(DocumentLimits::default());
+    for i in 0..PARSED_DOCUMENTS + 10 {
+        let response = schema
+            .execute(format!("{{ e{i}: echo(value: {i}) }}"))
+            .await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+    }
+    assert_eq!(parsed.len(), PARSED_DOCUMENTS);
+    let (schema, parsed) = guarded(DocumentLimits::default());
+    let long = format!(
+        "{{ echo(value: \"{}\") }}",
+        "x".repeat(PARSED_DOCUMENT_MAX_BYTES)
+    );
+    let response = schema.execute(long.as_str()).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    assert!(parsed.is_empty());
+}

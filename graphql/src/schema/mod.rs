@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
 use crate::auth::AuthUser;
-use crate::document_limits::{DocumentGuard, DocumentLimits};
+use crate::document_limits::{DocumentGuard, DocumentLimits, ParsedDocuments};
 use crate::error::{ApiError, ApiResult};
 use crate::live::LiveHub;
 use crate::service::task::TaskChangeContext;
@@ -148,7 +148,10 @@ pub fn build_schema(
     .limit_complexity(limits.max_complexity)
     // First, so that nothing else sees a document before its shape is bounded. (Depth is one
     // of its limits: the engine's own depth limit would count introspection too.)
-    .extension(DocumentGuard(Arc::new(limits.document.clone())))
+    .extension(DocumentGuard::new(
+        limits.document.clone(),
+        Arc::new(ParsedDocuments::default()),
+    ))
     .extension(crate::observability::OperationTelemetry)
     .extension(crate::selection_order::SelectionOrder)
     // Outside the timeout, so that it sees an execution cut off and marks its key.
