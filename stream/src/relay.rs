@@ -176,7 +176,7 @@ impl<W: LogWriter> Relay<W> {
     /// [`Relay::run`] drains with [`Relay::publish_pending`].
     #[tracing::instrument(name = "relay.round", level = "debug", skip_all)]
     pub async fn publish_round(&self) -> anyhow::Result<RoundReport> {
-        let rows = self.read_pending(&[], &[]).await?;
+        let rows = self.read_pending(Vec::new()).await?;
         let round = self.produce_rows(rows).await?;
         mark_published(&self.db, &round.published).await?;
         Ok(round.report)
@@ -190,9 +190,8 @@ impl<W: LogWriter> Relay<W> {
     ///
     /// Round N+1 reads the first pending rows in id order as any round does, leaving out
     /// rounds N−1's and N's (being marked or produced) by id (ranges of consecutive ids,
-    /// [`passed_over`]). So it reads the
-    /// set a round after N's marking would read, a row that committed late with a smaller id
-    /// included, and per-key order holds as without overlap.
+    /// [`passed_over`]). So it reads the set a round after N's marking would read, a row that
+    /// committed late with a smaller id included, and per-key order holds as without overlap.
     /// A failed group ends the call, so no later row of its partition overtakes it.
     pub async fn publish_pending(&self) -> anyhow::Result<RoundReport> {
         self.publish_while(None::<&mut Between<'_, std::future::Ready<()>>>)
@@ -208,13 +207,18 @@ impl<W: LogWriter> Relay<W> {
     ) -> anyhow::Result<RoundReport> {
         let mut total = RoundReport::default();
         let mut marking: Vec<Published> = Vec::new();
-        let mut rows = self.read_pending(&[], &[]).await?;
+        let mut rows = self.read_pending(Vec::new()).await?;
         loop {
             let full = rows.len() as u64 >= self.config.batch_size;
-            let producing: Vec<i64> = rows.iter().map(|row| row.id).collect();
+            // Rounds N−1 (being marked) and N (about to be produced).
+            let in_flight: Vec<i64> = marking
+                .iter()
+                .map(|p| p.id)
+                .chain(rows.iter().map(|row| row.id))
+                .collect();
             let read_next = async {
                 if full {
-                    self.read_pending(&marking, &producing).await
+                    self.read_pending(in_flight).await
                 } else {
                     Ok(Vec::new())
                 }
@@ -245,21 +249,12 @@ impl<W: LogWriter> Relay<W> {
         }
     }
 
-    /// Reads up to one batch of pending rows in id order, passing over those `marking`
-    /// (published and being marked) and `producing` (read by the round being produced).
-    async fn read_pending(
-        &self,
-        marking: &[Published],
-        producing: &[i64],
-    ) -> Result<Vec<outbox::Record>, DbErr> {
+    /// Reads up to one batch of pending rows in id order, passing over those `in_flight`
+    /// (published and being marked, or read by the round being produced).
+    async fn read_pending(&self, mut in_flight: Vec<i64>) -> Result<Vec<outbox::Record>, DbErr> {
         let mut pending = outbox::Entity::find().filter(outbox::Column::PublishedAt.is_null());
-        if !marking.is_empty() || !producing.is_empty() {
-            let mut ids: Vec<i64> = marking
-                .iter()
-                .map(|p| p.id)
-                .chain(producing.iter().copied())
-                .collect();
-            pending = pending.filter(passed_over(&mut ids));
+        if !in_flight.is_empty() {
+            pending = pending.filter(passed_over(&mut in_flight));
         }
         pending
             .order_by_asc(outbox::Column::Id)
